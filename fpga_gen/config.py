@@ -1,0 +1,195 @@
+"""Project configuration: defaults, the YAML file users write, and command-line overrides.
+
+YAML form (every key optional)::
+
+    name: digits_mlp            # project / top-function name (a C++ identifier is derived from it)
+    io_type: parallel           # parallel | stream
+    strategy: latency           # latency | resource
+    reuse_factor: 1
+    clock_period: 10            # ns
+    part: xc7z020clg400-1
+    board: pynq-z2
+    default_precision: ap_fixed<16,6>
+    input_precision: ap_fixed<16,6>     # defaults to default_precision
+    layers:
+      dense_1:
+        reuse_factor: 4
+        strategy: resource
+        precision:                      # any type slot of the layer's op: result, weight, bias, accum, ...
+          result: ap_fixed<18,8>
+    softmax:                            # defaults for softmax layers
+      exp_table_size: 1024
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from .ir.types import FixedType, TypeParseError
+
+__all__ = ["ProjectConfig", "ConfigError", "load_config", "IO_TYPES", "STRATEGIES"]
+
+IO_TYPES = ("parallel", "stream")
+STRATEGIES = ("latency", "resource")
+LAYER_KEYS = ("reuse_factor", "strategy", "precision")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class ProjectConfig:
+    name: str = "myproject"
+    io_type: str = "parallel"
+    strategy: str = "latency"
+    reuse_factor: int = 1
+    clock_period: float = 10.0
+    part: str = "xc7z020clg400-1"
+    board: str | None = None
+    default_precision: FixedType = field(default_factory=lambda: FixedType(16, 6))
+    input_precision: FixedType | None = None
+    layers: dict = field(default_factory=dict)
+    softmax: dict = field(default_factory=dict)
+    source: str = "<defaults>"
+
+    def layer(self, name: str) -> dict:
+        return self.layers.get(name, {})
+
+    def layer_strategy(self, name: str) -> str:
+        return self.layer(name).get("strategy", self.strategy)
+
+    def layer_reuse(self, name: str) -> int:
+        return int(self.layer(name).get("reuse_factor", self.reuse_factor))
+
+    def layer_precision(self, name: str) -> dict[str, FixedType]:
+        return dict(self.layer(name).get("precision", {}))
+
+    def to_dict(self) -> dict:
+        d = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name == "source":
+                continue
+            if isinstance(v, FixedType):
+                v = v.cpp()
+            if f.name == "layers":
+                v = {ln: {k: ({s: t.cpp() for s, t in lv.items()} if k == "precision" else lv)
+                          for k, lv in spec.items()} for ln, spec in v.items()}
+            d[f.name] = v
+        return d
+
+    def copy(self, **overrides) -> "ProjectConfig":
+        c = copy.deepcopy(self)
+        for k, v in overrides.items():
+            if v is not None:
+                setattr(c, k, v)
+        c.validate()
+        return c
+
+    def validate(self) -> "ProjectConfig":
+        src = self.source
+        if self.io_type not in IO_TYPES:
+            raise ConfigError(f"{src}: io_type must be one of {', '.join(IO_TYPES)}, got {self.io_type!r}")
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"{src}: strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        if not isinstance(self.reuse_factor, int) or isinstance(self.reuse_factor, bool) or self.reuse_factor < 1:
+            raise ConfigError(f"{src}: reuse_factor must be a positive integer, got {self.reuse_factor!r}")
+        if not isinstance(self.clock_period, (int, float)) or self.clock_period <= 0:
+            raise ConfigError(f"{src}: clock_period must be a positive number of ns, got {self.clock_period!r}")
+        for k in ("default_precision", "input_precision"):
+            v = getattr(self, k)
+            if v is not None and not isinstance(v, FixedType):
+                setattr(self, k, _parse_type(v, f"{src}: {k}"))
+        for lname, spec in self.layers.items():
+            if not isinstance(spec, dict):
+                raise ConfigError(f"{src}: layers.{lname} must be a mapping with keys {', '.join(LAYER_KEYS)}")
+            for k in spec:
+                if k not in LAYER_KEYS:
+                    raise ConfigError(f"{src}: unknown key {k!r} in layers.{lname}; allowed keys: {', '.join(LAYER_KEYS)}")
+            if "strategy" in spec and spec["strategy"] not in STRATEGIES:
+                raise ConfigError(f"{src}: layers.{lname}.strategy must be one of {', '.join(STRATEGIES)}, "
+                                  f"got {spec['strategy']!r}")
+            if "reuse_factor" in spec and (not isinstance(spec["reuse_factor"], int) or spec["reuse_factor"] < 1):
+                raise ConfigError(f"{src}: layers.{lname}.reuse_factor must be a positive integer, "
+                                  f"got {spec['reuse_factor']!r}")
+            if "precision" in spec:
+                p = spec["precision"]
+                if isinstance(p, (str, FixedType)):
+                    p = {"result": p}
+                if not isinstance(p, dict):
+                    raise ConfigError(f"{src}: layers.{lname}.precision must be a type or a mapping slot -> type")
+                spec["precision"] = {s: _parse_type(t, f"{src}: layers.{lname}.precision.{s}") for s, t in p.items()}
+        return self
+
+
+def _parse_type(v, where: str) -> FixedType:
+    if isinstance(v, FixedType):
+        return v
+    try:
+        return FixedType.parse(str(v))
+    except TypeParseError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader, node, deep=False):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(f"{loader.name}: line {key_node.start_mark.line + 1}: duplicate key {key!r}")
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+_TOP_KEYS = {f.name for f in fields(ProjectConfig)} - {"source"}
+
+
+def config_from_dict(data: dict, source: str = "<dict>", base: ProjectConfig | None = None) -> ProjectConfig:
+    cfg = copy.deepcopy(base) if base else ProjectConfig()
+    cfg.source = source
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the config must be a YAML mapping of keys such as {', '.join(sorted(_TOP_KEYS))}")
+    for k, v in data.items():
+        if k not in _TOP_KEYS:
+            raise ConfigError(f"{source}: unknown key {k!r}; allowed keys: {', '.join(sorted(_TOP_KEYS))}")
+        if k == "layers":
+            if not isinstance(v, dict):
+                raise ConfigError(f"{source}: layers must be a mapping of layer name -> settings")
+            v = copy.deepcopy(v)
+        setattr(cfg, k, v)
+    return cfg.validate()
+
+
+def load_config(path: str | Path | None, base: ProjectConfig | None = None) -> ProjectConfig:
+    if path is None:
+        return copy.deepcopy(base) if base else ProjectConfig()
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file not found")
+    text = p.read_text()
+    loader = _UniqueKeyLoader(text)
+    loader.name = str(p)
+    try:
+        data = loader.get_single_data()
+    except ConfigError:
+        raise
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise ConfigError(f"{p}: {where}invalid YAML ({getattr(e, 'problem', None) or e})") from None
+    finally:
+        loader.dispose()
+    return config_from_dict(data, str(p), base)

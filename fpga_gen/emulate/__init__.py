@@ -1,0 +1,5 @@
+"""Bit-exact fixed-point emulation: the living definition of what each op computes."""
+from .fixed import cast, from_float, quantize_values, to_float
+from .interpreter import EmulationError, Emulator, emulate
+
+__all__ = ["cast", "from_float", "to_float", "quantize_values", "Emulator", "EmulationError", "emulate"]

@@ -1,0 +1,212 @@
+"""Bit-exact ap_fixed arithmetic on arrays: the specification every back end must meet.
+
+A fixed-point tensor is carried as its *raw* integers (``value = raw * 2**-frac``) stored
+in float64 arrays.  Every raw integer this code produces stays below 2**53 in magnitude,
+so float64 holds it exactly, and float64 matrix products of such integers are exact as
+long as every partial sum stays below 2**53 — :func:`fits_float64_matmul` checks that
+from the types before a kernel relies on it.  Float64 is used (rather than int64) because
+BLAS makes the matrix products fast, on numpy and on PyTorch alike.
+
+The functions take an ``xp`` namespace (numpy by default; :mod:`fpga_gen.emulate.torch_ops`
+supplies the same names for PyTorch) so one definition serves every array library.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import math
+
+import numpy as np
+
+from ..ir.types import FixedType
+
+__all__ = ["NumpyOps", "cast", "from_float", "to_float", "quantize_values", "fits_float64_matmul",
+           "EXACT_LIMIT", "EmulationRangeError"]
+
+EXACT_LIMIT = 2.0 ** 53
+
+
+class EmulationRangeError(ValueError):
+    pass
+
+
+class NumpyOps:
+    """The handful of array operations the fixed-point kernels need."""
+
+    name = "numpy"
+    floor = staticmethod(np.floor)
+    ceil = staticmethod(np.ceil)
+    trunc = staticmethod(np.trunc)
+    rint = staticmethod(np.rint)          # round half to even
+    abs = staticmethod(np.abs)
+    where = staticmethod(np.where)
+    maximum = staticmethod(np.maximum)
+    minimum = staticmethod(np.minimum)
+    isfinite = staticmethod(np.isfinite)
+    isnan = staticmethod(np.isnan)
+
+    @staticmethod
+    def asarray(x):
+        return np.asarray(x, dtype=np.float64)
+
+    @staticmethod
+    def to_numpy(x):
+        return np.asarray(x)
+
+    @staticmethod
+    def clip(x, lo, hi):
+        return np.clip(x, lo, hi)
+
+    @staticmethod
+    def mod(x, m):
+        return np.mod(x, m)
+
+    @staticmethod
+    def matmul(a, b):
+        return a @ b
+
+    @staticmethod
+    def max(x, axis):
+        return np.max(x, axis=axis, keepdims=True)
+
+    @staticmethod
+    def sum(x, axis):
+        return np.sum(x, axis=axis)
+
+    @staticmethod
+    def take(table, idx):
+        return np.asarray(table, dtype=np.float64)[idx.astype(np.int64)]
+
+    @staticmethod
+    def reshape(x, shape):
+        return np.reshape(x, shape)
+
+    @staticmethod
+    def zeros_like(x):
+        return np.zeros_like(x)
+
+
+NP = NumpyOps()
+
+
+def _quantize_scaled(v, mode: str, xp):
+    """Round real-valued ``v`` (= value * 2**frac) to an integer with ap_fixed quantization ``mode``."""
+    if mode == "TRN":
+        return xp.floor(v)
+    if mode == "TRN_ZERO":
+        return xp.trunc(v)
+    if mode == "RND":                      # half towards +inf
+        return xp.floor(v + 0.5)
+    if mode == "RND_MIN_INF":              # half towards -inf
+        return xp.ceil(v - 0.5)
+    if mode == "RND_ZERO":                 # half towards zero
+        return xp.where(v >= 0, xp.ceil(v - 0.5), xp.floor(v + 0.5))
+    if mode == "RND_INF":                  # half away from zero
+        return xp.where(v >= 0, xp.floor(v + 0.5), xp.ceil(v - 0.5))
+    if mode == "RND_CONV":                 # half to even
+        return xp.rint(v)
+    raise ValueError(f"unknown rounding mode {mode}")
+
+
+def _overflow(r, t: FixedType, xp):
+    lo, hi = float(t.raw_min), float(t.raw_max)
+    if t.saturation == "WRAP":
+        span = float(1 << t.width)
+        return xp.mod(r - lo, span) + lo
+    if t.saturation == "SAT":
+        return xp.clip(r, lo, hi)
+    if t.saturation == "SAT_ZERO":
+        return xp.where((r < lo) | (r > hi), xp.zeros_like(r), r)
+    if t.saturation == "SAT_SYM":
+        lo_sym = -hi if t.signed else lo
+        return xp.where(r > hi, hi + xp.zeros_like(r), xp.where(r < lo, lo_sym + xp.zeros_like(r), r))
+    raise ValueError(f"unknown saturation mode {t.saturation}")
+
+
+def cast(raw, src: FixedType, dst: FixedType, xp=NP):
+    """Raw integers of ``src`` -> raw integers of ``dst``, exactly as ``(dst) x`` in C++."""
+    shift = dst.frac - src.frac
+    if shift >= 0:
+        r = raw * (2.0 ** shift)            # exact: scaling by a power of two
+    else:
+        r = _quantize_scaled(raw * (2.0 ** shift), dst.rounding, xp)
+    if _in_range(src, dst, shift):
+        return r
+    return _overflow(r, dst, xp)
+
+
+def _in_range(src: FixedType, dst: FixedType, shift: int) -> bool:
+    """True when no value of src can overflow dst after the shift (so overflow handling is a no-op)."""
+    if shift >= 0:
+        lo, hi = src.raw_min << shift, src.raw_max << shift
+    else:
+        # rounding can push the value up by one LSB at most
+        lo, hi = (src.raw_min >> -shift) - 1, (src.raw_max >> -shift) + 1
+    return dst.raw_min <= lo and hi <= dst.raw_max
+
+
+def from_float(x, dst: FixedType, xp=NP):
+    """Real numbers (float64) -> raw integers of ``dst``, as ``dst(double)`` in C++.
+
+    NaN becomes 0; +-inf becomes the extreme value under the saturating modes and 0 under WRAP,
+    matching the AMD headers.
+    """
+    x = xp.asarray(x)
+    finite = xp.isfinite(x)
+    # exact: scaling by a power of two; floor/rint of a float >= 2**52 is the float itself, and
+    # the wrap-around (fmod) is exact for every float, so huge values need no special case.
+    v = xp.where(finite, x, xp.zeros_like(x)) * (2.0 ** dst.frac)
+    r = _overflow(_quantize_scaled(v, dst.rounding, xp), dst, xp)
+    if not bool(finite.all()):
+        if dst.saturation == "WRAP":
+            special = xp.zeros_like(x)
+        else:
+            special = xp.where(x > 0, float(dst.raw_max) + xp.zeros_like(x), float(dst.raw_min) + xp.zeros_like(x))
+            special = xp.where(xp.isnan(x), xp.zeros_like(x), special)
+        r = xp.where(finite, r, special)
+    return r
+
+
+def to_float(raw, t: FixedType):
+    """Raw integers -> their real values (float64; exact)."""
+    return raw * (2.0 ** -t.frac)
+
+
+def quantize_values(values, t: FixedType) -> np.ndarray:
+    """Real values -> the real values of ``t`` they convert to (numpy)."""
+    return to_float(from_float(np.asarray(values, dtype=np.float64), t), t)
+
+
+def fits_float64_matmul(x: FixedType, w_raw_abs_sum: float) -> bool:
+    """True when sum_i |x_raw| * |w_raw| < 2**53 for any input: float64 BLAS is then exact."""
+    return max(abs(x.raw_min), abs(x.raw_max)) * w_raw_abs_sum < EXACT_LIMIT
+
+
+# ---------------------------------------------------------------------------- C float maths
+@functools.lru_cache(maxsize=None)
+def _libm():
+    lib = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+    lib.expf.restype = ctypes.c_float
+    lib.expf.argtypes = [ctypes.c_float]
+    return lib
+
+
+def c_expf(values) -> np.ndarray:
+    """std::exp(float) of the C library, element by element (the tables the C++ builds use it)."""
+    lib = _libm()
+    vals = np.asarray(values, dtype=np.float32)
+    return np.array([lib.expf(float(v)) for v in vals.ravel()], dtype=np.float32).reshape(vals.shape)
+
+
+def raw_from_top_bits(i: int, t: FixedType, n_bits: int) -> int:
+    """The raw value of ``t`` whose top ``n_bits`` bits are ``i`` and whose other bits are 0."""
+    bits = i << (t.width - n_bits)
+    if t.signed and bits >= (1 << (t.width - 1)):
+        bits -= 1 << t.width
+    return bits
+
+
+def ceillog2(n: int) -> int:
+    return 0 if n <= 1 else math.ceil(math.log2(n))

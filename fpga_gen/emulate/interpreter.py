@@ -1,0 +1,95 @@
+"""The reference interpreter: runs a graph with exactly the arithmetic of the generated C++."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.graph import Graph
+from .fixed import NP, to_float
+from .kernels import KERNELS
+
+__all__ = ["Emulator", "EmulationError", "emulate"]
+
+MAX_EMULATED_WIDTH = 53
+
+
+class EmulationError(RuntimeError):
+    pass
+
+
+class Emulator:
+    """Walks the graph once per batch; one kernel per op (see :mod:`fpga_gen.emulate.kernels`)."""
+
+    def __init__(self, graph: Graph, xp=NP):
+        self.graph = graph
+        self.xp = xp
+        for node in graph:
+            if node.op not in KERNELS:
+                raise EmulationError(f"layer {node.name!r}: op {node.op!r} has no emulator kernel")
+            for slot, t in node.types.items():
+                if t.width > MAX_EMULATED_WIDTH:
+                    raise EmulationError(
+                        f"layer {node.name!r}: {slot} type {t} is wider than {MAX_EMULATED_WIDTH} bits, "
+                        f"which the emulator cannot represent exactly; narrow it in the config")
+
+    def run_raw(self, inputs: list, trace: bool = False) -> dict:
+        """Inputs: float arrays (batch, *shape) per graph input.  Returns raw outputs by node name."""
+        xp = self.xp
+        env = {}
+        for name, x in zip(self.graph.inputs, inputs):
+            env[name] = xp.asarray(x)
+        values = {}
+        for node in self.graph:
+            if node.op == "input":
+                args = [xp.reshape(env[node.name], (env[node.name].shape[0], -1))]
+                arg_types = []
+            else:
+                args = [values[i] for i in node.inputs]
+                arg_types = [self.graph[i].types["result"] for i in node.inputs]
+            try:
+                values[node.name] = KERNELS[node.op](node, args, arg_types, xp)
+            except EmulationError:
+                raise
+            except Exception as e:  # re-raise naming the node
+                raise EmulationError(f"layer {node.name!r} ({node.op}): {e}") from e
+            if not trace:
+                for i in node.inputs:
+                    if all(i not in c.inputs for c in self._later(node)) and i not in self.graph.outputs:
+                        values.pop(i, None)
+        return values
+
+    def _later(self, node):
+        names = [n.name for n in self.graph]
+        return [self.graph[n] for n in names[names.index(node.name) + 1:]]
+
+    def predict(self, x, trace: bool = False):
+        """Float in, float out (float64, exact values of the output types)."""
+        xs = x if isinstance(x, (list, tuple)) else [x]
+        if len(xs) != len(self.graph.inputs):
+            raise EmulationError(f"the model has {len(self.graph.inputs)} inputs, got {len(xs)} arrays")
+        batch = []
+        for name, a in zip(self.graph.inputs, xs):
+            a = np.asarray(a, dtype=np.float64)
+            shape = tuple(self.graph[name].shape)
+            if a.shape[1:] != shape:
+                if a.shape == shape:
+                    a = a[None]
+                else:
+                    raise EmulationError(
+                        f"input {name!r} expects shape (batch, {', '.join(map(str, shape))}), got {a.shape}")
+            batch.append(a)
+        raw = self.run_raw(batch, trace=trace)
+        names = [n.name for n in self.graph] if trace else self.graph.outputs
+        out = {}
+        for name in names:
+            node = self.graph[name]
+            val = np.asarray(self.xp.to_numpy(to_float(raw[name], node.types["result"])))
+            out[name] = val.reshape((val.shape[0],) + tuple(node.shape))
+        if trace:
+            return out
+        outs = [out[n] for n in self.graph.outputs]
+        return outs[0] if len(outs) == 1 else outs
+
+
+def emulate(graph: Graph, x, trace: bool = False):
+    return Emulator(graph).predict(x, trace=trace)

@@ -1,0 +1,172 @@
+"""One bit-exact kernel per op: what the generated C++ computes, written as array code.
+
+Each kernel takes the node, the raw input arrays (batch first), their types and the array
+namespace ``xp``, and returns the raw output array in ``node.types['result']``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ..ir.graph import Node
+from ..ir.types import FixedType
+from .fixed import (EXACT_LIMIT, EmulationRangeError, c_expf, cast, ceillog2, from_float,
+                    raw_from_top_bits)
+
+__all__ = ["KERNELS", "kernel", "product_type", "weight_raw"]
+
+KERNELS: dict = {}
+
+
+def kernel(op: str):
+    def deco(fn):
+        KERNELS[op] = fn
+        return fn
+    return deco
+
+
+def product_type(a: FixedType, b: FixedType) -> FixedType:
+    """The type of ``a * b`` for ap_fixed operands: full precision, never rounds."""
+    return FixedType(min(a.width + b.width, 64), a.integer + b.integer - max(0, a.width + b.width - 64),
+                     a.signed or b.signed)
+
+
+def weight_raw(values: np.ndarray, t: FixedType) -> np.ndarray:
+    """Real weight values -> raw integers; they must be exactly representable."""
+    raw = np.asarray(values, dtype=np.float64) * 2.0 ** t.frac
+    if not np.array_equal(raw, np.floor(raw)) or raw.min(initial=0) < t.raw_min or raw.max(initial=0) > t.raw_max:
+        raise EmulationRangeError(f"weights are not exactly representable in {t}")
+    return raw
+
+
+@kernel("input")
+def input_kernel(node: Node, inputs, in_types, xp):
+    (x,) = inputs
+    return from_float(x, node.types["result"], xp)
+
+
+@kernel("dense")
+def dense_kernel(node: Node, inputs, in_types, xp):
+    (x,) = inputs
+    (xt,) = in_types
+    wt, bt, at, rt = (node.types[k] for k in ("weight", "bias", "accum", "result"))
+    plan = node.meta.get("_emu_dense")
+    if plan is None or plan[0] is not xp:
+        w = weight_raw(node.weights["kernel"], wt)
+        b = weight_raw(node.weights["bias"], bt)
+        pt = product_type(xt, wt)
+        x_abs = max(abs(xt.raw_min), abs(xt.raw_max))
+        bound = x_abs * float(np.abs(w).sum(axis=0).max(initial=0.0))
+        if bound >= EXACT_LIMIT:
+            raise EmulationRangeError(
+                f"the products of {xt} and {wt} can reach 2**{int(np.log2(bound))}; the emulator is exact "
+                f"below 2**53: narrow the input or weight precision")
+        exact_products = at.frac >= pt.frac
+        b_acc = cast(b, bt, at)
+        plan = (xp, xp.asarray(w), xp.asarray(b_acc), pt, exact_products)
+        node.meta["_emu_dense"] = plan
+    _, w, b_acc, pt, exact_products = plan
+    if at.saturation != "WRAP":
+        # saturation is order dependent: add the products one by one in the C++ order
+        wide = FixedType(at.width + 1, at.integer + 1, at.signed)
+        acc = b_acc + xp.zeros_like(x[:, :1] * w[:1, :])
+        for i in range(w.shape[0]):
+            p = cast(x[:, i:i + 1] * w[i:i + 1, :], pt, at, xp)
+            acc = cast(acc + p, wide, at, xp)
+        return cast(acc, at, rt, xp)
+    if exact_products:
+        acc = xp.matmul(x, w) * (2.0 ** (at.frac - pt.frac)) + b_acc
+    else:
+        prods = cast(x[:, :, None] * w[None, :, :], pt, at, xp)
+        acc = xp.sum(prods, axis=1) + b_acc
+    # wrap-around is modular: wrapping the final sum equals wrapping every partial sum
+    acc = _wrap(acc, at, xp)
+    return cast(acc, at, rt, xp)
+
+
+def _wrap(raw, t: FixedType, xp):
+    lo = float(t.raw_min)
+    return xp.mod(raw - lo, float(1 << t.width)) + lo
+
+
+@kernel("activation")
+def activation_kernel(node: Node, inputs, in_types, xp):
+    (x,) = inputs
+    (xt,) = in_types
+    rt = node.types["result"]
+    act = node.attrs["activation"]
+    if act == "linear":
+        return cast(x, xt, rt, xp)
+    if act == "relu":
+        return cast(xp.where(x > 0, x, xp.zeros_like(x)), xt, rt, xp)
+    raise NotImplementedError(f"activation {act!r} has no emulator kernel")
+
+
+# ---------------------------------------------------------------------------- softmax
+@functools.lru_cache(maxsize=64)
+def softmax_tables(inp_norm: FixedType, exp_t: FixedType, inv_inp: FixedType, inv_t: FixedType,
+                   exp_size: int, inv_size: int, exp_scale: float = 1.0):
+    """The exp and 1/x tables exactly as nnet::init_exp_table / init_invert_table fill them."""
+    n = ceillog2(exp_size)
+    xs = np.array([raw_from_top_bits(i, inp_norm, n) for i in range(exp_size)], dtype=np.float64)
+    xs = (xs * 2.0 ** -inp_norm.frac).astype(np.float32) * np.float32(exp_scale)
+    exp_vals = c_expf(-xs).astype(np.float64)                       # negative=true: exp(-x)
+    exp_table = from_float(exp_vals, exp_t)
+    m = ceillog2(inv_size)
+    ys = np.array([raw_from_top_bits(i, inv_inp, m) for i in range(inv_size)], dtype=np.float64)
+    ys = (ys * 2.0 ** -inv_inp.frac).astype(np.float32)
+    with np.errstate(divide="ignore"):
+        inv_vals = (np.float32(1.0) / ys).astype(np.float64)        # float division, as in C++
+    inv_table = from_float(inv_vals, inv_t)
+    return exp_table, inv_table
+
+
+def _top_bits_index(raw, t: FixedType, n_bits: int, xp):
+    unsigned = xp.mod(raw, float(1 << t.width))                     # two's complement bit pattern
+    return xp.floor(unsigned * 2.0 ** -(t.width - n_bits))
+
+
+def _reduce(values: list, op):
+    """nnet::reduce's adder tree: split at the largest power of two below N."""
+    n = len(values)
+    if n == 1:
+        return values[0]
+    if n == 2:
+        return op(values[0], values[1])
+    left = 1 << ((n - 1).bit_length() - 1)
+    return op(_reduce(values[:left], op), _reduce(values[left:], op))
+
+
+@kernel("softmax")
+def softmax_kernel(node: Node, inputs, in_types, xp):
+    (x,) = inputs
+    (xt,) = in_types
+    ty = node.types
+    exp_size, inv_size = node.attrs["exp_table_size"], node.attrs["inv_table_size"]
+    exp_table, inv_table = softmax_tables(ty["inp_norm"], ty["exp_table"], ty["inv_inp"], ty["inv_table"],
+                                          exp_size, inv_size)
+    at = ty["accum"]
+    n = x.shape[1]
+    cols = [x[:, i:i + 1] for i in range(n)]
+    x_max = _reduce(cols, lambda a, b: xp.where(a >= b, a, b))
+    diff_t = FixedType(xt.width + 1, xt.integer + 1, True)
+    exp_res = []
+    for c in cols:
+        d = cast(x_max - c, diff_t, ty["inp_norm"], xp)
+        idx = _top_bits_index(d, ty["inp_norm"], ceillog2(exp_size), xp)
+        exp_res.append(cast(xp.take(exp_table, idx), ty["exp_table"], at, xp))
+    wide = FixedType(at.width + 1, at.integer + 1, at.signed)
+    exp_sum = _reduce(exp_res, lambda a, b: cast(a + b, wide, at, xp))
+    exp_sum = cast(exp_sum, at, ty["inv_inp"], xp)
+    inv = xp.take(inv_table, _top_bits_index(exp_sum, ty["inv_inp"], ceillog2(inv_size), xp))
+    pt = product_type(at, ty["inv_table"])
+    outs = [cast(e * inv, pt, ty["result"], xp) for e in exp_res]
+    return _concat(outs, xp)
+
+
+def _concat(cols, xp):
+    if hasattr(xp, "concat"):
+        return xp.concat(cols, axis=1)
+    return np.concatenate([np.asarray(c) for c in cols], axis=1)

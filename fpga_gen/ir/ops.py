@@ -1,0 +1,68 @@
+"""Every op of the layer graph, documented in one place.
+
+Each :class:`OpDef` names the op's attributes (with their Python type and default), the
+weights it carries and the fixed-point type slots it uses.  The frontend creates nodes
+with these ops, passes fill the types, and the emulator, HLS writer and estimators each
+walk the graph with one handler per op.
+
+Ops
+---
+input        A model input.  types: result.  shape: the input shape.
+dense        y = x @ kernel + bias.  attrs: n_in, n_out, strategy ('latency'|'resource'),
+             reuse_factor.  weights: kernel (n_in, n_out), bias (n_out,).
+             types: weight, bias, accum, result.  Each product is cast to accum, summed
+             with the bias (cast to accum), then the sum is cast to result.
+activation   Element-wise.  attrs: activation ('linear'|'relu').  types: result.
+             'linear' is a cast to the result type; 'relu' is max(x, 0) cast to result.
+softmax      Table-based softmax over the last axis (nnet::softmax_stable).
+             attrs: implementation ('stable'), exp_table_size, inv_table_size.
+             types: result, inp_norm, exp_table, inv_table, accum, inv_inp.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["OpDef", "OPS", "op_def"]
+
+
+@dataclass(frozen=True)
+class OpDef:
+    name: str
+    attrs: dict = field(default_factory=dict)          # attr -> (python type, default or REQUIRED)
+    weights: tuple[str, ...] = ()
+    type_slots: tuple[str, ...] = ("result",)
+    parallel_only: bool = False
+
+
+REQUIRED = object()
+
+OPS: dict[str, OpDef] = {}
+
+
+def _register(op: OpDef) -> OpDef:
+    OPS[op.name] = op
+    return op
+
+
+_register(OpDef("input"))
+_register(OpDef(
+    "dense",
+    attrs={"n_in": (int, REQUIRED), "n_out": (int, REQUIRED), "strategy": (str, "latency"),
+           "reuse_factor": (int, 1)},
+    weights=("kernel", "bias"),
+    type_slots=("result", "weight", "bias", "accum"),
+))
+_register(OpDef("activation", attrs={"activation": (str, REQUIRED)}))
+_register(OpDef(
+    "softmax",
+    attrs={"implementation": (str, "stable"), "exp_table_size": (int, 1024), "inv_table_size": (int, 1024)},
+    type_slots=("result", "inp_norm", "exp_table", "inv_table", "accum", "inv_inp"),
+))
+
+
+def op_def(name: str) -> OpDef:
+    try:
+        return OPS[name]
+    except KeyError:
+        raise KeyError(f"unknown op {name!r}; known ops: {', '.join(sorted(OPS))}") from None

@@ -1,0 +1,185 @@
+"""Load a Keras/QKeras model safely: check the file, refuse code-carrying layers, then load.
+
+This module is the only place that imports TensorFlow.  ``TF_USE_LEGACY_KERAS=1`` is set
+before the import so tf-keras (Keras 2) serves QKeras.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+__all__ = ["FrontendError", "load_keras_model", "import_tf", "model_config_from_file", "REJECTED_CLASSES"]
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+# Layers whose configuration carries code: never deserialised, whatever the file says.
+REJECTED_CLASSES = {
+    "Lambda": "Lambda layers hold Python code, which fpga-gen never executes; rewrite the layer with "
+              "supported layers",
+    "TFOpLambda": "TensorFlow op layers (TFOpLambda) hold arbitrary ops; rewrite them with supported layers",
+    "SlicingOpLambda": "slicing op layers hold arbitrary ops; rewrite them with supported layers",
+}
+
+
+class FrontendError(ValueError):
+    """A model that cannot be converted; the message names the file/layer and the fix."""
+
+
+def import_tf():
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if os.environ["TF_USE_LEGACY_KERAS"] != "1":
+        raise FrontendError("TF_USE_LEGACY_KERAS is set to something other than 1; QKeras needs tf-keras: "
+                            "unset it or set it to 1")
+    import warnings
+    warnings.filterwarnings("ignore", module="tf_keras")
+    import tensorflow as tf  # noqa: F401
+    try:
+        import absl.logging
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:
+        pass
+    tf.get_logger().setLevel("ERROR")
+    return tf
+
+
+def _qkeras_objects() -> dict:
+    from qkeras.utils import _add_supported_quantized_objects
+    objs: dict = {}
+    _add_supported_quantized_objects(objs)
+    return objs
+
+
+def model_config_from_file(path: Path) -> dict:
+    """The model's architecture JSON, read without deserialising anything."""
+    if path.is_dir():
+        meta = path / "keras_metadata.pb"
+        if not (path / "saved_model.pb").is_file():
+            raise FrontendError(f"{path}: a directory but not a SavedModel (no saved_model.pb); "
+                                f"pass a .h5 or .keras file or a SavedModel directory")
+        if meta.is_file():
+            return _configs_from_saved_model_metadata(meta)
+        raise FrontendError(f"{path}: SavedModel without Keras metadata (keras_metadata.pb); "
+                            f"save the model with model.save() from Keras")
+    suffix = path.suffix.lower()
+    head = path.read_bytes()[:8] if path.stat().st_size else b""
+    if not head:
+        raise FrontendError(f"{path}: the file is empty; pass a Keras model saved with model.save()")
+    if suffix in (".h5", ".hdf5") or head == HDF5_MAGIC:
+        if head != HDF5_MAGIC:
+            raise FrontendError(f"{path}: not an HDF5 file (wrong signature): the file is corrupt or not a Keras "
+                                f".h5 model; re-save it with model.save('model.h5')")
+        import h5py
+        try:
+            with h5py.File(path, "r") as f:
+                raw = f.attrs.get("model_config")
+        except Exception as e:  # truncated or damaged HDF5
+            raise FrontendError(f"{path}: cannot read the HDF5 file ({type(e).__name__}: {str(e).splitlines()[0]}); "
+                                f"the file is truncated or corrupt; re-save the model") from None
+        if raw is None:
+            raise FrontendError(f"{path}: the HDF5 file has no model_config: it holds weights only; save the whole "
+                                f"model with model.save('model.h5')")
+        if isinstance(raw, bytes):
+            raw = raw.decode("utf-8")
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            raise FrontendError(f"{path}: the model_config inside the HDF5 file is not valid JSON; re-save the model") from None
+    if suffix == ".keras":
+        if not zipfile.is_zipfile(path):
+            raise FrontendError(f"{path}: not a .keras archive (not a zip file): the file is corrupt; re-save the model")
+        try:
+            with zipfile.ZipFile(path) as z:
+                return json.loads(z.read("config.json"))
+        except (KeyError, json.JSONDecodeError, zipfile.BadZipFile):
+            raise FrontendError(f"{path}: the .keras archive has no valid config.json; re-save the model") from None
+    raise FrontendError(f"{path}: unknown model format {suffix or '(no suffix)'!r}; pass a .h5 or .keras file or a "
+                        f"SavedModel directory")
+
+
+def _configs_from_saved_model_metadata(meta: Path) -> dict:
+    # keras_metadata.pb is a protobuf whose string fields hold JSON; pull the layer class names out
+    # of it with a scan rather than deserialising the model.
+    data = meta.read_bytes()
+    names = set()
+    import re
+    for m in re.finditer(rb'"class_name":\s*"([A-Za-z0-9_>.]+)"', data):
+        names.add(m.group(1).decode())
+    return {"class_name": "SavedModel", "config": {"layers": [{"class_name": n, "config": {"name": n}} for n in sorted(names)]}}
+
+
+def iter_layer_configs(cfg):
+    """Every layer config dict in a model config (nested models included)."""
+    if isinstance(cfg, dict):
+        if "class_name" in cfg and isinstance(cfg.get("config"), dict):
+            yield cfg
+        for v in cfg.values():
+            yield from iter_layer_configs(v)
+    elif isinstance(cfg, list):
+        for v in cfg:
+            yield from iter_layer_configs(v)
+
+
+def check_config_is_safe(cfg: dict, source: str) -> None:
+    for layer in iter_layer_configs(cfg):
+        cls = layer["class_name"]
+        if cls in REJECTED_CLASSES:
+            name = layer["config"].get("name", "?")
+            raise FrontendError(f"{source}: layer {name!r} ({cls}): {REJECTED_CLASSES[cls]}")
+        if layer["config"].get("function") is not None and cls not in ("Activation",):
+            name = layer["config"].get("name", "?")
+            raise FrontendError(f"{source}: layer {name!r} ({cls}) stores a Python function; fpga-gen never "
+                                f"executes code from a model file")
+
+
+def load_keras_model(source):
+    """A path (.h5, .keras, SavedModel dir) or an in-memory tf.keras model -> tf.keras model."""
+    if not isinstance(source, (str, os.PathLike)):
+        if not hasattr(source, "layers"):
+            raise FrontendError(f"expected a model file path or a tf.keras model, got {type(source).__name__}")
+        check_config_is_safe(_safe_get_config(source), getattr(source, "name", "model"))
+        return source
+    path = Path(source)
+    if not path.exists():
+        raise FrontendError(f"{path}: model file not found")
+    cfg = model_config_from_file(path)
+    check_config_is_safe(cfg, str(path))
+    _check_known_classes(cfg, str(path))
+    tf = import_tf()
+    objs = _qkeras_objects()
+    try:
+        kwargs = {"custom_objects": objs, "compile": False}
+        if path.suffix.lower() == ".keras":
+            kwargs["safe_mode"] = True
+        return tf.keras.models.load_model(str(path), **kwargs)
+    except Exception as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise FrontendError(f"{path}: Keras could not load the model ({type(e).__name__}: {msg[:300]})") from None
+
+
+def _safe_get_config(model) -> dict:
+    try:
+        return {"class_name": type(model).__name__, "config": {"layers": [
+            {"class_name": type(layer).__name__, "config": {"name": layer.name}} for layer in model.layers]}}
+    except Exception:
+        return {}
+
+
+def _check_known_classes(cfg: dict, source: str) -> None:
+    """Refuse classes Keras/QKeras do not define before Keras tries to resolve them."""
+    tf = import_tf()
+    objs = _qkeras_objects()
+    known_models = {"Sequential", "Functional", "Model", "SavedModel"}
+    for layer in iter_layer_configs(cfg):
+        cls = layer["class_name"]
+        if cls in known_models or cls in objs or "." in cls or ">" in cls:
+            continue
+        if hasattr(tf.keras.layers, cls) or hasattr(tf.keras.initializers, cls) or hasattr(tf.keras.regularizers, cls) \
+                or hasattr(tf.keras.constraints, cls) or hasattr(tf.keras.activations, cls):
+            continue
+        name = layer["config"].get("name", "?")
+        raise FrontendError(f"{source}: layer {name!r} has custom class {cls!r}, which neither Keras nor QKeras "
+                            f"defines; fpga-gen does not load custom code: replace it with supported layers")

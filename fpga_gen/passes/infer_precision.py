@@ -1,0 +1,170 @@
+"""Give every tensor an exact fixed-point type.
+
+- Per-layer overrides from the config win (``layers.<name>.precision.<slot>``).
+- Model inputs take ``input_precision`` (default: ``default_precision``).
+- Float weights (layers without a QKeras quantizer) are rounded to ``default_precision``
+  (round to nearest, saturate); quantized weights keep the quantizer's type.
+- A dense accumulator is the smallest type that holds every possible sum exactly, computed
+  from the input type's range and the actual weights; the dense result is that same type
+  unless a quantizer or override follows — a value computed from quantized operands is
+  never silently rounded.
+- relu without a quantizer: the unsigned type that holds the non-negative part exactly.
+- softmax: table types chosen so argmax is preserved (see :func:`softmax_types`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import ProjectConfig
+from ..emulate.fixed import ceillog2, from_float
+from ..ir.graph import Graph, Node
+from ..ir.ops import op_def
+from ..ir.types import FixedType, exact_type_for_range
+from .base import Pass, PassError
+
+__all__ = ["InferPrecision", "ApplyLayerConfig", "RemoveIdentity", "softmax_types", "dense_accum_type"]
+
+
+class ApplyLayerConfig(Pass):
+    """Check that every layer named in the config exists and its precision slots are valid; fix them on nodes."""
+
+    name = "apply-layer-config"
+    max_iterations = 1
+
+    def apply(self, graph: Graph, config: ProjectConfig) -> bool:
+        names = [n.name for n in graph]
+        for lname, spec in config.layers.items():
+            if lname not in graph:
+                raise PassError(f"{config.source}: layers.{lname}: no layer named {lname!r} in the model; "
+                                f"layers: {', '.join(names)}")
+            node = graph[lname]
+            slots = op_def(node.op).type_slots
+            for slot, t in spec.get("precision", {}).items():
+                if slot not in slots:
+                    raise PassError(f"{config.source}: layers.{lname}.precision.{slot}: a {node.op} layer has no "
+                                    f"{slot!r} type; its types: {', '.join(slots)}")
+                node.meta.setdefault("override", {})[slot] = t
+            if ("strategy" in spec or "reuse_factor" in spec) and node.op != "dense":
+                raise PassError(f"{config.source}: layers.{lname}: strategy/reuse_factor apply to dense layers, "
+                                f"{lname!r} is a {node.op} layer")
+        return False
+
+
+class RemoveIdentity(Pass):
+    """Drop linear activations that have no type of their own (they would be plain copies)."""
+
+    name = "remove-identity"
+
+    def apply(self, graph: Graph, config: ProjectConfig) -> bool:
+        for node in graph:
+            if node.op == "activation" and node.attrs.get("activation") == "linear" and "result" not in node.types \
+                    and "result" not in node.meta.get("override", {}) and node.name not in graph.outputs:
+                graph.remove(node.name)
+                return True
+        return False
+
+
+def _quantize_weights(values: np.ndarray, t: FixedType) -> np.ndarray:
+    rt = t.with_modes("RND_CONV", "SAT")
+    return from_float(values, rt) * 2.0 ** -t.frac
+
+
+def _raw(values: np.ndarray, t: FixedType) -> np.ndarray:
+    return np.asarray(values, dtype=np.float64) * 2.0 ** t.frac
+
+
+def dense_accum_type(x: FixedType, w: FixedType, b: FixedType, kernel: np.ndarray, bias: np.ndarray) -> FixedType:
+    """Smallest type holding every x @ kernel + bias exactly, for x anywhere in x's range."""
+    frac = max(x.frac + w.frac, b.frac)
+    wr = _raw(kernel, w) * 2.0 ** (frac - x.frac - w.frac)   # weights scaled so products land on frac
+    br = _raw(bias, b) * 2.0 ** (frac - b.frac)
+    lo_x, hi_x = float(x.raw_min), float(x.raw_max)
+    hi = br + np.where(wr > 0, wr * hi_x, wr * lo_x).sum(axis=0)
+    lo = br + np.where(wr > 0, wr * lo_x, wr * hi_x).sum(axis=0)
+    if max(np.abs(hi).max(initial=0), np.abs(lo).max(initial=0)) >= 2.0 ** 53:
+        raise PassError("dense accumulator range exceeds 53 bits")
+    t = exact_type_for_range(int(lo.min(initial=0)), int(hi.max(initial=0)), frac,
+                             force_signed=bool(lo.min(initial=0) < 0) or x.signed or w.signed)
+    return t
+
+
+def softmax_types(in_type: FixedType, n: int, exp_table_size: int, inv_table_size: int) -> dict[str, FixedType]:
+    """Softmax table types.  d = max - x is indexed with its top log2(size) bits over [0, 8);
+    exp values in (0, 1] with 17 fraction bits; the sum of n of them is held exactly."""
+    n_exp, n_inv = ceillog2(exp_table_size), ceillog2(inv_table_size)
+    s = ceillog2(n)
+    exp_t = FixedType(18, 1, False, "RND", "SAT")
+    accum = FixedType(18 + s, 1 + s, False)
+    return {
+        "inp_norm": FixedType(max(n_exp, 1), 3, False, "TRN", "SAT"),
+        "exp_table": exp_t,
+        "accum": accum,
+        "inv_inp": FixedType(max(18 + s, n_inv), 1 + s, False),
+        "inv_table": FixedType(18, 1, False, "RND", "SAT"),
+        "result": FixedType(16, 1, False, "RND_CONV", "SAT"),
+    }
+
+
+class InferPrecision(Pass):
+    name = "infer-precision"
+    max_iterations = 1
+
+    def apply(self, graph: Graph, config: ProjectConfig) -> bool:
+        for node in graph:
+            ov = node.meta.get("override", {})
+            try:
+                getattr(self, "_" + node.op)(graph, node, config, ov)
+            except PassError as e:
+                if str(e).startswith("layer "):
+                    raise
+                raise PassError(f"layer {node.name!r}: {e}") from None
+            for slot, t in ov.items():
+                if slot != "weight" and slot != "bias":
+                    node.types[slot] = t
+        return False
+
+    def _input(self, graph, node: Node, config: ProjectConfig, ov):
+        node.types["result"] = ov.get("result") or config.input_precision or config.default_precision
+
+    def _dense(self, graph, node: Node, config: ProjectConfig, ov):
+        x = graph[node.inputs[0]].types["result"]
+        for slot, wname in (("weight", "kernel"), ("bias", "bias")):
+            t = ov.get(slot) or node.types.get(slot) or config.default_precision
+            q = _quantize_weights(node.weights[wname], t)
+            node.weights[wname] = q
+            node.types[slot] = t.plain()
+        if "accum" in ov:
+            node.types["accum"] = ov["accum"]
+        else:
+            node.types["accum"] = dense_accum_type(x, node.types["weight"], node.types["bias"],
+                                                   node.weights["kernel"], node.weights["bias"])
+        node.types["result"] = ov.get("result") or node.types.get("result") or node.types["accum"]
+
+    def _activation(self, graph, node: Node, config: ProjectConfig, ov):
+        x = graph[node.inputs[0]].types["result"]
+        if "result" in ov or "result" in node.types:
+            node.types["result"] = ov.get("result") or node.types["result"]
+            return
+        act = node.attrs["activation"]
+        if act == "relu":
+            node.types["result"] = FixedType(max(x.width - 1, 1), x.integer - 1, False) if x.signed else x.plain()
+        else:
+            node.types["result"] = x.plain()
+
+    def _softmax(self, graph, node: Node, config: ProjectConfig, ov):
+        x = graph[node.inputs[0]].types["result"]
+        sm = config.softmax or {}
+        node.attrs.setdefault("implementation", "stable")
+        node.attrs.setdefault("exp_table_size", int(sm.get("exp_table_size", 1024)))
+        node.attrs.setdefault("inv_table_size", int(sm.get("inv_table_size", 1024)))
+        for k in ("exp_table_size", "inv_table_size"):
+            v = node.attrs[k]
+            if v < 2 or v & (v - 1):
+                raise PassError(f"layer {node.name!r}: {k} must be a power of two >= 2, got {v}")
+        types = softmax_types(x, node.size, node.attrs["exp_table_size"], node.attrs["inv_table_size"])
+        for slot, t in types.items():
+            node.types[slot] = ov.get(slot) or node.types.get(slot) or t
+        if node.types["inp_norm"].width < ceillog2(node.attrs["exp_table_size"]):
+            raise PassError(f"layer {node.name!r}: inp_norm type {node.types['inp_norm']} is narrower than the "
+                            f"{ceillog2(node.attrs['exp_table_size'])} index bits of the exp table")

@@ -1,0 +1,59 @@
+"""Strategy and reuse factor per dense layer, validated the way the nnet_utils kernels require."""
+
+from __future__ import annotations
+
+from ..config import ProjectConfig
+from ..ir.graph import Graph
+from .base import Pass, PassError
+
+__all__ = ["ApplyReuse", "is_valid_reuse", "valid_reuse_factors", "nearest_valid_reuse"]
+
+
+def is_valid_reuse(n_in: int, n_out: int, rf: int) -> bool:
+    """hls4ml's rule (and the static asserts of nnet_dense_resource.h)."""
+    if rf < 1 or rf > n_in * n_out:
+        return False
+    mult_factor = min(n_in, rf)
+    multiplier_limit = -(-(n_in * n_out) // mult_factor)
+    ok = (multiplier_limit % n_out == 0) or rf >= n_in
+    ok = ok and (rf % n_in == 0 or rf < n_in)
+    ok = ok and (n_in * n_out) % rf == 0
+    return ok
+
+
+def valid_reuse_factors(n_in: int, n_out: int) -> list[int]:
+    return [rf for rf in range(1, n_in * n_out + 1) if is_valid_reuse(n_in, n_out, rf)]
+
+
+def nearest_valid_reuse(n_in: int, n_out: int, rf: int) -> list[int]:
+    valid = valid_reuse_factors(n_in, n_out)
+    below = [v for v in valid if v <= rf]
+    above = [v for v in valid if v >= rf]
+    out = []
+    if below:
+        out.append(below[-1])
+    if above and above[0] not in out:
+        out.append(above[0])
+    return out
+
+
+class ApplyReuse(Pass):
+    name = "apply-reuse"
+
+    def apply(self, graph: Graph, config: ProjectConfig) -> bool:
+        changed = False
+        for node in graph:
+            if node.op != "dense":
+                continue
+            strategy = config.layer_strategy(node.name)
+            rf = config.layer_reuse(node.name)
+            n_in, n_out = node.attrs["n_in"], node.attrs["n_out"]
+            if not is_valid_reuse(n_in, n_out, rf):
+                near = nearest_valid_reuse(n_in, n_out, rf)
+                raise PassError(f"layer {node.name!r}: reuse factor {rf} is not valid for a {n_in}x{n_out} dense "
+                                f"layer; nearest valid values: {', '.join(map(str, near))}")
+            if node.attrs.get("strategy") != strategy or node.attrs.get("reuse_factor") != rf:
+                node.attrs["strategy"] = strategy
+                node.attrs["reuse_factor"] = rf
+                changed = True
+        return changed

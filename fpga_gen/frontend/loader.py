@@ -34,9 +34,15 @@ def import_tf():
     if os.environ["TF_USE_LEGACY_KERAS"] != "1":
         raise FrontendError("TF_USE_LEGACY_KERAS is set to something other than 1; QKeras needs tf-keras: "
                             "unset it or set it to 1")
+    import sys
     import warnings
     warnings.filterwarnings("ignore", module="tf_keras")
-    import tensorflow as tf  # noqa: F401
+    if "tensorflow" not in sys.modules:
+        # TensorFlow's C++ start-up notes (oneDNN, CUDA probing) go straight to fd 2 before its log
+        # level applies; keep them off the user's terminal so errors stay one line.
+        with _quiet_stderr():
+            import tensorflow as tf  # noqa: F401
+    import tensorflow as tf  # noqa: F811
     try:
         import absl.logging
         absl.logging.set_verbosity(absl.logging.ERROR)
@@ -44,6 +50,26 @@ def import_tf():
         pass
     tf.get_logger().setLevel("ERROR")
     return tf
+
+
+class _quiet_stderr:
+    def __enter__(self):
+        import sys
+        try:
+            sys.stderr.flush()
+            self.saved = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        except OSError:
+            self.saved = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            os.dup2(self.saved, 2)
+            os.close(self.saved)
+        return False
 
 
 def _qkeras_objects() -> dict:

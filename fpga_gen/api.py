@@ -1,0 +1,239 @@
+"""The Python API, and (with cli.py) the only place that wires the stages together.
+
+    project = fpga_gen.convert("model.h5", config="config.yml", reuse_factor=4)
+    project.write("hls_projects/mymodel")
+    y = project.predict(x, backend="emu")          # or "csim"
+    project = fpga_gen.load_project("hls_projects/mymodel")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .config import ConfigError, ProjectConfig, config_from_dict, load_config
+from .ir.graph import Graph, deterministic_npz
+from .ir.types import FixedType
+from .passes import DEFAULT_PASSES, run_passes
+from .templating import cpp_ident
+
+__all__ = ["Project", "convert", "load_project", "ProjectError", "BACKENDS", "N_TB_VECTORS"]
+
+BACKENDS = ("emu", "cpu", "csim")
+N_TB_VECTORS = 200
+PROJECT_FILE = "fpga_gen_project.json"
+
+
+class ProjectError(ValueError):
+    pass
+
+
+def _resolve_config(config, overrides: dict) -> ProjectConfig:
+    if config is None:
+        cfg = ProjectConfig()
+    elif isinstance(config, ProjectConfig):
+        cfg = config
+    elif isinstance(config, dict):
+        cfg = config_from_dict(config)
+    else:
+        cfg = load_config(config)
+    over = {k: v for k, v in overrides.items() if v is not None}
+    if "precision" in over:
+        p = over.pop("precision")
+        over["default_precision"] = p if isinstance(p, FixedType) else FixedType.parse(p)
+    if "io" in over:
+        over["io_type"] = over.pop("io")
+    if "reuse" in over:
+        over["reuse_factor"] = over.pop("reuse")
+    unknown = set(over) - set(ProjectConfig.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"unknown option(s) {', '.join(sorted(unknown))}")
+    return cfg.copy(**over)
+
+
+class Project:
+    """A converted model: the typed graph plus the settings it is generated with."""
+
+    def __init__(self, graph: Graph, config: ProjectConfig, model=None, directory: Path | None = None,
+                 tb_inputs: np.ndarray | None = None):
+        self.graph = graph
+        self.config = config
+        self.model = model
+        self.directory = Path(directory) if directory else None
+        self.tb_inputs = tb_inputs
+        self._emulator = None
+
+    # ------------------------------------------------------------------ predict
+    @property
+    def name(self) -> str:
+        return cpp_ident(self.config.name)
+
+    def emulator(self):
+        from .emulate import Emulator
+        if self._emulator is None:
+            self._emulator = Emulator(self.graph)
+        return self._emulator
+
+    def predict(self, x, backend: str = "emu"):
+        if backend in ("emu", "cpu"):
+            return self.emulator().predict(x)
+        if backend == "csim":
+            from . import csim
+            return csim.predict(self._built_directory(), x)
+        raise ProjectError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+
+    def _built_directory(self) -> Path:
+        if self.directory is not None:
+            return self.directory
+        # an unwritten project is written to a content-addressed cache folder
+        cache = _cache_dir() / "projects" / self.fingerprint()
+        if not (cache / PROJECT_FILE).is_file():
+            self.write(cache, force=True, _record=False)
+        return cache
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256()
+        h.update(json.dumps(self.graph.to_json_dict(), sort_keys=True).encode())
+        h.update(deterministic_npz(self.graph.weight_arrays()))
+        h.update(json.dumps(self.config.to_dict(), sort_keys=True, default=str).encode())
+        return h.hexdigest()[:20]
+
+    # ------------------------------------------------------------------ write
+    def test_vectors(self) -> np.ndarray:
+        """Inputs for the testbench: the user's (tb_inputs) or seeded random values in the input type."""
+        if self.tb_inputs is not None:
+            return np.asarray(self.tb_inputs, dtype=np.float64)
+        node = self.graph.input_nodes()[0]
+        t = node.types["result"]
+        rng = np.random.default_rng(20240601)
+        lo, hi = max(t.min, -4.0), min(t.max, 4.0)
+        x = rng.uniform(lo, hi, size=(N_TB_VECTORS,) + tuple(node.shape))
+        return np.floor(x * 2.0 ** t.frac) * 2.0 ** -t.frac
+
+    def write(self, directory, force: bool = False, _record: bool = True) -> Path:
+        """Write the whole project atomically: into a temporary folder, renamed into place at the end."""
+        from .hls import write_project
+
+        out = Path(directory)
+        if out.exists() and not force:
+            raise ProjectError(f"{out}: output directory exists; pass --force (force=True) to overwrite it")
+        if out.exists() and not out.is_dir():
+            raise ProjectError(f"{out}: exists and is not a directory; choose another output path")
+        parent = out.parent if str(out.parent) else Path(".")
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ProjectError(f"{parent}: cannot create the output folder ({e.strerror})") from None
+        if not os.access(parent, os.W_OK):
+            raise ProjectError(f"{parent}: not writable; choose another output path")
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+        try:
+            x = self.test_vectors()
+            y = self.emulator().predict(x)
+            write_project(self.graph, self.config, tmp, tb_x=x, tb_y=y)
+            self._write_fallback(tmp)
+            self._write_reports(tmp)
+            if self.config.board:
+                from .hls.board_project import write_board_files
+                from .boards import load_board
+                write_board_files(self.graph, self.config, load_board(self.config.board), tmp)
+            (tmp / PROJECT_FILE).write_text(json.dumps({
+                "format_version": 1, "name": self.name, "config": self.config.to_dict(),
+                "fingerprint": self.fingerprint()}, indent=1, sort_keys=True, default=str) + "\n")
+            _replace_dir(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        if _record:
+            self.directory = out
+        return out
+
+    def _write_fallback(self, d: Path) -> None:
+        fb = d / "fallback"
+        self.graph.save(fb)
+        manifest = {
+            "format_version": 1,
+            "name": self.name,
+            "graph": "graph.json",
+            "weights": "weights.npz",
+            "inputs": [{"name": n.name, "shape": list(n.shape), "type": n.types["result"].cpp()}
+                       for n in self.graph.input_nodes()],
+            "outputs": [{"name": n.name, "shape": list(n.shape), "type": n.types["result"].cpp()}
+                        for n in self.graph.output_nodes()],
+            "backends": ["emu", "csim"],
+            "usage": "fpga_gen.load_project(DIR).predict(x, backend='emu')",
+        }
+        (fb / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        cfg = self.config.to_dict()
+        (d / "config.yml").write_text(yaml.safe_dump(cfg, sort_keys=True))
+
+    def _write_reports(self, d: Path) -> None:
+        try:
+            from .estimate import estimate
+        except ImportError:
+            return
+        est = estimate(self.graph, self.config, board=self.config.board)
+        (d / "report.json").write_text(json.dumps(est.to_json(), indent=1, sort_keys=True) + "\n")
+        available = None
+        if self.config.board:
+            from .boards import load_board
+            available = load_board(self.config.board).resources
+        (d / "report.md").write_text(est.to_markdown(available=available))
+
+
+def _replace_dir(tmp: Path, out: Path) -> None:
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.rename(out, old)
+        try:
+            os.rename(tmp, out)
+        except BaseException:
+            os.rename(old, out)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(tmp, out)
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("FPGA_GEN_CACHE_DIR") or Path.home() / ".cache" / "fpga-gen")
+
+
+def convert(model_or_path, config=None, tb_inputs=None, **overrides) -> Project:
+    """Keras/QKeras model (path or object) -> typed Project.  ``overrides``: name, io_type/io, strategy,
+    reuse_factor/reuse, precision (default precision), input_precision, clock_period, part, board."""
+    from .frontend import load_graph
+
+    cfg = _resolve_config(config, overrides)
+    if cfg.io_type == "stream":
+        raise ConfigError("io_type 'stream' is not supported yet (it arrives with CNN support); use --io parallel")
+    name = overrides.get("name") or (cfg.name if cfg.name != "myproject" else None)
+    graph, model = load_graph(model_or_path, name=name)
+    if cfg.name == "myproject" and not overrides.get("name"):
+        base = Path(str(model_or_path)).stem if isinstance(model_or_path, (str, os.PathLike)) else graph.name
+        cfg.name = cpp_ident(base)
+    if cfg.board and cfg.part == ProjectConfig().part:
+        from .boards import load_board
+        cfg.part = load_board(cfg.board).part
+    run_passes(graph, cfg, DEFAULT_PASSES)
+    from .emulate import Emulator
+    Emulator(graph)  # validates that every type can be emulated exactly
+    return Project(graph, cfg, model=model, tb_inputs=tb_inputs)
+
+
+def load_project(directory) -> Project:
+    d = Path(directory)
+    meta_path = d / PROJECT_FILE
+    if not meta_path.is_file():
+        raise ProjectError(f"{d}: not an fpga-gen project (no {PROJECT_FILE}); build one with `fpga-gen build`")
+    meta = json.loads(meta_path.read_text())
+    cfg = config_from_dict({k: v for k, v in meta["config"].items()}, source=str(d / "config.yml"))
+    graph = Graph.load(d / "fallback")
+    return Project(graph, cfg, directory=d)

@@ -1,0 +1,185 @@
+"""Every number the estimator uses, in one place, with where it came from.
+
+Sources, quoted as [tag] below:
+
+[ug479]   Xilinx UG479, 7 Series DSP48E1 Slice: a 25 x 18 two's-complement multiplier, 48-bit post-adder.
+[ug579]   Xilinx UG579, UltraScale DSP48E2 Slice: a 27 x 18 multiplier (also UltraScale+ and Alveo U50/U250).
+[am004]   Xilinx AM004, Versal DSP58: 27 x 24 multiplier.
+[ug473]   Xilinx UG473 / UG573: a BRAM_18K is 18 Kib, widest port 36 bits at depth 512 (18 x 1024, 9 x 2048, ...);
+          two ports; URAM (UltraScale+) is 4K x 72 bits.
+[ds190]   Zynq-7000 overview DS190 and the ``Available`` rows of the calibration csynth reports (device totals).
+[hls4ml]  hls4ml 1.3 sources: ``multiplier_limit = DIV_ROUNDUP(n_in*n_out, RF) - n_zeros/RF``
+          (backends/vivado/passes/core_templates.py); Resource strategy ``block_factor = DIV_ROUNDUP(n_in*n_out, RF)``
+          and ``#pragma HLS ARRAY_RESHAPE variable=weights block factor=block_factor`` (nnet_dense_resource.h);
+          softmax tables 1024 entries of ``ap_fixed<18,8,AP_RND,AP_SAT>`` (backends/fpga/fpga_backend.py);
+          Vitis HLS default clock uncertainty 27 % (hls4ml writes ``ClockUncertainty: 27%``), Vivado HLS 12.5 %.
+[ug1399]  Vitis HLS user guide UG1399: constant multiplications are strength-reduced (zero removed, powers of two
+          become shifts), ``ALLOCATION operation instances=mul limit=N`` bounds the number of multipliers,
+          arrays under ~1 Kib are implemented in registers/LUTRAM rather than BRAM.
+[fit]     Fitted by ``benchmarks/calibrate_estimator.py`` on the csynth reports in /work/shared/calibration
+          (per-layer reports of nrp-model_1 [Vitis 2022.2, xcu250], thifjj iris [Vitis 2025.1, xc7z020],
+          pominiq dense models [Vivado HLS 2020.1, xc7z020], jmduarte [Vivado HLS 2019.1, xc7z020]).
+          The value is the one the script's grid search picks (median error over the records); rerun it to refit.
+[guess]   Engineering estimate, not yet checked against a report (conv/pool/stream paths); replace when a
+          calibration project exercises it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+__all__ = ["Constants", "DEFAULT", "FAMILY", "DSP_PORTS", "DEVICE_RESOURCES", "with_overrides"]
+
+#: DSP multiplier port widths (A x B, signed, sign bit included) per part family [ug479][ug579][am004]
+DSP_PORTS = {
+    "7series": (25, 18),
+    "ultrascale": (27, 18),
+    "ultrascale+": (27, 18),
+    "versal": (27, 24),
+}
+
+#: Part-string prefixes -> family; the first matching prefix wins (see parts.part_family)
+FAMILY = (
+    ("xc7", "7series"),
+    ("xa7", "7series"),
+    ("xq7", "7series"),
+    ("xczu", "ultrascale+"),
+    ("xazu", "ultrascale+"),
+    ("xcu", "ultrascale+"),          # Alveo U50/U55C/U200/U250/U280 (Virtex UltraScale+ dies)
+    ("xck26", "ultrascale+"),        # Kria K26
+    ("xck24", "ultrascale+"),
+    ("xcvc", "versal"), ("xcve", "versal"), ("xcvm", "versal"), ("xcvp", "versal"), ("xcvh", "versal"),
+    ("xcau", "ultrascale+"),
+    ("xcku", "ultrascale"),          # refined: a 'p' after the number means UltraScale+ (parts.part_family)
+    ("xcvu", "ultrascale"),
+)
+
+#: Whole-device resources [ds190] and the ``Available`` rows of the calibration reports.
+DEVICE_RESOURCES = {
+    "xc7z007s": {"BRAM_18K": 100, "DSP": 66, "FF": 28800, "LUT": 14400, "URAM": 0},
+    "xc7z010": {"BRAM_18K": 120, "DSP": 80, "FF": 35200, "LUT": 17600, "URAM": 0},
+    "xc7z020": {"BRAM_18K": 280, "DSP": 220, "FF": 106400, "LUT": 53200, "URAM": 0},
+    "xc7a200t": {"BRAM_18K": 730, "DSP": 740, "FF": 269200, "LUT": 134600, "URAM": 0},
+    "xczu3eg": {"BRAM_18K": 432, "DSP": 360, "FF": 141120, "LUT": 70560, "URAM": 0},
+    "xczu5ev": {"BRAM_18K": 288, "DSP": 1248, "FF": 234240, "LUT": 117120, "URAM": 64},
+    "xcku15p": {"BRAM_18K": 1968, "DSP": 1968, "FF": 1045440, "LUT": 522720, "URAM": 128},
+    "xcvu13p": {"BRAM_18K": 5376, "DSP": 12288, "FF": 3456000, "LUT": 1728000, "URAM": 1280},
+    "xcu50": {"BRAM_18K": 2688, "DSP": 5952, "FF": 1743360, "LUT": 871680, "URAM": 640},
+    "xcu250": {"BRAM_18K": 5376, "DSP": 12288, "FF": 3456000, "LUT": 1728000, "URAM": 1280},
+}
+
+
+@dataclass(frozen=True)
+class Constants:
+    """Tunable model constants.  Per-family values are dicts keyed by part family."""
+
+    # ---- multiplier binding: DSP or LUT ------------------------------------------------------------------
+    #: A product by a *constant* goes to a DSP when the constant, after stripping trailing zero bits, needs at
+    #: least this many bits (sign included) and the data operand is at least ``dsp_min_data_bits`` wide;
+    #: narrower constants become shift-and-add logic in LUTs [ug1399][fit: nrp-model_1 per-layer DSP vs weights].
+    dsp_min_const_bits: dict = field(default_factory=lambda: {
+        "7series": 4, "ultrascale": 5, "ultrascale+": 5, "versal": 5})
+    #: A product of two *variables* (Resource strategy: weights come from a ROM) goes to a DSP when both
+    #: operands are at least this wide [fit: jmduarte bits_6 (7x7-bit products: 0 DSP)].
+    dsp_min_var_bits: dict = field(default_factory=lambda: {
+        "7series": 10, "ultrascale": 10, "ultrascale+": 10, "versal": 10})
+    dsp_min_data_bits: int = 4                 # [guess] 1..3-bit data: the tool always uses LUTs
+
+    # ---- LUT costs -----------------------------------------------------------------------------------------
+    #: LUTs per bit of one adder/subtractor (one LUT6 + carry per bit) [ug474 CLB carry chain]
+    lut_per_adder_bit: float = 1.0
+    #: Constant multiply in LUTs: (CSD non-zero digits - 1) adders, each about (data bits + constant bits) wide,
+    #: times this factor [fit].
+    lut_const_mult_factor: float = 0.7
+    #: Variable x variable multiply in LUTs: this many LUTs per partial-product bit (a*b) [fit: jmduarte]
+    lut_var_mult_per_bit: float = 0.55
+    #: Fraction of the accumulation adders that the tool folds into a DSP's post-adder (one per DSP product)
+    #: [ug479 P = A*B + C; fit]
+    dsp_absorbs_add: float = 1.0
+    #: Per output of a dense layer: result cast (rounding/saturation) and output register mux [fit]
+    lut_per_output_bit: float = 1.0
+    #: Resource strategy: accumulator select/write-back logic, LUTs per accumulator bit per lane [fit: jmduarte]
+    lut_resource_acc_mux: float = 0.5
+    #: ReLU: a compare + mux per element, LUTs per result bit [fit: nrp relu 1792 LUT / 64 x 16 bits]
+    lut_relu_per_bit: float = 1.75
+    #: Linear activation / cast: LUTs per result bit (0 when the cast is only wiring) [guess]
+    lut_cast_per_bit: float = 0.25
+    #: Control logic per layer (FSM, handshake) [fit]
+    lut_layer_overhead: int = 20
+    ff_layer_overhead: int = 10
+
+    # ---- FF costs ------------------------------------------------------------------------------------------
+    #: Pipeline registers: per pipeline stage, this fraction of the live partial-sum bits is registered [fit]
+    ff_live_fraction: dict = field(default_factory=lambda: {
+        "7series": 0.6, "ultrascale": 0.35, "ultrascale+": 0.35, "versal": 0.35})
+    #: FFs per DSP used outside the DSP (operand and result registers) [fit]
+    ff_per_dsp: float = 8.0
+
+    # ---- timing (ns) ---------------------------------------------------------------------------------------
+    #: Clock uncertainty the tool subtracts from the period (fraction).  Vitis HLS default 27 %, Vivado HLS
+    #: 12.5 % [hls4ml][ug1399].  fpga-gen writes Vitis HLS projects.
+    clock_uncertainty: float = 0.27
+    #: Delay of one DSP multiply (combinational, no MREG) [ds187/ds925 switching characteristics, rounded; fit]
+    t_dsp_mult: dict = field(default_factory=lambda: {
+        "7series": 3.9, "ultrascale": 2.6, "ultrascale+": 2.4, "versal": 2.0})
+    #: Delay of one LUT-based adder level of ~16 bits (LUT + carry chain + routing) [fit]
+    t_add: dict = field(default_factory=lambda: {
+        "7series": 1.2, "ultrascale": 0.75, "ultrascale+": 0.7, "versal": 0.6})
+    #: Delay of a BRAM read (clock-to-out) [ds187]
+    t_bram: dict = field(default_factory=lambda: {
+        "7series": 2.5, "ultrascale": 1.8, "ultrascale+": 1.6, "versal": 1.5})
+
+    # ---- memories ------------------------------------------------------------------------------------------
+    bram_width: int = 36          # [ug473] widest port of an 18K block at depth 512
+    bram_depth_at_width: int = 512
+    bram_bits: int = 18432
+    bram_ports: int = 2           # [ug473] true dual port: two reads per cycle per copy
+    #: Arrays smaller than this many bits are built from LUTRAM/registers, not BRAM [ug1399]
+    bram_min_bits: int = 1024
+    #: Resource strategy ROMs shallower than this go to LUTRAM instead of BRAM [fit: Vivado HLS maps depth <= 32]
+    bram_min_depth: int = 64
+    #: Resource strategy dense: extra BRAM per layer (bias / output staging) [fit: jmduarte 2-3 BRAM per layer]
+    bram_resource_extra: int = 1
+    #: LUTRAM: LUTs per 64 bits of a distributed ROM (LUT6 = 64 x 1) [ug474]
+    lutram_bits_per_lut: int = 64
+    uram_bits: int = 4096 * 72
+
+    # ---- latency / II --------------------------------------------------------------------------------------
+    #: Resource strategy: loop pipeline depth added to the RF iterations [fit: jmduarte 514..516 cycles at RF 512]
+    resource_pipeline_depth: int = 3
+    #: Softmax: pipeline stages besides the table reads (max tree, sum tree, multiply) at a 5 ns clock [fit]
+    softmax_base_stages: int = 3
+    #: Top level: cycles of I/O registering around the whole network [fit]
+    top_overhead_cycles: int = 1
+    #: Top level: extra cycles per layer boundary (function call / dataflow handshake) [fit]
+    stage_overhead_cycles: float = 0.5
+    #: Dataflow (io_stream or Resource strategy): handshake cycles per process [fit]
+    dataflow_stage_cycles: int = 2
+
+    # ---- pooling / conv (io_stream line buffer) [guess] --------------------------------------------------
+    lut_pool_compare_per_bit: float = 1.0
+    stream_pixel_overhead: int = 1          # cycles per pixel in addition to the reuse factor
+    fifo_min_bram_bits: int = 1024          # FIFOs below this many bits are SRLs (LUT), not BRAM
+
+    def per_family(self, name: str, family: str):
+        v = getattr(self, name)
+        if isinstance(v, dict):
+            return v.get(family, v.get("ultrascale+"))
+        return v
+
+
+DEFAULT = Constants()
+
+
+def with_overrides(base: Constants = DEFAULT, **kw) -> Constants:
+    """A copy with some constants changed (per-family dicts merge: ``t_add={'7series': 1.0}``)."""
+    merged = {}
+    for k, v in kw.items():
+        cur = getattr(base, k)
+        if isinstance(cur, dict) and isinstance(v, dict):
+            merged[k] = {**cur, **v}
+        elif isinstance(cur, dict):
+            merged[k] = {f: v for f in cur}
+        else:
+            merged[k] = v
+    return replace(base, **merged)

@@ -1,0 +1,335 @@
+"""One cost model per op, registered by name: ``@register('dense')``.
+
+A model is ``f(node, ctx) -> Cost``.  ``ctx`` (:class:`Context`) carries the part family, the constants, the
+clock, the io type and the node's resolved strategy / reuse factor and input type.  Adding an op means adding one
+function here (and its constants in constants.py).
+
+How the Vitis HLS kernels of hls4ml turn into hardware (the reasoning behind each model):
+
+* io_parallel, Latency strategy: weights are ``static const`` arrays, so the tool constant-folds each product.
+  A zero weight disappears (and so does its adder), a power-of-two weight is a shift (wiring), a narrow constant
+  becomes a few shift-and-add adders in LUTs, and only wide constants get a DSP.  ``RF > 1`` limits the number of
+  ``mul`` instances to hls4ml's ``multiplier_limit``; constant products strength-reduced to adders are not ``mul``
+  instances, so II = ceil(DSP products / limit) (<= RF) — the pominiq RF 8 reports show II 5 and 6, not 8.
+* io_parallel, Resource strategy: weights live in a ROM reshaped by ``block_factor`` = ceil(n_in*n_out/RF);
+  nothing is constant-folded (zeros still cost), ``block_factor`` general multipliers run for RF cycles.
+  The ROM is RF deep and ``block_factor * W`` bits wide: BRAM when deep enough, otherwise LUTRAM/registers.
+* Softmax (stable): max tree, ``exp`` table read per element (table copies = ceil(n/2), dual-port), sum tree,
+  one ``inv`` table read, n multiplies (18 x 18 bits: DSPs).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..ir.types import FixedType
+from .constants import Constants
+from .parts import dsp_ports
+from .weights import weight_stats
+
+__all__ = ["Cost", "Context", "register", "ESTIMATORS", "UnsupportedOp"]
+
+
+class UnsupportedOp(KeyError):
+    pass
+
+
+@dataclass
+class Cost:
+    DSP: float = 0
+    LUT: float = 0
+    FF: float = 0
+    BRAM_18K: float = 0
+    URAM: float = 0
+    latency_cycles: float = 0
+    ii_cycles: float = 1
+    notes: tuple = ()
+
+
+@dataclass
+class Context:
+    family: str
+    c: Constants
+    clock_period: float
+    t_eff: float                    # clock period minus uncertainty (ns)
+    io_type: str
+    strategy: str
+    reuse_factor: int
+    in_type: FixedType | None
+    graph: object = None
+
+
+ESTIMATORS: dict = {}
+
+
+def register(op: str):
+    def deco(fn):
+        ESTIMATORS[op] = fn
+        return fn
+    return deco
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+def _cdiv(a, b) -> int:
+    return -(-int(a) // int(b))
+
+
+def dsp_per_product(family: str, wa: int, wb: int) -> int:
+    """DSP slices for one wa x wb product (two's complement): cascades when wider than the DSP ports."""
+    pa, pb = dsp_ports(family)
+    hi, lo = (wa, wb) if wa >= wb else (wb, wa)
+    return _cdiv(hi, pa) * _cdiv(lo, pb) if hi > pa or lo > pb else 1
+
+
+def rom_cost(c: Constants, depth: int, width: int, copies: int = 1, min_depth: int | None = None) -> tuple:
+    """(BRAM_18K, LUT, FF) for a ROM of depth x width bits (``copies`` for more parallel reads)."""
+    bits = depth * width
+    if bits <= 0:
+        return 0, 0, 0
+    if depth <= 1:
+        return 0, 0, width * copies               # a register
+    md = c.bram_min_depth if min_depth is None else min_depth
+    if bits >= c.bram_min_bits and depth >= md:
+        # an 18K block holds 512 x 36, 1024 x 18, 2048 x 9, ... pick the aspect that fits the depth
+        per_w, per_d = c.bram_width, c.bram_depth_at_width
+        while per_d < depth and per_w > 1:
+            per_w //= 2
+            per_d *= 2
+        n = _cdiv(width, per_w) * _cdiv(depth, per_d)
+        return n * copies, 0, 0
+    return 0, _cdiv(bits, c.lutram_bits_per_lut) * copies, 0
+
+
+def adder_tree_time(c: Constants, family: str, n_terms: int, width: int) -> float:
+    if n_terms <= 1:
+        return 0.0
+    return math.ceil(math.log2(n_terms)) * c.per_family("t_add", family) * max(width, 8) / 16.0
+
+
+def cycles(t_ns: float, t_eff: float) -> int:
+    """Registers needed to fit a combinational path of t_ns into the (uncertainty-reduced) period."""
+    return max(0, math.ceil(t_ns / t_eff - 1e-9) - 1) if t_ns > 0 else 0
+
+
+def _in_width(ctx: Context, default: int = 16) -> int:
+    return ctx.in_type.width if ctx.in_type is not None else default
+
+
+# ---------------------------------------------------------------------------------------------- ops
+
+@register("input")
+def _input(node, ctx: Context) -> Cost:
+    return Cost(ii_cycles=1)
+
+
+def _dense_core(ctx: Context, kernel, bias, wtype: FixedType, btype: FixedType, acc: FixedType, res: FixedType,
+                n_in: int, n_out: int, instances: int = 1) -> Cost:
+    """The multiply-accumulate of one dense/conv kernel (n_in x n_out), ``instances`` copies run in parallel."""
+    c, fam = ctx.c, ctx.family
+    wx = _in_width(ctx)
+    wacc = acc.width
+    rf = max(1, int(ctx.reuse_factor))
+    n_total = n_in * n_out
+    notes = []
+    if ctx.strategy == "resource" and rf > 1:
+        bf = _cdiv(n_total, rf)
+        ww = wtype.width
+        mv = c.per_family("dsp_min_var_bits", fam)
+        if min(wx, ww) >= mv:
+            dsp = bf * dsp_per_product(fam, wx, ww)
+            lut_mult = 0.0
+        else:
+            dsp = 0
+            lut_mult = bf * wx * ww * c.lut_var_mult_per_bit
+            notes.append(f"{wx}x{ww}-bit products in LUTs")
+        bram, lut_rom, ff_rom = rom_cost(c, rf, bf * ww)
+        if bram:
+            bram += c.bram_resource_extra
+            notes.append(f"weights in BRAM ({rf} x {bf * ww} bits)")
+        elif lut_rom:
+            notes.append("weights in LUTRAM")
+        lut_acc = n_out * wacc * c.lut_resource_acc_mux + bf * wacc * c.lut_per_adder_bit
+        lut = (lut_mult + lut_rom + lut_acc + n_out * res.width * c.lut_per_output_bit) * instances
+        ff = (n_out * wacc + bf * (wx + ww + wacc) + ff_rom + dsp * c.ff_per_dsp) * instances
+        latency = rf + c.resource_pipeline_depth
+        return Cost(DSP=dsp * instances, LUT=lut + c.lut_layer_overhead, FF=ff + c.ff_layer_overhead,
+                    BRAM_18K=bram * instances, latency_cycles=latency, ii_cycles=rf, notes=tuple(notes))
+
+    # Latency strategy (constant weights, folded by the tool)
+    st = weight_stats(kernel, wtype, bias, btype)
+    n_nonzero = st.n_total - st.n_zero
+    if wx >= c.dsp_min_data_bits:
+        n_dsp_prod, n_lut_prod, a, b = st.split(c.per_family("dsp_min_const_bits", fam))
+    else:
+        n_dsp_prod, n_lut_prod, a, b = st.split(10 ** 6)
+    per = dsp_per_product(fam, wx, max(st.max_const_bits, 1))
+    limit = max(1, _cdiv(n_total, rf) - st.n_zero // rf)
+    if n_dsp_prod > limit:
+        dsp_units = limit
+        ii = min(rf, _cdiv(n_dsp_prod, limit))
+    else:
+        dsp_units = n_dsp_prod
+        ii = 1
+    dsp = dsp_units * per
+    lut_mult = c.lut_const_mult_factor * (wx * a + b) * c.lut_per_adder_bit
+    n_adds = max(0, n_nonzero + st.n_nonzero_bias - n_out)
+    absorbed = min(n_adds, c.dsp_absorbs_add * dsp_units)
+    lut_add = (n_adds - absorbed) * wacc * c.lut_per_adder_bit
+    lut = lut_mult + lut_add + n_out * res.width * c.lut_per_output_bit
+    if st.n_zero:
+        notes.append(f"{st.n_zero}/{st.n_total} zero weights removed")
+    if st.n_pow2:
+        notes.append(f"{st.n_pow2} power-of-two weights as shifts")
+    if n_lut_prod:
+        notes.append(f"{n_lut_prod} narrow constant products in LUTs")
+    # timing: one product (DSP or LUT shift-add), then the adder tree of the widest output
+    t_mult = c.per_family("t_dsp_mult", fam) if n_dsp_prod else (c.per_family("t_add", fam) if n_lut_prod else 0.0)
+    t = t_mult + adder_tree_time(c, fam, st.max_col_nnz + (1 if st.n_nonzero_bias else 0), wacc)
+    stages = cycles(t, ctx.t_eff)
+    latency = stages + max(ii - 2, 0) + (1 if ii > 1 else 0)
+    live = (n_nonzero / ii + n_out) * wacc
+    ff = (stages * live * c.per_family("ff_live_fraction", fam) + dsp * c.ff_per_dsp
+          + (n_out * res.width if stages else 0))
+    return Cost(DSP=dsp * instances, LUT=lut * instances + c.lut_layer_overhead,
+                FF=ff * instances + c.ff_layer_overhead, latency_cycles=latency, ii_cycles=ii, notes=tuple(notes))
+
+
+@register("dense")
+def _dense(node, ctx: Context) -> Cost:
+    t = node.types
+    n_in = int(node.attrs.get("n_in") or node.weights["kernel"].shape[0])
+    n_out = int(node.attrs.get("n_out") or node.weights["kernel"].shape[1])
+    res = t["result"]
+    cost = _dense_core(ctx, node.weights["kernel"], node.weights.get("bias"), t.get("weight", res),
+                       t.get("bias", res), t.get("accum", res), res, n_in, n_out)
+    return cost
+
+
+@register("activation")
+def _activation(node, ctx: Context) -> Cost:
+    c = ctx.c
+    n = node.size
+    res = node.types["result"]
+    act = node.attrs.get("activation", "linear")
+    if act == "relu":
+        lut = n * res.width * c.lut_relu_per_bit
+    elif act == "linear":
+        same = ctx.in_type is not None and ctx.in_type.plain() == res.plain()
+        lut = 0 if same else n * res.width * c.lut_cast_per_bit
+    else:
+        raise UnsupportedOp(f"activation {act!r} has no cost model yet")
+    return Cost(LUT=lut, latency_cycles=0, ii_cycles=1)
+
+
+@register("softmax")
+def _softmax(node, ctx: Context) -> Cost:
+    c, fam = ctx.c, ctx.family
+    t = node.types
+    n = node.shape[-1] if node.shape else 1
+    exp_t = t.get("exp_table", FixedType(18, 8))
+    inv_t = t.get("inv_table", FixedType(18, 8))
+    acc = t.get("accum", FixedType(18 + max(0, math.ceil(math.log2(max(n, 1)))), 8))
+    exp_size = int(node.attrs.get("exp_table_size", 1024))
+    inv_size = int(node.attrs.get("inv_table_size", 1024))
+    wx = _in_width(ctx)
+    copies = _cdiv(n, c.bram_ports)
+    b1, l1, f1 = rom_cost(c, exp_size, exp_t.width, copies, min_depth=1)
+    b2, l2, f2 = rom_cost(c, inv_size, inv_t.width, 1, min_depth=1)
+    dsp = n * dsp_per_product(fam, exp_t.width, t.get("inv_inp", inv_t).width)
+    lut = (n - 1) * wx * 2 + n * wx + (n - 1) * acc.width + n * t["result"].width + l1 + l2 + 2 * c.lut_layer_overhead
+    t_path = (2 * c.per_family("t_bram", fam) + c.per_family("t_dsp_mult", fam)
+              + 2 * adder_tree_time(c, fam, n, max(wx, acc.width)))
+    latency = c.softmax_base_stages + cycles(t_path, ctx.t_eff)
+    ff = latency * n * max(wx, exp_t.width) * 0.5 + f1 + f2
+    return Cost(DSP=dsp, LUT=lut, FF=ff, BRAM_18K=b1 + b2, latency_cycles=latency, ii_cycles=1,
+                notes=(f"exp table x{copies}, inv table x1",))
+
+
+@register("batchnorm")
+def _batchnorm(node, ctx: Context) -> Cost:
+    """y = x * scale + bias per element (or per channel): constant products, like a diagonal dense layer."""
+    import numpy as np
+    t = node.types
+    res = t["result"]
+    scale = node.weights["scale"]
+    n = int(scale.size)
+    reps = max(1, node.size // n)
+    k = np.asarray(scale, dtype=np.float64).reshape(1, -1)
+    cost = _dense_core(ctx, k, node.weights.get("bias"), t.get("scale", res), t.get("bias", res),
+                       res, res, 1, n, instances=reps if ctx.io_type == "parallel" else 1)
+    return cost
+
+
+def _conv(node, ctx: Context, spatial: int) -> Cost:
+    """conv1d / conv2d.  attrs: n_chan, n_filt, kernel (tuple), out_shape (spatial dims) [guess-calibrated].
+
+    io_parallel: hls4ml computes all output pixels with one kernel instance per partition (here: all pixels at
+    once, so ``instances`` = output pixels).  io_stream: one kernel instance fed by a line buffer, one output
+    pixel every II cycles; the line buffer holds (kernel_h - 1) rows of the input in shift registers/BRAM."""
+    a = node.attrs
+    kern = tuple(a.get("kernel_size") or a.get("kernel") or (1,) * spatial)
+    ksz = math.prod(kern)
+    n_chan, n_filt = int(a["n_chan"]), int(a["n_filt"])
+    out_sp = tuple(a.get("out_shape") or node.shape[:-1])
+    in_sp = tuple(a.get("in_shape") or out_sp)
+    n_pix_out = math.prod(out_sp) if out_sp else 1
+    n_pix_in = math.prod(in_sp) if in_sp else n_pix_out
+    t = node.types
+    res = t["result"]
+    kernel = node.weights["kernel"]
+    import numpy as np
+    k2 = np.asarray(kernel).reshape(ksz * n_chan, n_filt)
+    if ctx.io_type == "parallel":
+        cost = _dense_core(ctx, k2, node.weights.get("bias"), t.get("weight", res), t.get("bias", res),
+                           t.get("accum", res), res, ksz * n_chan, n_filt, instances=n_pix_out)
+        return cost
+    core = _dense_core(ctx, k2, node.weights.get("bias"), t.get("weight", res), t.get("bias", res),
+                       t.get("accum", res), res, ksz * n_chan, n_filt)
+    c = ctx.c
+    ii_pix = max(core.ii_cycles, 1) + c.stream_pixel_overhead
+    wx = _in_width(ctx)
+    lb_bits = (kern[0] - 1) * (in_sp[-1] if spatial == 2 else 1) * n_chan * wx if spatial == 2 else 0
+    bram_lb = _cdiv(lb_bits, c.bram_bits) if lb_bits >= c.fifo_min_bram_bits else 0
+    lut_lb = 0 if bram_lb else lb_bits / 32.0           # SRL32
+    core.BRAM_18K += bram_lb
+    core.LUT += lut_lb + ksz * n_chan * wx * 0.5        # window shift registers / muxes
+    core.FF += ksz * n_chan * wx
+    core.latency_cycles = n_pix_in * ii_pix + core.latency_cycles
+    core.ii_cycles = n_pix_in * ii_pix
+    return core
+
+
+@register("conv1d")
+def _conv1d(node, ctx: Context) -> Cost:
+    return _conv(node, ctx, 1)
+
+
+@register("conv2d")
+def _conv2d(node, ctx: Context) -> Cost:
+    return _conv(node, ctx, 2)
+
+
+@register("pooling")
+def _pooling(node, ctx: Context) -> Cost:
+    """Max/average pooling: (pool size - 1) compares (or adds) per output element [guess]."""
+    c = ctx.c
+    a = node.attrs
+    pool = math.prod(tuple(a.get("pool_size") or (2, 2)))
+    res = node.types["result"]
+    wx = _in_width(ctx)
+    n_out = node.size
+    n_chan = int(a.get("n_chan") or (node.shape[-1] if node.shape else 1))
+    if ctx.io_type == "parallel":
+        lut = n_out * (pool - 1) * wx * c.lut_pool_compare_per_bit * 2
+        return Cost(LUT=lut, latency_cycles=cycles(math.ceil(math.log2(pool)) * c.per_family("t_add", ctx.family),
+                                                   ctx.t_eff), ii_cycles=1)
+    n_pix_in = int(a.get("n_pix_in") or n_out // max(n_chan, 1) * pool)
+    lut = n_chan * (pool - 1) * wx * c.lut_pool_compare_per_bit * 2
+    return Cost(LUT=lut, FF=n_chan * pool * wx, latency_cycles=n_pix_in + 2, ii_cycles=n_pix_in)
+
+
+@register("flatten")
+def _flatten(node, ctx: Context) -> Cost:
+    return Cost()

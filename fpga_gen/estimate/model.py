@@ -1,0 +1,173 @@
+"""Walk the graph, cost each node with its registered model, and sum up the dataflow."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from .constants import DEFAULT, Constants
+from .layers import ESTIMATORS, Context, UnsupportedOp
+from .parts import device_resources, part_family
+
+__all__ = ["Estimate", "estimate", "EstimateError", "RESOURCES"]
+
+RESOURCES = ("DSP", "LUT", "FF", "BRAM_18K", "URAM")
+LAYER_KEYS = ("name", "op") + RESOURCES + ("latency_cycles", "ii_cycles")
+
+
+class EstimateError(ValueError):
+    pass
+
+
+class Estimate:
+    """Per-layer and total resources / latency of a graph on one part at one clock."""
+
+    def __init__(self, layers: list[dict], total: dict, part: str, family: str, io_type: str,
+                 board: str | None = None, available: dict | None = None):
+        self.layers = layers
+        self.total = total
+        self.part = part
+        self.family = family
+        self.io_type = io_type
+        self.board = board
+        self.available = available
+
+    # ------------------------------------------------------------------ output
+    def to_dict(self) -> dict:
+        d = {"part": self.part, "family": self.family, "board": self.board, "io_type": self.io_type,
+             "layers": self.layers, "total": self.total}
+        if self.available:
+            d["available"] = self.available
+            d["utilization_pct"] = self.utilization(self.available)
+        return d
+
+    def to_json(self, indent: int = 1) -> str:
+        return json.dumps(self.to_dict(), indent=indent) + "\n"
+
+    def utilization(self, available: dict) -> dict:
+        out = {}
+        for r in RESOURCES:
+            av = available.get(r)
+            if av:
+                out[r] = round(100.0 * self.total[r] / av, 1)
+        return out
+
+    def to_markdown(self, available: dict | None = None) -> str:
+        available = available or self.available
+        head = ["layer", "op", "DSP", "LUT", "FF", "BRAM_18K", "URAM", "latency (cycles)", "II (cycles)"]
+        lines = [f"# Resource and latency estimate", "",
+                 f"Part `{self.part}` ({self.family})" + (f", board `{self.board}`" if self.board else "")
+                 + f", io_{self.io_type}, clock {self.total['clock_period_ns']:g} ns.", "",
+                 "| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * 7) + "|"]
+        for L in self.layers:
+            lines.append("| " + " | ".join([L["name"], L["op"]] + [_fmt(L[k]) for k in LAYER_KEYS[2:]]) + " |")
+        T = self.total
+        lines.append("| **total** | | " + " | ".join(f"**{_fmt(T[k])}**" for k in LAYER_KEYS[2:]) + " |")
+        if available:
+            util = self.utilization(available)
+            lines.append("| available | | " + " | ".join(_fmt(available.get(r, "")) for r in RESOURCES) + " | | |")
+            lines.append("| utilisation | | " + " | ".join(f"{util[r]:g} %" if r in util else "" for r in RESOURCES)
+                         + " | | |")
+        lat_ns = T["latency_cycles"] * T["clock_period_ns"]
+        lines += ["", f"Latency {T['latency_cycles']} cycles = {lat_ns:g} ns; initiation interval "
+                  f"{T['ii_cycles']} cycles ({1e3 / (T['ii_cycles'] * T['clock_period_ns']):.3g} M inferences/s).",
+                  "", "Analytic estimate of Vitis HLS C synthesis (not post-implementation); see docs/estimator.md "
+                  "for the model and its measured error."]
+        over = [r for r, u in (self.utilization(available).items() if available else []) if u > 100]
+        if over:
+            lines.append(f"\n**Warning:** exceeds the device in {', '.join(over)}.")
+        return "\n".join(lines) + "\n"
+
+    def __repr__(self) -> str:
+        T = self.total
+        return (f"Estimate(part={self.part!r}, DSP={T['DSP']}, LUT={T['LUT']}, FF={T['FF']}, "
+                f"BRAM_18K={T['BRAM_18K']}, latency={T['latency_cycles']}, II={T['ii_cycles']})")
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def estimate(graph, config=None, part: str | None = None, board: str | None = None, *,
+             clock_period: float | None = None, constants: Constants = DEFAULT,
+             available: dict | None = None, board_part: str | None = None) -> Estimate:
+    """Estimate resources and latency of ``graph`` built with ``config`` (a :class:`ProjectConfig`).
+
+    ``part`` overrides the config's part; ``board`` names a board (its part must be given by ``board_part`` or
+    be resolvable through ``fpga_gen.boards`` if that module exists).  ``available`` (resource -> count)
+    enables utilisation percentages; for known devices it is filled in from the part.
+    """
+    io_type = getattr(config, "io_type", "parallel") if config is not None else "parallel"
+    default_strategy = getattr(config, "strategy", "latency") if config is not None else "latency"
+    default_rf = int(getattr(config, "reuse_factor", 1)) if config is not None else 1
+    period = float(clock_period or (getattr(config, "clock_period", None) if config is not None else None) or 10.0)
+    board = board or (getattr(config, "board", None) if config is not None else None)
+    if part is None and board is not None:
+        part = board_part or _board_part(board)
+    if part is None:
+        part = getattr(config, "part", None) if config is not None else None
+    if part is None:
+        raise EstimateError("no part: give part=..., board=... or a config with a part")
+    family = part_family(part)
+    if available is None:
+        available = device_resources(part)
+    c = constants
+    t_eff = period * (1.0 - c.clock_uncertainty)
+    layer_cfg = getattr(config, "layers", None) or {}
+
+    layers = []
+    tot = {r: 0.0 for r in RESOURCES}
+    lat = 0.0
+    ii = 1.0
+    n_stages = 0
+    dataflow = io_type == "stream"
+    nodes = graph.nodes
+    types_by_name = {n.name: n.types.get("result") for n in nodes}
+    for node in nodes:
+        fn = ESTIMATORS.get(node.op)
+        if fn is None:
+            raise EstimateError(f"node {node.name!r}: op {node.op!r} has no estimator "
+                                f"(known: {', '.join(sorted(ESTIMATORS))})")
+        lc = layer_cfg.get(node.name) or {}
+        strategy = lc.get("strategy") or node.attrs.get("strategy") or default_strategy
+        rf = int(lc.get("reuse_factor") or node.attrs.get("reuse_factor") or default_rf)
+        in_type = types_by_name.get(node.inputs[0]) if node.inputs else node.types.get("result")
+        ctx = Context(family, c, period, t_eff, io_type, strategy, rf, in_type, graph)
+        try:
+            cost = fn(node, ctx)
+        except UnsupportedOp as e:
+            raise EstimateError(f"node {node.name!r} ({node.op}): {e.args[0]}") from None
+        except (KeyError, ValueError, TypeError) as e:
+            raise EstimateError(f"node {node.name!r} ({node.op}): cannot estimate: {e!r}") from e
+        if node.op == "input":
+            continue
+        if strategy == "resource" and node.op in ("dense", "conv1d", "conv2d") and rf > 1:
+            dataflow = True
+        row = {"name": node.name, "op": node.op,
+               "DSP": int(math.ceil(cost.DSP)), "LUT": int(math.ceil(cost.LUT)), "FF": int(math.ceil(cost.FF)),
+               "BRAM_18K": int(math.ceil(cost.BRAM_18K)), "URAM": int(math.ceil(cost.URAM)),
+               "latency_cycles": int(math.ceil(cost.latency_cycles)), "ii_cycles": int(math.ceil(cost.ii_cycles))}
+        if cost.notes:
+            row["notes"] = list(cost.notes)
+        layers.append(row)
+        for r in RESOURCES:
+            tot[r] += row[r]
+        lat += row["latency_cycles"]
+        ii = max(ii, row["ii_cycles"])
+        n_stages += 1
+    per_stage = c.dataflow_stage_cycles if dataflow else c.stage_overhead_cycles
+    latency = int(math.ceil(lat + c.top_overhead_cycles + per_stage * n_stages))
+    total = {r: int(tot[r]) for r in RESOURCES}
+    total.update({"latency_cycles": latency, "ii_cycles": int(ii), "clock_period_ns": period})
+    return Estimate(layers, total, part, family, io_type, board, available)
+
+
+def _board_part(board: str) -> str:
+    try:
+        from .. import boards  # noqa: F401  (written by another stage; optional here)
+        b = boards.load_board(board)   # type: ignore[attr-defined]
+        return b.part
+    except Exception as e:  # pragma: no cover - depends on fpga_gen.boards
+        raise EstimateError(f"board {board!r}: cannot find its part ({e}); pass part=... instead") from None

@@ -1,0 +1,339 @@
+"""Read the ``hls4ml_config.yml`` hls4ml writes into its projects, and apply the same settings to fpga-gen.
+
+hls4ml resolves a layer's type slot ``var`` (``result``, ``weight``, ``bias``, ``accum``, ...) in this order
+(``hls4ml.model.graph.HLSConfig.get_precision``, hls4ml 1.3):
+
+1. ``LayerName.<layer>.Precision.<var>``      (dict form)
+2. ``LayerName.<layer>.Precision``            (string form: every slot of that layer)
+3. ``LayerType.<class>.Precision.<var>`` then ``LayerType.<class>.Precision``
+4. ``Model.Precision.<var>``                  (dict form at model level)
+5. ``Model.Precision`` / ``Model.Precision.default``
+
+So a Dense layer whose config gives only ``weight`` and ``bias`` gets ``result`` *and* ``accum`` from the model
+default, exactly like hls4ml.  Reuse factor and strategy resolve the same way (layer name, layer type, model).
+Softmax follows hls4ml 1.3's Vivado/Vitis backend: ``exp_table_t`` and ``inv_table_t`` default to
+``ap_fixed<18,8,AP_RND,AP_SAT>``; an accum that came from the model default becomes
+``ap_fixed<18+ceil(log2 n), 8+ceil(log2 n)>``; ``inv_inp_t`` defaults to the exp table type; ``inp_norm_t`` is the
+input type without its sign bit; the exp table is cut to ``2**(W-1)`` entries for a signed ``W``-bit input.
+
+Keras ``Dense(..., activation='relu')`` becomes two hls4ml layers, ``<name>`` and ``<name>_relu`` (hls4ml names the
+split activation ``<layer>_<activation>``); the reader applies ``<name>_relu`` settings to the activation node the
+frontend creates for it, whatever that node is called, through :func:`apply_to_graph`'s ``aliases``.
+
+Nothing here imports TensorFlow or hls4ml.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .config import ConfigError, ProjectConfig
+from .ir.types import FixedType, TypeParseError
+
+__all__ = ["Hls4mlConfig", "read_hls4ml_config", "parse_hls4ml_precision", "to_project_config", "apply_to_graph",
+           "SOFTMAX_TABLE_DEFAULT"]
+
+#: hls4ml 1.3 default for softmax exp/inv tables (backends/fpga/fpga_backend.py)
+SOFTMAX_TABLE_DEFAULT = FixedType(18, 8, True, "RND", "SAT")
+SOFTMAX_TABLE_SIZE_DEFAULT = 1024
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that accepts hls4ml's ``!keras_model 'path'`` tag (and any other unknown tag) as plain data."""
+
+
+def _any_tag(loader, suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node)
+    return loader.construct_mapping(node)
+
+
+_Loader.add_multi_constructor("!", _any_tag)
+
+
+def parse_hls4ml_precision(text) -> FixedType:
+    """hls4ml precision strings: 'ap_fixed<16,6>', 'fixed<16,6>', 'ap_fixed<28, 16, AP_RND_ZERO, AP_SAT>',
+    'ap_int<8>', 'uint<4>'.  ``float``/``double`` raise (no fixed-point type)."""
+    if isinstance(text, FixedType):
+        return text
+    s = str(text).strip()
+    if s in ("float", "double", "half"):
+        raise TypeParseError(f"precision {s!r} is floating point; fpga-gen needs a fixed-point type")
+    return FixedType.parse(s)
+
+
+@dataclass
+class Hls4mlConfig:
+    """The settings of one hls4ml project, as hls4ml would resolve them."""
+
+    path: str
+    backend: str = "Vivado"
+    part: str | None = None
+    board: str | None = None
+    clock_period: float = 5.0
+    clock_uncertainty: str | None = None
+    io_type: str = "parallel"
+    project_name: str = "myproject"
+    model_precision: dict = field(default_factory=dict)     # var -> FixedType ('default' for the string form)
+    model_reuse: int = 1
+    model_strategy: str = "latency"
+    layer_precision: dict = field(default_factory=dict)     # layer -> {var -> FixedType}  ('default' = string form)
+    layer_reuse: dict = field(default_factory=dict)
+    layer_strategy: dict = field(default_factory=dict)
+    layer_extra: dict = field(default_factory=dict)          # layer -> {table_size, exp_table_t, ...}
+    type_precision: dict = field(default_factory=dict)       # layer class (lower case) -> {var -> FixedType}
+    type_reuse: dict = field(default_factory=dict)
+    type_strategy: dict = field(default_factory=dict)
+    raw: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ hls4ml's resolution order
+    def precision(self, layer: str, var: str, layer_class: str | None = None) -> tuple[FixedType, str]:
+        """(type, where it came from) for slot ``var`` of ``layer``; where is 'layer', 'type', 'model' or
+        'model_default' (hls4ml's ``model_default_t``)."""
+        lp = self.layer_precision.get(layer.lower(), {})
+        if var in lp:
+            return lp[var], "layer"
+        if "default" in lp:
+            return lp["default"], "layer"
+        if layer_class:
+            tp = self.type_precision.get(layer_class.lower(), {})
+            if var in tp:
+                return tp[var], "type"
+            if "default" in tp:
+                return tp["default"], "type"
+        if var in self.model_precision and var != "default":
+            return self.model_precision[var], "model"
+        if "default" in self.model_precision:
+            return self.model_precision["default"], "model_default"
+        raise ConfigError(f"{self.path}: no precision for {layer}.{var} and no model default precision")
+
+    def reuse_factor(self, layer: str, layer_class: str | None = None) -> int:
+        if layer.lower() in self.layer_reuse:
+            return self.layer_reuse[layer.lower()]
+        if layer_class and layer_class.lower() in self.type_reuse:
+            return self.type_reuse[layer_class.lower()]
+        return self.model_reuse
+
+    def strategy(self, layer: str, layer_class: str | None = None) -> str:
+        if layer.lower() in self.layer_strategy:
+            return self.layer_strategy[layer.lower()]
+        if layer_class and layer_class.lower() in self.type_strategy:
+            return self.type_strategy[layer_class.lower()]
+        return self.model_strategy
+
+
+def _strategy(v, where: str) -> str:
+    s = str(v).strip().lower()
+    if s in ("latency", "resource"):
+        return s
+    if s in ("resource_unrolled", "unrolled"):
+        return "resource"
+    if s in ("none", "null", ""):
+        return "latency"
+    raise ConfigError(f"{where}: unknown Strategy {v!r}; hls4ml uses Latency or Resource")
+
+
+def _precisions(v, where: str) -> dict:
+    if v is None:
+        return {}
+    if isinstance(v, dict):
+        out = {}
+        for k, t in v.items():
+            if t is None or str(t).strip().lower() == "auto":
+                continue          # hls4ml infers 'auto' types; leave them to the model default here
+            try:
+                out[str(k)] = parse_hls4ml_precision(t)
+            except TypeParseError as e:
+                raise ConfigError(f"{where}.{k}: {e}") from None
+        return out
+    if str(v).strip().lower() == "auto":
+        return {}
+    try:
+        return {"default": parse_hls4ml_precision(v)}
+    except TypeParseError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def _clock(v) -> float:
+    if isinstance(v, (int, float)):
+        return float(v)
+    m = re.match(r"^\s*([0-9.]+)\s*(ns)?\s*$", str(v))
+    if not m:
+        raise ConfigError(f"ClockPeriod {v!r} is not a number of ns")
+    return float(m.group(1))
+
+
+_EXTRA_KEYS = ("table_size", "exp_table_size", "inv_table_size", "exp_table_t", "inv_table_t", "table_t",
+               "accum_t", "inv_inp_t", "inp_norm_t", "implementation")
+
+
+def read_hls4ml_config(path: str | Path) -> Hls4mlConfig:
+    p = Path(path)
+    if p.is_dir():
+        p = p / "hls4ml_config.yml"
+    if not p.is_file():
+        raise ConfigError(f"{p}: hls4ml config not found")
+    try:
+        data = yaml.load(p.read_text(), Loader=_Loader) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: invalid YAML ({e})") from None
+    src = str(p)
+    h = Hls4mlConfig(path=src, raw=data)
+    h.backend = str(data.get("Backend", "Vivado"))
+    accel = data.get("AcceleratorConfig") or {}
+    h.board = data.get("Board") or accel.get("Board")
+    part = data.get("Part") or data.get("XilinxPart")
+    h.part = str(part).lower() if part else None
+    if "ClockPeriod" in data:
+        h.clock_period = _clock(data["ClockPeriod"])
+    h.clock_uncertainty = data.get("ClockUncertainty")
+    hls = data.get("HLSConfig") or {}
+    model = hls.get("Model") or {}
+    io = data.get("IOType") or model.get("IOType") or "io_parallel"     # the top-level key wins (hls4ml 1.x)
+    io = str(io).lower().replace("io_", "")
+    if io not in ("parallel", "stream"):
+        raise ConfigError(f"{src}: IOType {io!r} is not io_parallel or io_stream")
+    h.io_type = io
+    h.project_name = str(data.get("ProjectName", "myproject"))
+    h.model_precision = _precisions(model.get("Precision"), f"{src}: HLSConfig.Model.Precision")
+    h.model_reuse = int(model.get("ReuseFactor", 1) or 1)
+    h.model_strategy = _strategy(model.get("Strategy", "Latency"), f"{src}: HLSConfig.Model.Strategy")
+    for lt, spec in (hls.get("LayerType") or {}).items():
+        spec = spec or {}
+        key = str(lt).lower()
+        h.type_precision[key] = _precisions(spec.get("Precision"), f"{src}: LayerType.{lt}.Precision")
+        if spec.get("ReuseFactor") is not None:
+            h.type_reuse[key] = int(spec["ReuseFactor"])
+        if spec.get("Strategy") is not None:
+            h.type_strategy[key] = _strategy(spec["Strategy"], f"{src}: LayerType.{lt}.Strategy")
+    for ln, spec in (hls.get("LayerName") or {}).items():
+        spec = spec or {}
+        key = str(ln).lower()
+        h.layer_precision[key] = _precisions(spec.get("Precision"), f"{src}: LayerName.{ln}.Precision")
+        if spec.get("ReuseFactor") is not None:
+            h.layer_reuse[key] = int(spec["ReuseFactor"])
+        if spec.get("Strategy") is not None and str(spec["Strategy"]).lower() in ("latency", "resource"):
+            h.layer_strategy[key] = _strategy(spec["Strategy"], f"{src}: LayerName.{ln}.Strategy")
+        extra = {}
+        for k in _EXTRA_KEYS:
+            if k in spec and spec[k] is not None:
+                v = spec[k]
+                extra[k] = parse_hls4ml_precision(v) if k.endswith("_t") else v
+        if str(spec.get("Strategy", "")).lower() == "stable":       # old hls4ml: softmax Strategy: Stable
+            extra["implementation"] = "stable"
+        if extra:
+            h.layer_extra[key] = extra
+    return h
+
+
+# ---------------------------------------------------------------------------------------------- applying
+
+def to_project_config(h: Hls4mlConfig, base: ProjectConfig | None = None) -> ProjectConfig:
+    """A :class:`ProjectConfig` with the model-level settings and per-layer reuse/strategy/precision overrides.
+
+    Per-layer precision overrides carry only what the hls4ml config states for that layer; slots it leaves open
+    are resolved by :func:`apply_to_graph` (which needs the node's op to know hls4ml's defaults)."""
+    cfg = ProjectConfig() if base is None else base.copy()
+    cfg.source = h.path
+    cfg.io_type = h.io_type
+    cfg.strategy = h.model_strategy
+    cfg.reuse_factor = h.model_reuse
+    cfg.clock_period = h.clock_period
+    if h.part:
+        cfg.part = h.part
+    cfg.board = h.board
+    if "default" in h.model_precision:
+        cfg.default_precision = h.model_precision["default"]
+    elif "result" in h.model_precision:
+        cfg.default_precision = h.model_precision["result"]
+    layers = {}
+    names = set(h.layer_precision) | set(h.layer_reuse) | set(h.layer_strategy)
+    for ln in sorted(names):
+        spec = {}
+        if ln in h.layer_reuse:
+            spec["reuse_factor"] = h.layer_reuse[ln]
+        if ln in h.layer_strategy:
+            spec["strategy"] = h.layer_strategy[ln]
+        prec = h.layer_precision.get(ln, {})
+        if prec:
+            spec["precision"] = {("result" if k == "default" else k): t for k, t in prec.items()}
+        if spec:
+            layers[ln] = spec
+    cfg.layers = layers
+    return cfg.validate()
+
+
+# type slots hls4ml resolves through get_precision for each of our ops
+_OP_SLOTS = {
+    "dense": ("result", "weight", "bias", "accum"),
+    "conv1d": ("result", "weight", "bias", "accum"),
+    "conv2d": ("result", "weight", "bias", "accum"),
+    "depthwise_conv2d": ("result", "weight", "bias", "accum"),
+    "batchnorm": ("result", "scale", "bias"),
+    "activation": ("result",),
+    "pooling": ("result", "accum"),
+    "input": ("result",),
+}
+_OP_CLASS = {"dense": "Dense", "conv1d": "Conv1D", "conv2d": "Conv2D", "activation": "Activation",
+             "softmax": "Softmax", "batchnorm": "BatchNormalization", "input": "InputLayer", "pooling": "Pooling2D"}
+
+
+def apply_to_graph(graph, h: Hls4mlConfig, aliases: dict | None = None) -> None:
+    """Set every node's types, reuse factor and strategy exactly as hls4ml would for this config.
+
+    ``aliases`` maps our node names to the hls4ml layer name when they differ (e.g. the activation split out of a
+    ``Dense(activation='relu')`` that hls4ml calls ``<dense>_relu``).  Weights are not re-quantized here."""
+    aliases = aliases or {}
+    for node in graph:
+        lname = aliases.get(node.name, node.name)
+        cls = _OP_CLASS.get(node.op)
+        if node.op == "softmax":
+            _apply_softmax(graph, node, h, lname)
+            continue
+        for var in _OP_SLOTS.get(node.op, ("result",)):
+            if var in node.types or var == "result" or node.op in _OP_SLOTS:
+                node.types[var] = h.precision(lname, var, cls)[0]
+        if "reuse_factor" in node.attrs or node.op in ("dense", "conv1d", "conv2d", "depthwise_conv2d"):
+            node.attrs["reuse_factor"] = h.reuse_factor(lname, cls)
+            node.attrs["strategy"] = h.strategy(lname, cls)
+
+
+def _apply_softmax(graph, node, h: Hls4mlConfig, lname: str) -> None:
+    extra = h.layer_extra.get(lname.lower(), {})
+    result, _ = h.precision(lname, "result", "Softmax")
+    node.types["result"] = result
+    lp = h.layer_precision.get(lname.lower(), {})
+    exp_t = extra.get("exp_table_t") or lp.get("exp_table") or SOFTMAX_TABLE_DEFAULT
+    inv_t = extra.get("inv_table_t") or lp.get("inv_table") or SOFTMAX_TABLE_DEFAULT
+    size = int(extra.get("table_size", SOFTMAX_TABLE_SIZE_DEFAULT))
+    exp_size = int(extra.get("exp_table_size", size))
+    inv_size = int(extra.get("inv_table_size", size))
+    n = node.size or int(node.attrs.get("n_in", 1))
+    acc, where = h.precision(lname, "accum", "Softmax")
+    if "accum_t" in extra:
+        acc = extra["accum_t"]
+    elif where == "model_default":
+        scale = math.ceil(math.log2(n)) if n > 1 else 0
+        acc = FixedType(exp_t.width + scale, exp_t.integer + scale, exp_t.signed)
+    inv_inp = extra.get("inv_inp_t") or lp.get("inv_inp") or exp_t
+    inp_types = graph.producer_types(node) if node.inputs else [result]
+    it = inp_types[0]
+    if "inp_norm_t" in extra:
+        inp_norm = extra["inp_norm_t"]
+    else:
+        w, i = it.width - int(it.signed), it.integer - int(it.signed)
+        inp_norm = FixedType(max(w, 1), i, False)
+    if it.signed:
+        exp_size = min(exp_size, 2 ** (it.width - 1))
+    node.types.update({"exp_table": exp_t, "inv_table": inv_t, "accum": acc, "inv_inp": inv_inp,
+                       "inp_norm": inp_norm})
+    node.attrs["exp_table_size"] = exp_size
+    node.attrs["inv_table_size"] = inv_size
+    node.attrs.setdefault("implementation", extra.get("implementation", "stable"))

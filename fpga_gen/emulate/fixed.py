@@ -46,6 +46,7 @@ class NumpyOps:
     minimum = staticmethod(np.minimum)
     isfinite = staticmethod(np.isfinite)
     isnan = staticmethod(np.isnan)
+    signbit = staticmethod(np.signbit)
 
     @staticmethod
     def asarray(x):
@@ -119,9 +120,8 @@ def _overflow(r, t: FixedType, xp):
         return xp.clip(r, lo, hi)
     if t.saturation == "SAT_ZERO":
         return xp.where((r < lo) | (r > hi), xp.zeros_like(r), r)
-    if t.saturation == "SAT_SYM":
-        lo_sym = -hi if t.signed else lo
-        return xp.where(r > hi, hi + xp.zeros_like(r), xp.where(r < lo, lo_sym + xp.zeros_like(r), r))
+    if t.saturation == "SAT_SYM":             # signed: the most negative code is never produced
+        return xp.clip(r, -hi if t.signed else lo, hi)
     raise ValueError(f"unknown saturation mode {t.saturation}")
 
 
@@ -144,29 +144,25 @@ def _in_range(src: FixedType, dst: FixedType, shift: int) -> bool:
     else:
         # rounding can push the value up by one LSB at most
         lo, hi = (src.raw_min >> -shift) - 1, (src.raw_max >> -shift) + 1
-    return dst.raw_min <= lo and hi <= dst.raw_max
+    dst_min = -dst.raw_max if (dst.saturation == "SAT_SYM" and dst.signed) else dst.raw_min
+    return dst_min <= lo and hi <= dst.raw_max
 
 
 def from_float(x, dst: FixedType, xp=NP):
     """Real numbers (float64) -> raw integers of ``dst``, as ``dst(double)`` in C++.
 
-    NaN becomes 0; +-inf becomes the extreme value under the saturating modes and 0 under WRAP,
-    matching the AMD headers.
+    Like the AMD headers, NaN and +-inf behave as a huge value of their sign bit: 0 under WRAP,
+    the extreme value under SAT.
     """
     x = xp.asarray(x)
     finite = xp.isfinite(x)
     # exact: scaling by a power of two; floor/rint of a float >= 2**52 is the float itself, and
     # the wrap-around (fmod) is exact for every float, so huge values need no special case.
     v = xp.where(finite, x, xp.zeros_like(x)) * (2.0 ** dst.frac)
-    r = _overflow(_quantize_scaled(v, dst.rounding, xp), dst, xp)
     if not bool(finite.all()):
-        if dst.saturation == "WRAP":
-            special = xp.zeros_like(x)
-        else:
-            special = xp.where(x > 0, float(dst.raw_max) + xp.zeros_like(x), float(dst.raw_min) + xp.zeros_like(x))
-            special = xp.where(xp.isnan(x), xp.zeros_like(x), special)
-        r = xp.where(finite, r, special)
-    return r
+        huge = 2.0 ** (dst.width + 8)
+        v = xp.where(finite, v, xp.where(xp.signbit(x), -huge + xp.zeros_like(x), huge + xp.zeros_like(x)))
+    return _overflow(_quantize_scaled(v, dst.rounding, xp), dst, xp)
 
 
 def to_float(raw, t: FixedType):

@@ -156,7 +156,10 @@ class InferPrecision(Pass):
         x = graph[node.inputs[0]].types["result"]
         sm = config.softmax or {}
         node.attrs.setdefault("implementation", "stable")
-        node.attrs.setdefault("exp_table_size", int(sm.get("exp_table_size", 1024)))
+        # exp table: enough index bits to tell logits 2**-(frac) apart over [0, 8), between 1024 and 4096
+        # entries (4096 x 18 bits = 4 BRAM_18K); ties below that resolution are what costs argmax agreement
+        default_exp = min(max(1 << (3 + max(x.frac, 0)), 1024), 4096)
+        node.attrs.setdefault("exp_table_size", int(sm.get("exp_table_size", default_exp)))
         node.attrs.setdefault("inv_table_size", int(sm.get("inv_table_size", 1024)))
         for k in ("exp_table_size", "inv_table_size"):
             v = node.attrs[k]

@@ -1,0 +1,33 @@
+# Two commands set everything up on a fresh machine:  make demo  (then)  make test
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test test-slow install bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	# PyTorch (CPU wheel on this machine) for the gpu backend and its tests; optional
+	$(BIN)/pip install -q 'torch==2.13.0' || echo "note: torch not installed; gpu-backend tests will be skipped"
+	touch $@
+
+examples/digits_mlp.h5: examples/train_digits_mlp.py | $(VENV)/.installed
+	$(BIN)/python examples/train_digits_mlp.py --out $@
+
+demo: install examples/digits_mlp.h5
+	$(BIN)/fpga-gen build examples/digits_mlp.h5 -o hls_projects/digits_mlp --tb-data examples/digits_x_test.npy --force
+	$(BIN)/fpga-gen csim hls_projects/digits_mlp
+	$(BIN)/python examples/check_digits.py --model examples/digits_mlp.h5 --project hls_projects/digits_mlp
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-slow: install
+	$(BIN)/python -m pytest -q -m slow
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

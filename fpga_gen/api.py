@@ -2,7 +2,7 @@
 
     project = fpga_gen.convert("model.h5", config="config.yml", reuse_factor=4)
     project.write("hls_projects/mymodel")
-    y = project.predict(x, backend="emu")          # or "csim"
+    y = project.predict(x, backend="emu")          # or "gpu", "csim"
     project = fpga_gen.load_project("hls_projects/mymodel")
 """
 
@@ -26,7 +26,7 @@ from .templating import cpp_ident
 
 __all__ = ["Project", "convert", "load_project", "ProjectError", "BACKENDS", "N_TB_VECTORS"]
 
-BACKENDS = ("emu", "cpu", "csim")
+BACKENDS = ("emu", "cpu", "gpu", "csim")
 N_TB_VECTORS = 200
 PROJECT_FILE = "fpga_gen_project.json"
 
@@ -69,6 +69,7 @@ class Project:
         self.directory = Path(directory) if directory else None
         self.tb_inputs = tb_inputs
         self._emulator = None
+        self._torch_emulator = None
 
     # ------------------------------------------------------------------ predict
     @property
@@ -81,9 +82,24 @@ class Project:
             self._emulator = Emulator(self.graph)
         return self._emulator
 
+    def torch_emulator(self):
+        """The emulator's kernels on PyTorch (CUDA when available, else the CPU); bit-identical to emu."""
+        if self._torch_emulator is None:
+            from .emulate import Emulator
+            try:
+                from .emulate.torch_ops import TorchOps
+                ops = TorchOps()
+            except ImportError as e:
+                raise ProjectError(str(e)) from None
+            self._torch_emulator = Emulator(self.graph, xp=ops)
+        return self._torch_emulator
+
     def predict(self, x, backend: str = "emu"):
+        """``emu``/``cpu``: numpy emulator; ``gpu``: the same kernels on PyTorch; ``csim``: the C++ build."""
         if backend in ("emu", "cpu"):
             return self.emulator().predict(x)
+        if backend == "gpu":
+            return self.torch_emulator().predict(x)
         if backend == "csim":
             from . import csim
             return csim.predict(self._built_directory(), x)

@@ -88,6 +88,10 @@ class NumpyOps:
     def zeros_like(x):
         return np.zeros_like(x)
 
+    @staticmethod
+    def concat(arrays, axis=0):
+        return np.concatenate(arrays, axis=axis)
+
 
 NP = NumpyOps()
 

@@ -163,10 +163,4 @@ def softmax_kernel(node: Node, inputs, in_types, xp):
     inv = xp.take(inv_table, _top_bits_index(exp_sum, ty["inv_inp"], ceillog2(inv_size), xp))
     pt = product_type(at, ty["inv_table"])
     outs = [cast(e * inv, pt, ty["result"], xp) for e in exp_res]
-    return _concat(outs, xp)
-
-
-def _concat(cols, xp):
-    if hasattr(xp, "concat"):
-        return xp.concat(cols, axis=1)
-    return np.concatenate([np.asarray(c) for c in cols], axis=1)
+    return xp.concat(outs, axis=1)

@@ -74,29 +74,32 @@ class Constants:
     """Tunable model constants.  Per-family values are dicts keyed by part family."""
 
     # ---- multiplier binding: DSP or LUT ------------------------------------------------------------------
-    #: A product by a *constant* goes to a DSP when the constant, after stripping trailing zero bits, needs at
-    #: least this many bits (sign included) and the data operand is at least ``dsp_min_data_bits`` wide;
-    #: narrower constants become shift-and-add logic in LUTs [ug1399][fit: nrp-model_1 per-layer DSP vs weights].
-    dsp_min_const_bits: dict = field(default_factory=lambda: {
-        "7series": 4, "ultrascale": 5, "ultrascale+": 5, "versal": 5})
+    #: A product by a *constant* goes to a DSP when the constant's canonical-signed-digit form has at least this
+    #: many non-zero digits (1 digit: a shift; 2 digits: one adder in LUTs), and identical constants on the same
+    #: input share one product.  This reproduces the per-layer DSP counts of nrp-model_1 (Vitis 2022.2, xcu250:
+    #: 719/1097/614/122 exactly), thifjj iris (Vitis 2025.1, xc7z020: 30/56/21 exactly) and pominiq RF 1
+    #: (Vivado HLS 2020.1, xc7z020: 358 vs 354, 307 exactly) [ug1399][fit].
+    dsp_min_csd_digits: dict = field(default_factory=lambda: {
+        "7series": 3, "ultrascale": 3, "ultrascale+": 3, "versal": 3})
     #: A product of two *variables* (Resource strategy: weights come from a ROM) goes to a DSP when both
     #: operands are at least this wide [fit: jmduarte bits_6 (7x7-bit products: 0 DSP)].
     dsp_min_var_bits: dict = field(default_factory=lambda: {
         "7series": 10, "ultrascale": 10, "ultrascale+": 10, "versal": 10})
-    dsp_min_data_bits: int = 4                 # [guess] 1..3-bit data: the tool always uses LUTs
+    #: Data narrower than this: constant products stay in LUTs whatever the constant [guess: the tool's
+    #: variable-product threshold, not yet seen on a report with narrow data and Latency strategy]
+    dsp_min_data_bits: int = 10
 
     # ---- LUT costs -----------------------------------------------------------------------------------------
     #: LUTs per bit of one adder/subtractor (one LUT6 + carry per bit) [ug474 CLB carry chain]
     lut_per_adder_bit: float = 1.0
-    #: Constant multiply in LUTs: (CSD non-zero digits - 1) adders, each about (data bits + constant bits) wide,
-    #: times this factor [fit].
-    lut_const_mult_factor: float = 0.7
-    #: Variable x variable multiply in LUTs: this many LUTs per partial-product bit (a*b) [fit: jmduarte]
+    #: Latency strategy: LUTs per non-zero product per accumulator bit: the product's adder in the sum tree plus
+    #: the alignment/sign extension the tool builds around it.  The reports give a steady 28-32 LUTs per
+    #: non-zero product at 16-bit accum on every tool and part (nrp 28.8/29.6/28.3/28.4, pominiq 28.0/28.6,
+    #: thifjj 32/30.6/32) [fit]
+    lut_per_product_bit: float = 1.8
+    #: Variable x variable multiply in LUTs: this many LUTs per partial-product bit (a*b) [guess: ~a*b/2 LUT6]
     lut_var_mult_per_bit: float = 0.55
-    #: Fraction of the accumulation adders that the tool folds into a DSP's post-adder (one per DSP product)
-    #: [ug479 P = A*B + C; fit]
-    dsp_absorbs_add: float = 1.0
-    #: Per output of a dense layer: result cast (rounding/saturation) and output register mux [fit]
+    #: Per output bit of a cast that rounds or saturates (a TRN/WRAP cast is wiring) [guess]
     lut_per_output_bit: float = 1.0
     #: Resource strategy: accumulator select/write-back logic, LUTs per accumulator bit per lane [fit: jmduarte]
     lut_resource_acc_mux: float = 0.5
@@ -109,11 +112,16 @@ class Constants:
     ff_layer_overhead: int = 10
 
     # ---- FF costs ------------------------------------------------------------------------------------------
-    #: Pipeline registers: per pipeline stage, this fraction of the live partial-sum bits is registered [fit]
-    ff_live_fraction: dict = field(default_factory=lambda: {
-        "7series": 0.6, "ultrascale": 0.35, "ultrascale+": 0.35, "versal": 0.35})
-    #: FFs per DSP used outside the DSP (operand and result registers) [fit]
-    ff_per_dsp: float = 8.0
+    #: Latency strategy, II = 1: FFs per non-zero product per pipeline stage.  Vitis 2025.1 on xc7z020 registers
+    #: the DSP operands and outputs (thifjj: 101/96/102 FF per product at 4-5 stages), Vitis 2022.2 on xcu250
+    #: much less (nrp: 5-6 FF per product at 1 stage) [fit]
+    ff_per_product_stage: dict = field(default_factory=lambda: {
+        "7series": 22.0, "ultrascale": 5.5, "ultrascale+": 5.5, "versal": 5.5})
+    #: Latency strategy, II > 1: inputs and accumulators held across the II cycles, FF per bit
+    #: [fit: pominiq RF 8/16: 976-1388 FF for (n_in*16 + n_out*16) = 2112 bits]
+    ff_folded_io: float = 0.55
+    #: FFs per DSP used outside the DSP (operand and result registers) [guess]
+    ff_per_dsp: float = 0.0
 
     # ---- timing (ns) ---------------------------------------------------------------------------------------
     #: Clock uncertainty the tool subtracts from the period (fraction).  Vitis HLS default 27 %, Vivado HLS
@@ -121,10 +129,12 @@ class Constants:
     clock_uncertainty: float = 0.27
     #: Delay of one DSP multiply (combinational, no MREG) [ds187/ds925 switching characteristics, rounded; fit]
     t_dsp_mult: dict = field(default_factory=lambda: {
-        "7series": 3.9, "ultrascale": 2.6, "ultrascale+": 2.4, "versal": 2.0})
+        "7series": 12.0, "ultrascale": 2.6, "ultrascale+": 2.4, "versal": 2.0})
+    # (7series: not the DS187 datasheet delay (~4 ns) but what Vitis HLS 2025.1 schedules on xc7z020 at 5 ns:
+    #  a 4-input dense layer takes 4 cycles; the value makes the schedule come out right) [fit: thifjj]
     #: Delay of one LUT-based adder level of ~16 bits (LUT + carry chain + routing) [fit]
     t_add: dict = field(default_factory=lambda: {
-        "7series": 1.2, "ultrascale": 0.75, "ultrascale+": 0.7, "versal": 0.6})
+        "7series": 1.5, "ultrascale": 0.75, "ultrascale+": 0.7, "versal": 0.6})
     #: Delay of a BRAM read (clock-to-out) [ds187]
     t_bram: dict = field(default_factory=lambda: {
         "7series": 2.5, "ultrascale": 1.8, "ultrascale+": 1.6, "versal": 1.5})
@@ -148,7 +158,11 @@ class Constants:
     #: Resource strategy: loop pipeline depth added to the RF iterations [fit: jmduarte 514..516 cycles at RF 512]
     resource_pipeline_depth: int = 3
     #: Softmax: pipeline stages besides the table reads (max tree, sum tree, multiply) at a 5 ns clock [fit]
-    softmax_base_stages: int = 3
+    softmax_base_stages: int = 2
+    #: Softmax LUT / FF scale on the comparator, subtractor, adder and multiplier widths [fit: 309-742 LUT,
+    #: 54-736 FF for n = 3..5]
+    softmax_lut_factor: float = 1.7
+    softmax_ff_factor: float = 1.0
     #: Top level: cycles of I/O registering around the whole network [fit]
     top_overhead_cycles: int = 1
     #: Top level: extra cycles per layer boundary (function call / dataflow handshake) [fit]

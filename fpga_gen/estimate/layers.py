@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from ..ir.types import FixedType
 from .constants import Constants
 from .parts import dsp_ports
-from .weights import weight_stats
+from .weights import MAXW as MAX_DIGITS, weight_stats
 
 __all__ = ["Cost", "Context", "register", "ESTIMATORS", "UnsupportedOp"]
 
@@ -113,6 +113,14 @@ def cycles(t_ns: float, t_eff: float) -> int:
     return max(0, math.ceil(t_ns / t_eff - 1e-9) - 1) if t_ns > 0 else 0
 
 
+def _cast_lut(c: Constants, src: FixedType, dst: FixedType) -> float:
+    """LUTs of one accum -> result cast: free (wiring) when it only truncates and wraps; rounding or saturation
+    costs an incrementer / comparator of the result width."""
+    if dst.rounding in ("TRN",) and dst.saturation == "WRAP":
+        return 0.0
+    return dst.width * c.lut_per_output_bit
+
+
 def _in_width(ctx: Context, default: int = 16) -> int:
     return ctx.in_type.width if ctx.in_type is not None else default
 
@@ -159,13 +167,13 @@ def _dense_core(ctx: Context, kernel, bias, wtype: FixedType, btype: FixedType, 
 
     # Latency strategy (constant weights, folded by the tool)
     st = weight_stats(kernel, wtype, bias, btype)
-    n_nonzero = st.n_total - st.n_zero
+    n_nonzero = st.n_nonzero
     if wx >= c.dsp_min_data_bits:
-        n_dsp_prod, n_lut_prod, a, b = st.split(c.per_family("dsp_min_const_bits", fam))
+        n_dsp_prod, n_lut_prod, lut_adders = st.split(c.per_family("dsp_min_csd_digits", fam))
     else:
-        n_dsp_prod, n_lut_prod, a, b = st.split(10 ** 6)
+        n_dsp_prod, n_lut_prod, lut_adders = st.split(MAX_DIGITS)
     per = dsp_per_product(fam, wx, max(st.max_const_bits, 1))
-    limit = max(1, _cdiv(n_total, rf) - st.n_zero // rf)
+    limit = max(1, _cdiv(n_total, rf) - st.n_zero // rf)      # hls4ml's multiplier_limit
     if n_dsp_prod > limit:
         dsp_units = limit
         ii = min(rf, _cdiv(n_dsp_prod, limit))
@@ -173,27 +181,31 @@ def _dense_core(ctx: Context, kernel, bias, wtype: FixedType, btype: FixedType, 
         dsp_units = n_dsp_prod
         ii = 1
     dsp = dsp_units * per
-    lut_mult = c.lut_const_mult_factor * (wx * a + b) * c.lut_per_adder_bit
     n_adds = max(0, n_nonzero + st.n_nonzero_bias - n_out)
-    absorbed = min(n_adds, c.dsp_absorbs_add * dsp_units)
-    lut_add = (n_adds - absorbed) * wacc * c.lut_per_adder_bit
-    lut = lut_mult + lut_add + n_out * res.width * c.lut_per_output_bit
+    lut_add = n_nonzero * wacc * c.lut_per_product_bit
+    lut_mult = lut_adders * wx * c.lut_per_adder_bit
+    lut = lut_mult + lut_add + n_out * _cast_lut(c, acc, res)
     if st.n_zero:
         notes.append(f"{st.n_zero}/{st.n_total} zero weights removed")
     if st.n_pow2:
         notes.append(f"{st.n_pow2} power-of-two weights as shifts")
     if n_lut_prod:
-        notes.append(f"{n_lut_prod} narrow constant products in LUTs")
-    # timing: one product (DSP or LUT shift-add), then the adder tree of the widest output
+        notes.append(f"{n_lut_prod} two-digit constant products as one adder in LUTs")
+    # timing: one product (DSP or shift-add), then the adder tree of the widest output
     t_mult = c.per_family("t_dsp_mult", fam) if n_dsp_prod else (c.per_family("t_add", fam) if n_lut_prod else 0.0)
     t = t_mult + adder_tree_time(c, fam, st.max_col_nnz + (1 if st.n_nonzero_bias else 0), wacc)
     stages = cycles(t, ctx.t_eff)
-    latency = stages + max(ii - 2, 0) + (1 if ii > 1 else 0)
-    live = (n_nonzero / ii + n_out) * wacc
-    ff = (stages * live * c.per_family("ff_live_fraction", fam) + dsp * c.ff_per_dsp
-          + (n_out * res.width if stages else 0))
+    if ii > 1:
+        latency = stages + ii - 1
+        ff = c.ff_folded_io * (n_in * wx + n_out * wacc)
+    else:
+        latency = stages
+        ff = stages * n_nonzero * c.per_family("ff_per_product_stage", fam)
+    ff += dsp * c.ff_per_dsp if stages else 0
+    del n_adds
     return Cost(DSP=dsp * instances, LUT=lut * instances + c.lut_layer_overhead,
-                FF=ff * instances + c.ff_layer_overhead, latency_cycles=latency, ii_cycles=ii, notes=tuple(notes))
+                FF=ff * instances + (c.ff_layer_overhead if stages else 0), latency_cycles=latency, ii_cycles=ii,
+                notes=tuple(notes))
 
 
 @register("dense")
@@ -238,28 +250,46 @@ def _softmax(node, ctx: Context) -> Cost:
     b1, l1, f1 = rom_cost(c, exp_size, exp_t.width, copies, min_depth=1)
     b2, l2, f2 = rom_cost(c, inv_size, inv_t.width, 1, min_depth=1)
     dsp = n * dsp_per_product(fam, exp_t.width, t.get("inv_inp", inv_t).width)
-    lut = (n - 1) * wx * 2 + n * wx + (n - 1) * acc.width + n * t["result"].width + l1 + l2 + 2 * c.lut_layer_overhead
+    lut = (c.softmax_lut_factor * ((n - 1) * wx * 2 + n * wx + (n - 1) * acc.width + n * t["result"].width)
+           + l1 + l2 + 2 * c.lut_layer_overhead)
     t_path = (2 * c.per_family("t_bram", fam) + c.per_family("t_dsp_mult", fam)
               + 2 * adder_tree_time(c, fam, n, max(wx, acc.width)))
     latency = c.softmax_base_stages + cycles(t_path, ctx.t_eff)
-    ff = latency * n * max(wx, exp_t.width) * 0.5 + f1 + f2
+    ff = c.softmax_ff_factor * latency * n * max(wx, exp_t.width) + f1 + f2
     return Cost(DSP=dsp, LUT=lut, FF=ff, BRAM_18K=b1 + b2, latency_cycles=latency, ii_cycles=1,
                 notes=(f"exp table x{copies}, inv table x1",))
 
 
 @register("batchnorm")
 def _batchnorm(node, ctx: Context) -> Cost:
-    """y = x * scale + bias per element (or per channel): constant products, like a diagonal dense layer."""
+    """y = x * scale + bias per element (per channel, repeated): one constant product and one add per element;
+    hls4ml limits the multipliers to ceil(n / RF), so II = min(RF, n)."""
     import numpy as np
+    c, fam = ctx.c, ctx.family
     t = node.types
     res = t["result"]
-    scale = node.weights["scale"]
-    n = int(scale.size)
-    reps = max(1, node.size // n)
-    k = np.asarray(scale, dtype=np.float64).reshape(1, -1)
-    cost = _dense_core(ctx, k, node.weights.get("bias"), t.get("scale", res), t.get("bias", res),
-                       res, res, 1, n, instances=reps if ctx.io_type == "parallel" else 1)
-    return cost
+    scale = np.asarray(node.weights["scale"], dtype=np.float64)
+    reps = max(1, node.size // max(scale.size, 1))
+    k = np.tile(scale.reshape(-1), reps).reshape(-1, 1)
+    st = weight_stats(k, t.get("scale", res), None, None)
+    wx = _in_width(ctx)
+    n = k.shape[0]
+    rf = max(1, int(ctx.reuse_factor))
+    if wx >= c.dsp_min_data_bits:
+        n_dsp, n_lut, adders = st.split(c.per_family("dsp_min_csd_digits", fam))
+    else:
+        n_dsp, n_lut, adders = st.split(MAX_DIGITS)
+    limit = _cdiv(n, rf)
+    dsp_units = min(n_dsp, limit)
+    ii = min(rf, max(1, _cdiv(n_dsp, limit))) if n_dsp else 1
+    dsp = dsp_units * dsp_per_product(fam, wx, max(st.max_const_bits, 1))
+    lut = adders * wx * c.lut_per_adder_bit + n * res.width * (c.lut_per_adder_bit + c.lut_per_output_bit)
+    t_path = (c.per_family("t_dsp_mult", fam) if n_dsp else 0.0) + c.per_family("t_add", fam)
+    stages = cycles(t_path, ctx.t_eff)
+    latency = stages + ii - 1
+    ff = (n * res.width * stages * 0.5) if ii == 1 else c.ff_folded_io * 2 * n * wx / ii
+    return Cost(DSP=dsp, LUT=lut + c.lut_layer_overhead, FF=ff + c.ff_layer_overhead,
+                latency_cycles=latency, ii_cycles=ii)
 
 
 def _conv(node, ctx: Context, spatial: int) -> Cost:

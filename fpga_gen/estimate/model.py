@@ -41,8 +41,12 @@ class Estimate:
             d["utilization_pct"] = self.utilization(self.available)
         return d
 
-    def to_json(self, indent: int = 1) -> str:
-        return json.dumps(self.to_dict(), indent=indent) + "\n"
+    def to_json(self) -> dict:
+        """The report.json content: a JSON-ready dict (``json.dumps(est.to_json())``)."""
+        return self.to_dict()
+
+    def to_json_text(self, indent: int = 1) -> str:
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=True) + "\n"
 
     def utilization(self, available: dict) -> dict:
         out = {}
@@ -104,8 +108,11 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
     default_rf = int(getattr(config, "reuse_factor", 1)) if config is not None else 1
     period = float(clock_period or (getattr(config, "clock_period", None) if config is not None else None) or 10.0)
     board = board or (getattr(config, "board", None) if config is not None else None)
-    if part is None and board is not None:
-        part = board_part or _board_part(board)
+    if board is not None and (part is None or available is None):
+        b_part, b_res = _board(board) if board_part is None else (board_part, None)
+        part = part or b_part
+        if available is None and b_res and part == b_part:
+            available = dict(b_res)
     if part is None:
         part = getattr(config, "part", None) if config is not None else None
     if part is None:
@@ -164,10 +171,13 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
     return Estimate(layers, total, part, family, io_type, board, available)
 
 
-def _board_part(board: str) -> str:
+def _board(board) -> tuple[str, dict | None]:
+    """(part, resources) of a board name, a board YAML path or a Board object."""
+    if hasattr(board, "part"):
+        return board.part, getattr(board, "resources", None)
     try:
-        from .. import boards  # noqa: F401  (written by another stage; optional here)
-        b = boards.load_board(board)   # type: ignore[attr-defined]
-        return b.part
-    except Exception as e:  # pragma: no cover - depends on fpga_gen.boards
-        raise EstimateError(f"board {board!r}: cannot find its part ({e}); pass part=... instead") from None
+        from ..boards import load_board
+        b = load_board(board)
+    except Exception as e:
+        raise EstimateError(f"board {board!r}: {e}") from None
+    return b.part, dict(b.resources)

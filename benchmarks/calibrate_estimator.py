@@ -1,0 +1,437 @@
+"""Check (and refit) the estimator against real csynth reports of hls4ml projects.
+
+For every project in the calibration folder (default /work/shared/calibration, see its README.md): read the
+hls4ml config, load the exact Keras model with fpga-gen's frontend, give every node exactly the types, reuse
+factor and strategy hls4ml used (:func:`fpga_gen.hls4ml_config.apply_to_graph`), estimate on the report's part
+at the report's clock, and compare with the report: top level and, where per-function reports exist, per layer.
+
+    python benchmarks/calibrate_estimator.py                  # error table + medians
+    python benchmarks/calibrate_estimator.py --layers         # also the per-layer comparison
+    python benchmarks/calibrate_estimator.py --fit            # grid-search the [fit] constants, print the best
+    python benchmarks/calibrate_estimator.py --json out.json  # machine-readable results
+
+Projects whose model has layers the frontend cannot read yet (Conv, pooling, BatchNormalization, HGQ proxies)
+are listed as skipped with the reason; they are never dropped silently.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import itertools
+import json
+import math
+import os
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from fpga_gen.estimate import DEFAULT, estimate, with_overrides  # noqa: E402
+from fpga_gen.hls4ml_config import apply_to_graph, read_hls4ml_config, to_project_config  # noqa: E402
+
+CAL = Path(os.environ.get("FPGA_GEN_CALIBRATION", "/work/shared/calibration"))
+METRICS = ("DSP", "LUT", "FF", "BRAM_18K", "latency")
+TARGETS = {"DSP": 10.0, "LUT": 30.0, "FF": 30.0, "latency": 15.0}
+
+
+# ---------------------------------------------------------------------------------------------- loading
+
+def load_projects(cal: Path, verbose: bool = False):
+    """[(name, meta, graph|None, hls4ml config, reason)] for every project folder."""
+    from fpga_gen.frontend import load_graph
+    out = []
+    for d in sorted(p for p in cal.iterdir() if p.is_dir()):
+        cs = json.loads((d / "csynth.json").read_text())
+        model = next((d / f for f in ("model.h5", "model.keras") if (d / f).is_file()), None)
+        h = read_hls4ml_config(d / "hls4ml_config.yml")
+        graph, reason, loader = None, None, "frontend"
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                graph, _ = load_graph(str(model))
+        except Exception as e:  # the frontend's message says which layer
+            msg = str(e).splitlines()[0]
+            reason = "skipped: op not yet in frontend: " + _short_reason(msg)
+            try:
+                graph, loader = adapter_graph(model), "adapter"
+                reason = None
+            except AdapterError as e2:
+                reason += f"; adapter: {e2}"
+        if graph is not None:
+            try:
+                apply_to_graph(graph, h)
+            except Exception as e:
+                graph, reason = None, f"skipped: config not applicable: {e}"
+        if graph is not None:
+            graph.meta_loader = loader
+        out.append((d.name, cs, graph, h, reason))
+        if verbose:
+            print(f"loaded {d.name}: {reason or 'ok'}", file=sys.stderr)
+    return out
+
+
+def _short_reason(msg: str) -> str:
+    m = re.search(r"layer '([^']+)' \(([^)]+)\)", msg)
+    if m:
+        return f"{m.group(2)} ({m.group(1)})"
+    m = re.search(r"Unknown layer: '?([A-Za-z0-9_]+)", msg)
+    if m:
+        return m.group(1)
+    return msg[:90]
+
+
+# ---------------------------------------------------------------------------------------------- temporary adapter
+# Until the frontend reads Keras 3 ``.keras`` files (it refuses their compile/dtype-policy entries) and
+# BatchNormalization, build the graph straight from the file's layer configs and weights (h5py + json, no
+# TensorFlow).  Only what the calibration needs: Dense/QDense, Activation/QActivation/ReLU/Softmax, Flatten,
+# Dropout, BatchNormalization.  QKeras weights are left unquantized; the estimator quantizes them to the weight
+# type (hls4ml's configs give QKeras weight types exactly).
+
+class AdapterError(Exception):
+    pass
+
+
+def _read_model_file(path: Path):
+    import zipfile
+    import h5py
+    import numpy as np
+    if path.suffix == ".keras":
+        z = zipfile.ZipFile(path)
+        cfg = json.loads(z.read("config.json"))
+        f = h5py.File(io.BytesIO(z.read("model.weights.h5")), "r")
+        groups = []
+        root = f["_layer_checkpoint_dependencies"] if "_layer_checkpoint_dependencies" in f else f["layers"]
+        for gname in root:           # h5py iterates in name order; keras names them dense, dense_1, ...
+            g = root[gname]
+            if "vars" in g and len(g["vars"]):
+                arrs = [np.asarray(g["vars"][str(i)]) for i in range(len(g["vars"]))]
+                groups.append((gname, arrs))
+        return cfg, ("keras3", groups)
+    f = h5py.File(path, "r")
+    cfg = json.loads(f.attrs["model_config"])
+    mw = f["model_weights"] if "model_weights" in f else f
+    weights = {}
+    for lname in mw:
+        names = [n.decode() if isinstance(n, bytes) else n for n in mw[lname].attrs.get("weight_names", [])]
+        weights[lname] = {n.split("/")[-1].split(":")[0]: np.asarray(mw[lname][n]) for n in names}
+    return cfg, ("h5", weights)
+
+
+def _natural(name):
+    m = re.match(r"^(.*?)(?:_(\d+))?$", name)
+    return (m.group(1), int(m.group(2) or 0))
+
+
+def adapter_graph(path: Path):
+    import numpy as np
+    from fpga_gen.ir import FixedType, Graph, Node
+    cfg, (kind, wsrc) = _read_model_file(path)
+    layers = cfg["config"]["layers"] if isinstance(cfg["config"], dict) else cfg["config"]
+    g = Graph(cfg["config"].get("name", "model") if isinstance(cfg["config"], dict) else "model")
+    t0 = FixedType(16, 6)
+    if kind == "keras3":   # weight groups are named by class (dense, dense_1, ...) in creation order
+        per_class: dict = {}
+        for gname, arrs in sorted(wsrc, key=lambda x: _natural(x[0])):
+            per_class.setdefault(_natural(gname)[0], []).append(arrs)
+    prev = None
+    shape = None
+
+    def weights_of(layer):
+        name = layer["config"]["name"]
+        if kind == "h5":
+            return wsrc.get(name, {})
+        cls = re.sub(r"(?<!^)(?=[A-Z])", "_", layer["class_name"]).lower().replace("q_", "q")
+        lst = per_class.get(cls) or per_class.get(layer["class_name"].lower())
+        if not lst:
+            raise AdapterError(f"no weights for {name}")
+        arrs = lst.pop(0)
+        keys = {"dense": ["kernel", "bias"], "batch_normalization": ["gamma", "beta", "moving_mean", "moving_variance"]}
+        return dict(zip(keys.get(cls, ["kernel", "bias"]), arrs))
+
+    def add_act(src, act, name):
+        act = act if isinstance(act, str) else (act or {}).get("class_name", "linear")
+        if act in ("linear", None):
+            return src
+        if act.startswith("quantized_relu") or act == "relu":
+            g.add(Node(name, "activation", [src], g[src].shape, attrs={"activation": "relu"}, types={"result": t0}))
+        elif act.startswith("quantized_bits"):
+            g.add(Node(name, "activation", [src], g[src].shape, attrs={"activation": "linear"}, types={"result": t0}))
+        elif act == "softmax":
+            g.add(Node(name, "softmax", [src], g[src].shape, types={"result": t0}))
+        else:
+            raise AdapterError(f"activation {act}")
+        return name
+
+    for layer in layers:
+        c, cls = layer["config"], layer["class_name"]
+        name = c["name"]
+        if cls == "InputLayer":
+            shp = c.get("batch_input_shape") or c.get("batch_shape")
+            g.add(Node(name, "input", [], tuple(shp[1:]), types={"result": t0}))
+            g.inputs.append(name)
+            prev = name
+            continue
+        if prev is None:
+            shp = c.get("batch_input_shape") or c.get("batch_shape") or layer.get("build_config", {}).get("input_shape")
+            g.add(Node("input_1", "input", [], tuple(shp[1:]), types={"result": t0}))
+            g.inputs.append("input_1")
+            prev = "input_1"
+        if cls in ("Dense", "QDense"):
+            w = weights_of(layer)
+            k = np.asarray(w["kernel"], dtype=np.float64)
+            b = np.asarray(w.get("bias", np.zeros(k.shape[1])), dtype=np.float64)
+            g.add(Node(name, "dense", [prev], (k.shape[1],), attrs={"n_in": k.shape[0], "n_out": k.shape[1]},
+                       weights={"kernel": k, "bias": b}, types={"result": t0}))
+            act = c.get("activation")
+            an = act if isinstance(act, str) else (act or {}).get("class_name", "linear")
+            prev = add_act(name, act, f"{name}_{an.split('(')[0]}")
+        elif cls in ("Activation", "QActivation", "ReLU", "Softmax"):
+            act = {"ReLU": "relu", "Softmax": "softmax"}.get(cls) or c.get("activation")
+            prev = add_act(prev, act, name)
+        elif cls in ("Flatten", "Dropout"):
+            continue
+        elif cls == "BatchNormalization":
+            w = weights_of(layer)
+            eps = float(c.get("epsilon", 1e-3))
+            gamma = np.asarray(w.get("gamma", 1.0), dtype=np.float64)
+            var = np.asarray(w["moving_variance"], dtype=np.float64)
+            scale = gamma / np.sqrt(var + eps)
+            bias = np.asarray(w.get("beta", 0.0), dtype=np.float64) - np.asarray(w["moving_mean"]) * scale
+            g.add(Node(name, "batchnorm", [prev], g[prev].shape, attrs={"n_in": int(scale.size)},
+                       weights={"scale": scale, "bias": bias}, types={"result": t0}))
+            prev = name
+        else:
+            raise AdapterError(f"{cls} ({name}) not supported")
+    g.outputs = [prev]
+    return g
+
+
+# ---------------------------------------------------------------------------------------------- comparing
+
+_KIND = (("dense", "dense"), ("relu", "activation"), ("linear", "activation"), ("softmax", "softmax"),
+         ("normalize", "batchnorm"), ("conv", "conv"), ("pooling", "pooling"))
+
+
+def _report_kind(function: str) -> str | None:
+    for prefix, kind in _KIND:
+        if function.startswith(prefix):
+            return kind
+    return None
+
+
+def _config_number(function: str) -> int | None:
+    m = re.search(r"config(\d+)", function)
+    return int(m.group(1)) if m else None
+
+
+def match_layers(est_layers: list[dict], report_layers: list[dict]) -> list[tuple[dict, dict]]:
+    """Pair our per-layer rows with the per-function reports: same kind, in layer order (configN ascending;
+    functions whose name lost its config number come first, as hls4ml's first layers do)."""
+    pairs = []
+    by_kind: dict = {}
+    for r in report_layers:
+        if r.get("role") != "layer":
+            continue
+        k = _report_kind(r["function"])
+        if k:
+            by_kind.setdefault(k, []).append(r)
+    for k, reps in by_kind.items():
+        reps.sort(key=lambda r: (_config_number(r["function"]) is not None, _config_number(r["function"]) or 0))
+        ours = [L for L in est_layers if L["op"] == k]
+        if len(ours) == len(reps):
+            pairs.extend(zip(ours, reps))
+    return pairs
+
+
+def pct(est, real):
+    if real is None:
+        return None
+    if real == 0:
+        return 0.0 if est == 0 else None
+    return 100.0 * (est - real) / real
+
+
+def compare(projects, constants):
+    rows = []
+    layer_rows = []
+    for name, cs, graph, h, reason in projects:
+        top = cs["top"]
+        base = {"project": name, "tool": f"{cs['tool']} {cs['tool_version']}", "part": cs["part"],
+                "io": h.io_type, "strategy": h.model_strategy, "rf": h.model_reuse,
+                "loader": getattr(graph, "meta_loader", None)}
+        if graph is None:
+            rows.append({**base, "skipped": reason})
+            continue
+        cfg = to_project_config(h)
+        try:
+            est = estimate(graph, cfg, part=cs["part"], clock_period=top["clock_target_ns"], constants=constants)
+        except Exception as e:
+            rows.append({**base, "skipped": f"skipped: estimator error: {e}"})
+            continue
+        T = est.total
+        real_lat = top.get("latency_worst_cycles")
+        r = {**base, "est": {k: T[k] for k in ("DSP", "LUT", "FF", "BRAM_18K")},
+             "real": {k: top.get(k) for k in ("DSP", "LUT", "FF", "BRAM_18K")}}
+        r["est"]["latency"] = T["latency_cycles"]
+        r["real"]["latency"] = real_lat
+        r["est"]["ii"] = T["ii_cycles"]
+        r["real"]["ii"] = top.get("ii_max")
+        r["err"] = {m: pct(r["est"][m], r["real"][m]) for m in METRICS}
+        r["lat_abs"] = None if real_lat is None else T["latency_cycles"] - real_lat
+        rows.append(r)
+        for L, rep in match_layers(est.layers, cs.get("layers") or []):
+            lr = {"project": name, "layer": L["name"], "op": L["op"], "function": rep["function"],
+                  "est": {k: L[k] for k in ("DSP", "LUT", "FF", "BRAM_18K")},
+                  "real": {k: rep.get(k) for k in ("DSP", "LUT", "FF", "BRAM_18K")}}
+            lr["est"]["latency"] = L["latency_cycles"]
+            lr["real"]["latency"] = rep.get("latency_worst_cycles")
+            lr["err"] = {m: pct(lr["est"][m], lr["real"][m]) for m in METRICS}
+            layer_rows.append(lr)
+    return rows, layer_rows
+
+
+def medians(rows, group=None):
+    out = {}
+    for m in METRICS:
+        vals = []
+        for r in rows:
+            if "err" not in r or (group and not group(r)):
+                continue
+            e = r["err"][m]
+            if m == "latency" and r.get("lat_abs") is not None and abs(r["lat_abs"]) <= 3:
+                e = 0.0 if e is None else min(abs(e), 0.0)     # within 3 cycles counts as on target
+            if e is not None:
+                vals.append(abs(e))
+        out[m] = (statistics.median(vals) if vals else None, len(vals))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- printing
+
+def _f(v, w=7):
+    if v is None:
+        return "-".rjust(w)
+    if isinstance(v, float):
+        return f"{v:+.0f}%".rjust(w)
+    return str(v).rjust(w)
+
+
+def print_table(rows, layer_rows, show_layers: bool):
+    print("Per record: estimate / csynth (error %). Latency: worst case cycles.\n")
+    hdr = f"{'project':58} {'tool':18} {'part':20} {'cfg':22}"
+    print(hdr + "".join(f" {m:>22}" for m in METRICS))
+    for r in rows:
+        cfg = f"{r['io'][:3]}/{r['strategy'][:3]}/RF{r['rf']}"
+        line = f"{r['project'][:58]:58} {r['tool'][:18]:18} {r['part'][:20]:20} {cfg:22}"
+        if "skipped" in r:
+            print(line + " " + r["skipped"])
+            continue
+        for m in METRICS:
+            cell = f"{r['est'][m]}/{r['real'][m]}({_f(r['err'][m], 0).strip()})"
+            line += f" {cell:>22}"
+        print(line)
+    if show_layers and layer_rows:
+        print("\nPer layer (per-function csynth reports):\n")
+        for r in layer_rows:
+            line = f"{r['project'][:44]:44} {r['layer'][:16]:16} {r['op'][:10]:10}"
+            for m in METRICS:
+                cell = f"{r['est'][m]}/{r['real'][m]}({_f(r['err'][m], 0).strip()})"
+                line += f" {cell:>20}"
+            print(line)
+
+
+def print_medians(rows, layer_rows):
+    def show(title, med):
+        cells = []
+        for m in METRICS:
+            v, n = med[m]
+            tgt = TARGETS.get(m)
+            mark = "" if v is None or tgt is None else (" ok" if v <= tgt else " MISS")
+            cells.append(f"{m} {'-' if v is None else f'{v:.1f}%'} (n={n}{mark})")
+        print(f"  {title:34} " + "; ".join(cells))
+    evaluated = [r for r in rows if "err" in r]
+    print(f"\nMedian absolute error ({len(evaluated)} records evaluated, "
+          f"{sum(1 for r in rows if 'skipped' in r)} skipped); latency within 3 cycles counts as 0:")
+    show("all records (top level)", medians(rows))
+    for tool in sorted({r["tool"].split()[0] for r in evaluated}):
+        show(f"  {tool} HLS", medians(rows, lambda r, t=tool: r["tool"].startswith(t)))
+    for part in sorted({r["part"] for r in evaluated}):
+        show(f"  {part}", medians(rows, lambda r, p=part: r["part"] == p))
+    if layer_rows:
+        show("per layer (all)", medians(layer_rows))
+        for op in sorted({r["op"] for r in layer_rows}):
+            show(f"  per layer: {op}", medians(layer_rows, lambda r, o=op: r["op"] == o))
+
+
+def worst(rows, n=5):
+    ev = [r for r in rows if "err" in r]
+    print("\nWorst cases (largest |error| per metric):")
+    for m in METRICS:
+        cand = sorted((r for r in ev if r["err"][m] is not None), key=lambda r: -abs(r["err"][m]))[:n]
+        print(f"  {m}: " + "; ".join(f"{r['project'][:40]} {r['est'][m]} vs {r['real'][m]} ({r['err'][m]:+.0f}%)"
+                                       for r in cand))
+
+
+# ---------------------------------------------------------------------------------------------- fitting
+
+FIT_GRID = {
+    "dsp_min_csd_digits": [2, 3, 4],
+    "lut_per_product_bit": [1.5, 1.65, 1.8, 1.95],
+    "ff_per_product_stage": [{"7series": a, "ultrascale+": b, "ultrascale": b} for a in (15, 22, 30) for b in (4, 5.5, 7)],
+    "top_overhead_cycles": [0, 1, 2, 4],
+}
+
+
+def score(rows):
+    med = medians(rows)
+    s = 0.0
+    for m, w in (("DSP", 3.0), ("LUT", 1.0), ("FF", 0.5), ("latency", 1.0)):
+        v = med[m][0]
+        s += w * (v if v is not None else 100.0)
+    return s
+
+
+def fit(projects):
+    best = (None, None)
+    keys = list(FIT_GRID)
+    for combo in itertools.product(*(FIT_GRID[k] for k in keys)):
+        c = with_overrides(DEFAULT, **dict(zip(keys, combo)))
+        rows, _ = compare(projects, c)
+        s = score(rows)
+        if best[0] is None or s < best[0]:
+            best = (s, dict(zip(keys, combo)))
+    print(f"\nbest fit (score {best[0]:.1f}; default {score(compare(projects, DEFAULT)[0]):.1f}):")
+    for k, v in best[1].items():
+        print(f"  {k} = {v}")
+    return best[1]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--calibration", default=str(CAL))
+    ap.add_argument("--layers", action="store_true", help="print the per-layer comparison")
+    ap.add_argument("--fit", action="store_true", help="grid-search the fitted constants")
+    ap.add_argument("--json", help="write the comparison to this file")
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    projects = load_projects(Path(args.calibration))
+    t1 = time.time()
+    rows, layer_rows = compare(projects, DEFAULT)
+    t2 = time.time()
+    print_table(rows, layer_rows, args.layers)
+    print_medians(rows, layer_rows)
+    worst(rows)
+    print(f"\nloading {t1 - t0:.1f} s (TensorFlow), estimating {len(rows)} records {1e3 * (t2 - t1):.1f} ms")
+    if args.fit:
+        fit(projects)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"records": rows, "layers": layer_rows}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,243 @@
+"""Compile a written HLS project with g++: the testbench executable and the shared library.
+
+Three translation units per project: ``firmware/<top>.cpp`` (the design, the slow one),
+``<top>_test.cpp`` (testbench) and ``<top>_bridge.cpp`` (batch entry point for Python).
+The firmware object is shared by the executable and the library.  Everything is cached
+under ``$FPGA_GEN_CACHE_DIR`` (default ``~/.cache/fpga-gen``) by a hash of the sources,
+the compiler's identity and the flags, so an identical project is compiled once.
+
+Speed (measured on a 16-64-32-32-5 MLP, 2 cores): ``-fno-exceptions`` removes the
+exception-cleanup code GCC otherwise emits for every weight-array element (15 s -> 1.7 s
+for the weights alone); ``-O1`` runs as fast as ``-O2``/``-O3`` for ap_fixed code and
+compiles faster; a precompiled header of ap_fixed.h and the nnet_utils kernels (built
+once per cache, from the same files every project copies) saves ~0.6 s per unit; the
+units compile in parallel.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..templating import render
+
+__all__ = ["CsimBuild", "CsimError", "CsimCompileError", "build", "cache_dir", "find_top", "CXXFLAGS"]
+
+CXXFLAGS = ("-std=c++14", "-O1", "-fno-exceptions", "-fPIC", "-g0")
+BUILDER_VERSION = "1"
+
+# What the precompiled header holds: the copied hls4ml headers every project uses, and
+# the system headers of the testbench.
+PCH_HEADERS = ("ap_fixed.h", "ap_int.h", "nnet_utils/nnet_dense.h", "nnet_utils/nnet_activation.h")
+PCH_SYSTEM_HEADERS = ("cstdio", "cstdlib", "fstream", "iostream", "sstream", "string", "vector")
+PCH_DIRS = ("ap_types", "nnet_utils")
+
+
+class CsimError(RuntimeError):
+    pass
+
+
+class CsimCompileError(CsimError):
+    def __init__(self, message: str, log: Path):
+        super().__init__(message)
+        self.log = log
+
+
+@dataclass(frozen=True)
+class CsimBuild:
+    project_dir: Path
+    top: str
+    library: Path | None          # shared library with fpga_gen_predict (None if not requested)
+    testbench: Path | None        # testbench executable (None if not requested)
+    compiled: tuple               # the units compiled by this call ('firmware', 'bridge', 'testbench'); () = all cached
+    seconds: float                # wall time of this call
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("FPGA_GEN_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "fpga-gen"
+
+
+@functools.lru_cache(maxsize=None)
+def _compiler() -> tuple[str, str]:
+    """(path of g++, identity string for cache keys)."""
+    cxx = shutil.which("g++")
+    if cxx is None:
+        raise CsimError("g++ was not found on PATH; C simulation needs it: install it (apt-get install g++)")
+    try:
+        version = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=True).stdout
+        machine = subprocess.run([cxx, "-dumpmachine"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise CsimError(f"{cxx} does not run ({e}); reinstall g++ (apt-get install g++)") from None
+    return cxx, version.splitlines()[0].strip() + " " + machine.strip()
+
+
+def find_top(project_dir: Path) -> str:
+    """The top-function name: the project holds exactly one ``<top>_bridge.cpp``."""
+    bridges = sorted(project_dir.glob("*_bridge.cpp"))
+    if len(bridges) != 1:
+        raise CsimError(f"{project_dir} is not an fpga-gen HLS project: expected one *_bridge.cpp, "
+                        f"found {len(bridges)}")
+    top = bridges[0].name[: -len("_bridge.cpp")]
+    if not (project_dir / "firmware" / f"{top}.cpp").is_file():
+        raise CsimError(f"{project_dir}: firmware/{top}.cpp is missing")
+    return top
+
+
+def _hash_tree(h, root: Path, rel_to: Path) -> None:
+    for p in sorted(q for q in root.rglob("*") if q.is_file()):
+        h.update(p.relative_to(rel_to).as_posix().encode() + b"\0")
+        h.update(p.read_bytes())
+        h.update(b"\0")
+
+
+def _key(*parts) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p if isinstance(p, bytes) else str(p).encode())
+        h.update(b"\1")
+    return h.hexdigest()[:32]
+
+
+def _atomic_place(tmp: Path, final: Path) -> None:
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, final)
+
+
+class _Jobs:
+    """Compiler processes run side by side; stderr of each goes to the build log."""
+
+    def __init__(self, log: Path):
+        self.log = log
+        self.procs = []
+
+    def start(self, name: str, cmd: list[str], cwd: Path):
+        f = tempfile.TemporaryFile()
+        self.procs.append((name, cmd, subprocess.Popen(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT), f))
+
+    def wait(self, project_dir: Path) -> None:
+        failed = []
+        text = []
+        for name, cmd, proc, f in self.procs:
+            rc = proc.wait()
+            f.seek(0)
+            out = f.read().decode(errors="replace")
+            f.close()
+            text.append(f"$ (cd {project_dir} && {' '.join(cmd)})\n{out}[exit {rc}]\n")
+            if rc != 0:
+                failed.append(name)
+        self.procs = []
+        if failed:
+            self.log.parent.mkdir(parents=True, exist_ok=True)
+            self.log.write_text("\n".join(text))
+            raise CsimCompileError(f"g++ failed on {', '.join(failed)} of {project_dir}; log: {self.log}", self.log)
+
+
+def _pch(cxx: str, ident: str, firmware: Path) -> Path | None:
+    """The cached precompiled header for these copies of ap_types/ and nnet_utils/ (built once)."""
+    h = hashlib.sha256()
+    for d in PCH_DIRS:
+        if not (firmware / d).is_dir():
+            return None
+        _hash_tree(h, firmware / d, firmware)
+    header = render("hls/csim_pch.h.j2", headers=PCH_HEADERS, system_headers=PCH_SYSTEM_HEADERS)
+    key = _key(BUILDER_VERSION, ident, CXXFLAGS, header, h.hexdigest())
+    final = cache_dir() / "csim" / "pch" / key
+    if (final / "fpga_gen_pch.h.gch").is_file():
+        return final / "fpga_gen_pch.h"
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=final.parent))
+    try:
+        for d in PCH_DIRS:
+            shutil.copytree(firmware / d, tmp / d)
+        (tmp / "fpga_gen_pch.h").write_text(header)
+        cmd = [cxx, *CXXFLAGS, "-Iap_types", "-I.", "-x", "c++-header", "fpga_gen_pch.h", "-o", "fpga_gen_pch.h.gch"]
+        r = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
+        if r.returncode != 0:        # not fatal: compile without it
+            return None
+        try:
+            os.rename(tmp, final)
+        except OSError:              # another process placed it first
+            pass
+        return final / "fpga_gen_pch.h" if (final / "fpga_gen_pch.h.gch").is_file() else None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def build(project_dir, library: bool = True, testbench: bool = True) -> CsimBuild:
+    """Compile what is asked for (both by default), reusing the cache; return the artifact paths."""
+    t0 = time.perf_counter()
+    project = Path(project_dir).resolve()
+    if not project.is_dir():
+        raise CsimError(f"{project}: no such project folder")
+    top = find_top(project)
+    cxx, ident = _compiler()
+    firmware = project / "firmware"
+
+    h = hashlib.sha256()
+    _hash_tree(h, firmware, project)
+    fw_key = _key(BUILDER_VERSION, ident, CXXFLAGS, top, h.hexdigest())
+    units = {"firmware": (f"firmware/{top}.cpp", fw_key)}
+    if library:
+        units["bridge"] = (f"{top}_bridge.cpp", _key(fw_key, (project / f"{top}_bridge.cpp").read_bytes()))
+    if testbench:
+        test_src = project / f"{top}_test.cpp"
+        if not test_src.is_file():
+            raise CsimError(f"{project}: {top}_test.cpp is missing")
+        units["testbench"] = (f"{top}_test.cpp", _key(fw_key, test_src.read_bytes()))
+
+    root = cache_dir() / "csim"
+    objs = {name: root / "obj" / f"{key}.o" for name, (_, key) in units.items()}
+    lib_path = root / "lib" / f"{units['bridge'][1]}" / f"lib{top}.so" if library else None
+    exe_path = root / "bin" / f"{units['testbench'][1]}" / f"{top}_test" if testbench else None
+    todo = [n for n in units if not objs[n].is_file()
+            and not (n == "bridge" and lib_path.is_file()) and not (n == "testbench" and exe_path.is_file())]
+    need_fw = (library and not lib_path.is_file()) or (testbench and not exe_path.is_file())
+    if "firmware" in todo and not need_fw:
+        todo.remove("firmware")
+
+    if todo:
+        pch = _pch(cxx, ident, firmware)
+        pch_flags = ["-include", str(pch)] if pch else []
+        (root / "obj").mkdir(parents=True, exist_ok=True)
+        tmp_objs = {n: Path(tempfile.mkstemp(suffix=".o", prefix=".", dir=root / "obj")[1]) for n in todo}
+        jobs = _Jobs(root / "logs" / f"{fw_key}.log")
+        try:
+            for n in todo:
+                jobs.start(n, [cxx, *CXXFLAGS, *pch_flags, "-Ifirmware/ap_types", "-Ifirmware", "-c", units[n][0],
+                               "-o", str(tmp_objs[n])], project)
+            jobs.wait(project)
+            for n in todo:
+                _atomic_place(tmp_objs[n], objs[n])
+        finally:
+            for p in tmp_objs.values():
+                p.unlink(missing_ok=True)
+
+    links = []
+    if library and not lib_path.is_file():
+        links.append((lib_path, [cxx, "-shared", str(objs["firmware"]), str(objs["bridge"])]))
+    if testbench and not exe_path.is_file():
+        links.append((exe_path, [cxx, str(objs["firmware"]), str(objs["testbench"])]))
+    if links:
+        jobs = _Jobs(root / "logs" / f"{fw_key}.link.log")
+        tmps = []
+        for final, cmd in links:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = final.parent / f".{final.name}.{os.getpid()}.tmp"
+            tmps.append((tmp, final))
+            jobs.start("link", cmd + ["-o", str(tmp)], project)
+        try:
+            jobs.wait(project)
+            for tmp, final in tmps:
+                _atomic_place(tmp, final)
+        finally:
+            for tmp, _ in tmps:
+                tmp.unlink(missing_ok=True)
+    return CsimBuild(project, top, lib_path, exe_path, tuple(todo), time.perf_counter() - t0)

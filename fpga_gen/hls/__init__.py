@@ -1,0 +1,5 @@
+"""Graph -> Vitis HLS project: C++ and Tcl rendered from templates/hls/."""
+from .layers import HlsWriteError, valid_reuse_factors
+from .writer import write_project
+
+__all__ = ["write_project", "HlsWriteError", "valid_reuse_factors"]

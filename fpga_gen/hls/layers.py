@@ -1,0 +1,201 @@
+"""One handler per op: a graph node -> the facts its C++ templates need.
+
+A handler checks the node (sizes, weights, attributes the nnet_utils kernel supports)
+and returns a :class:`LayerCode`; the templates under ``templates/hls/layers/<op>.j2``
+turn that into a config struct (``parameters.h``) and a call (the top function).  Adding
+an op means one handler here and one template there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..ir.graph import Graph, Node
+from ..ir.types import FixedType
+from .names import Namer
+
+__all__ = ["HlsWriteError", "LayerCode", "TypeDef", "WeightArray", "HANDLERS", "valid_reuse_factors"]
+
+
+class HlsWriteError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class TypeDef:
+    name: str          # the C++ typedef name
+    cpp: str           # what it stands for, e.g. ap_fixed<16,6>
+
+
+@dataclass(frozen=True)
+class WeightArray:
+    name: str          # C++ array name, also the header's file stem
+    type: str          # typedef name of its element type
+    shape: tuple       # shape of the array as stored (after any transpose)
+    values: tuple      # exact decimal literals, C order
+    n_zeros: int
+
+
+@dataclass
+class LayerCode:
+    node: str                    # the node's name in the graph
+    op: str
+    stem: str                    # identifier derived from the node name
+    config: str                  # name of the config struct
+    in_array: str
+    in_type: str
+    out_array: str
+    out_type: str
+    n_in: int
+    n_out: int
+    typedefs: list = field(default_factory=list)      # TypeDef, result type first
+    weights: list = field(default_factory=list)       # WeightArray
+    params: dict = field(default_factory=dict)        # op-specific template facts
+    includes: tuple = ()                              # nnet_utils headers the layer needs
+    is_output: bool = False                           # writes straight into the output port
+    summary: str = ""                                 # one line for the project README
+
+    @property
+    def template(self) -> str:
+        return f"hls/layers/{self.op}.j2"
+
+
+HANDLERS: dict = {}
+
+
+def handler(op: str):
+    def deco(fn):
+        HANDLERS[op] = fn
+        return fn
+    return deco
+
+
+def _fail(node: Node, msg: str):
+    raise HlsWriteError(f"layer {node.name!r} ({node.op}): {msg}")
+
+
+def _type(node: Node, slot: str) -> FixedType:
+    try:
+        return node.types[slot]
+    except KeyError:
+        _fail(node, f"has no {slot!r} type; run precision inference before writing the HLS project")
+
+
+def exact_literals(node: Node, values: np.ndarray, t: FixedType, what: str) -> tuple:
+    """Decimal literals (``repr`` of the float64) of values exactly representable in ``t``."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    raw = v * 2.0 ** t.frac
+    if not np.all(np.isfinite(raw)) or not np.array_equal(raw, np.floor(raw)) \
+            or (v.size and (raw.min() < t.raw_min or raw.max() > t.raw_max)):
+        _fail(node, f"{what} values are not exactly representable in {t.cpp()}; quantize them first")
+    return tuple(repr(float(x)) for x in v)
+
+
+def valid_reuse_factors(n_in: int, n_out: int) -> list[int]:
+    """Reuse factors hls4ml 1.3's dense kernels accept (its ``_validate_reuse_factor``)."""
+    out = []
+    for rf in range(1, n_in * n_out + 1):
+        multfactor = min(n_in, rf)
+        multiplier_limit = -(-(n_in * n_out) // multfactor)
+        ok = (multiplier_limit % n_out == 0) or (rf >= n_in)
+        ok = ok and ((rf % n_in == 0) or (rf < n_in))
+        ok = ok and ((n_in * n_out) % rf == 0)
+        if ok:
+            out.append(rf)
+    return out
+
+
+# ---------------------------------------------------------------------------- handlers
+# Each handler: (node, graph, namer, base) -> LayerCode, where ``base`` carries the names
+# already chosen for the node (stem, arrays, result typedef).
+
+@handler("dense")
+def dense(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode:
+    n_in, n_out = code.n_in, node.size
+    if tuple(node.shape) != (n_out,) or len(node.shape) != 1:
+        _fail(node, f"io_parallel dense needs a 1-D output, got shape {node.shape}")
+    kernel = np.asarray(node.weights.get("kernel"))
+    bias = np.asarray(node.weights.get("bias"))
+    if kernel.shape != (n_in, n_out):
+        _fail(node, f"kernel has shape {kernel.shape}, expected ({n_in}, {n_out}) from its input size")
+    if bias.shape != (n_out,):
+        _fail(node, f"bias has shape {bias.shape}, expected ({n_out},)")
+    strategy = str(node.attrs.get("strategy", "latency")).lower()
+    rf = int(node.attrs.get("reuse_factor", 1))
+    valid = valid_reuse_factors(n_in, n_out)
+    if rf not in valid:
+        _fail(node, f"reuse factor {rf} is not supported by the dense kernels for {n_in}x{n_out}; "
+                    f"valid: {', '.join(map(str, valid))}")
+    if strategy == "latency":
+        kernel_class = "nnet::DenseLatency"
+        stored = kernel
+    elif strategy == "resource":
+        # hls4ml's resource kernels index the transposed kernel (n_out, n_in)
+        kernel_class = "nnet::DenseResource_rf_leq_nin" if rf <= n_in else "nnet::DenseResource_rf_gt_nin_rem0"
+        stored = kernel.T
+    else:
+        _fail(node, f"strategy must be 'latency' or 'resource', got {strategy!r}")
+    slot_types = {s: _type(node, s) for s in ("weight", "bias", "accum")}
+    td = {s: namer.unique(f"{code.stem}_{s}_t") for s in slot_types}
+    code.typedefs += [TypeDef(td[s], slot_types[s].cpp()) for s in ("weight", "bias", "accum")]
+    w = WeightArray(namer.unique(f"w_{code.stem}"), td["weight"], stored.shape,
+                    exact_literals(node, stored, slot_types["weight"], "kernel"), int(np.sum(kernel == 0)))
+    b = WeightArray(namer.unique(f"b_{code.stem}"), td["bias"], bias.shape,
+                    exact_literals(node, bias, slot_types["bias"], "bias"), int(np.sum(bias == 0)))
+    code.weights += [w, b]
+    code.includes = ("nnet_utils/nnet_dense.h",)
+    code.summary = (f"{strategy}, reuse factor {rf}, weight {slot_types['weight'].cpp()}, "
+                    f"bias {slot_types['bias'].cpp()}, accum {slot_types['accum'].cpp()}")
+    code.params.update(strategy=strategy, reuse_factor=rf, kernel_class=kernel_class,
+                       weight_t=td["weight"], bias_t=td["bias"], accum_t=td["accum"],
+                       w=w.name, b=b.name, n_zeros=w.n_zeros, n_nonzeros=n_in * n_out - w.n_zeros)
+    return code
+
+
+@handler("activation")
+def activation(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode:
+    act = node.attrs.get("activation")
+    if act not in ("linear", "relu"):
+        _fail(node, f"activation {act!r} has no HLS template; supported: linear, relu")
+    if code.n_in != code.n_out:
+        _fail(node, f"an activation keeps its size, got {code.n_in} -> {code.n_out}")
+    code.includes = ("nnet_utils/nnet_activation.h",)
+    code.summary = act
+    code.params.update(function=f"nnet::{act}", reuse_factor=int(node.attrs.get("reuse_factor", 1)),
+                       table_size=int(node.attrs.get("table_size", 1024)))
+    return code
+
+
+def _log2_exact(n: int) -> int | None:
+    return n.bit_length() - 1 if n >= 1 and n & (n - 1) == 0 else None
+
+
+@handler("softmax")
+def softmax(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode:
+    impl = node.attrs.get("implementation", "stable")
+    if impl != "stable":
+        _fail(node, f"softmax implementation {impl!r} is not supported; use 'stable'")
+    if code.n_in != code.n_out:
+        _fail(node, f"softmax keeps its size, got {code.n_in} -> {code.n_out}")
+    slots = ("exp_table", "inv_table", "accum", "inv_inp", "inp_norm")
+    slot_types = {s: _type(node, s) for s in slots}
+    sizes = {}
+    for key, addr_slot in (("exp_table_size", "inp_norm"), ("inv_table_size", "inv_inp")):
+        n = int(node.attrs.get(key, 1024))
+        bits = _log2_exact(n)
+        if bits is None or bits < 1:
+            _fail(node, f"{key} must be a power of two >= 2, got {n}")
+        if bits > slot_types[addr_slot].width:
+            _fail(node, f"{key} {n} needs {bits} address bits but the {addr_slot} type "
+                        f"{slot_types[addr_slot].cpp()} has only {slot_types[addr_slot].width}")
+        sizes[key] = n
+    td = {s: namer.unique(f"{code.stem}_{s}_t") for s in slots}
+    code.typedefs += [TypeDef(td[s], slot_types[s].cpp()) for s in slots]
+    code.includes = ("nnet_utils/nnet_activation.h",)
+    code.summary = f"stable, exp table {sizes['exp_table_size']}, inverse table {sizes['inv_table_size']}"
+    code.params.update(sizes, reuse_factor=int(node.attrs.get("reuse_factor", 1)),
+                       exp_scale=repr(float(node.attrs.get("exp_scale", 1.0))),
+                       **{f"{s}_t": td[s] for s in slots})
+    return code

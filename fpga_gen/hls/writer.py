@@ -1,0 +1,157 @@
+"""Graph -> Vitis HLS project (io_parallel): every file rendered from templates/hls/.
+
+The writer only gathers facts (names, sizes, types, exact weight literals) with the
+per-op handlers of :mod:`fpga_gen.hls.layers`; the templates decide how they read.
+Output is deterministic: the same graph, config and test vectors give byte-identical
+files, with no timestamps and no paths of the machine that wrote them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from ..config import ProjectConfig
+from ..ir.graph import Graph
+from ..resources import hls4ml_vivado_dir
+from ..templating import render
+from .layers import HANDLERS, HlsWriteError, LayerCode, TypeDef
+from .names import Namer
+
+__all__ = ["write_project", "HlsWriteError", "COPIED_DIRS"]
+
+# hls4ml's folders copied into every project's firmware/ (never edited)
+COPIED_DIRS = ("ap_types", "nnet_utils")
+
+
+def write_project(graph: Graph, config: ProjectConfig, out_dir, tb_x=None, tb_y=None) -> list[Path]:
+    """Write the HLS project of ``graph`` into ``out_dir`` (which must exist); return the files written.
+
+    ``tb_x``: test inputs (batch, *input shape); ``tb_y``: the outputs they must give
+    (batch, *output shape), bit-exact (e.g. from :func:`fpga_gen.emulate.emulate`).  They
+    become ``tb_data/`` for the testbench.
+    """
+    out = Path(out_dir)
+    if not out.is_dir():
+        raise HlsWriteError(f"{out}: output folder does not exist")
+    ctx = _project_context(graph, config)
+    files: dict[str, str] = {}
+    top = ctx["top"]
+    files[f"firmware/{top}.h"] = render("hls/firmware/top.h.j2", **ctx)
+    files[f"firmware/{top}.cpp"] = render("hls/firmware/top.cpp.j2", **ctx)
+    files["firmware/defines.h"] = render("hls/firmware/defines.h.j2", **ctx)
+    files["firmware/parameters.h"] = render("hls/firmware/parameters.h.j2", **ctx)
+    for layer in ctx["layers"]:
+        for w, what in zip(layer.weights, ("kernel", "bias")):
+            files[f"firmware/weights/{w.name}.h"] = render(
+                "hls/firmware/weights.h.j2", w=w, what=what, layer=layer.node,
+                transposed=(what == "kernel" and layer.params.get("strategy") == "resource"))
+    files[f"{top}_test.cpp"] = render("hls/test.cpp.j2", **ctx)
+    files[f"{top}_bridge.cpp"] = render("hls/bridge.cpp.j2", **ctx)
+    files["build_prj.tcl"] = render("hls/build_prj.tcl.j2", **ctx)
+    if tb_x is not None:
+        files["tb_data/tb_input_features.dat"] = _tb_text(tb_x, ctx["n_in"], "tb_x")
+        if tb_y is not None:
+            y = np.asarray(tb_y)
+            if len(y) != len(np.asarray(tb_x)):
+                raise HlsWriteError(f"tb_y has {len(y)} samples but tb_x has {len(np.asarray(tb_x))}")
+            files["tb_data/tb_output_predictions.dat"] = _tb_text(tb_y, ctx["n_out"], "tb_y")
+    elif tb_y is not None:
+        raise HlsWriteError("tb_y was given without tb_x")
+    files["README.md"] = render("hls/README.md.j2", has_tb=tb_x is not None, **ctx)
+
+    written = []
+    for rel in sorted(files):
+        p = out / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(files[rel], encoding="utf-8", newline="\n")
+        written.append(p)
+    written += _copy_hls4ml(out / "firmware")
+    return sorted(written)
+
+
+def _project_context(graph: Graph, config: ProjectConfig) -> dict:
+    if config.io_type != "parallel":
+        raise HlsWriteError(f"io_type {config.io_type!r} is not supported by the HLS writer yet; use 'parallel'")
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise HlsWriteError(f"the HLS writer supports one input and one output, the graph has "
+                            f"{len(graph.inputs)} inputs and {len(graph.outputs)} outputs")
+    namer = Namer()
+    top = namer.unique(config.name)
+    in_node = graph[graph.inputs[0]]
+    out_node = graph[graph.outputs[0]]
+    if out_node.op == "input":
+        raise HlsWriteError(f"the graph output {out_node.name!r} is its input; there is nothing to compute")
+    arrays: dict[str, tuple[str, str, int]] = {}      # node name -> (array, type name, size)
+    layers: list[LayerCode] = []
+    in_port = out_port = None
+    for node in graph:
+        stem = namer.unique(node.name)
+        if node.op == "input":
+            if node.name != in_node.name:
+                raise HlsWriteError(f"node {node.name!r} is an input but not the graph input")
+            in_port = namer.unique(f"{stem}_in")
+            arrays[node.name] = (in_port, "input_t", in_node.size)
+            continue
+        if node.op not in HANDLERS:
+            raise HlsWriteError(f"layer {node.name!r}: op {node.op!r} has no HLS template; "
+                                f"supported: {', '.join(sorted(HANDLERS))}")
+        if len(node.inputs) != 1:
+            raise HlsWriteError(f"layer {node.name!r} ({node.op}) has {len(node.inputs)} inputs, expected 1")
+        if "result" not in node.types:
+            raise HlsWriteError(f"layer {node.name!r} ({node.op}) has no result type; "
+                                f"run precision inference before writing the HLS project")
+        src_array, src_type, src_size = arrays[node.inputs[0]]
+        is_output = node.name == out_node.name
+        out_type = "result_t" if is_output else namer.unique(f"{stem}_t")
+        out_array = namer.unique(f"{stem}_out")
+        if is_output:
+            out_port = out_array
+        code = LayerCode(node=node.name, op=node.op, stem=stem, config=namer.unique(f"config_{stem}"),
+                         in_array=src_array, in_type=src_type, out_array=out_array, out_type=out_type,
+                         n_in=src_size, n_out=node.size, is_output=is_output,
+                         typedefs=[TypeDef(out_type, node.types["result"].cpp())])
+        layers.append(HANDLERS[node.op](node, graph, namer, code))
+        arrays[node.name] = (out_array, out_type, node.size)
+    includes = sorted({h for layer in layers for h in layer.includes})
+    return {
+        "top": top, "graph_name": graph.name, "in_port": in_port, "out_port": out_port,
+        "n_in": in_node.size, "n_out": out_node.size,
+        "input_shape": [int(d) for d in in_node.shape], "output_shape": [int(d) for d in out_node.shape],
+        "input_node": in_node.name,
+        "input_type": in_node.types["result"].cpp(), "output_type": out_node.types["result"].cpp(),
+        "layers": layers, "weights": [w for layer in layers for w in layer.weights], "includes": includes,
+        "part": config.part, "clock_period": _number(config.clock_period),
+    }
+
+
+def _number(v) -> str:
+    f = float(v)
+    return str(int(f)) if f.is_integer() else repr(f)
+
+
+def _tb_text(a, width: int, what: str) -> str:
+    arr = np.asarray(a, dtype=np.float64)
+    if arr.ndim == 1 and width != 1 and arr.size == width:
+        arr = arr[None]
+    arr = arr.reshape(len(arr), -1) if arr.ndim > 1 else arr.reshape(-1, 1)
+    if arr.shape[1] != width:
+        raise HlsWriteError(f"{what} has {arr.shape[1]} values per sample, the model needs {width}")
+    if not np.all(np.isfinite(arr)):
+        raise HlsWriteError(f"{what} holds NaN or infinite values, which the testbench cannot read back")
+    return "".join(" ".join(repr(float(v)) for v in row) + "\n" for row in arr)
+
+
+def _copy_hls4ml(firmware: Path) -> list[Path]:
+    src_root = hls4ml_vivado_dir()
+    copied = []
+    for d in COPIED_DIRS:
+        src = src_root / d
+        for f in sorted(p for p in src.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            dst = firmware / d / f.relative_to(src)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(f, dst)
+            copied.append(dst)
+    return copied

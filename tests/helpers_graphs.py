@@ -1,0 +1,117 @@
+"""Hand-built layer graphs for the HLS writer and C-simulation tests.
+
+The graphs mimic what the QKeras frontend produces for a quantized MLP: an ``input``
+node, ``dense`` nodes with weights quantized to ``ap_fixed<bits, 1>`` (QKeras
+``quantized_bits(bits, 0)``), activations and an optional softmax.  Accumulator types
+are exact (wide enough that no sum can overflow), so every strategy and reuse factor
+computes the same values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fpga_gen.emulate.kernels import product_type
+from fpga_gen.ir import FixedType, Graph, Node, exact_type_for_range
+
+INPUT_TYPE = FixedType(16, 6)
+
+
+def quantized_weights(rng: np.random.Generator, shape, t: FixedType) -> np.ndarray:
+    """Random weights that are exactly representable in ``t`` (all codes used)."""
+    raw = rng.integers(t.raw_min, t.raw_max + 1, size=shape)
+    return raw.astype(np.float64) * t.step
+
+
+def dense_node(name: str, src: Node, n_out: int, rng: np.random.Generator, bits: int,
+               strategy: str = "latency", reuse_factor: int = 1, result: FixedType | None = None) -> Node:
+    xt = src.types["result"]
+    n_in = src.size
+    wt = FixedType(bits, 1)
+    bt = FixedType(bits, 1)
+    kernel = quantized_weights(rng, (n_in, n_out), wt)
+    bias = quantized_weights(rng, (n_out,), bt)
+    pt = product_type(xt, wt)
+    frac = max(pt.frac, bt.frac)
+    x_abs = max(abs(xt.raw_min), abs(xt.raw_max)) * 2.0 ** -xt.frac
+    bound = x_abs * float(np.abs(kernel).sum(axis=0).max()) + float(np.abs(bias).max())
+    raw_bound = int(np.ceil(bound * 2.0 ** frac)) + 1
+    accum = exact_type_for_range(-raw_bound, raw_bound, frac)
+    return Node(name, "dense", [src.name], (n_out,),
+                attrs={"n_in": n_in, "n_out": n_out, "strategy": strategy, "reuse_factor": reuse_factor},
+                weights={"kernel": kernel, "bias": bias},
+                types={"weight": wt, "bias": bt, "accum": accum, "result": result or accum})
+
+
+def activation_node(name: str, src: Node, activation: str, result: FixedType) -> Node:
+    return Node(name, "activation", [src.name], src.shape, attrs={"activation": activation},
+                types={"result": result})
+
+
+def softmax_node(name: str, src: Node, exp_table_size: int = 1024, inv_table_size: int = 1024) -> Node:
+    xt = src.types["result"]
+    n = src.size
+    scale = int(np.ceil(np.log2(n))) if n > 1 else 0
+    exp_t = FixedType(18, 8, True, "RND", "SAT")
+    types = {
+        "result": FixedType(16, 6, True, "RND", "SAT"),
+        "inp_norm": FixedType(xt.width - xt.signed, xt.integer - xt.signed, False),
+        "exp_table": exp_t,
+        "inv_table": FixedType(18, 8, True, "RND", "SAT"),
+        "accum": FixedType(18 + scale, 8 + scale, True),
+        "inv_inp": exp_t,
+    }
+    return Node(name, "softmax", [src.name], src.shape,
+                attrs={"implementation": "stable", "exp_table_size": exp_table_size,
+                       "inv_table_size": inv_table_size},
+                types=types)
+
+
+def mlp_graph(sizes=(16, 64, 32, 32, 5), bits: int = 8, activation: str = "quant_relu",
+              softmax: bool = False, strategy: str = "latency", reuse_factor=1, seed: int = 0,
+              name: str = "mlp", input_type: FixedType = INPUT_TYPE, node_names=None) -> Graph:
+    """An MLP ``sizes[0] -> ... -> sizes[-1]``.
+
+    ``activation``: 'relu' (relu into a plain type), 'quant_relu' (relu into
+    ap_ufixed<bits, 3, RND_CONV, SAT>, as a QKeras quantized_relu), 'linear' (a cast to
+    ap_fixed<bits, 4, RND, SAT>) or 'none'.  Hidden layers get the activation; the last
+    dense is followed by a softmax when ``softmax`` is true.  ``reuse_factor``: one value or
+    one per dense layer.  ``node_names``: optional function index, default name -> name.
+    """
+    rng = np.random.default_rng(seed)
+    rename = node_names or (lambda i, n: n)
+    g = Graph(name)
+    x = g.add(Node(rename(0, "input_1"), "input", [], (sizes[0],), types={"result": input_type}))
+    g.inputs = [x.name]
+    n_dense = len(sizes) - 1
+    reuse = list(reuse_factor) if isinstance(reuse_factor, (list, tuple)) else [reuse_factor] * n_dense
+    k = 1
+    for i in range(n_dense):
+        last = i == n_dense - 1
+        d = g.add(dense_node(rename(k, f"dense_{i + 1}"), x, sizes[i + 1], rng, bits, strategy, reuse[i]))
+        k += 1
+        x = d
+        if last:
+            break
+        if activation == "relu":
+            x = g.add(activation_node(rename(k, f"relu_{i + 1}"), x, "relu", FixedType(16, 6, False)))
+        elif activation == "quant_relu":
+            x = g.add(activation_node(rename(k, f"relu_{i + 1}"), x, "relu",
+                                      FixedType(bits, 3, False, "RND_CONV", "SAT")))
+        elif activation == "linear":
+            x = g.add(activation_node(rename(k, f"linear_{i + 1}"), x, "linear",
+                                      FixedType(bits, 4, True, "RND", "SAT")))
+        elif activation != "none":
+            raise ValueError(activation)
+        k += 1
+    if softmax:
+        x = g.add(softmax_node(rename(k, "softmax"), x))
+    g.outputs = [x.name]
+    return g
+
+
+def random_inputs(graph: Graph, n: int, seed: int = 1, scale: float = 4.0) -> np.ndarray:
+    """Float inputs spanning the input type's range (some saturate/wrap, most don't)."""
+    rng = np.random.default_rng(seed)
+    node = graph[graph.inputs[0]]
+    return rng.normal(0.0, scale, size=(n,) + tuple(node.shape))

@@ -35,7 +35,7 @@ import yaml
 from .config import ConfigError, ProjectConfig
 from .ir.types import FixedType, TypeParseError
 
-__all__ = ["Hls4mlConfig", "read_hls4ml_config", "parse_hls4ml_precision", "to_project_config", "apply_to_graph",
+__all__ = ["Hls4mlConfig", "read_hls4ml_config", "config_from_hls4ml", "parse_hls4ml_precision", "to_project_config", "apply_to_graph",
            "SOFTMAX_TABLE_DEFAULT"]
 
 #: hls4ml 1.3 default for softmax exp/inv tables (backends/fpga/fpga_backend.py)
@@ -190,7 +190,7 @@ def read_hls4ml_config(path: str | Path) -> Hls4mlConfig:
     accel = data.get("AcceleratorConfig") or {}
     h.board = data.get("Board") or accel.get("Board")
     part = data.get("Part") or data.get("XilinxPart")
-    h.part = str(part).lower() if part else None
+    h.part = str(part).strip() if part else None        # kept as written: Vivado reads it case-insensitively
     if "ClockPeriod" in data:
         h.clock_period = _clock(data["ClockPeriod"])
     h.clock_uncertainty = data.get("ClockUncertainty")
@@ -268,6 +268,11 @@ def to_project_config(h: Hls4mlConfig, base: ProjectConfig | None = None) -> Pro
             layers[ln] = spec
     cfg.layers = layers
     return cfg.validate()
+
+
+def config_from_hls4ml(path: str | Path, base: ProjectConfig | None = None) -> ProjectConfig:
+    """``to_project_config(read_hls4ml_config(path))``: what ``fpga-gen ... --hls4ml-config f.yml`` uses."""
+    return to_project_config(read_hls4ml_config(path), base)
 
 
 # type slots hls4ml resolves through get_precision for each of our ops

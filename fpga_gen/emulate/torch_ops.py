@@ -8,7 +8,8 @@ that bound from the types), so the results are bit-identical to the numpy emulat
 device.  The two points where the libraries differ by default are pinned here:
 
 * ``rint`` rounds half to even (``torch.round``, as ``np.rint``);
-* ``mod`` takes the sign of the divisor (``torch.remainder``, as ``np.mod`` on floats).
+* ``mod`` takes the sign of the divisor (``torch.remainder``, as ``np.mod`` on floats), and a
+  zero result is a zero of the divisor's sign, as in numpy (so even the signs of zeros agree).
 
 PyTorch is an optional extra: ``pip install 'fpga-gen[gpu]'``.
 """
@@ -117,7 +118,12 @@ class TorchOps:
 
     @staticmethod
     def mod(x, m):
-        return torch.remainder(x, m)     # sign of the divisor, as np.mod on floats
+        """np.mod on floats: the sign of the divisor, and a zero result is a zero of the divisor's sign."""
+        r = torch.remainder(x, m)
+        if isinstance(m, (int, float)) and m > 0:
+            return r + 0.0               # -0.0 + 0.0 == +0.0; every other value is unchanged
+        m = m if isinstance(m, torch.Tensor) else torch.as_tensor(m, dtype=r.dtype, device=r.device)
+        return torch.where(r == 0, torch.copysign(torch.zeros_like(r), m), r)
 
     @staticmethod
     def zeros_like(x):

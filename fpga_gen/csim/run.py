@@ -67,7 +67,7 @@ def predict(project_dir, x, threads: int | None = None) -> np.ndarray:
         raise CsimError(f"{b.project_dir.name}: input shape must be (batch, {', '.join(map(str, in_shape))}), "
                         f"got {a.shape}")
     n = len(a)
-    a = np.ascontiguousarray(a.reshape(n, -1))
+    a = np.ascontiguousarray(a.reshape(n, int(np.prod(in_shape, dtype=np.int64))))
     y = np.empty((n, int(np.prod(out_shape, dtype=np.int64))), dtype=np.float64)
     if n == 0:
         return y.reshape((0,) + out_shape)

@@ -1,0 +1,177 @@
+"""g++ C simulation of written projects: bit-exact against the emulator, caching, testbench, errors.
+
+Compiled projects are cached by content (``$FPGA_GEN_CACHE_DIR``, default
+``~/.cache/fpga-gen``): a second run of this file compiles nothing.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from fpga_gen import csim
+from fpga_gen.config import ProjectConfig
+from fpga_gen.csim.build import _compiler
+from fpga_gen.emulate import emulate
+from fpga_gen.hls import write_project
+from fpga_gen.ir import FixedType
+from helpers_graphs import mlp_graph, random_inputs
+
+pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
+
+N_SAMPLES = 2000
+
+
+def inputs(graph, n=N_SAMPLES, seed=1):
+    x = random_inputs(graph, n, seed=seed)
+    x[:20] *= 12.0                         # some inputs beyond ap_fixed<16,6>: wrap-around
+    x[20:30] = 0.0
+    return x
+
+
+def write(graph, tmp_path, name="p", **kw):
+    d = tmp_path / name
+    d.mkdir()
+    write_project(graph, ProjectConfig(name=kw.pop("top", "myproject")), d, **kw)
+    return d
+
+
+# (sizes, bits, activation, softmax, strategy, reuse factors per dense layer)
+CASES = {
+    "w4_quant_relu_latency": ((16, 64, 32, 32, 5), 4, "quant_relu", False, "latency", 1),
+    "w6_relu_resource_rf_le_nin": ((16, 64, 32, 32, 5), 6, "relu", False, "resource", [4, 8, 16, 2]),
+    "w8_linear_latency_rf2": ((16, 64, 32, 32, 5), 8, "linear", False, "latency", 2),
+    "w8_quant_relu_softmax_latency": ((16, 64, 32, 32, 5), 8, "quant_relu", True, "latency", 1),
+    "w16_quant_relu_softmax_resource_rf_gt_nin": ((16, 32, 10), 16, "quant_relu", True, "resource", [32, 64]),
+    "w16_linear_resource_rf1": ((16, 32, 10), 16, "linear", False, "resource", 1),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_csim_equals_emulator(case, tmp_path):
+    sizes, bits, act, softmax, strategy, rf = CASES[case]
+    g = mlp_graph(sizes, bits=bits, activation=act, softmax=softmax, strategy=strategy, reuse_factor=rf,
+                  seed=sum(map(ord, case)))
+    d = write(g, tmp_path)
+    x = inputs(g)
+    y = csim.predict(d, x)
+    expected = emulate(g, x)
+    assert y.shape == expected.shape == (N_SAMPLES, sizes[-1])
+    assert y.dtype == np.float64
+    assert np.array_equal(y, expected), f"{np.mean(y != expected):.2%} of the outputs differ"
+    assert len(np.unique(y)) > 10                      # not a degenerate all-saturated model
+
+
+def test_saturating_accumulator_latency(tmp_path):
+    """A narrow AP_SAT accumulator: the emulator adds products in the C++ order, saturating each sum."""
+    g = mlp_graph((16, 8, 4), bits=8, activation="relu")
+    for node in g:
+        if node.op == "dense":
+            node.types["accum"] = FixedType(12, 4, True, "RND", "SAT")
+            node.types["result"] = FixedType(12, 4, True, "RND", "SAT")
+    d = write(g, tmp_path)
+    x = inputs(g)
+    assert np.array_equal(csim.predict(d, x), emulate(g, x))
+
+
+def test_weird_names_compile_and_match(tmp_path):
+    from test_hls_writer import weird
+    g = mlp_graph((4, 6, 5, 3), softmax=True, node_names=weird)
+    d = write(g, tmp_path, top="class")
+    x = inputs(g, 1000)
+    assert np.array_equal(csim.predict(d, x), emulate(g, x))
+
+
+def test_testbench(tmp_path):
+    g = mlp_graph((16, 8, 4), bits=6, softmax=True)
+    x = inputs(g, 200)
+    y = emulate(g, x)
+    d = write(g, tmp_path, tb_x=x, tb_y=y)
+    r = csim.run_testbench(d)
+    assert r.returncode == 0 and r.passed, r.stderr
+    assert r.log == d / "tb_data" / "csim_results.log"
+    assert np.array_equal(r.outputs, y)
+    # a wrong expected value: exit code 1, the mismatch named
+    bad = y.copy()
+    bad[7, 2] += 2.0 ** -10
+    np.savetxt(d / "tb_data/tb_output_predictions.dat", bad, fmt="%.17g")
+    r = csim.run_testbench(d)
+    assert r.returncode == 1
+    assert "MISMATCH: sample 7 output 2" in r.stderr
+    # no expected outputs: runs and writes the log, nothing to compare
+    (d / "tb_data/tb_output_predictions.dat").unlink()
+    r = csim.run_testbench(d)
+    assert r.returncode == 0 and np.array_equal(r.outputs, y)
+
+
+def test_cache(tmp_path, monkeypatch):
+    # a fresh cache, sharing only the precompiled headers of the usual one
+    shared_pch = csim.cache_dir() / "csim" / "pch"
+    shared_pch.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "cache" / "csim").mkdir(parents=True)
+    (tmp_path / "cache" / "csim" / "pch").symlink_to(shared_pch)
+    monkeypatch.setenv("FPGA_GEN_CACHE_DIR", str(tmp_path / "cache"))
+    g = mlp_graph((16, 8, 4), bits=4, seed=11)
+    a = write(g, tmp_path, "a")
+    first = csim.build(a)
+    assert sorted(first.compiled) == ["bridge", "firmware", "testbench"]
+    assert first.library.is_file() and first.testbench.is_file()
+    assert first.library.is_relative_to(tmp_path / "cache")
+    again = csim.build(a)
+    assert again.compiled == ()
+    # the same project elsewhere: same content, nothing to compile
+    b = write(g, tmp_path, "b")
+    same = csim.build(b)
+    assert same.compiled == () and same.library == again.library and same.testbench == again.testbench
+    # one weight changed: the firmware compiles again
+    g["dense_2"].weights["kernel"][0, 0] = -g["dense_2"].weights["kernel"][0, 0] - g["dense_2"].types["weight"].step
+    c = write(g, tmp_path, "c")
+    changed = csim.build(c, testbench=False)
+    assert "firmware" in changed.compiled
+    assert changed.library != again.library
+
+
+def test_predict_threads_and_shapes(tmp_path):
+    g = mlp_graph((16, 8, 4), bits=8, seed=5)
+    d = write(g, tmp_path)
+    x = inputs(g, 3000)
+    y1 = csim.predict(d, x, threads=1)
+    y2 = csim.predict(d, x, threads=2)
+    assert np.array_equal(y1, y2) and np.array_equal(y1, emulate(g, x))
+    assert csim.predict(d, x[0]).shape == (1, 4)
+    assert csim.predict(d, x[:0]).shape == (0, 4)
+    with pytest.raises(csim.CsimError, match=r"input shape must be \(batch, 16\)"):
+        csim.predict(d, x[:, :3])
+
+
+def test_compile_error_message(tmp_path):
+    g = mlp_graph((16, 8, 4), seed=3)
+    d = write(g, tmp_path)
+    top = d / "firmware/myproject.cpp"
+    top.write_text(top.read_text() + "\nthis is not C++;\n")
+    with pytest.raises(csim.CsimCompileError) as e:
+        csim.build(d)
+    msg = str(e.value)
+    assert "\n" not in msg and "g++ failed on firmware" in msg and str(e.value.log) in msg
+    log = e.value.log.read_text()
+    assert "this is not C++" in log and "error" in log
+
+
+def test_missing_compiler(monkeypatch, tmp_path):
+    d = write(mlp_graph((16, 8, 4)), tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    _compiler.cache_clear()
+    try:
+        with pytest.raises(csim.CsimError, match=r"g\+\+ was not found .*apt-get install g\+\+") as e:
+            csim.build(d)
+        assert "\n" not in str(e.value)
+    finally:
+        monkeypatch.undo()
+        _compiler.cache_clear()
+
+
+def test_not_a_project(tmp_path):
+    with pytest.raises(csim.CsimError, match="not an fpga-gen HLS project"):
+        csim.build(tmp_path)

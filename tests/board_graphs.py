@@ -15,11 +15,14 @@ def _exact(rng, shape, t: FixedType) -> np.ndarray:
 
 def small_graph(n_in: int = 10, n_hidden: int = 7, n_out: int = 5, name: str = "net",
                 input_type: FixedType = FixedType(16, 6), relu_type=FixedType(8, 3, False, "RND_CONV", "SAT"),
-                out_type: FixedType | None = FixedType(16, 6, True, "RND", "SAT"), seed: int = 0) -> Graph:
-    """input (n_in) -> dense (n_hidden) -> relu [-> dense (n_out) when out_type]; accumulators exact."""
+                out_type: FixedType | None = FixedType(16, 6, True, "RND", "SAT"), seed: int = 0,
+                input_shape: tuple | None = None) -> Graph:
+    """input (n_in, or input_shape) -> dense (n_hidden) -> relu [-> dense (n_out) when out_type]; exact accumulators."""
     rng = np.random.default_rng(seed)
     g = Graph(name)
-    x = g.add(Node("input_1", "input", [], (n_in,), types={"result": input_type}))
+    if input_shape is not None:
+        n_in = int(np.prod(input_shape))
+    x = g.add(Node("input_1", "input", [], tuple(input_shape or (n_in,)), types={"result": input_type}))
     g.inputs = [x.name]
     w, b = FixedType(8, 2), FixedType(8, 2)
     d1 = g.add(Node("dense_1", "dense", ["input_1"], (n_hidden,),

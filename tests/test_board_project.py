@@ -602,6 +602,24 @@ def test_driver_shape_and_argument_errors(driver_env):
         e.drv.NeuralNetwork(dma="dma_9")
 
 
+def test_driver_with_a_2d_input(tmp_path, monkeypatch):
+    board = load_board("pynq-z1")
+    g = small_graph(input_shape=(3, 4), out_type=None)
+    write_board_files(g, config_for(board), board, tmp_path)
+    ctx = board_context(g, config_for(board), board)
+    for f in ("net.bit", "net.hwh"):
+        (tmp_path / "deploy" / f).write_text("x")
+    monkeypatch.setitem(sys.modules, "pynq", fake_pynq(g, ctx, []))
+    drv = _load_driver(tmp_path / "deploy" / "net_driver.py")
+    assert drv.INPUT_SHAPE == (3, 4) and drv.OUTPUT_SHAPE == (7,)
+    nn = drv.NeuralNetwork()
+    x = random_floats(g, 9, seed=8)
+    assert np.array_equal(nn.predict(x), emulate(g, x))
+    assert nn.predict(x[0]).shape == (1, 7)
+    with pytest.raises(drv.ShapeError, match=r"x must have shape \(batch, 3, 4\) or \(3, 4\), got \(9, 12\)"):
+        nn.predict(x.reshape(9, 12))
+
+
 def test_driver_quantize_is_the_emulators_from_float(tmp_path):
     """Every rounding and overflow mode: the driver's numpy quantizer equals the emulator's from_float."""
     from fpga_gen.ir.types import ROUNDING_MODES, SATURATION_MODES

@@ -207,6 +207,7 @@ def board_context(graph: Graph, config: ProjectConfig, board) -> dict:
         "board": board, "ps": ps, "part": board.part, "clock_period": _number(config.clock_period),
         "clock_mhz": mhz, "dma_width": board.dma_width, "addr_width": ps["addr_width"],
         "input_shape": tuple(int(d) for d in in_node.shape), "output_shape": tuple(int(d) for d in out_node.shape),
+        "input_shape_text": _shape_text(in_node.shape), "output_shape_text": _shape_text(out_node.shape),
         "input_node": in_node.name, "output_node": out_node.name,
         "lin": lin, "lout": lout, "lin_d": lin.to_dict(), "lout_d": lout.to_dict(),
         "input_type": lin.type.cpp(), "output_type": lout.type.cpp(),
@@ -283,6 +284,12 @@ def _words_text(layout: StreamLayout, words: list[int]) -> str:
     for k, w in enumerate(words):
         lines.append(f"{w:0{digits}x} {1 if k in last_words else 0}\n")
     return "".join(lines)
+
+
+def _shape_text(shape) -> str:
+    """A shape as Python writes it: (10,) or (4, 4)."""
+    dims = [str(int(d)) for d in shape]
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
 
 
 def _mhz(period) -> str:

@@ -270,3 +270,27 @@ def test_board_gives_part_and_resources():
     pytest.importorskip("fpga_gen.boards")
     e = estimate(mlp_graph(), cfg(), board="pynq-z2")
     assert e.family == "7series" and e.available["DSP"] == 220
+
+
+def test_conv2d_and_pooling_have_models():
+    rng = np.random.default_rng(3)
+    t = T16
+    g = Graph("cnn")
+    g.add(Node("x", "input", [], (8, 8, 2), types={"result": t}))
+    g.inputs = ["x"]
+    k = rng.integers(-900, 900, (3, 3, 2, 4)) / 1024
+    g.add(Node("conv", "conv2d", ["x"], (6, 6, 4),
+               attrs={"in_height": 8, "in_width": 8, "n_chan": 2, "n_filt": 4, "kernel_size": (3, 3),
+                      "strides": (1, 1), "padding": "valid", "pads": (0, 0, 0, 0), "reuse_factor": 1},
+               weights={"kernel": k, "bias": np.zeros(4)}, types={"result": t, "weight": t, "bias": t, "accum": t}))
+    g.add(Node("pool", "pooling", ["conv"], (3, 3, 4),
+               attrs={"in_height": 6, "in_width": 6, "n_chan": 4, "mode": "max", "pool_size": (2, 2),
+                      "strides": (2, 2), "padding": "valid", "pads": (0, 0, 0, 0)}, types={"result": t, "accum": t}))
+    g.outputs = ["pool"]
+    e = estimate(g, cfg())
+    conv = layer(e, "conv")
+    # one (3*3*2 -> 4) patch kernel shared by the 36 output pixels, one pixel per cycle at RF 1
+    assert 0 < conv["DSP"] <= 72
+    assert conv["ii_cycles"] == 36
+    pool = layer(e, "pool")
+    assert pool["DSP"] == 0 and pool["LUT"] > 0

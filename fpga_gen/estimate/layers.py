@@ -293,38 +293,47 @@ def _batchnorm(node, ctx: Context) -> Cost:
 
 
 def _conv(node, ctx: Context, spatial: int) -> Cost:
-    """conv1d / conv2d.  attrs: n_chan, n_filt, kernel (tuple), out_shape (spatial dims) [guess-calibrated].
+    """conv1d / conv2d (ops.py attrs: in_height, in_width, n_chan, n_filt, kernel_size, strides, ...).
 
-    io_parallel: hls4ml computes all output pixels with one kernel instance per partition (here: all pixels at
-    once, so ``instances`` = output pixels).  io_stream: one kernel instance fed by a line buffer, one output
-    pixel every II cycles; the line buffer holds (kernel_h - 1) rows of the input in shift registers/BRAM."""
+    io_parallel (nnet::conv_2d_latency_cl): the output pixels are computed in ``n_partitions`` = pixels /
+    ``parallelization_factor`` pipelined iterations (II = RF each), each one a dense layer over the
+    (kh, kw, n_chan) patch instantiated ``parallelization_factor`` times; the multipliers are shared by all
+    iterations, so DSPs are one patch-kernel's worth and the layer's II is n_partitions * RF.  A mux selects each
+    iteration's patch from the fully partitioned input [guess: ~W/2 LUT per bit per doubling of the choices].
+    io_stream (line buffer): one patch per input pixel, the kernel II cycles per pixel; (kh - 1) rows of input
+    in shift registers (BRAM when big) [guess]."""
     a = node.attrs
-    kern = tuple(a.get("kernel_size") or a.get("kernel") or (1,) * spatial)
-    ksz = math.prod(kern)
     n_chan, n_filt = int(a["n_chan"]), int(a["n_filt"])
-    out_sp = tuple(a.get("out_shape") or node.shape[:-1])
-    in_sp = tuple(a.get("in_shape") or out_sp)
-    n_pix_out = math.prod(out_sp) if out_sp else 1
-    n_pix_in = math.prod(in_sp) if in_sp else n_pix_out
+    kern = tuple(int(k) for k in (a.get("kernel_size") or (1,) * spatial))
+    ksz = math.prod(kern)
+    in_h = int(a.get("in_height", 1)) if spatial == 2 else 1
+    in_w = int(a.get("in_width", 1))
+    n_pix_in = in_h * in_w
+    n_pix_out = max(1, node.size // max(n_filt, 1))
     t = node.types
     res = t["result"]
-    kernel = node.weights["kernel"]
     import numpy as np
-    k2 = np.asarray(kernel).reshape(ksz * n_chan, n_filt)
+    k2 = np.asarray(node.weights["kernel"]).reshape(ksz * n_chan, n_filt)
+    c = ctx.c
+    wx = _in_width(ctx)
     if ctx.io_type == "parallel":
-        cost = _dense_core(ctx, k2, node.weights.get("bias"), t.get("weight", res), t.get("bias", res),
-                           t.get("accum", res), res, ksz * n_chan, n_filt, instances=n_pix_out)
-        return cost
+        pf = max(1, int(a.get("parallelization_factor", 1)))
+        n_part = _cdiv(n_pix_out, pf)
+        core = _dense_core(ctx, k2, node.weights.get("bias"), t.get("weight", res), t.get("bias", res),
+                           t.get("accum", res), res, ksz * n_chan, n_filt, instances=pf)
+        sel = math.ceil(math.log2(n_part)) if n_part > 1 else 0
+        core.LUT += ksz * n_chan * wx * pf * sel * 0.5
+        core.FF += ksz * n_chan * wx * pf if n_part > 1 else 0
+        core.latency_cycles = n_part * core.ii_cycles + core.latency_cycles
+        core.ii_cycles = n_part * core.ii_cycles
+        return core
     core = _dense_core(ctx, k2, node.weights.get("bias"), t.get("weight", res), t.get("bias", res),
                        t.get("accum", res), res, ksz * n_chan, n_filt)
-    c = ctx.c
     ii_pix = max(core.ii_cycles, 1) + c.stream_pixel_overhead
-    wx = _in_width(ctx)
-    lb_bits = (kern[0] - 1) * (in_sp[-1] if spatial == 2 else 1) * n_chan * wx if spatial == 2 else 0
+    lb_bits = (kern[0] - 1) * in_w * n_chan * wx if spatial == 2 else (kern[0] - 1) * n_chan * wx
     bram_lb = _cdiv(lb_bits, c.bram_bits) if lb_bits >= c.fifo_min_bram_bits else 0
-    lut_lb = 0 if bram_lb else lb_bits / 32.0           # SRL32
     core.BRAM_18K += bram_lb
-    core.LUT += lut_lb + ksz * n_chan * wx * 0.5        # window shift registers / muxes
+    core.LUT += (0 if bram_lb else lb_bits / 32.0) + ksz * n_chan * wx * 0.5   # SRL32s, window muxes
     core.FF += ksz * n_chan * wx
     core.latency_cycles = n_pix_in * ii_pix + core.latency_cycles
     core.ii_cycles = n_pix_in * ii_pix
@@ -343,21 +352,23 @@ def _conv2d(node, ctx: Context) -> Cost:
 
 @register("pooling")
 def _pooling(node, ctx: Context) -> Cost:
-    """Max/average pooling: (pool size - 1) compares (or adds) per output element [guess]."""
+    """Max / average pooling (ops.py attrs: mode, pool_size, in_height, in_width, n_chan): (pool - 1) compares or
+    adds per output element; average adds a constant division [guess]."""
     c = ctx.c
     a = node.attrs
-    pool = math.prod(tuple(a.get("pool_size") or (2, 2)))
-    res = node.types["result"]
+    pool = math.prod(tuple(int(p) for p in (a.get("pool_size") or (2, 2))))
     wx = _in_width(ctx)
+    acc = node.types.get("accum", node.types["result"])
     n_out = node.size
-    n_chan = int(a.get("n_chan") or (node.shape[-1] if node.shape else 1))
+    n_chan = int(a.get("n_chan") or 1)
+    per = (pool - 1) * max(wx, acc.width) * c.lut_pool_compare_per_bit * (2 if a.get("mode", "max") == "max" else 1)
+    if a.get("mode") == "average":
+        per += acc.width * 2                     # constant division as multiply-shift
+    t_path = math.ceil(math.log2(pool)) * c.per_family("t_add", ctx.family) if pool > 1 else 0.0
     if ctx.io_type == "parallel":
-        lut = n_out * (pool - 1) * wx * c.lut_pool_compare_per_bit * 2
-        return Cost(LUT=lut, latency_cycles=cycles(math.ceil(math.log2(pool)) * c.per_family("t_add", ctx.family),
-                                                   ctx.t_eff), ii_cycles=1)
-    n_pix_in = int(a.get("n_pix_in") or n_out // max(n_chan, 1) * pool)
-    lut = n_chan * (pool - 1) * wx * c.lut_pool_compare_per_bit * 2
-    return Cost(LUT=lut, FF=n_chan * pool * wx, latency_cycles=n_pix_in + 2, ii_cycles=n_pix_in)
+        return Cost(LUT=n_out * per, latency_cycles=cycles(t_path, ctx.t_eff), ii_cycles=1)
+    n_pix_in = int(a.get("in_height", 1)) * int(a.get("in_width", 1))
+    return Cost(LUT=n_chan * per, FF=n_chan * pool * wx, latency_cycles=n_pix_in + 2, ii_cycles=n_pix_in)
 
 
 @register("flatten")

@@ -19,7 +19,7 @@ examples/digits_mlp.h5: examples/train_digits_mlp.py | $(VENV)/.installed
 	$(BIN)/python examples/train_digits_mlp.py --out $@
 
 demo: install examples/digits_mlp.h5
-	$(BIN)/fpga-gen build examples/digits_mlp.h5 -o hls_projects/digits_mlp --tb-data examples/digits_x_test.npy --force
+	$(BIN)/fpga-gen build examples/digits_mlp.h5 -o hls_projects/digits_mlp --tb-data examples/digits_x_test.npy --input-precision 'ap_ufixed<6,1>' --force
 	$(BIN)/fpga-gen csim hls_projects/digits_mlp
 	$(BIN)/python examples/check_digits.py --model examples/digits_mlp.h5 --project hls_projects/digits_mlp
 

@@ -103,7 +103,11 @@ def cmd_csim(args) -> int:
             np.save(args.output, y)
     else:
         res = csim.run_testbench(project.directory)
-        y, ref = res.outputs, res.expected
+        expected = project.directory / "tb_data" / "tb_output_predictions.dat"
+        y, ref = res.outputs, np.atleast_2d(np.loadtxt(expected, dtype=np.float64))
+        if y.shape != ref.shape:
+            raise CliError(f"{res.log}: the testbench wrote {y.shape[0]} results, {expected} holds {ref.shape[0]}: "
+                           f"{res.stderr.strip().splitlines()[-1] if res.stderr.strip() else 'see the log'}")
     cmp = _compare(y, ref)
     print(f"csim vs emulator: {cmp['samples']} samples, exact match {cmp['exact_match'] * 100:.2f} %, "
           f"max |diff| {cmp['max_abs_diff']:.3g}, argmax agreement {cmp['argmax_agreement'] * 100:.2f} %")

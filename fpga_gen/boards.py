@@ -56,7 +56,7 @@ class Board:
     processing_system: str
     clock_period: float
     dma_width: int
-    resources: dict = field(default_factory=dict)
+    resources: dict = field(default_factory=dict, hash=False)
     description: str = ""
     board_part_alternatives: tuple[str, ...] = ()
     board_files: str = ""

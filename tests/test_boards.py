@@ -138,6 +138,11 @@ def test_missing_board_file(tmp_path):
         load_board(tmp_path / "nope.yaml")
 
 
+def test_boards_are_values():
+    assert load_board("pynq-z2") == load_board("pynq-z2")
+    assert len({load_board("pynq-z2"), load_board("pynq-z2"), load_board("kv260")}) == 2
+
+
 def test_board_from_dict_mpsoc_allows_128_bits():
     b = board_from_dict(dict(GOOD, processing_system="zynq_ultra_ps_e", dma_width=128), "<test>")
     assert b.is_zynq_mpsoc and b.dma_width == 128

@@ -137,7 +137,8 @@ def test_unsupported_layer_names_layer_class_and_list():
                              tf.keras.layers.LSTM(2, name="lstm")])
     with pytest.raises(FrontendError) as e:
         load_graph(m)
-    assert str(e.value).startswith("layer 'lstm' (LSTM) is not supported; supported layers: Activation, AlphaDropout, Dense, Dropout, Flatten,")
+    assert str(e.value).startswith("layer 'lstm' (LSTM) is not supported; supported layers: Activation, AlphaDropout, AveragePooling2D, "
+                                    "Conv2D, Dense, Dropout, Flatten,")
 
 
 def test_unsupported_quantizer_option():

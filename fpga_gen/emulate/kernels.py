@@ -164,3 +164,6 @@ def softmax_kernel(node: Node, inputs, in_types, xp):
     pt = product_type(at, ty["inv_table"])
     outs = [cast(e * inv, pt, ty["result"], xp) for e in exp_res]
     return xp.concat(outs, axis=1)
+
+
+from . import kernels_conv as _kernels_conv  # noqa: E402,F401  (registers conv2d and pooling)

@@ -231,3 +231,6 @@ def keras_to_graph(model, name: str | None = None) -> Graph:
             raise FrontendError(f"layer {layer.name!r} ({cls}): {type(e).__name__}: {e}") from e
     graph.outputs = [ctx.source(t._keras_history.layer.name) for t in model.outputs]
     return graph
+
+
+from . import keras_conv as _keras_conv  # noqa: E402,F401  (registers the 2-D layer handlers)

@@ -17,6 +17,20 @@ activation   Element-wise.  attrs: activation ('linear'|'relu').  types: result.
 softmax      Table-based softmax over the last axis (nnet::softmax_stable).
              attrs: implementation ('stable'), exp_table_size, inv_table_size.
              types: result, inp_norm, exp_table, inv_table, accum, inv_inp.
+conv2d       2-D convolution, channels_last (nnet::conv_2d_cl).  The input is the flat
+             (in_height, in_width, n_chan) array; the output the flat (out_height, out_width,
+             n_filt) array.  attrs: in_height, in_width, n_chan, n_filt, kernel_size (kh, kw),
+             strides (sh, sw), padding ('valid'|'same'), pads (top, bottom, left, right),
+             strategy, reuse_factor.  weights: kernel (kh, kw, n_chan, n_filt), bias (n_filt,).
+             types: weight, bias, accum, result.  Per output pixel it is a dense layer over the
+             zero-padded (kh, kw, n_chan) patch: products cast to accum, added to the bias (cast
+             to accum) in patch order, the sum cast to result.
+pooling      2-D max/average pooling, channels_last (nnet::pooling2d_cl).  attrs: mode
+             ('max'|'average'), in_height, in_width, n_chan, pool_size (ph, pw), strides,
+             padding, pads.  types: accum, result.  max: the largest input of the window
+             (padded cells never win), cast to accum then to result.  average: the window's
+             inputs summed in accum (padded cells are 0), the sum divided by the number of
+             cells inside the image, truncating towards zero in accum, cast to result.
 """
 
 from __future__ import annotations
@@ -58,6 +72,21 @@ _register(OpDef(
     "softmax",
     attrs={"implementation": (str, "stable"), "exp_table_size": (int, 1024), "inv_table_size": (int, 1024)},
     type_slots=("result", "inp_norm", "exp_table", "inv_table", "accum", "inv_inp"),
+))
+
+_SPATIAL = {"in_height": (int, REQUIRED), "in_width": (int, REQUIRED), "n_chan": (int, REQUIRED),
+            "strides": (tuple, (1, 1)), "padding": (str, "valid"), "pads": (tuple, (0, 0, 0, 0))}
+_register(OpDef(
+    "conv2d",
+    attrs={**_SPATIAL, "n_filt": (int, REQUIRED), "kernel_size": (tuple, REQUIRED), "strategy": (str, "latency"),
+           "reuse_factor": (int, 1)},
+    weights=("kernel", "bias"),
+    type_slots=("result", "weight", "bias", "accum"),
+))
+_register(OpDef(
+    "pooling",
+    attrs={**_SPATIAL, "mode": (str, REQUIRED), "pool_size": (tuple, REQUIRED)},
+    type_slots=("result", "accum"),
 ))
 
 

@@ -8,6 +8,11 @@
   from the input type's range and the actual weights; the dense result is that same type
   unless a quantizer or override follows — a value computed from quantized operands is
   never silently rounded.
+- conv2d: a dense layer per output pixel over its (kh, kw, n_chan) patch; the same rule with the
+  kernel reshaped to (kh * kw * n_chan, n_filt) (padded cells are 0, inside the input's range).
+- max pooling: accum and result are the input type.  average pooling: the sum is held exactly in
+  accum, whose extra fraction bits make the division exact when every window size is a power of
+  two, and otherwise leave ``AVG_GUARD_BITS`` guard bits below the input's; the result is accum.
 - relu without a quantizer: the unsigned type that holds the non-negative part exactly.
 - softmax: table types chosen so argmax is preserved (see :func:`softmax_types`).
 """
@@ -23,7 +28,11 @@ from ..ir.ops import op_def
 from ..ir.types import FixedType, exact_type_for_range
 from .base import Pass, PassError
 
-__all__ = ["InferPrecision", "ApplyLayerConfig", "RemoveIdentity", "softmax_types", "dense_accum_type"]
+__all__ = ["InferPrecision", "ApplyLayerConfig", "RemoveIdentity", "softmax_types", "dense_accum_type",
+           "pool_window_sizes", "AVG_GUARD_BITS"]
+
+# fraction bits average pooling keeps below the input's when a window size is not a power of two
+AVG_GUARD_BITS = 8
 
 
 class ApplyLayerConfig(Pass):
@@ -45,7 +54,7 @@ class ApplyLayerConfig(Pass):
                     raise PassError(f"{config.source}: layers.{lname}.precision.{slot}: a {node.op} layer has no "
                                     f"{slot!r} type; its types: {', '.join(slots)}")
                 node.meta.setdefault("override", {})[slot] = t
-            if ("strategy" in spec or "reuse_factor" in spec) and node.op != "dense":
+            if ("strategy" in spec or "reuse_factor" in spec) and node.op not in ("dense", "conv2d"):
                 raise PassError(f"{config.source}: layers.{lname}: strategy/reuse_factor apply to dense layers, "
                                 f"{lname!r} is a {node.op} layer")
         return False
@@ -87,6 +96,14 @@ def dense_accum_type(x: FixedType, w: FixedType, b: FixedType, kernel: np.ndarra
     t = exact_type_for_range(int(lo.min(initial=0)), int(hi.max(initial=0)), frac,
                              force_signed=bool(lo.min(initial=0) < 0) or x.signed or w.signed)
     return t
+
+
+def pool_window_sizes(attrs: dict) -> set[int]:
+    """The numbers of cells inside the image over all pooling windows (what nnet divides by)."""
+    from ..ir.spatial import window_indices
+    idx = window_indices(int(attrs["in_height"]), int(attrs["in_width"]), 1, tuple(attrs["pool_size"]),
+                         tuple(attrs["strides"]), tuple(attrs["pads"]))
+    return {int(n) for n in np.unique((idx >= 0).sum(axis=1))}
 
 
 def softmax_types(in_type: FixedType, n: int, exp_table_size: int, inv_table_size: int) -> dict[str, FixedType]:
@@ -139,6 +156,41 @@ class InferPrecision(Pass):
         else:
             node.types["accum"] = dense_accum_type(x, node.types["weight"], node.types["bias"],
                                                    node.weights["kernel"], node.weights["bias"])
+        node.types["result"] = ov.get("result") or node.types.get("result") or node.types["accum"]
+
+    def _conv2d(self, graph, node: Node, config: ProjectConfig, ov):
+        x = graph[node.inputs[0]].types["result"]
+        for slot, wname in (("weight", "kernel"), ("bias", "bias")):
+            t = ov.get(slot) or node.types.get(slot) or config.default_precision
+            node.weights[wname] = _quantize_weights(node.weights[wname], t)
+            node.types[slot] = t.plain()
+        kernel = node.weights["kernel"]
+        if "accum" in ov:
+            node.types["accum"] = ov["accum"]
+        else:
+            node.types["accum"] = dense_accum_type(x, node.types["weight"], node.types["bias"],
+                                                   kernel.reshape(-1, kernel.shape[-1]), node.weights["bias"])
+        node.types["result"] = ov.get("result") or node.types.get("result") or node.types["accum"]
+
+    def _pooling(self, graph, node: Node, config: ProjectConfig, ov):
+        x = graph[node.inputs[0]].types["result"]
+        mode = node.attrs["mode"]
+        if mode == "max":
+            if not x.signed and any(node.attrs["pads"]):
+                # nnet's pad value is the type's top bit: the most negative value only for a signed type
+                raise PassError(f"layer {node.name!r}: max pooling with padding='same' needs a signed input, "
+                                f"got {x}; use padding='valid' or a signed (quantized_bits) activation before it")
+            node.types["accum"] = ov.get("accum") or x.plain()
+        elif mode == "average":
+            sizes = pool_window_sizes(node.attrs)
+            extra = max(ceillog2(n) for n in sizes)
+            guard = extra if all(n & (n - 1) == 0 for n in sizes) else extra + AVG_GUARD_BITS
+            # the sum of max(sizes) inputs, with the guard bits as extra fraction bits
+            lo, hi = x.raw_min * max(sizes), x.raw_max * max(sizes)
+            t = exact_type_for_range(lo << guard, hi << guard, x.frac + guard, force_signed=x.signed)
+            node.types["accum"] = ov.get("accum") or t
+        else:
+            raise PassError(f"layer {node.name!r}: pooling mode {mode!r} is not supported; use 'max' or 'average'")
         node.types["result"] = ov.get("result") or node.types.get("result") or node.types["accum"]
 
     def _activation(self, graph, node: Node, config: ProjectConfig, ov):

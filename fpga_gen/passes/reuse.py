@@ -43,14 +43,18 @@ class ApplyReuse(Pass):
     def apply(self, graph: Graph, config: ProjectConfig) -> bool:
         changed = False
         for node in graph:
-            if node.op != "dense":
+            if node.op == "dense":
+                n_in, n_out = node.attrs["n_in"], node.attrs["n_out"]
+            elif node.op == "conv2d":   # the dense kernel that runs on every output pixel
+                kh, kw = node.attrs["kernel_size"]
+                n_in, n_out = kh * kw * node.attrs["n_chan"], node.attrs["n_filt"]
+            else:
                 continue
             strategy = config.layer_strategy(node.name)
             rf = config.layer_reuse(node.name)
-            n_in, n_out = node.attrs["n_in"], node.attrs["n_out"]
             if not is_valid_reuse(n_in, n_out, rf):
                 near = nearest_valid_reuse(n_in, n_out, rf)
-                raise PassError(f"layer {node.name!r}: reuse factor {rf} is not valid for a {n_in}x{n_out} dense "
+                raise PassError(f"layer {node.name!r}: reuse factor {rf} is not valid for a {n_in}x{n_out} {node.op} "
                                 f"layer; nearest valid values: {', '.join(map(str, near))}")
             if node.attrs.get("strategy") != strategy or node.attrs.get("reuse_factor") != rf:
                 node.attrs["strategy"] = strategy

@@ -1,0 +1,94 @@
+"""Bit-exact kernels of the 2-D ops (conv2d, pooling), registered into :data:`KERNELS`.
+
+Arrays are flat channels_last (see :mod:`fpga_gen.ir.spatial`).  A window is gathered with
+:func:`fpga_gen.ir.spatial.window_indices` from the input with one extra column holding the
+padded cell's value; conv2d then *is* the dense kernel on every output pixel (the same C++
+arithmetic: products cast to accum, bias first, then the patch in order).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.graph import Node
+from ..ir.spatial import window_indices
+from ..ir.types import FixedType
+from .fixed import cast
+from .kernels import dense_kernel, kernel
+
+__all__ = ["conv2d_kernel", "pooling_kernel"]
+
+
+def _windows(node: Node, x, pad_value: float, xp, window: tuple, n_chan_window: int):
+    """(batch, n_windows, window cells) gathered from flat x; -1 indices read ``pad_value``."""
+    a = node.attrs
+    key = "_emu_windows"
+    idx = node.meta.get(key)
+    if idx is None:
+        idx = window_indices(int(a["in_height"]), int(a["in_width"]), n_chan_window, tuple(window),
+                             tuple(a["strides"]), tuple(a["pads"]))
+        node.meta[key] = idx
+    n = x.shape[1]
+    padded = xp.concat([x, xp.zeros_like(x[:, :1]) + pad_value], axis=1)
+    return padded[:, np.where(idx < 0, n, idx)]
+
+
+@kernel("conv2d")
+def conv2d_kernel(node: Node, inputs, in_types, xp):
+    (x,) = inputs
+    a = node.attrs
+    kh, kw = a["kernel_size"]
+    cols = _windows(node, x, 0.0, xp, (kh, kw), int(a["n_chan"]))         # (B, P, kh*kw*C)
+    batch, n_pix, n_in = cols.shape
+    dense = node.meta.get("_emu_conv_dense")
+    if dense is None:
+        kernel_2d = np.asarray(node.weights["kernel"]).reshape(n_in, -1)
+        dense = Node(node.name, "dense", list(node.inputs), (kernel_2d.shape[1],),
+                     attrs={"n_in": n_in, "n_out": kernel_2d.shape[1]},
+                     weights={"kernel": kernel_2d, "bias": np.asarray(node.weights["bias"])},
+                     types=node.types)
+        node.meta["_emu_conv_dense"] = dense
+    y = dense_kernel(dense, [xp.reshape(cols, (batch * n_pix, n_in))], in_types, xp)
+    return xp.reshape(y, (batch, -1))
+
+
+@kernel("pooling")
+def pooling_kernel(node: Node, inputs, in_types, xp):
+    (x,) = inputs
+    (xt,) = in_types
+    a = node.attrs
+    at, rt = node.types["accum"], node.types["result"]
+    n_chan = int(a["n_chan"])
+    ph, pw = a["pool_size"]
+    if a["mode"] == "max":
+        # nnet::pad_val<Max>: the type's top bit set (the most negative value of a signed type)
+        pad = float(xt.raw_min) if xt.signed else float(1 << (xt.width - 1))
+        win = _windows(node, x, pad, xp, (ph, pw), n_chan)                  # (B, P, ph*pw*C)
+        batch, n_pix, _ = win.shape
+        win = xp.reshape(win, (batch, n_pix, ph * pw, n_chan))
+        m = win[:, :, 0, :]
+        for i in range(1, ph * pw):
+            m = xp.where(win[:, :, i, :] > m, win[:, :, i, :], m)
+        return cast(cast(xp.reshape(m, (batch, -1)), xt, at, xp), at, rt, xp)
+    if a["mode"] != "average":
+        raise NotImplementedError(f"pooling mode {a['mode']!r} has no emulator kernel")
+    win = _windows(node, x, 0.0, xp, (ph, pw), n_chan)
+    batch, n_pix, _ = win.shape
+    win = xp.reshape(win, (batch, n_pix, ph * pw, n_chan))
+    # accum_t y = 0; y += x[i] for every cell (padded cells are 0), in order
+    frac = max(at.frac, xt.frac)
+    integer = max(at.integer + (xt.signed and not at.signed), xt.integer + (at.signed and not xt.signed)) + 1
+    sum_t = FixedType(integer + frac, integer, at.signed or xt.signed)
+    acc = xp.zeros_like(win[:, :, 0, :])
+    for i in range(ph * pw):
+        s = acc * 2.0 ** (frac - at.frac) + win[:, :, i, :] * 2.0 ** (frac - xt.frac)
+        acc = cast(s, sum_t, at, xp)
+    # y /= length: integer division of the raw value, truncating towards zero (ap_fixed sdiv/udiv)
+    counts = node.meta.get("_emu_counts")
+    if counts is None:
+        idx = window_indices(int(a["in_height"]), int(a["in_width"]), 1, (ph, pw), tuple(a["strides"]),
+                             tuple(a["pads"]))
+        counts = (idx >= 0).sum(axis=1).astype(np.float64)[:, None]        # (P, 1)
+        node.meta["_emu_counts"] = counts
+    q = xp.trunc(acc / xp.asarray(counts))
+    return cast(xp.reshape(q, (batch, -1)), at, rt, xp)

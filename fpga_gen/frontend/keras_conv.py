@@ -1,0 +1,118 @@
+"""Keras/QKeras 2-D layers -> graph: Conv2D/QConv2D, MaxPooling2D, AveragePooling2D (io_parallel,
+channels_last).  Registered into :data:`fpga_gen.frontend.keras.HANDLERS`; Flatten needs no node
+because the io_parallel arrays are already the channels_last flat order."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.graph import Node
+from ..ir.spatial import out_size_and_pads
+from .keras import Context, _activation_name, _add_activation, handler
+from .loader import FrontendError
+from .quantizers import quantizer_spec
+
+__all__ = []
+
+
+def _pair(v) -> tuple[int, int]:
+    if isinstance(v, int):
+        return (v, v)
+    return tuple(int(x) for x in v)
+
+
+def _spatial_input(layer, ctx: Context) -> tuple[str, tuple[int, int, int]]:
+    (src,) = ctx.inputs_of(layer)
+    shape = tuple(ctx.graph[src].shape)
+    if ctx.inbound_layer_names(layer)[0] in ctx.flattened or len(shape) != 3:
+        raise FrontendError(f"layer {layer.name!r} ({type(layer).__name__}): needs an (height, width, channels) "
+                            f"input, got shape {shape}")
+    return src, shape
+
+
+def _check_common(layer, cfg: dict) -> None:
+    cls = type(layer).__name__
+    if cfg.get("data_format", "channels_last") != "channels_last":
+        raise FrontendError(f"layer {layer.name!r} ({cls}): data_format={cfg['data_format']!r} is not supported; "
+                            f"use data_format='channels_last'")
+    if cfg.get("padding") not in ("valid", "same"):
+        raise FrontendError(f"layer {layer.name!r} ({cls}): padding={cfg.get('padding')!r} is not supported; "
+                            f"use 'valid' or 'same'")
+
+
+def _geometry(layer, in_shape, window, strides, padding) -> tuple[tuple[int, int], tuple[int, int, int, int]]:
+    oh, pt, pb = out_size_and_pads(in_shape[0], window[0], strides[0], padding)
+    ow, pl, pr = out_size_and_pads(in_shape[1], window[1], strides[1], padding)
+    return (oh, ow), (pt, pb, pl, pr)
+
+
+def _quantized(layer, values: np.ndarray, attr: str, role: str, types: dict, slot: str, meta: dict) -> np.ndarray:
+    q = getattr(layer, attr, None)
+    if q is None:
+        return values
+    import tensorflow as tf
+    spec = quantizer_spec(q, layer.name, role)
+    types[slot] = spec.type.plain()
+    meta[f"{role}_quantizer"] = spec.text
+    return np.asarray(q(tf.constant(values, dtype=tf.float32)).numpy(), dtype=np.float64)
+
+
+@handler("Conv2D", "QConv2D")
+def _conv2d(layer, ctx: Context):
+    cls = type(layer).__name__
+    cfg = layer.get_config()
+    _check_common(layer, cfg)
+    if _pair(cfg.get("dilation_rate", 1)) != (1, 1):
+        raise FrontendError(f"layer {layer.name!r} ({cls}): dilation_rate={tuple(_pair(cfg['dilation_rate']))} is "
+                            f"not supported yet; use dilation_rate=1")
+    if int(cfg.get("groups", 1) or 1) != 1:
+        raise FrontendError(f"layer {layer.name!r} ({cls}): groups={cfg['groups']} is not supported yet; use groups=1")
+    src, in_shape = _spatial_input(layer, ctx)
+    kernel_size, strides = _pair(cfg["kernel_size"]), _pair(cfg["strides"])
+    out_hw, pads = _geometry(layer, in_shape, kernel_size, strides, cfg["padding"])
+    kernel = np.asarray(layer.get_weights()[0], dtype=np.float64)
+    n_filt = kernel.shape[3]
+    bias = np.asarray(layer.get_weights()[1], dtype=np.float64) if layer.use_bias else np.zeros(n_filt)
+    if kernel.shape != (*kernel_size, in_shape[2], n_filt):
+        raise FrontendError(f"layer {layer.name!r} ({cls}): kernel has shape {kernel.shape}, expected "
+                            f"{(*kernel_size, in_shape[2], n_filt)}")
+    types, meta = {}, {}
+    if cls == "QConv2D":
+        kernel = _quantized(layer, kernel, "kernel_quantizer_internal", "kernel", types, "weight", meta)
+        if layer.use_bias:
+            bias = _quantized(layer, bias, "bias_quantizer_internal", "bias", types, "bias", meta)
+    if not np.all(np.isfinite(kernel)) or not np.all(np.isfinite(bias)):
+        raise FrontendError(f"layer {layer.name!r}: weights contain NaN or Inf; retrain or clean the model")
+    shape = (*out_hw, int(n_filt))
+    if shape != tuple(layer.output_shape[1:]):
+        raise FrontendError(f"layer {layer.name!r} ({cls}): computed output shape {shape} differs from Keras' "
+                            f"{tuple(layer.output_shape[1:])}")
+    ctx.add(Node(layer.name, "conv2d", [src], shape,
+                 attrs={"in_height": in_shape[0], "in_width": in_shape[1], "n_chan": in_shape[2],
+                        "n_filt": int(n_filt), "kernel_size": kernel_size, "strides": strides,
+                        "padding": cfg["padding"], "pads": pads},
+                 weights={"kernel": kernel, "bias": bias}, types=types, meta=meta))
+    act = getattr(layer, "activation", None)
+    is_q = act is not None and type(act).__module__.startswith("qkeras")
+    act_name = "quant" if is_q else _activation_name(act)
+    if act_name != "linear":
+        _add_activation(ctx, layer, layer.name, act, ctx.unique(f"{layer.name}_{act_name}"), layer.name)
+
+
+@handler("MaxPooling2D", "AveragePooling2D")
+def _pooling2d(layer, ctx: Context):
+    cls = type(layer).__name__
+    cfg = layer.get_config()
+    _check_common(layer, cfg)
+    src, in_shape = _spatial_input(layer, ctx)
+    pool = _pair(cfg["pool_size"])
+    strides = _pair(cfg.get("strides") or pool)
+    out_hw, pads = _geometry(layer, in_shape, pool, strides, cfg["padding"])
+    shape = (*out_hw, in_shape[2])
+    if shape != tuple(layer.output_shape[1:]):
+        raise FrontendError(f"layer {layer.name!r} ({cls}): computed output shape {shape} differs from Keras' "
+                            f"{tuple(layer.output_shape[1:])}")
+    ctx.add(Node(layer.name, "pooling", [src], shape,
+                 attrs={"mode": "max" if cls.startswith("Max") else "average", "in_height": in_shape[0],
+                        "in_width": in_shape[1], "n_chan": in_shape[2], "pool_size": pool, "strides": strides,
+                        "padding": cfg["padding"], "pads": pads}))

@@ -660,3 +660,39 @@ def test_driver_module_is_standalone_python(driver_env):
     text = (driver_env.root / "deploy" / "net_driver.py").read_text()
     assert "fpga_gen" not in re.sub(r'""".*?"""', "", text, flags=re.S)
     compile(text, "net_driver.py", "exec")
+
+
+# ============================================================================ the whole path from a Keras model
+@pytest.mark.slow
+@needs_gxx
+@needs_tclsh
+def test_cli_build_with_board_from_the_digits_model(tmp_path):
+    """fpga-gen build --board on the example model: every board file, scripts under the stubs, wrapper PASS."""
+    repo = Path(__file__).resolve().parent.parent
+    model = repo / "examples" / "digits_mlp.h5"
+    if not model.is_file():
+        pytest.skip("examples/digits_mlp.h5 is made by `make demo`")
+    out = tmp_path / "digits"
+    r = subprocess.run([sys.executable, "-m", "fpga_gen.cli", "build", str(model), "--board", "zedboard",
+                        "-o", str(out)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    graph_name = "digits_mlp"
+    for rel in ("Makefile", "README_board.md", "build_axi_ip.tcl", "vivado/build_bitstream.tcl",
+                f"deploy/{graph_name}_driver.py", f"firmware/{graph_name}_axi.cpp"):
+        assert (out / rel).is_file(), rel
+    board = load_board("zedboard")
+    vlnv = f"{IP_VENDOR}:hls:{graph_name}_axi:1.0"
+    kw = dict(board_parts=["em.avnet.com:zed:part0:1.4"], hls_ip=vlnv, hls_tdata=board.dma_width)
+    hls = run_tcl("vitis_hls", out / "build_axi_ip.tcl", **kw)
+    viv = run_tcl("vivado", out / "vivado" / "build_bitstream.tcl", **kw)
+    assert hls.ok and viv.ok, hls.stderr + viv.stderr
+    assert viv.one("create_project").opt("-part") == "xc7z020clg484-1"
+    assert (out / "deploy" / f"{graph_name}.bit").is_file() and (out / "deploy" / f"{graph_name}.hwh").is_file()
+    exe = out / "axi_tb"
+    r = subprocess.run(["g++", "-std=c++14", "-O0", "-I", str(out / "firmware"), "-I", str(out / "firmware" / "ap_types"),
+                        "-o", str(exe), str(out / "firmware" / f"{graph_name}.cpp"),
+                        str(out / "firmware" / f"{graph_name}_axi.cpp"), str(out / f"{graph_name}_axi_test.cpp")],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = subprocess.run([str(exe)], cwd=out, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "PASS" in r.stdout, r.stdout + r.stderr

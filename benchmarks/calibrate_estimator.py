@@ -213,7 +213,7 @@ def adapter_graph(path: Path):
 # ---------------------------------------------------------------------------------------------- comparing
 
 _KIND = (("dense", "dense"), ("relu", "activation"), ("linear", "activation"), ("softmax", "softmax"),
-         ("normalize", "batchnorm"), ("conv", "conv"), ("pooling", "pooling"))
+         ("normalize", "batchnorm"), ("conv_2d", "conv2d"), ("conv_1d", "conv1d"), ("pooling", "pooling"))
 
 
 def _report_kind(function: str) -> str | None:
@@ -240,6 +240,13 @@ def match_layers(est_layers: list[dict], report_layers: list[dict]) -> list[tupl
         if k:
             by_kind.setdefault(k, []).append(r)
     for k, reps in by_kind.items():
+        arrays = [r for r in reps if "_array" in r["function"]]
+        if arrays:          # io_stream: the per-layer function is *_array_*; the others are nested inside it
+            reps = arrays
+        elif k == "dense":  # io_parallel: the nested dense_wrapper / *_mult_* functions are part of dense_latency
+            reps = [r for r in reps if "_mult_" not in r["function"] and "wrapper" not in r["function"]] or reps
+        if k == "softmax":
+            reps = [r for r in reps if not r["function"].startswith("softmax_stable")] or reps
         reps.sort(key=lambda r: (_config_number(r["function"]) is not None, _config_number(r["function"]) or 0))
         ours = [L for L in est_layers if L["op"] == k]
         if len(ours) == len(reps):
@@ -357,6 +364,8 @@ def print_medians(rows, layer_rows):
     print(f"\nMedian absolute error ({len(evaluated)} records evaluated, "
           f"{sum(1 for r in rows if 'skipped' in r)} skipped); latency within 3 cycles counts as 0:")
     show("all records (top level)", medians(rows))
+    for io in ("parallel", "stream"):
+        show(f"  io_{io}", medians(rows, lambda r, i=io: r["io"] == i))
     for tool in sorted({r["tool"].split()[0] for r in evaluated}):
         show(f"  {tool} HLS", medians(rows, lambda r, t=tool: r["tool"].startswith(t)))
     for part in sorted({r["part"] for r in evaluated}):

@@ -101,8 +101,10 @@ class Constants:
     lut_var_mult_per_bit: float = 0.55
     #: Per output bit of a cast that rounds or saturates (a TRN/WRAP cast is wiring) [guess]
     lut_per_output_bit: float = 1.0
-    #: Resource strategy: accumulator select/write-back logic, LUTs per accumulator bit per lane [fit: jmduarte]
-    lut_resource_acc_mux: float = 0.5
+    #: Resource strategy: accumulator select/write-back logic (``acc[out_index] += ...`` with a moving index),
+    #: LUTs per accumulator bit per output [fit: jmduarte bits_6, Vivado HLS 2019.1: 14647 LUT for 64 outputs x
+    #: 32 bits, 57847 for 256 x 32 -> ~7]
+    lut_resource_acc_mux: float = 7.0
     #: ReLU: a compare + mux per element, LUTs per result bit [fit: nrp relu 1792 LUT / 64 x 16 bits]
     lut_relu_per_bit: float = 1.75
     #: Linear activation / cast: LUTs per result bit (0 when the cast is only wiring) [guess]
@@ -170,10 +172,20 @@ class Constants:
     #: Dataflow (io_stream or Resource strategy): handshake cycles per process [fit]
     dataflow_stage_cycles: int = 2
 
-    # ---- pooling / conv (io_stream line buffer) [guess] --------------------------------------------------
+    # ---- pooling / conv / io_stream ------------------------------------------------------------------------
     lut_pool_compare_per_bit: float = 1.0
-    stream_pixel_overhead: int = 1          # cycles per pixel in addition to the reuse factor
-    fifo_min_bram_bits: int = 1024          # FIFOs below this many bits are SRLs (LUT), not BRAM
+    #: io_stream pooling: line buffer and window registers on top of the compare tree [fit: pominiq]
+    pool_stream_lut_factor: float = 2.1
+    pool_stream_ff_factor: float = 1.7
+    #: io_stream: a pipelined per-pixel loop takes pixels + this many cycles [fit: relu/pooling 676 px -> 678]
+    stream_loop_overhead: int = 2
+    #: io_stream relu: LUTs per bit of one pixel's channels [fit: pominiq 295 LUT for 4 x 16 bits, 479 for 8]
+    lut_relu_stream_per_bit: float = 4.0
+    #: io_stream conv window selection, LUTs per window bit [guess]
+    conv_window_lut_per_bit: float = 0.5
+    #: io_stream FIFOs this shallow are SRLs; deeper ones use BRAM (hls4ml sizes them to the pixel count) [guess]
+    fifo_srl_depth: int = 64
+    fifo_min_bram_bits: int = 1024
 
     def per_family(self, name: str, family: str):
         v = getattr(self, name)

@@ -58,6 +58,7 @@ class Context:
     reuse_factor: int
     in_type: FixedType | None
     graph: object = None
+    in_shape: tuple = ()            # the producer's output shape (io_stream: pixels x channels)
 
 
 ESTIMATORS: dict = {}
@@ -76,11 +77,18 @@ def _cdiv(a, b) -> int:
     return -(-int(a) // int(b))
 
 
-def dsp_per_product(family: str, wa: int, wb: int) -> int:
-    """DSP slices for one wa x wb product (two's complement): cascades when wider than the DSP ports."""
+def dsp_per_product(family: str, wa: int, wb: int, min_slice: int = 10) -> int:
+    """DSP slices for one wa x wb product (two's complement) on this family's DSP ports.
+
+    Wider operands are split into port-sized slices; a leftover slice narrower than ``min_slice`` bits is built
+    in LUTs, as the tool does (jmduarte: a 32 x 16-bit BatchNorm product takes 1 DSP48E1, not 2)."""
     pa, pb = dsp_ports(family)
     hi, lo = (wa, wb) if wa >= wb else (wb, wa)
-    return _cdiv(hi, pa) * _cdiv(lo, pb) if hi > pa or lo > pb else 1
+
+    def slices(w, port):
+        n, rest = divmod(w, port)
+        return max(1, n + (1 if rest >= min_slice else 0))
+    return slices(hi, pa) * slices(lo, pb)
 
 
 def rom_cost(c: Constants, depth: int, width: int, copies: int = 1, min_depth: int | None = None) -> tuple:
@@ -119,6 +127,11 @@ def _cast_lut(c: Constants, src: FixedType, dst: FixedType) -> float:
     if dst.rounding in ("TRN",) and dst.saturation == "WRAP":
         return 0.0
     return dst.width * c.lut_per_output_bit
+
+
+def _pixels(shape: tuple) -> int:
+    """io_stream: how many stream words (pixels) a tensor of this shape takes: all but the last dimension."""
+    return math.prod(shape[:-1]) if len(shape) > 1 else 1
 
 
 def _in_width(ctx: Context, default: int = 16) -> int:
@@ -216,6 +229,12 @@ def _dense(node, ctx: Context) -> Cost:
     res = t["result"]
     cost = _dense_core(ctx, node.weights["kernel"], node.weights.get("bias"), t.get("weight", res),
                        t.get("bias", res), t.get("accum", res), res, n_in, n_out)
+    if ctx.io_type == "stream":
+        # read the input pixels from the stream, compute, write: + pixels cycles [fit: pominiq dense_array 6
+        # cycles for 4 pixels at RF 1]
+        pix = _pixels(ctx.in_shape)
+        cost.latency_cycles += pix + 1
+        cost.ii_cycles = max(cost.ii_cycles, pix)
     return cost
 
 
@@ -232,6 +251,14 @@ def _activation(node, ctx: Context) -> Cost:
         lut = 0 if same else n * res.width * c.lut_cast_per_bit
     else:
         raise UnsupportedOp(f"activation {act!r} has no cost model yet")
+    if ctx.io_type == "stream":
+        # one pixel (n_chan elements) per cycle through a pipelined loop [fit: pominiq/cestmerneil stream relu:
+        # latency = pixels + 2, 295-1661 LUT for 4-16 channels]
+        pix = _pixels(node.shape)
+        ch = node.shape[-1] if node.shape else 1
+        per_bit = c.lut_relu_stream_per_bit if act == "relu" else c.lut_cast_per_bit
+        return Cost(LUT=ch * res.width * per_bit + c.lut_layer_overhead, FF=ch + c.ff_layer_overhead,
+                    latency_cycles=pix + c.stream_loop_overhead, ii_cycles=pix + c.stream_loop_overhead)
     return Cost(LUT=lut, latency_cycles=0, ii_cycles=1)
 
 
@@ -329,14 +356,13 @@ def _conv(node, ctx: Context, spatial: int) -> Cost:
         return core
     core = _dense_core(ctx, k2, node.weights.get("bias"), t.get("weight", res), t.get("bias", res),
                        t.get("accum", res), res, ksz * n_chan, n_filt)
-    ii_pix = max(core.ii_cycles, 1) + c.stream_pixel_overhead
+    ii_pix = max(core.ii_cycles, 1)
     lb_bits = (kern[0] - 1) * in_w * n_chan * wx if spatial == 2 else (kern[0] - 1) * n_chan * wx
-    bram_lb = _cdiv(lb_bits, c.bram_bits) if lb_bits >= c.fifo_min_bram_bits else 0
-    core.BRAM_18K += bram_lb
-    core.LUT += (0 if bram_lb else lb_bits / 32.0) + ksz * n_chan * wx * 0.5   # SRL32s, window muxes
-    core.FF += ksz * n_chan * wx
-    core.latency_cycles = n_pix_in * ii_pix + core.latency_cycles
-    core.ii_cycles = n_pix_in * ii_pix
+    # shift_line_buffer: (kh - 1) rows in SRLs (LUT) and the kh x kw window in registers
+    core.LUT += lb_bits / 32.0 + ksz * n_chan * wx * c.conv_window_lut_per_bit
+    core.FF += ksz * n_chan * wx + lb_bits / 32.0
+    core.latency_cycles = n_pix_in * ii_pix + core.latency_cycles + c.stream_loop_overhead
+    core.ii_cycles = n_pix_in * ii_pix + c.stream_loop_overhead
     return core
 
 
@@ -368,7 +394,11 @@ def _pooling(node, ctx: Context) -> Cost:
     if ctx.io_type == "parallel":
         return Cost(LUT=n_out * per, latency_cycles=cycles(t_path, ctx.t_eff), ii_cycles=1)
     n_pix_in = int(a.get("in_height", 1)) * int(a.get("in_width", 1))
-    return Cost(LUT=n_chan * per, FF=n_chan * pool * wx, latency_cycles=n_pix_in + 2, ii_cycles=n_pix_in)
+    # line buffer + window registers + compare tree per channel [fit: pominiq stream pooling 3998 LUT /
+    # 1716 FF for 4 channels, 4x4 window, 16 bits]
+    return Cost(LUT=n_chan * per * c.pool_stream_lut_factor + c.lut_layer_overhead,
+                FF=n_chan * pool * wx * c.pool_stream_ff_factor + c.ff_layer_overhead,
+                latency_cycles=n_pix_in + c.stream_loop_overhead, ii_cycles=n_pix_in + c.stream_loop_overhead)
 
 
 @register("flatten")

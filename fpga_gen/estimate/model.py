@@ -132,6 +132,7 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
     dataflow = io_type == "stream"
     nodes = graph.nodes
     types_by_name = {n.name: n.types.get("result") for n in nodes}
+    shapes_by_name = {n.name: tuple(n.shape) for n in nodes}
     for node in nodes:
         fn = ESTIMATORS.get(node.op)
         if fn is None:
@@ -141,7 +142,8 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
         strategy = lc.get("strategy") or node.attrs.get("strategy") or default_strategy
         rf = int(lc.get("reuse_factor") or node.attrs.get("reuse_factor") or default_rf)
         in_type = types_by_name.get(node.inputs[0]) if node.inputs else node.types.get("result")
-        ctx = Context(family, c, period, t_eff, io_type, strategy, rf, in_type, graph)
+        in_shape = shapes_by_name.get(node.inputs[0], ()) if node.inputs else node.shape
+        ctx = Context(family, c, period, t_eff, io_type, strategy, rf, in_type, graph, in_shape)
         try:
             cost = fn(node, ctx)
         except UnsupportedOp as e:
@@ -158,17 +160,42 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
                "latency_cycles": int(math.ceil(cost.latency_cycles)), "ii_cycles": int(math.ceil(cost.ii_cycles))}
         if cost.notes:
             row["notes"] = list(cost.notes)
+        if io_type == "stream" and node.name not in graph.outputs:
+            f_bram, f_lut = _fifo_cost(c, node)
+            row["BRAM_18K"] += f_bram
+            row["LUT"] += f_lut
         layers.append(row)
         for r in RESOURCES:
             tot[r] += row[r]
         lat += row["latency_cycles"]
         ii = max(ii, row["ii_cycles"])
         n_stages += 1
-    per_stage = c.dataflow_stage_cycles if dataflow else c.stage_overhead_cycles
-    latency = int(math.ceil(lat + c.top_overhead_cycles + per_stage * n_stages))
+    if io_type == "stream" and layers:
+        # streaming dataflow: the layers overlap; the slowest one sets the pace and every other one only adds its
+        # pipeline fill (latency - II + 1) [fit: pominiq MNIST stream 794 cycles = conv 787 + 7]
+        lats = [L["latency_cycles"] for L in layers]
+        k = max(range(len(lats)), key=lats.__getitem__)
+        fill = sum(max(1, L["latency_cycles"] - L["ii_cycles"] + 1) for i, L in enumerate(layers) if i != k)
+        latency = int(math.ceil(lats[k] + fill + c.top_overhead_cycles))
+    else:
+        per_stage = c.dataflow_stage_cycles if dataflow else c.stage_overhead_cycles
+        latency = int(math.ceil(lat + c.top_overhead_cycles + per_stage * n_stages))
     total = {r: int(tot[r]) for r in RESOURCES}
     total.update({"latency_cycles": latency, "ii_cycles": int(ii), "clock_period_ns": period})
     return Estimate(layers, total, part, family, io_type, board, available)
+
+
+def _fifo_cost(c: Constants, node) -> tuple[int, int]:
+    """io_stream: hls4ml sizes each layer's output FIFO to the pixels it carries (depth) x n_chan words; deep
+    ones become BRAM, shallow ones SRLs [fit: pominiq MNIST stream BRAM 14-16]."""
+    from .layers import rom_cost
+    shape = tuple(node.shape)
+    depth = math.prod(shape[:-1]) if len(shape) > 1 else 1
+    width = (shape[-1] if shape else 1) * node.types["result"].width
+    if depth <= c.fifo_srl_depth:
+        return 0, int(math.ceil(width * max(depth, 1) / 32.0)) if depth > 2 else 0
+    bram, lut, _ = rom_cost(c, depth, width, 1, min_depth=1)
+    return int(bram), int(lut)
 
 
 def _board(board) -> tuple[str, dict | None]:

@@ -26,7 +26,8 @@ Sources, quoted as [tag] below:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from types import SimpleNamespace
 
 __all__ = ["Constants", "DEFAULT", "FAMILY", "DSP_PORTS", "DEVICE_RESOURCES", "with_overrides"]
 
@@ -192,6 +193,20 @@ class Constants:
         if isinstance(v, dict):
             return v.get(family, v.get("ultrascale+"))
         return v
+
+    def resolved(self, family: str) -> "SimpleNamespace":
+        """Every constant with per-family dicts replaced by this family's value (cached; the estimator's
+        models read ``ctx.c.t_add`` etc. from this)."""
+        key = (id(self), family)
+        hit = _RESOLVED.get(key)
+        if hit is not None and hit[0] is self:
+            return hit[1]
+        ns = SimpleNamespace(**{f.name: self.per_family(f.name, family) for f in fields(self)})
+        _RESOLVED[key] = (self, ns)
+        return ns
+
+
+_RESOLVED: dict = {}
 
 
 DEFAULT = Constants()

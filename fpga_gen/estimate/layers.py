@@ -35,7 +35,7 @@ class UnsupportedOp(KeyError):
     pass
 
 
-@dataclass
+@dataclass(slots=True)
 class Cost:
     DSP: float = 0
     LUT: float = 0
@@ -47,10 +47,10 @@ class Cost:
     notes: tuple = ()
 
 
-@dataclass
+@dataclass(slots=True)
 class Context:
     family: str
-    c: Constants
+    c: Constants                    # resolved for the family: per-family dicts replaced by their value
     clock_period: float
     t_eff: float                    # clock period minus uncertainty (ns)
     io_type: str
@@ -113,7 +113,7 @@ def rom_cost(c: Constants, depth: int, width: int, copies: int = 1, min_depth: i
 def adder_tree_time(c: Constants, family: str, n_terms: int, width: int) -> float:
     if n_terms <= 1:
         return 0.0
-    return math.ceil(math.log2(n_terms)) * c.per_family("t_add", family) * max(width, 8) / 16.0
+    return math.ceil(math.log2(n_terms)) * c.t_add * max(width, 8) / 16.0
 
 
 def cycles(t_ns: float, t_eff: float) -> int:
@@ -157,7 +157,7 @@ def _dense_core(ctx: Context, kernel, bias, wtype: FixedType, btype: FixedType, 
     if ctx.strategy == "resource" and rf > 1:
         bf = _cdiv(n_total, rf)
         ww = wtype.width
-        mv = c.per_family("dsp_min_var_bits", fam)
+        mv = c.dsp_min_var_bits
         if min(wx, ww) >= mv:
             dsp = bf * dsp_per_product(fam, wx, ww)
             lut_mult = 0.0
@@ -182,7 +182,7 @@ def _dense_core(ctx: Context, kernel, bias, wtype: FixedType, btype: FixedType, 
     st = weight_stats(kernel, wtype, bias, btype)
     n_nonzero = st.n_nonzero
     if wx >= c.dsp_min_data_bits:
-        n_dsp_prod, n_lut_prod, lut_adders = st.split(c.per_family("dsp_min_csd_digits", fam))
+        n_dsp_prod, n_lut_prod, lut_adders = st.split(c.dsp_min_csd_digits)
     else:
         n_dsp_prod, n_lut_prod, lut_adders = st.split(MAX_DIGITS)
     per = dsp_per_product(fam, wx, max(st.max_const_bits, 1))
@@ -205,7 +205,7 @@ def _dense_core(ctx: Context, kernel, bias, wtype: FixedType, btype: FixedType, 
     if n_lut_prod:
         notes.append(f"{n_lut_prod} two-digit constant products as one adder in LUTs")
     # timing: one product (DSP or shift-add), then the adder tree of the widest output
-    t_mult = c.per_family("t_dsp_mult", fam) if n_dsp_prod else (c.per_family("t_add", fam) if n_lut_prod else 0.0)
+    t_mult = c.t_dsp_mult if n_dsp_prod else (c.t_add if n_lut_prod else 0.0)
     t = t_mult + adder_tree_time(c, fam, st.max_col_nnz + (1 if st.n_nonzero_bias else 0), wacc)
     stages = cycles(t, ctx.t_eff)
     if ii > 1:
@@ -213,7 +213,7 @@ def _dense_core(ctx: Context, kernel, bias, wtype: FixedType, btype: FixedType, 
         ff = c.ff_folded_io * (n_in * wx + n_out * wacc)
     else:
         latency = stages
-        ff = stages * n_nonzero * c.per_family("ff_per_product_stage", fam)
+        ff = stages * n_nonzero * c.ff_per_product_stage
     ff += dsp * c.ff_per_dsp if stages else 0
     del n_adds
     return Cost(DSP=dsp * instances, LUT=lut * instances + c.lut_layer_overhead,
@@ -279,7 +279,7 @@ def _softmax(node, ctx: Context) -> Cost:
     dsp = n * dsp_per_product(fam, exp_t.width, t.get("inv_inp", inv_t).width)
     lut = (c.softmax_lut_factor * ((n - 1) * wx * 2 + n * wx + (n - 1) * acc.width + n * t["result"].width)
            + l1 + l2 + 2 * c.lut_layer_overhead)
-    t_path = (2 * c.per_family("t_bram", fam) + c.per_family("t_dsp_mult", fam)
+    t_path = (2 * c.t_bram + c.t_dsp_mult
               + 2 * adder_tree_time(c, fam, n, max(wx, acc.width)))
     latency = c.softmax_base_stages + cycles(t_path, ctx.t_eff)
     ff = c.softmax_ff_factor * latency * n * max(wx, exp_t.width) + f1 + f2
@@ -303,7 +303,7 @@ def _batchnorm(node, ctx: Context) -> Cost:
     n = k.shape[0]
     rf = max(1, int(ctx.reuse_factor))
     if wx >= c.dsp_min_data_bits:
-        n_dsp, n_lut, adders = st.split(c.per_family("dsp_min_csd_digits", fam))
+        n_dsp, n_lut, adders = st.split(c.dsp_min_csd_digits)
     else:
         n_dsp, n_lut, adders = st.split(MAX_DIGITS)
     limit = _cdiv(n, rf)
@@ -311,7 +311,7 @@ def _batchnorm(node, ctx: Context) -> Cost:
     ii = min(rf, max(1, _cdiv(n_dsp, limit))) if n_dsp else 1
     dsp = dsp_units * dsp_per_product(fam, wx, max(st.max_const_bits, 1))
     lut = adders * wx * c.lut_per_adder_bit + n * res.width * (c.lut_per_adder_bit + c.lut_per_output_bit)
-    t_path = (c.per_family("t_dsp_mult", fam) if n_dsp else 0.0) + c.per_family("t_add", fam)
+    t_path = (c.t_dsp_mult if n_dsp else 0.0) + c.t_add
     stages = cycles(t_path, ctx.t_eff)
     latency = stages + ii - 1
     ff = (n * res.width * stages * 0.5) if ii == 1 else c.ff_folded_io * 2 * n * wx / ii
@@ -390,7 +390,7 @@ def _pooling(node, ctx: Context) -> Cost:
     per = (pool - 1) * max(wx, acc.width) * c.lut_pool_compare_per_bit * (2 if a.get("mode", "max") == "max" else 1)
     if a.get("mode") == "average":
         per += acc.width * 2                     # constant division as multiply-shift
-    t_path = math.ceil(math.log2(pool)) * c.per_family("t_add", ctx.family) if pool > 1 else 0.0
+    t_path = math.ceil(math.log2(pool)) * c.t_add if pool > 1 else 0.0
     if ctx.io_type == "parallel":
         return Cost(LUT=n_out * per, latency_cycles=cycles(t_path, ctx.t_eff), ii_cycles=1)
     n_pix_in = int(a.get("in_height", 1)) * int(a.get("in_width", 1))

@@ -120,7 +120,7 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
     family = part_family(part)
     if available is None:
         available = device_resources(part)
-    c = constants
+    c = constants.resolved(family)
     t_eff = period * (1.0 - c.clock_uncertainty)
     layer_cfg = getattr(config, "layers", None) or {}
 

@@ -38,6 +38,12 @@ def dsp_ports(family: str) -> tuple[int, int]:
 
 def device_resources(part: str) -> dict | None:
     """Whole-device resources for known devices (None when the device is not in the table)."""
+    r = _device_resources(part)
+    return dict(r) if r else None
+
+
+@lru_cache(maxsize=256)
+def _device_resources(part: str) -> dict | None:
     p = normalize_part(part)
     best = None
     for dev, res in DEVICE_RESOURCES.items():

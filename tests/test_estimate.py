@@ -115,8 +115,10 @@ def test_narrow_data_goes_to_luts():
 
 
 def test_dsp_threshold_differs_by_family():
-    # a 26-bit x 18-bit product: two DSP48E1 (25 x 18 ports) on 7-series, one DSP48E2 (27 x 18) on UltraScale+
-    assert dsp_per_product("7series", 26, 18) == 2
+    # a 36 x 18 product: two DSP48E1 (25 x 18 ports; the 11-bit leftover slice is wide enough for a DSP) on
+    # 7-series; a 26 x 18 product fits one DSP48E2 (27 x 18) on UltraScale+
+    assert dsp_per_product("7series", 36, 18) == 2
+    assert dsp_per_product("7series", 32, 16) == 1          # the 7-bit leftover slice goes to LUTs
     assert dsp_per_product("ultrascale+", 26, 18) == 1
     assert part_family("xc7z020clg400-1") == "7series"
     assert part_family("xczu3eg-sbva484-1-e") == "ultrascale+"
@@ -294,3 +296,18 @@ def test_conv2d_and_pooling_have_models():
     assert conv["ii_cycles"] == 36
     pool = layer(e, "pool")
     assert pool["DSP"] == 0 and pool["LUT"] > 0
+
+
+def test_every_op_has_an_estimator():
+    from fpga_gen.estimate import ESTIMATORS
+    from fpga_gen.ir import OPS
+    assert set(OPS) <= set(ESTIMATORS), f"ops without a cost model: {sorted(set(OPS) - set(ESTIMATORS))}"
+
+
+def test_resource_reuse_factor_snaps_to_the_closest_valid_one_like_hls4ml():
+    from fpga_gen.estimate.layers import closest_valid_reuse
+    # 4x4: 3 is not a valid reuse factor (16 % 3 != 0): the tie 2 / 4 goes to 2
+    assert closest_valid_reuse(4, 4, 3) == 2
+    assert closest_valid_reuse(4, 4, 1000) == 16          # never above n_in * n_out
+    L = layer(estimate(dense_graph(K4, strategy="resource", rf=3), cfg()))
+    assert L["ii_cycles"] == 2 and any("closest valid" in n for n in L["notes"])

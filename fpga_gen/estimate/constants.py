@@ -120,9 +120,11 @@ class Constants:
     #: much less (nrp: 5-6 FF per product at 1 stage) [fit]
     ff_per_product_stage: dict = field(default_factory=lambda: {
         "7series": 22.0, "ultrascale": 5.5, "ultrascale+": 5.5, "versal": 5.5})
-    #: Latency strategy, II > 1: inputs and accumulators held across the II cycles, FF per bit
-    #: [fit: pominiq RF 8/16: 976-1388 FF for (n_in*16 + n_out*16) = 2112 bits]
-    ff_folded_io: float = 0.55
+    #: Latency strategy, II > 1 (multipliers shared over RF cycles): FF per non-zero product for the operand
+    #: multiplexing and partial sums held across the II cycles [fit: pominiq RF 8/16 dense 8-14 FF per product,
+    #: stream dense/conv at RF 16 15-35]
+    ff_folded_per_product: float = 12.0
+    ff_folded_io: float = 0.55              # BatchNorm with II > 1: FF per input bit
     #: FFs per DSP used outside the DSP (operand and result registers) [guess]
     ff_per_dsp: float = 0.0
 

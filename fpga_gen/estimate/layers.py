@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..ir.types import FixedType
 from .constants import Constants
@@ -75,6 +76,22 @@ def register(op: str):
 
 def _cdiv(a, b) -> int:
     return -(-int(a) // int(b))
+
+
+@lru_cache(maxsize=1024)
+def closest_valid_reuse(n_in: int, n_out: int, rf: int) -> int:
+    """The reuse factor hls4ml actually uses for a Resource-strategy layer: the closest valid one (ties go to the
+    smaller), with validity as in hls4ml's ``_validate_reuse_factor`` / fpga_gen.passes.reuse.is_valid_reuse."""
+    best = 1
+    for r in range(1, n_in * n_out + 1):
+        mult_limit = -(-(n_in * n_out) // min(n_in, r))
+        ok = ((mult_limit % n_out == 0) or r >= n_in) and (r % n_in == 0 or r < n_in) and (n_in * n_out) % r == 0
+        if ok:
+            if abs(r - rf) < abs(best - rf):
+                best = r
+            if r > rf:
+                break
+    return best
 
 
 def dsp_per_product(family: str, wa: int, wb: int, min_slice: int = 10) -> int:
@@ -155,6 +172,10 @@ def _dense_core(ctx: Context, kernel, bias, wtype: FixedType, btype: FixedType, 
     n_total = n_in * n_out
     notes = []
     if ctx.strategy == "resource" and rf > 1:
+        rf_valid = closest_valid_reuse(n_in, n_out, rf)
+        if rf_valid != rf:
+            notes.append(f"reuse factor {rf} -> {rf_valid} (closest valid for {n_in}x{n_out}, as hls4ml)")
+            rf = rf_valid
         bf = _cdiv(n_total, rf)
         ww = wtype.width
         mv = c.dsp_min_var_bits
@@ -179,6 +200,7 @@ def _dense_core(ctx: Context, kernel, bias, wtype: FixedType, btype: FixedType, 
                     BRAM_18K=bram * instances, latency_cycles=latency, ii_cycles=rf, notes=tuple(notes))
 
     # Latency strategy (constant weights, folded by the tool)
+    rf = min(rf, n_total)
     st = weight_stats(kernel, wtype, bias, btype)
     n_nonzero = st.n_nonzero
     if wx >= c.dsp_min_data_bits:
@@ -210,7 +232,7 @@ def _dense_core(ctx: Context, kernel, bias, wtype: FixedType, btype: FixedType, 
     stages = cycles(t, ctx.t_eff)
     if ii > 1:
         latency = stages + ii - 1
-        ff = c.ff_folded_io * (n_in * wx + n_out * wacc)
+        ff = c.ff_folded_per_product * n_nonzero
     else:
         latency = stages
         ff = stages * n_nonzero * c.ff_per_product_stage
@@ -276,14 +298,22 @@ def _softmax(node, ctx: Context) -> Cost:
     copies = _cdiv(n, c.bram_ports)
     b1, l1, f1 = rom_cost(c, exp_size, exp_t.width, copies, min_depth=1)
     b2, l2, f2 = rom_cost(c, inv_size, inv_t.width, 1, min_depth=1)
-    dsp = n * dsp_per_product(fam, exp_t.width, t.get("inv_inp", inv_t).width)
+    per = dsp_per_product(fam, exp_t.width, t.get("inv_inp", inv_t).width)
+    ii = 1
+    if ctx.io_type == "stream":
+        # nnet_activation_stream.h: multiplier_limit = ceil(n / RF), II = n / limit
+        limit = _cdiv(n, max(1, int(ctx.reuse_factor)))
+        ii = max(1, n // limit)
+        dsp = limit * per
+    else:
+        dsp = n * per
     lut = (c.softmax_lut_factor * ((n - 1) * wx * 2 + n * wx + (n - 1) * acc.width + n * t["result"].width)
            + l1 + l2 + 2 * c.lut_layer_overhead)
     t_path = (2 * c.t_bram + c.t_dsp_mult
               + 2 * adder_tree_time(c, fam, n, max(wx, acc.width)))
     latency = c.softmax_base_stages + cycles(t_path, ctx.t_eff)
     ff = c.softmax_ff_factor * latency * n * max(wx, exp_t.width) + f1 + f2
-    return Cost(DSP=dsp, LUT=lut, FF=ff, BRAM_18K=b1 + b2, latency_cycles=latency, ii_cycles=1,
+    return Cost(DSP=dsp, LUT=lut, FF=ff, BRAM_18K=b1 + b2, latency_cycles=latency + ii - 1, ii_cycles=ii,
                 notes=(f"exp table x{copies}, inv table x1",))
 
 

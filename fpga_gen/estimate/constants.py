@@ -182,7 +182,8 @@ class Constants:
     pool_stream_ff_factor: float = 1.7
     #: io_stream: a pipelined per-pixel loop takes pixels + this many cycles [fit: relu/pooling 676 px -> 678]
     stream_loop_overhead: int = 2
-    #: io_stream relu: LUTs per bit of one pixel's channels [fit: pominiq 295 LUT for 4 x 16 bits, 479 for 8]
+    #: io_stream relu: LUTs per input bit of one pixel's channels [fit: pominiq 295 LUT for 4 x 16 bits, 479 for
+    #: 8 x 16; Rank 535 for 4 x 32]
     lut_relu_stream_per_bit: float = 4.0
     #: io_stream conv window selection, LUTs per window bit [guess]
     conv_window_lut_per_bit: float = 0.5

@@ -266,20 +266,21 @@ def _activation(node, ctx: Context) -> Cost:
     n = node.size
     res = node.types["result"]
     act = node.attrs.get("activation", "linear")
+    quant = _cast_lut(c, ctx.in_type or res, res)          # rounding / saturation of the result, per element
     if act == "relu":
-        lut = n * res.width * c.lut_relu_per_bit
+        lut = n * (res.width * c.lut_relu_per_bit + quant)
     elif act == "linear":
         same = ctx.in_type is not None and ctx.in_type.plain() == res.plain()
-        lut = 0 if same else n * res.width * c.lut_cast_per_bit
+        lut = 0 if same else n * (res.width * c.lut_cast_per_bit + quant)
     else:
         raise UnsupportedOp(f"activation {act!r} has no cost model yet")
     if ctx.io_type == "stream":
-        # one pixel (n_chan elements) per cycle through a pipelined loop [fit: pominiq/cestmerneil stream relu:
-        # latency = pixels + 2, 295-1661 LUT for 4-16 channels]
+        # one pixel (n_chan elements) per cycle through a pipelined loop [fit: pominiq/cestmerneil/Rank stream
+        # relu: latency = pixels + 2; 60-134 LUT per channel, scaling with the input width]
         pix = _pixels(node.shape)
         ch = node.shape[-1] if node.shape else 1
         per_bit = c.lut_relu_stream_per_bit if act == "relu" else c.lut_cast_per_bit
-        return Cost(LUT=ch * res.width * per_bit + c.lut_layer_overhead, FF=ch + c.ff_layer_overhead,
+        return Cost(LUT=ch * (_in_width(ctx) * per_bit + quant) + c.lut_layer_overhead, FF=ch + c.ff_layer_overhead,
                     latency_cycles=pix + c.stream_loop_overhead, ii_cycles=pix + c.stream_loop_overhead)
     return Cost(LUT=lut, latency_cycles=0, ii_cycles=1)
 

@@ -243,9 +243,13 @@ def convert(model_or_path, config=None, tb_inputs=None, **overrides) -> Project:
     if cfg.name == "myproject" and not overrides.get("name"):
         base = Path(str(model_or_path)).stem if isinstance(model_or_path, (str, os.PathLike)) else graph.name
         cfg.name = cpp_ident(base)
-    if cfg.board and cfg.part == ProjectConfig().part:
+    if cfg.board:
         from .boards import load_board
-        cfg.part = load_board(cfg.board).part
+        board = load_board(cfg.board)
+        if cfg.part == ProjectConfig().part and not overrides.get("part"):
+            cfg.part = board.part
+        if cfg.clock_period == ProjectConfig().clock_period and not overrides.get("clock_period"):
+            cfg.clock_period = float(board.clock_period)
     run_passes(graph, cfg, DEFAULT_PASSES)
     from .emulate import Emulator
     Emulator(graph)  # validates that every type can be emulated exactly

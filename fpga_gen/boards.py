@@ -106,14 +106,7 @@ def load_board(name_or_path: str | Path) -> Board:
 
 
 def _shipped_dir() -> Path:
-    try:
-        d = boards_dir()
-    except FileNotFoundError:
-        d = None
-    if d is None or not d.is_dir():
-        # installed wheel: the boards ship as fpga_gen/boards/*.yaml next to this module
-        d = Path(__file__).resolve().parent / "boards"
-    return d
+    return boards_dir()
 
 
 def _load_file(p: Path) -> Board:

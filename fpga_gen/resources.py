@@ -25,7 +25,7 @@ def templates_dir() -> Path:
 
 
 def boards_dir() -> Path:
-    return _data_dir("fpga_gen.boards", "boards")
+    return _data_dir("fpga_gen.board_files", "boards")
 
 
 def hls4ml_vivado_dir() -> Path:

@@ -55,7 +55,13 @@ def load_projects(cal: Path, verbose: bool = False):
                 graph, _ = load_graph(str(model))
         except Exception as e:  # the frontend's message says which layer
             msg = str(e).splitlines()[0]
-            reason = "skipped: op not yet in frontend: " + _short_reason(msg)
+            m = re.search(r"layer '([^']+)' has custom class '([^']+)'", msg)
+            if m and m.group(2) in ("Adam", "DTypePolicy"):
+                reason = f"skipped: frontend refuses this Keras 3 file (config entry {m.group(2)!r})"
+            elif m:
+                reason = f"skipped: op not yet in frontend: {m.group(2)} ({m.group(1)})"
+            else:
+                reason = "skipped: op not yet in frontend: " + _short_reason(msg)
             try:
                 graph, loader = adapter_graph(model), "adapter"
                 reason = None
@@ -328,11 +334,13 @@ def _f(v, w=7):
 
 
 def print_table(rows, layer_rows, show_layers: bool):
-    print("Per record: estimate / csynth (error %). Latency: worst case cycles.\n")
+    print("Per record: estimate / csynth (error %). Latency: worst case cycles. "
+          "cfg: io/strategy/model RF; * = graph built by this script's temporary h5/.keras adapter "
+          "(the frontend refused the file).\n")
     hdr = f"{'project':58} {'tool':18} {'part':20} {'cfg':22}"
     print(hdr + "".join(f" {m:>22}" for m in METRICS))
     for r in rows:
-        cfg = f"{r['io'][:3]}/{r['strategy'][:3]}/RF{r['rf']}"
+        cfg = f"{r['io'][:3]}/{r['strategy'][:3]}/RF{r['rf']}" + ("*" if r.get("loader") == "adapter" else "")
         line = f"{r['project'][:58]:58} {r['tool'][:18]:18} {r['part'][:20]:20} {cfg:22}"
         if "skipped" in r:
             print(line + " " + r["skipped"])

@@ -350,3 +350,33 @@ def test_huge_finite_inputs_wrap_like_cpp():
     with np.errstate(all="ignore"):
         ref = project.predict(xs, backend="emu")
     assert np.array_equal(ref, project.predict(xs, backend="native"))
+
+
+def _softmax_only(name: str, inp_norm: FixedType) -> Graph:
+    t = FixedType(12, 4)
+    x = Node("x", "input", [], (5,), types={"result": t})
+    exp_t = FixedType(18, 8, True, "RND", "SAT")
+    sm = Node("softmax", "softmax", ["x"], (5,),
+              attrs={"implementation": "stable", "exp_table_size": 1024, "inv_table_size": 1024},
+              types={"result": FixedType(16, 6, True, "RND", "SAT"), "inp_norm": inp_norm, "exp_table": exp_t,
+                     "inv_table": FixedType(18, 8, True, "RND", "SAT"), "accum": FixedType(21, 11, True),
+                     "inv_inp": exp_t})
+    return Graph(name, [x, sm], inputs=["x"], outputs=["softmax"])
+
+
+@needs_gxx
+@pytest.mark.xfail(strict=True, reason="csim libraries share STB_GNU_UNIQUE symbols (the softmax tables, static "
+                                       "locals of nnet::softmax_stable<..., config_softmax>): the second project "
+                                       "loaded in a process uses the first one's tables; g++ -fno-gnu-unique fixes it")
+def test_two_projects_in_one_process_keep_their_own_tables():
+    from fpga_gen.api import Project
+    from fpga_gen.config import ProjectConfig
+    x = np.linspace(-7.5, 7.5, 50).reshape(10, 5)
+    outs = []
+    for name, norm in (("sm_a", FixedType(12, 4, False, "TRN", "SAT")), ("sm_b", FixedType(12, 3, False, "TRN", "SAT"))):
+        project = Project(_softmax_only(name, norm), ProjectConfig(name=name))
+        ref = project.predict(x, backend="emu")
+        outs.append((ref, project.predict(x, backend="native")))
+    assert not np.array_equal(outs[0][0], outs[1][0])          # the two designs differ
+    for ref, got in outs:
+        assert np.array_equal(ref, got)

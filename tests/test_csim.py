@@ -116,7 +116,7 @@ def test_cache(tmp_path, monkeypatch):
     g = mlp_graph((16, 8, 4), bits=4, seed=11)
     a = write(g, tmp_path, "a")
     first = csim.build(a)
-    assert sorted(first.compiled) == ["bridge", "firmware", "testbench"]
+    assert sorted(first.compiled) == ["design", "testbench"]
     assert first.library.is_file() and first.testbench.is_file()
     assert first.library.is_relative_to(tmp_path / "cache")
     again = csim.build(a)
@@ -129,7 +129,7 @@ def test_cache(tmp_path, monkeypatch):
     g["dense_2"].weights["kernel"][0, 0] = -g["dense_2"].weights["kernel"][0, 0] - g["dense_2"].types["weight"].step
     c = write(g, tmp_path, "c")
     changed = csim.build(c, testbench=False)
-    assert "firmware" in changed.compiled
+    assert changed.compiled == ("design",)
     assert changed.library != again.library
 
 
@@ -154,7 +154,7 @@ def test_compile_error_message(tmp_path):
     with pytest.raises(csim.CsimCompileError) as e:
         csim.build(d)
     msg = str(e.value)
-    assert "\n" not in msg and "g++ failed on firmware" in msg and str(e.value.log) in msg
+    assert "\n" not in msg and "g++ failed on design" in msg and str(e.value.log) in msg
     log = e.value.log.read_text()
     assert "this is not C++" in log and "error" in log
 

@@ -36,6 +36,14 @@ def tree(d: Path) -> dict:
     return {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
 
 
+def weight_literals(project: Path, name: str) -> np.ndarray:
+    """The values of the FPGA_GEN_VALUES_<name> macro of a weights header."""
+    text = (project / "firmware/weights" / f"{name}.h").read_text()
+    body = text[text.index(f"#define FPGA_GEN_VALUES_{name} \\\n"):].split("\n\n")[0]
+    body = body.split("\n", 1)[1].replace("\\", " ")
+    return np.array([float(v) for v in body.replace("\n", " ").split(",")])
+
+
 def test_project_files(tmp_path):
     g = mlp_graph(softmax=True)
     x = random_inputs(g, 5)
@@ -72,10 +80,8 @@ def test_weights_are_exact_literals(tmp_path):
     g = mlp_graph((16, 8, 4), bits=6, strategy="resource", reuse_factor=[4, 32])
     d = write(g, tmp_path)
 
-    def literals(name):
-        text = (d / "firmware/weights" / f"{name}.h").read_text()
-        body = text[text.index("= {") + 3: text.index("};")]
-        return np.array([float(v) for v in body.replace("\n", " ").split(",")])
+    def literals(name, project=d):
+        return weight_literals(project, name)
 
     k1 = g["dense_1"].weights["kernel"]
     # resource strategy: hls4ml's kernels read the transposed (n_out, n_in) kernel
@@ -86,10 +92,10 @@ def test_weights_are_exact_literals(tmp_path):
     assert "using kernel = nnet::DenseResource_rf_gt_nin_rem0<data_T, res_T, CONFIG_T>;" in params
     g2 = mlp_graph((16, 8, 4), bits=6)
     d2 = write(g2, tmp_path, "latency")
+    assert np.array_equal(weight_literals(d2, "w_dense_1"), g2["dense_1"].weights["kernel"].ravel())
     text = (d2 / "firmware/weights/w_dense_1.h").read_text()
-    body = text[text.index("= {") + 3: text.index("};")]
-    assert np.array_equal(np.array([float(v) for v in body.replace("\n", " ").split(",")]),
-                          g2["dense_1"].weights["kernel"].ravel())
+    # synthesis sees one ap_fixed array initialised with the literals
+    assert "#ifdef __SYNTHESIS__\ndense_1_weight_t w_dense_1[128] = {FPGA_GEN_VALUES_w_dense_1};" in text
 
 
 def test_testbench_vectors_round_trip(tmp_path):
@@ -240,3 +246,25 @@ def test_build_script(tmp_path):
     (d / "build_opt.tcl").write_text("array set opt {csim 0 synth 1}\n")       # the vitis-run way
     steps = [c.split()[0] for c in run_tcl(d) if "_design" in c]
     assert steps == ["csynth_design"]
+
+
+def test_synthesis_weights_path(tmp_path):
+    """Under __SYNTHESIS__ each weights header is one ap_fixed array initialised with the literals."""
+    if shutil.which("g++") is None:
+        pytest.skip("g++ is not installed")
+    g = mlp_graph((16, 8, 4), bits=6, strategy="resource", reuse_factor=[4, 32])
+    d = write(g, tmp_path)
+    decls = []
+    for name, node, key in (("w_dense_1", "dense_1", "kernel"), ("b_dense_2", "dense_2", "bias")):
+        out = subprocess.run(["g++", "-E", "-P", "-D__SYNTHESIS__", "-x", "c++", f"firmware/weights/{name}.h"],
+                             cwd=d, check=True, capture_output=True, text=True).stdout.strip()
+        m = re.fullmatch(rf"(\w+) {name}\[(\d+)\] = \{{(.*)\}};", out, re.S)
+        assert m, out
+        values = np.array([float(v) for v in m.group(3).split(",")])
+        expected = g[node].weights[key].T.ravel() if key == "kernel" else g[node].weights[key]
+        assert np.array_equal(values, expected)
+        decls.append(out.replace(f" {name}[", f" synth_{name}["))
+    # and it is valid C++ for those types
+    (d / "check.cpp").write_text('#include "defines.h"\n' + "\n".join(decls) + "\n")
+    subprocess.run(["g++", "-std=c++14", "-fsyntax-only", "-Ifirmware/ap_types", "-Ifirmware", "check.cpp"], cwd=d,
+                   check=True, capture_output=True)

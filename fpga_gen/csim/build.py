@@ -1,17 +1,18 @@
 """Compile a written HLS project with g++: the testbench executable and the shared library.
 
-Three translation units per project: ``firmware/<top>.cpp`` (the design, the slow one),
-``<top>_test.cpp`` (testbench) and ``<top>_bridge.cpp`` (batch entry point for Python).
-The firmware object is shared by the executable and the library.  Everything is cached
-under ``$FPGA_GEN_CACHE_DIR`` (default ``~/.cache/fpga-gen``) by a hash of the sources,
-the compiler's identity and the flags, so an identical project is compiled once.
+Two translation units per project: the design (``firmware/<top>.cpp``, with the batch entry
+point ``<top>_bridge.cpp`` pulled in by ``-include``) and the testbench ``<top>_test.cpp``.
+The shared library links the design object alone; the executable links both.  Everything
+is cached under ``$FPGA_GEN_CACHE_DIR`` (default ``~/.cache/fpga-gen``) by a hash of the
+sources, the compiler's identity and the flags, so an identical project is compiled once.
 
 Speed (measured on a 16-64-32-32-5 MLP, 2 cores): ``-fno-exceptions`` removes the
-exception-cleanup code GCC otherwise emits for every weight-array element (15 s -> 1.7 s
-for the weights alone); ``-O1`` runs as fast as ``-O2``/``-O3`` for ap_fixed code and
-compiles faster; a precompiled header of ap_fixed.h and the nnet_utils kernels (built
-once per cache, from the same files every project copies) saves ~0.6 s per unit; the
-units compile in parallel.
+exception clean-up code GCC otherwise emits for every element of an ap_fixed array
+initialiser (15 s -> 1.7 s for the weights alone); the weights headers give g++ double
+literals outside synthesis (see templates/hls/firmware/weights.h.j2); ``-O1`` runs the
+ap_fixed code as fast as ``-O2``/``-O3`` and compiles faster; a precompiled header of
+ap_fixed.h and the nnet_utils kernels (built once per cache from the same files every
+project copies) saves ~0.6 s per unit; the two units compile in parallel.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from ..templating import render
 
 __all__ = ["CsimBuild", "CsimError", "CsimCompileError", "build", "cache_dir", "find_top", "CXXFLAGS"]
 
-CXXFLAGS = ("-std=c++14", "-O1", "-fno-exceptions", "-fPIC", "-g0")
+CXXFLAGS = ("-std=c++14", "-O1", "-fno-exceptions", "-fPIC", "-fvisibility-inlines-hidden", "-g0", "-pipe")
 BUILDER_VERSION = "1"
 
 # What the precompiled header holds: the copied hls4ml headers every project uses, and
@@ -56,7 +57,7 @@ class CsimBuild:
     top: str
     library: Path | None          # shared library with fpga_gen_predict (None if not requested)
     testbench: Path | None        # testbench executable (None if not requested)
-    compiled: tuple               # the units compiled by this call ('firmware', 'bridge', 'testbench'); () = all cached
+    compiled: tuple               # the units compiled by this call ('design', 'testbench'); () = all cached
     seconds: float                # wall time of this call
 
 
@@ -172,46 +173,51 @@ def _pch(cxx: str, ident: str, firmware: Path) -> Path | None:
 
 
 def build(project_dir, library: bool = True, testbench: bool = True) -> CsimBuild:
-    """Compile what is asked for (both by default), reusing the cache; return the artifact paths."""
+    """Compile what is asked for (both by default), reusing the cache; return the artifact paths.
+
+    Two units: the design (``firmware/<top>.cpp`` with ``<top>_bridge.cpp`` pulled in by
+    ``-include``, so the heavy headers and kernels are compiled once) and the testbench
+    ``<top>_test.cpp``.  The library links the design alone; the executable links both.
+    """
     t0 = time.perf_counter()
     project = Path(project_dir).resolve()
     if not project.is_dir():
         raise CsimError(f"{project}: no such project folder")
     top = find_top(project)
     cxx, ident = _compiler()
-    firmware = project / "firmware"
 
     h = hashlib.sha256()
-    _hash_tree(h, firmware, project)
-    fw_key = _key(BUILDER_VERSION, ident, CXXFLAGS, top, h.hexdigest())
-    units = {"firmware": (f"firmware/{top}.cpp", fw_key)}
-    if library:
-        units["bridge"] = (f"{top}_bridge.cpp", _key(fw_key, (project / f"{top}_bridge.cpp").read_bytes()))
+    _hash_tree(h, project / "firmware", project)
+    fw_hash = h.hexdigest()
+    bridge = f"{top}_bridge.cpp"
+    design_key = _key(BUILDER_VERSION, ident, CXXFLAGS, top, fw_hash, (project / bridge).read_bytes())
+    units = {"design": ([f"firmware/{top}.cpp", "-include", bridge], design_key)}
     if testbench:
         test_src = project / f"{top}_test.cpp"
         if not test_src.is_file():
             raise CsimError(f"{project}: {top}_test.cpp is missing")
-        units["testbench"] = (f"{top}_test.cpp", _key(fw_key, test_src.read_bytes()))
+        units["testbench"] = ([test_src.name], _key(BUILDER_VERSION, ident, CXXFLAGS, top, fw_hash,
+                                                    test_src.read_bytes()))
 
     root = cache_dir() / "csim"
     objs = {name: root / "obj" / f"{key}.o" for name, (_, key) in units.items()}
-    lib_path = root / "lib" / f"{units['bridge'][1]}" / f"lib{top}.so" if library else None
-    exe_path = root / "bin" / f"{units['testbench'][1]}" / f"{top}_test" if testbench else None
-    todo = [n for n in units if not objs[n].is_file()
-            and not (n == "bridge" and lib_path.is_file()) and not (n == "testbench" and exe_path.is_file())]
-    need_fw = (library and not lib_path.is_file()) or (testbench and not exe_path.is_file())
-    if "firmware" in todo and not need_fw:
-        todo.remove("firmware")
+    lib_path = root / "lib" / design_key / f"lib{top}.so" if library else None
+    exe_path = root / "bin" / _key(design_key, units["testbench"][1]) / f"{top}_test" if testbench else None
+    wanted = {"design": (library and not lib_path.is_file()) or (testbench and not exe_path.is_file()),
+              "testbench": testbench and not exe_path.is_file()}
+    todo = [n for n in units if wanted[n] and not objs[n].is_file()]
 
     if todo:
-        pch = _pch(cxx, ident, firmware)
+        pch = _pch(cxx, ident, project / "firmware")
         pch_flags = ["-include", str(pch)] if pch else []
         (root / "obj").mkdir(parents=True, exist_ok=True)
         tmp_objs = {n: Path(tempfile.mkstemp(suffix=".o", prefix=".", dir=root / "obj")[1]) for n in todo}
-        jobs = _Jobs(root / "logs" / f"{fw_key}.log")
+        jobs = _Jobs(root / "logs" / f"{design_key}.log")
         try:
             for n in todo:
-                jobs.start(n, [cxx, *CXXFLAGS, *pch_flags, "-Ifirmware/ap_types", "-Ifirmware", "-c", units[n][0],
+                src = units[n][0]
+                # the precompiled header must come first; the sources' own -include after it
+                jobs.start(n, [cxx, *CXXFLAGS, *pch_flags, "-Ifirmware/ap_types", "-Ifirmware", "-c", src[0], *src[1:],
                                "-o", str(tmp_objs[n])], project)
             jobs.wait(project)
             for n in todo:
@@ -222,11 +228,11 @@ def build(project_dir, library: bool = True, testbench: bool = True) -> CsimBuil
 
     links = []
     if library and not lib_path.is_file():
-        links.append((lib_path, [cxx, "-shared", str(objs["firmware"]), str(objs["bridge"])]))
+        links.append((lib_path, [cxx, "-shared", str(objs["design"])]))
     if testbench and not exe_path.is_file():
-        links.append((exe_path, [cxx, str(objs["firmware"]), str(objs["testbench"])]))
+        links.append((exe_path, [cxx, str(objs["design"]), str(objs["testbench"])]))
     if links:
-        jobs = _Jobs(root / "logs" / f"{fw_key}.link.log")
+        jobs = _Jobs(root / "logs" / f"{design_key}.link.log")
         tmps = []
         for final, cmd in links:
             final.parent.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,15 @@ class WeightArray:
     shape: tuple       # shape of the array as stored (after any transpose)
     values: tuple      # exact decimal literals, C order
     n_zeros: int
+    values_name: str   # C simulation: the double array holding the literals
+    loaded_name: str   # C simulation: the flag set when the array is filled
+
+
+def weight_array(namer: Namer, name: str, type_name: str, node: Node, values: np.ndarray, t: FixedType,
+                 what: str) -> WeightArray:
+    name = namer.unique(name)
+    return WeightArray(name, type_name, tuple(values.shape), exact_literals(node, values, t, what),
+                       int(np.sum(values == 0)), namer.unique(f"{name}_values"), namer.unique(f"{name}_loaded"))
 
 
 @dataclass
@@ -140,10 +149,8 @@ def dense(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode:
     slot_types = {s: _type(node, s) for s in ("weight", "bias", "accum")}
     td = {s: namer.unique(f"{code.stem}_{s}_t") for s in slot_types}
     code.typedefs += [TypeDef(td[s], slot_types[s].cpp()) for s in ("weight", "bias", "accum")]
-    w = WeightArray(namer.unique(f"w_{code.stem}"), td["weight"], stored.shape,
-                    exact_literals(node, stored, slot_types["weight"], "kernel"), int(np.sum(kernel == 0)))
-    b = WeightArray(namer.unique(f"b_{code.stem}"), td["bias"], bias.shape,
-                    exact_literals(node, bias, slot_types["bias"], "bias"), int(np.sum(bias == 0)))
+    w = weight_array(namer, f"w_{code.stem}", td["weight"], node, stored, slot_types["weight"], "kernel")
+    b = weight_array(namer, f"b_{code.stem}", td["bias"], node, bias, slot_types["bias"], "bias")
     code.weights += [w, b]
     code.includes = ("nnet_utils/nnet_dense.h",)
     code.summary = (f"{strategy}, reuse factor {rf}, weight {slot_types['weight'].cpp()}, "
@@ -196,6 +203,5 @@ def softmax(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCod
     code.includes = ("nnet_utils/nnet_activation.h",)
     code.summary = f"stable, exp table {sizes['exp_table_size']}, inverse table {sizes['inv_table_size']}"
     code.params.update(sizes, reuse_factor=int(node.attrs.get("reuse_factor", 1)),
-                       exp_scale=repr(float(node.attrs.get("exp_scale", 1.0))),
                        **{f"{s}_t": td[s] for s in slots})
     return code

@@ -62,6 +62,7 @@ CONVS = {
     "same_3x2_stride2": dict(filters=2, kernel_size=(3, 2), strides=(2, 2), padding="same"),
     "valid_2x3_stride21": dict(filters=4, kernel_size=(2, 3), strides=(2, 1), padding="valid"),
     "same_1x1": dict(filters=3, kernel_size=(1, 1), strides=(1, 1), padding="same"),
+    "valid_2x2_stride2_nobias": dict(filters=3, kernel_size=(2, 2), strides=(2, 2), padding="valid", use_bias=False),
 }
 POOLS = {
     "max_valid_2x2": dict(kind="max", pool_size=(2, 2), strides=None, padding="valid"),

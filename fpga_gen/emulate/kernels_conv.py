@@ -18,6 +18,25 @@ from .kernels import dense_kernel, kernel
 
 __all__ = ["conv2d_kernel", "pooling_kernel"]
 
+# gathered windows are (batch, windows, cells) float64: split the batch so that one piece stays below this
+MAX_GATHERED = 1 << 24
+
+
+def _in_chunks(fn):
+    """Run ``fn`` on pieces of the batch whose gathered windows fit in MAX_GATHERED values."""
+    def run(node: Node, inputs, in_types, xp):
+        (x,) = inputs
+        a = node.attrs
+        window = a["kernel_size"] if node.op == "conv2d" else a["pool_size"]
+        per_sample = node.size // (1 if node.op == "pooling" else int(a["n_filt"])) * \
+            int(window[0]) * int(window[1]) * (int(a["n_chan"]) if node.op == "conv2d" else 1)
+        step = max(1, MAX_GATHERED // max(per_sample, 1))
+        if x.shape[0] <= step:
+            return fn(node, inputs, in_types, xp)
+        return xp.concat([fn(node, [x[i:i + step]], in_types, xp) for i in range(0, x.shape[0], step)], axis=0)
+    run.__doc__, run.__name__ = fn.__doc__, fn.__name__
+    return run
+
 
 def _windows(node: Node, x, pad_value: float, xp, window: tuple, n_chan_window: int):
     """(batch, n_windows, window cells) gathered from flat x; -1 indices read ``pad_value``."""
@@ -34,6 +53,7 @@ def _windows(node: Node, x, pad_value: float, xp, window: tuple, n_chan_window: 
 
 
 @kernel("conv2d")
+@_in_chunks
 def conv2d_kernel(node: Node, inputs, in_types, xp):
     (x,) = inputs
     a = node.attrs
@@ -53,6 +73,7 @@ def conv2d_kernel(node: Node, inputs, in_types, xp):
 
 
 @kernel("pooling")
+@_in_chunks
 def pooling_kernel(node: Node, inputs, in_types, xp):
     (x,) = inputs
     (xt,) = in_types

@@ -115,7 +115,8 @@ class Constants:
     ff_layer_overhead: int = 10
 
     # ---- FF costs ------------------------------------------------------------------------------------------
-    #: Latency strategy, II = 1: FFs per non-zero product per pipeline stage.  Vitis 2025.1 on xc7z020 registers
+    #: Latency strategy, II = 1: FFs per non-zero product per pipeline stage at a 16-bit accumulator (scaled by
+    #: accum width / 16: every report had 16-bit accumulators).  Vitis 2025.1 on xc7z020 registers
     #: the DSP operands and outputs (thifjj: 101/96/102 FF per product at 4-5 stages), Vitis 2022.2 on xcu250
     #: much less (nrp: 5-6 FF per product at 1 stage) [fit]
     ff_per_product_stage: dict = field(default_factory=lambda: {
@@ -172,6 +173,9 @@ class Constants:
     top_overhead_cycles: int = 1
     #: Top level: extra cycles per layer boundary (function call / dataflow handshake) [fit]
     stage_overhead_cycles: float = 0.5
+    #: io_parallel dataflow (Resource strategy): channel registers between processes, FF per output bit
+    #: [fit: jmduarte bits_6/f32, the only io_parallel dataflow reports: top FF 59-64 k vs 46 k in the layers]
+    dataflow_channel_ff_per_bit: float = 0.3
     #: Dataflow (io_stream or Resource strategy): handshake cycles per process [fit]
     dataflow_stage_cycles: int = 2
 
@@ -189,6 +193,9 @@ class Constants:
     conv_window_lut_per_bit: float = 0.5
     #: io_stream FIFOs this shallow are SRLs; deeper ones use BRAM (hls4ml sizes them to the pixel count) [guess]
     fifo_srl_depth: int = 64
+    #: io_stream FIFO registers (output register, read/write pointers), FF per data bit [fit: pominiq MNIST
+    #: stream FF -37 % / -26 % before this term]
+    fifo_ff_per_bit: float = 2.0
     fifo_min_bram_bits: int = 1024
 
     def per_family(self, name: str, family: str):

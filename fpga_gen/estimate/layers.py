@@ -235,7 +235,7 @@ def _dense_core(ctx: Context, kernel, bias, wtype: FixedType, btype: FixedType, 
         ff = c.ff_folded_per_product * n_nonzero
     else:
         latency = stages
-        ff = stages * n_nonzero * c.ff_per_product_stage
+        ff = stages * n_nonzero * c.ff_per_product_stage * wacc / 16.0
     ff += dsp * c.ff_per_dsp if stages else 0
     del n_adds
     return Cost(DSP=dsp * instances, LUT=lut * instances + c.lut_layer_overhead,

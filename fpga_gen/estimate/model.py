@@ -161,15 +161,25 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
         if cost.notes:
             row["notes"] = list(cost.notes)
         if io_type == "stream" and node.name not in graph.outputs:
-            f_bram, f_lut = _fifo_cost(c, node)
+            f_bram, f_lut, f_ff = _fifo_cost(c, node)
             row["BRAM_18K"] += f_bram
             row["LUT"] += f_lut
+            row["FF"] += f_ff
         layers.append(row)
         for r in RESOURCES:
             tot[r] += row[r]
         lat += row["latency_cycles"]
         ii = max(ii, row["ii_cycles"])
         n_stages += 1
+    if dataflow and io_type == "parallel" and c.dataflow_channel_ff_per_bit:
+        # io_parallel dataflow (Resource strategy): each layer's output array becomes a channel between processes
+        for row in layers:
+            if row["name"] in graph.outputs:
+                continue
+            node = graph[row["name"]]
+            extra = int(math.ceil(node.size * node.types["result"].width * c.dataflow_channel_ff_per_bit))
+            row["FF"] += extra
+            tot["FF"] += extra
     if io_type == "stream" and layers:
         # streaming dataflow: the layers overlap; the slowest one sets the pace and every other one only adds its
         # pipeline fill (latency - II + 1) [fit: pominiq MNIST stream 794 cycles = conv 787 + 7]
@@ -185,17 +195,18 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
     return Estimate(layers, total, part, family, io_type, board, available)
 
 
-def _fifo_cost(c: Constants, node) -> tuple[int, int]:
+def _fifo_cost(c: Constants, node) -> tuple[int, int, int]:
     """io_stream: hls4ml sizes each layer's output FIFO to the pixels it carries (depth) x n_chan words; deep
     ones become BRAM, shallow ones SRLs [fit: pominiq MNIST stream BRAM 14-16]."""
     from .layers import rom_cost
     shape = tuple(node.shape)
     depth = math.prod(shape[:-1]) if len(shape) > 1 else 1
     width = (shape[-1] if shape else 1) * node.types["result"].width
+    ff = int(width * c.fifo_ff_per_bit + c.ff_layer_overhead)        # output register + pointers
     if depth <= c.fifo_srl_depth:
-        return 0, int(math.ceil(width * max(depth, 1) / 32.0)) if depth > 2 else 0
+        return 0, (int(math.ceil(width * max(depth, 1) / 32.0)) if depth > 2 else 0), ff
     bram, lut, _ = rom_cost(c, depth, width, 1, min_depth=1)
-    return int(bram), int(lut)
+    return int(bram), int(lut), ff
 
 
 def _board(board) -> tuple[str, dict | None]:

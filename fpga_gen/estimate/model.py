@@ -130,6 +130,9 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
     ii = 1.0
     n_stages = 0
     dataflow = io_type == "stream"
+    # FIFOs / dataflow channels between the layers: one extra row, so that per-layer rows stay comparable with
+    # per-function csynth reports and rows still add up to the totals
+    glue = {r: 0 for r in RESOURCES}
     nodes = graph.nodes
     types_by_name = {n.name: n.types.get("result") for n in nodes}
     shapes_by_name = {n.name: tuple(n.shape) for n in nodes}
@@ -162,9 +165,9 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
             row["notes"] = list(cost.notes)
         if io_type == "stream" and node.name not in graph.outputs:
             f_bram, f_lut, f_ff = _fifo_cost(c, node)
-            row["BRAM_18K"] += f_bram
-            row["LUT"] += f_lut
-            row["FF"] += f_ff
+            glue["BRAM_18K"] += f_bram
+            glue["LUT"] += f_lut
+            glue["FF"] += f_ff
         layers.append(row)
         for r in RESOURCES:
             tot[r] += row[r]
@@ -177,15 +180,20 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
             if row["name"] in graph.outputs:
                 continue
             node = graph[row["name"]]
-            extra = int(math.ceil(node.size * node.types["result"].width * c.dataflow_channel_ff_per_bit))
-            row["FF"] += extra
-            tot["FF"] += extra
-    if io_type == "stream" and layers:
+            glue["FF"] += int(math.ceil(node.size * node.types["result"].width * c.dataflow_channel_ff_per_bit))
+    n_layers = len(layers)
+    if any(glue.values()):
+        layers.append({"name": "(dataflow channels)", "op": "dataflow", **glue, "latency_cycles": 0, "ii_cycles": 1,
+                       "notes": ["FIFOs (io_stream) or ping-pong channels (io_parallel dataflow) between layers"]})
+        for r in RESOURCES:
+            tot[r] += glue[r]
+    if io_type == "stream" and n_layers:
         # streaming dataflow: the layers overlap; the slowest one sets the pace and every other one only adds its
         # pipeline fill (latency - II + 1) [fit: pominiq MNIST stream 794 cycles = conv 787 + 7]
-        lats = [L["latency_cycles"] for L in layers]
+        real = layers[:n_layers]
+        lats = [L["latency_cycles"] for L in real]
         k = max(range(len(lats)), key=lats.__getitem__)
-        fill = sum(max(1, L["latency_cycles"] - L["ii_cycles"] + 1) for i, L in enumerate(layers) if i != k)
+        fill = sum(max(1, L["latency_cycles"] - L["ii_cycles"] + 1) for i, L in enumerate(real) if i != k)
         latency = int(math.ceil(lats[k] + fill + c.top_overhead_cycles))
     else:
         per_stage = c.dataflow_stage_cycles if dataflow else c.stage_overhead_cycles

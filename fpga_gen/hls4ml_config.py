@@ -303,8 +303,7 @@ def apply_to_graph(graph, h: Hls4mlConfig, aliases: dict | None = None) -> None:
             _apply_softmax(graph, node, h, lname)
             continue
         for var in _OP_SLOTS.get(node.op, ("result",)):
-            if var in node.types or var == "result" or node.op in _OP_SLOTS:
-                node.types[var] = h.precision(lname, var, cls)[0]
+            node.types[var] = h.precision(lname, var, cls)[0]
         if "reuse_factor" in node.attrs or node.op in ("dense", "conv1d", "conv2d", "depthwise_conv2d"):
             node.attrs["reuse_factor"] = h.reuse_factor(lname, cls)
             node.attrs["strategy"] = h.strategy(lname, cls)

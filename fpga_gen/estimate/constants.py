@@ -7,6 +7,8 @@ Sources, quoted as [tag] below:
 [am004]   Xilinx AM004, Versal DSP58: 27 x 24 multiplier.
 [ug473]   Xilinx UG473 / UG573: a BRAM_18K is 18 Kib, widest port 36 bits at depth 512 (18 x 1024, 9 x 2048, ...);
           two ports; URAM (UltraScale+) is 4K x 72 bits.
+[ug474]   Xilinx UG474, 7 Series CLB: LUT6 (64 x 1 distributed ROM), CARRY4 chain (one LUT per adder bit).
+[ds187]   Zynq-7000 / UltraScale+ data sheets DS187 / DS925: DSP, BRAM clock-to-out and fabric delays.
 [ds190]   Zynq-7000 overview DS190 and the ``Available`` rows of the calibration csynth reports (device totals).
 [hls4ml]  hls4ml 1.3 sources: ``multiplier_limit = DIV_ROUNDUP(n_in*n_out, RF) - n_zeros/RF``
           (backends/vivado/passes/core_templates.py); Resource strategy ``block_factor = DIV_ROUNDUP(n_in*n_out, RF)``
@@ -110,7 +112,7 @@ class Constants:
     lut_relu_per_bit: float = 1.75
     #: Linear activation / cast: LUTs per result bit (0 when the cast is only wiring) [guess]
     lut_cast_per_bit: float = 0.25
-    #: Control logic per layer (FSM, handshake) [fit]
+    #: Control logic per layer (FSM, handshake) [guess]
     lut_layer_overhead: int = 20
     ff_layer_overhead: int = 10
 
@@ -152,13 +154,13 @@ class Constants:
     bram_ports: int = 2           # [ug473] true dual port: two reads per cycle per copy
     #: Arrays smaller than this many bits are built from LUTRAM/registers, not BRAM [ug1399]
     bram_min_bits: int = 1024
-    #: Resource strategy ROMs shallower than this go to LUTRAM instead of BRAM [fit: Vivado HLS maps depth <= 32]
+    #: Resource strategy ROMs shallower than this go to LUTRAM instead of BRAM [guess; jmduarte's 512-deep ROMs
+    #: are BRAM, no report has a shallow one]
     bram_min_depth: int = 64
     #: Resource strategy dense: extra BRAM per layer (bias / output staging) [fit: jmduarte 2-3 BRAM per layer]
     bram_resource_extra: int = 1
     #: LUTRAM: LUTs per 64 bits of a distributed ROM (LUT6 = 64 x 1) [ug474]
     lutram_bits_per_lut: int = 64
-    uram_bits: int = 4096 * 72
 
     # ---- latency / II --------------------------------------------------------------------------------------
     #: Resource strategy: loop pipeline depth added to the RF iterations [fit: jmduarte 514..516 cycles at RF 512]

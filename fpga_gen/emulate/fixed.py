@@ -119,7 +119,7 @@ def _overflow(r, t: FixedType, xp):
     lo, hi = float(t.raw_min), float(t.raw_max)
     if t.saturation == "WRAP":
         span = float(1 << t.width)
-        return xp.mod(r - lo, span) + lo
+        return xp.mod(xp.mod(r, span) - lo, span) + lo   # inner mod first: exact even for |r| >= 2**53
     if t.saturation == "SAT":
         return xp.clip(r, lo, hi)
     if t.saturation == "SAT_ZERO":

@@ -175,3 +175,14 @@ def test_missing_compiler(monkeypatch, tmp_path):
 def test_not_a_project(tmp_path):
     with pytest.raises(csim.CsimError, match="not an fpga-gen HLS project"):
         csim.build(tmp_path)
+
+
+@pytest.mark.parametrize("input_type", [FixedType(16, 6), FixedType(16, 6, True, "RND_CONV", "SAT"),
+                                        FixedType(10, 4, False, "RND", "SAT_SYM")])
+def test_extreme_inputs(input_type, tmp_path):
+    """NaN, infinities and huge doubles enter ap_fixed exactly as the emulator says (wrap of 1e20 is 0)."""
+    g = mlp_graph((4, 3, 2), input_type=input_type, activation="linear", seed=3)
+    d = write(g, tmp_path)
+    x = np.array([[np.nan, np.inf, -np.inf, 1e300], [-1e300, 5e-324, -0.0, 31.99999],
+                  [1e20, -1e20, 2.0 ** 40 + 0.5, 0.09375], [2.5e5, -3e9, 67108864.5, -1e10]])
+    assert np.array_equal(csim.predict(d, x), emulate(g, x))

@@ -155,6 +155,7 @@ def _pch(cxx: str, ident: str, firmware: Path) -> Path | None:
         return final / "fpga_gen_pch.h"
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=final.parent))
+    tmp.chmod(0o755)
     try:
         for d in PCH_DIRS:
             shutil.copytree(firmware / d, tmp / d)

@@ -169,3 +169,10 @@ def test_max_pooling_same_padding_over_unsigned_input_is_rejected():
     model = qcnn((7, 6, 2), CONVS["same_3x3"], POOLS["max_same_3x3_stride2"], act="quantized_relu")
     with pytest.raises(PassError, match="layer 'pool': max pooling with padding='same' needs a signed input"):
         convert(model, input_precision=IN_PREC)
+
+
+def test_layer_config_strategy_on_a_pooling_layer_is_rejected():
+    model = qcnn((6, 6, 1), None, POOLS["max_valid_2x2"])
+    with pytest.raises(PassError, match="layers.pool: strategy/reuse_factor apply to dense and conv2d layers, "
+                                        "'pool' is a pooling layer"):
+        convert(model, config={"layers": {"pool": {"reuse_factor": 2}}})

@@ -55,8 +55,8 @@ class ApplyLayerConfig(Pass):
                                     f"{slot!r} type; its types: {', '.join(slots)}")
                 node.meta.setdefault("override", {})[slot] = t
             if ("strategy" in spec or "reuse_factor" in spec) and node.op not in ("dense", "conv2d"):
-                raise PassError(f"{config.source}: layers.{lname}: strategy/reuse_factor apply to dense layers, "
-                                f"{lname!r} is a {node.op} layer")
+                raise PassError(f"{config.source}: layers.{lname}: strategy/reuse_factor apply to dense and conv2d "
+                                f"layers, {lname!r} is a {node.op} layer")
         return False
 
 

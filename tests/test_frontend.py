@@ -149,3 +149,12 @@ def test_unsupported_quantizer_option():
                              QDense(3, kernel_quantizer=quantized_bits(4, 0, alpha="auto_po2"), name="fc")])
     with pytest.raises(FrontendError, match="layer 'fc': kernel quantizer .*alpha='auto_po2' is not supported yet"):
         load_graph(m)
+
+
+def test_compiled_model_with_optimizer_loads(tmp_path):
+    """The optimizer and dtype-policy entries of a saved config are not layers: they must not be refused."""
+    model = qmlp([4, 3])
+    model.compile(optimizer="adam", loss="mse")
+    path = _save(model, tmp_path / "compiled.h5")
+    graph, _ = load_graph(path)
+    assert [n.op for n in graph] == ["input", "dense"]

@@ -194,17 +194,35 @@ def _safe_get_config(model) -> dict:
         return {}
 
 
+def iter_model_layers(cfg):
+    """The layer entries of a model config (the items of every "layers" list, nested models included);
+    not the optimizer, dtype policies, initializers or quantizers the layers mention."""
+    if isinstance(cfg, dict):
+        for k, v in cfg.items():
+            if k == "layers" and isinstance(v, list):
+                for item in v:
+                    if isinstance(item, dict) and "class_name" in item:
+                        yield item
+                        yield from iter_model_layers(item.get("config", {}))
+            elif k not in ("training_config", "compile_config"):
+                yield from iter_model_layers(v)
+    elif isinstance(cfg, list):
+        for v in cfg:
+            yield from iter_model_layers(v)
+
+
 def _check_known_classes(cfg: dict, source: str) -> None:
-    """Refuse classes Keras/QKeras do not define before Keras tries to resolve them."""
+    """Refuse layer classes Keras/QKeras do not define before Keras tries to resolve them."""
     tf = import_tf()
     objs = _qkeras_objects()
     known_models = {"Sequential", "Functional", "Model", "SavedModel"}
-    for layer in iter_layer_configs(cfg):
+    for layer in iter_model_layers(cfg):
+        if not isinstance(layer.get("config"), dict):
+            continue
         cls = layer["class_name"]
         if cls in known_models or cls in objs or "." in cls or ">" in cls:
             continue
-        if hasattr(tf.keras.layers, cls) or hasattr(tf.keras.initializers, cls) or hasattr(tf.keras.regularizers, cls) \
-                or hasattr(tf.keras.constraints, cls) or hasattr(tf.keras.activations, cls):
+        if hasattr(tf.keras.layers, cls):
             continue
         name = layer["config"].get("name", "?")
         raise FrontendError(f"{source}: layer {name!r} has custom class {cls!r}, which neither Keras nor QKeras "

@@ -115,3 +115,48 @@ def random_inputs(graph: Graph, n: int, seed: int = 1, scale: float = 4.0) -> np
     rng = np.random.default_rng(seed)
     node = graph[graph.inputs[0]]
     return rng.normal(0.0, scale, size=(n,) + tuple(node.shape))
+
+
+def random_type(rng: np.random.Generator, width_range=(4, 20), int_range=(-2, 8), signed=None) -> FixedType:
+    from fpga_gen.ir.types import ROUNDING_MODES, SATURATION_MODES
+    w = int(rng.integers(*width_range))
+    return FixedType(w, int(rng.integers(*int_range)), bool(rng.integers(2)) if signed is None else signed,
+                     str(rng.choice(ROUNDING_MODES)), str(rng.choice(SATURATION_MODES)))
+
+
+def random_mlp(seed: int, softmax: bool = True) -> Graph:
+    """A small MLP whose every type, rounding and overflow mode is drawn at random.
+
+    Accumulators wrap (AP_WRAP) so the sum is order independent, as in every hls4ml
+    kernel; their width and rounding are random (products may round, sums may wrap).
+    """
+    rng = np.random.default_rng(seed)
+    sizes = [int(rng.integers(2, 12)) for _ in range(3)]
+    g = Graph(f"rand{seed}")
+    x = g.add(Node("input_1", "input", [], (sizes[0],), types={"result": random_type(rng, (6, 18), (1, 8))}))
+    g.inputs = [x.name]
+    for i, n_out in enumerate(sizes[1:]):
+        bits = int(rng.integers(3, 12))
+        d = dense_node(f"dense_{i}", x, n_out, rng, bits, str(rng.choice(["latency", "resource"])), 1)
+        valid = [rf for rf in range(1, d.attrs["n_in"] * n_out + 1)
+                 if (d.attrs["n_in"] * n_out) % rf == 0 and (rf % d.attrs["n_in"] == 0 if rf > d.attrs["n_in"]
+                                                             else (d.attrs["n_in"] * n_out // rf) % n_out == 0)]
+        d.attrs["reuse_factor"] = int(rng.choice(valid))
+        exact = d.types["accum"]
+        acc = FixedType(exact.width - int(rng.integers(0, 4)), exact.integer - int(rng.integers(0, 3)), True,
+                        str(rng.choice(["TRN", "RND", "RND_CONV", "TRN_ZERO"])), "WRAP")
+        d.types["accum"] = acc
+        d.types["bias"] = FixedType(bits + 2, 2)               # may carry more fraction bits than accum
+        d.weights["bias"] = quantized_weights(rng, (n_out,), d.types["bias"])
+        d.types["result"] = random_type(rng, (6, 20), (2, 9))
+        x = g.add(d)
+        act = str(rng.choice(["relu", "linear"]))
+        x = g.add(activation_node(f"act_{i}", x, act, random_type(rng, (4, 14), (1, 6))))
+    if softmax:
+        s = softmax_node("softmax", x, int(2 ** rng.integers(6, 11)), int(2 ** rng.integers(6, 11)))
+        xt = x.types["result"]
+        s.types["inp_norm"] = FixedType(max(xt.width, 11), xt.integer + 1, False, "TRN", str(rng.choice(["WRAP", "SAT"])))
+        s.types["result"] = random_type(rng, (6, 18), (1, 4))
+        x = g.add(s)
+    g.outputs = [x.name]
+    return g

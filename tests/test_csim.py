@@ -186,3 +186,13 @@ def test_extreme_inputs(input_type, tmp_path):
     x = np.array([[np.nan, np.inf, -np.inf, 1e300], [-1e300, 5e-324, -0.0, 31.99999],
                   [1e20, -1e20, 2.0 ** 40 + 0.5, 0.09375], [2.5e5, -3e9, 67108864.5, -1e10]])
     assert np.array_equal(csim.predict(d, x), emulate(g, x))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_random_types_and_modes(seed, tmp_path):
+    from helpers_graphs import random_mlp
+    g = random_mlp(seed)
+    d = write(g, tmp_path)
+    x = inputs(g, 1500, seed=seed)
+    y, expected = csim.predict(d, x), emulate(g, x)
+    assert np.array_equal(y, expected), f"{np.mean(y != expected):.2%} of the outputs differ\n{g.summary()}"

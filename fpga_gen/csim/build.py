@@ -6,13 +6,13 @@ The shared library links the design object alone; the executable links both.  Ev
 is cached under ``$FPGA_GEN_CACHE_DIR`` (default ``~/.cache/fpga-gen``) by a hash of the
 sources, the compiler's identity and the flags, so an identical project is compiled once.
 
-Speed (measured on a 16-64-32-32-5 MLP, 2 cores): ``-fno-exceptions`` removes the
-exception clean-up code GCC otherwise emits for every element of an ap_fixed array
-initialiser (15 s -> 1.7 s for the weights alone); the weights headers give g++ double
-literals outside synthesis (see templates/hls/firmware/weights.h.j2); ``-O1`` runs the
-ap_fixed code as fast as ``-O2``/``-O3`` and compiles faster; a precompiled header of
-ap_fixed.h and the nnet_utils kernels (built once per cache from the same files every
-project copies) saves ~0.6 s per unit; the two units compile in parallel.
+Speed (measured on a 16-64-32-32-5 MLP, 2 cores): the weights headers give g++ double
+literals outside synthesis (see templates/hls/firmware/weights.h.j2): thousands of ap_fixed
+initialisers cost GCC ~15 s of exception clean-up code and inlined constructors, the double
+arrays almost nothing; ``-O1`` runs the ap_fixed code as fast as ``-O2``/``-O3`` and
+compiles ~2 s faster; a precompiled header of ap_fixed.h and the nnet_utils kernels (built
+once per cache from the same files every project copies) saves ~0.6 s per unit; the two
+units compile in parallel.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from ..templating import render
 
 __all__ = ["CsimBuild", "CsimError", "CsimCompileError", "build", "cache_dir", "find_top", "CXXFLAGS"]
 
-CXXFLAGS = ("-std=c++14", "-O1", "-fno-exceptions", "-fPIC", "-fvisibility-inlines-hidden", "-g0", "-pipe")
+CXXFLAGS = ("-std=c++14", "-O1", "-fPIC", "-fvisibility-inlines-hidden", "-g0", "-pipe")
 BUILDER_VERSION = "1"
 
 # What the precompiled header holds: the copied hls4ml headers every project uses, and

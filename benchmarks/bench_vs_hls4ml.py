@@ -284,8 +284,10 @@ def main(argv=None) -> int:
         f"'name')`, part {PART}).",
         f"Machine: {bb.machine()}; load average {load0} before, {bb.load_average()} after (the machine is shared: compare "
         f"ratios from one run). Times: best of {args.repeat} for predict, best of 2 for builds; batch {args.batch:,}. "
-        "Ratios are fpga-gen / hls4ml: time ratios below 1 and speed ratios above 1 favour fpga-gen; the CPU-time "
-        "ratios (all threads and compiler processes) are what an idle machine would show.",
+        "Ratios are fpga-gen / hls4ml: time ratios below 1 and speed ratios above 1 favour fpga-gen. CPU-time ratios "
+        "(summed over threads and compiler processes) depend less on the other load; on an idle machine the "
+        "multi-threaded steps (native on all cores, fpga-gen's parallel compile units) show wall ratios better than "
+        "their CPU ratios.",
         "",
     ]
     for m in names:

@@ -29,7 +29,8 @@ def _known_errors() -> tuple:
     from .templating import TemplateError
     errs = [CliError, ProjectError, ConfigError, EmulationError, EmulationRangeError, FrontendError, GraphError,
             TypeParseError, PassError, TemplateError]
-    for mod, name in (("fpga_gen.csim", "CsimError"), ("fpga_gen.boards", "BoardError")):
+    for mod, name in (("fpga_gen.csim", "CsimError"), ("fpga_gen.boards", "BoardError"),
+                      ("fpga_gen.estimate.model", "EstimateError"), ("fpga_gen.hls.layers", "HlsWriteError")):
         try:
             errs.append(getattr(__import__(mod, fromlist=[name]), name))
         except (ImportError, AttributeError):
@@ -58,11 +59,19 @@ def _convert_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-precision", help="precision of the model input")
     p.add_argument("--clock-period", type=float, help="clock period in ns")
     p.add_argument("--name", help="project / top function name (default: the model file's name)")
+    p.add_argument("--hls4ml-config", help="an hls4ml_config.yml whose settings (precisions, reuse, strategy, "
+                                           "part, clock) to apply instead of -c")
 
 
 def _convert(args, tb_inputs=None):
     from .api import convert
-    return convert(args.model, config=args.config, tb_inputs=tb_inputs, board=args.board, part=args.part,
+    config = args.config
+    if getattr(args, "hls4ml_config", None):
+        if args.config:
+            raise CliError("give either -c/--config or --hls4ml-config, not both")
+        from .hls4ml_config import config_from_hls4ml
+        config = config_from_hls4ml(args.hls4ml_config)
+    return convert(args.model, config=config, tb_inputs=tb_inputs, board=args.board, part=args.part,
                    io=args.io, strategy=args.strategy, reuse=args.reuse, precision=args.precision,
                    input_precision=args.input_precision, clock_period=args.clock_period, name=args.name)
 
@@ -132,9 +141,6 @@ def cmd_estimate(args) -> int:
         if args.board or args.part or args.clock_period:
             project.config = project.config.copy(board=args.board, part=args.part, clock_period=args.clock_period)
     else:
-        if getattr(args, "hls4ml_config", None):
-            from .hls4ml_config import config_from_hls4ml
-            args.config = config_from_hls4ml(args.hls4ml_config)
         project = _convert(args)
     est = estimate(project.graph, project.config, board=project.config.board)
     if args.json:
@@ -193,7 +199,6 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("estimate", help="resource and latency estimate, before any synthesis")
     s.add_argument("model", help="model file or generated project directory")
     s.add_argument("--json", action="store_true")
-    s.add_argument("--hls4ml-config", help="hls4ml_config.yml whose settings to apply")
     _convert_args(s)
     s.set_defaults(fn=cmd_estimate)
 

@@ -71,3 +71,20 @@ def test_config_errors(tmp_path, text, msg):
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="nope.yml: config file not found"):
         load_config(tmp_path / "nope.yml")
+
+
+def test_float_dense_layers_take_the_default_precision():
+    from fpga_gen.frontend.loader import import_tf
+    tf = import_tf()
+    m = tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=(784,), name="x"),
+                             tf.keras.layers.Dense(128, activation="relu", name="d1"),
+                             tf.keras.layers.Dense(64, activation="relu", name="d2"),
+                             tf.keras.layers.Dense(10, name="d3")])
+    project = convert(m, precision="ap_fixed<16,6>")
+    for name in ("d1", "d2", "d3"):
+        n = project.graph[name]
+        assert n.types["result"].cpp() == "ap_fixed<16,6>"
+        assert n.types["weight"].cpp() == "ap_fixed<16,6>"
+        assert n.types["accum"].width <= 53
+    x = grid_inputs(100, 784, frac_bits=4, lo=0, hi=1)
+    assert project.predict(x).shape == (100, 10)

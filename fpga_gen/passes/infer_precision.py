@@ -5,9 +5,10 @@
 - Float weights (layers without a QKeras quantizer) are rounded to ``default_precision``
   (round to nearest, saturate); quantized weights keep the quantizer's type.
 - A dense accumulator is the smallest type that holds every possible sum exactly, computed
-  from the input type's range and the actual weights; the dense result is that same type
-  unless a quantizer or override follows — a value computed from quantized operands is
-  never silently rounded.
+  from the input type's range and the actual weights.  The result of a quantized dense layer
+  (QDense with a kernel quantizer) is that same exact type — a value computed from quantized
+  operands is never silently rounded; a float Dense layer's result takes ``default_precision``
+  (otherwise exact types would grow layer after layer of a float model).
 - conv2d: a dense layer per output pixel over its (kh, kw, n_chan) patch; the same rule with the
   kernel reshaped to (kh * kw * n_chan, n_filt) (padded cells are 0, inside the input's range).
 - max pooling: accum and result are the input type.  average pooling: the sum is held exactly in
@@ -144,33 +145,28 @@ class InferPrecision(Pass):
     def _input(self, graph, node: Node, config: ProjectConfig, ov):
         node.types["result"] = ov.get("result") or config.input_precision or config.default_precision
 
-    def _dense(self, graph, node: Node, config: ProjectConfig, ov):
+    def _weighted(self, graph, node: Node, config: ProjectConfig, ov, kernel_2d) -> None:
+        """dense and conv: weight/bias types, exact accumulator, result type."""
         x = graph[node.inputs[0]].types["result"]
-        for slot, wname in (("weight", "kernel"), ("bias", "bias")):
-            t = ov.get(slot) or node.types.get(slot) or config.default_precision
-            q = _quantize_weights(node.weights[wname], t)
-            node.weights[wname] = q
-            node.types[slot] = t.plain()
-        if "accum" in ov:
-            node.types["accum"] = ov["accum"]
-        else:
-            node.types["accum"] = dense_accum_type(x, node.types["weight"], node.types["bias"],
-                                                   node.weights["kernel"], node.weights["bias"])
-        node.types["result"] = ov.get("result") or node.types.get("result") or node.types["accum"]
-
-    def _conv2d(self, graph, node: Node, config: ProjectConfig, ov):
-        x = graph[node.inputs[0]].types["result"]
+        quantized = "weight" in node.types          # set by the frontend from a QKeras kernel quantizer
         for slot, wname in (("weight", "kernel"), ("bias", "bias")):
             t = ov.get(slot) or node.types.get(slot) or config.default_precision
             node.weights[wname] = _quantize_weights(node.weights[wname], t)
             node.types[slot] = t.plain()
-        kernel = node.weights["kernel"]
         if "accum" in ov:
             node.types["accum"] = ov["accum"]
         else:
             node.types["accum"] = dense_accum_type(x, node.types["weight"], node.types["bias"],
-                                                   kernel.reshape(-1, kernel.shape[-1]), node.weights["bias"])
-        node.types["result"] = ov.get("result") or node.types.get("result") or node.types["accum"]
+                                                   kernel_2d(node.weights["kernel"]), node.weights["bias"])
+        # quantized layer: its exact value, never silently rounded; float layer: the default precision
+        exact = node.types["accum"] if quantized else config.default_precision
+        node.types["result"] = ov.get("result") or node.types.get("result") or exact
+
+    def _dense(self, graph, node: Node, config: ProjectConfig, ov):
+        self._weighted(graph, node, config, ov, lambda k: k)
+
+    def _conv2d(self, graph, node: Node, config: ProjectConfig, ov):
+        self._weighted(graph, node, config, ov, lambda k: k.reshape(-1, k.shape[-1]))
 
     def _pooling(self, graph, node: Node, config: ProjectConfig, ov):
         x = graph[node.inputs[0]].types["result"]

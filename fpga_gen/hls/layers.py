@@ -104,8 +104,10 @@ def exact_literals(node: Node, values: np.ndarray, t: FixedType, what: str) -> t
 
 def valid_reuse_factors(n_in: int, n_out: int) -> list[int]:
     """Reuse factors hls4ml 1.3's dense kernels accept (its ``_validate_reuse_factor``)."""
+    total = n_in * n_out
+    divisors = sorted({d for k in range(1, int(total ** 0.5) + 1) if total % k == 0 for d in (k, total // k)})
     out = []
-    for rf in range(1, n_in * n_out + 1):
+    for rf in divisors:
         multfactor = min(n_in, rf)
         multiplier_limit = -(-(n_in * n_out) // multfactor)
         ok = (multiplier_limit % n_out == 0) or (rf >= n_in)
@@ -117,8 +119,9 @@ def valid_reuse_factors(n_in: int, n_out: int) -> list[int]:
 
 
 # ---------------------------------------------------------------------------- handlers
-# Each handler: (node, graph, namer, base) -> LayerCode, where ``base`` carries the names
-# already chosen for the node (stem, arrays, result typedef).
+# Each handler: (node, graph, namer, code) -> LayerCode, where ``code`` arrives with the
+# names the writer already chose for the node (stem, arrays, result typedef) and leaves
+# with the op's typedefs, weights, headers and template parameters.
 
 @handler("dense")
 def dense(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode:

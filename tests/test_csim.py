@@ -196,3 +196,25 @@ def test_random_types_and_modes(seed, tmp_path):
     x = inputs(g, 1500, seed=seed)
     y, expected = csim.predict(d, x), emulate(g, x)
     assert np.array_equal(y, expected), f"{np.mean(y != expected):.2%} of the outputs differ\n{g.summary()}"
+
+
+def test_two_projects_in_one_process(tmp_path):
+    """Projects with the same names and types but different softmax tables stay apart when both are loaded.
+
+    Static locals of template functions are STB_GNU_UNIQUE symbols by default, which the
+    dynamic loader merges across libraries; -fno-gnu-unique keeps each project's tables.
+    """
+    graphs = []
+    for size in (64, 1024):
+        g = mlp_graph((8, 6, 4), bits=6, softmax=True, seed=21)
+        g["softmax"].attrs["exp_table_size"] = size
+        g["softmax"].attrs["inv_table_size"] = size
+        graphs.append(g)
+    x = inputs(graphs[0], 1000)
+    dirs = [write(g, tmp_path, f"p{i}") for i, g in enumerate(graphs)]
+    expected = [emulate(g, x) for g in graphs]
+    assert not np.array_equal(expected[0], expected[1])
+    for d, e in zip(dirs, expected):
+        assert np.array_equal(csim.predict(d, x), e)
+    for d, e in zip(dirs, expected):
+        assert np.array_equal(csim.predict(d, x), e)

@@ -31,7 +31,10 @@ from ..templating import render
 
 __all__ = ["CsimBuild", "CsimError", "CsimCompileError", "build", "cache_dir", "find_top", "CXXFLAGS"]
 
-CXXFLAGS = ("-std=c++14", "-O1", "-fPIC", "-fvisibility-inlines-hidden", "-g0", "-pipe")
+# -fno-gnu-unique: static locals of template functions (the softmax tables) would otherwise be
+# STB_GNU_UNIQUE symbols, which the loader merges across every library of the process: two
+# projects with the same layer names would share one table.
+CXXFLAGS = ("-std=c++14", "-O1", "-fPIC", "-fvisibility-inlines-hidden", "-fno-gnu-unique", "-g0", "-pipe")
 BUILDER_VERSION = "1"
 
 # What the precompiled header holds: the copied hls4ml headers every project uses, and

@@ -34,7 +34,7 @@ def _library(path: Path):
             for fn in (lib.fpga_gen_input_shape, lib.fpga_gen_output_shape):
                 fn.argtypes = [ctypes.c_void_p]
                 fn.restype = ctypes.c_long
-                dims = (ctypes.c_long * 16)()
+                dims = (ctypes.c_long * 64)()
                 rank = fn(ctypes.addressof(dims))
                 shapes.append(tuple(int(dims[i]) for i in range(rank)))
             # one call initialises the kernels' static tables (softmax) before threads share them

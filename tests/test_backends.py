@@ -336,20 +336,27 @@ def test_random_graphs_in_cpp(seed, accum_mode, softmax, ):
 
 
 @needs_gxx
-@pytest.mark.xfail(strict=True, reason="fixed.from_float: under WRAP, value * 2**frac >= 2**53 loses the low "
-                                       "bits in `r - lo` (and overflows to inf, then NaN, near 1e308); the C++ "
-                                       "wraps exactly (e.g. 1e30 -> 0 in ap_fixed<16,6>, the emulator gives -32)")
+@pytest.mark.xfail(strict=True, reason="fixed.from_float: a finite x whose x * 2**frac overflows to inf (|x| near "
+                                       "1e308) becomes NaN under WRAP; the C++ gives 0 (its low bits are 0, as for "
+                                       "inf).  Fix: finite = xp.isfinite(x * 2.0 ** dst.frac) instead of isfinite(x)")
 def test_huge_finite_inputs_wrap_like_cpp():
     from fpga_gen.api import Project
     from fpga_gen.config import ProjectConfig
-    t = FixedType(16, 6)
-    x = Node("x", "input", [], (6,), types={"result": t})
-    a = Node("a", "activation", ["x"], (6,), attrs={"activation": "linear"}, types={"result": t})
-    project = Project(Graph("huge", [x, a], inputs=["x"], outputs=["a"]), ProjectConfig(name="huge"))
-    xs = np.array([[1e30, -1e30, 2.0 ** 60 + 2.0 ** 40, 1e17, 1e300, 1e308]])
-    with np.errstate(all="ignore"):
-        ref = project.predict(xs, backend="emu")
-    assert np.array_equal(ref, project.predict(xs, backend="native"))
+    xs = np.array([[1e30, -1e30, 2.0 ** 60 + 2.0 ** 40, 1e17, 1e300, 1e308, -1e308, 2.0 ** 1023],
+                   [2.0 ** 43 + 12.0, -(2.0 ** 44) - 40.0, 2.0 ** 50 + 2.0 ** 9 + 0.5, 2.0 ** 45 + 7.75,
+                    -(2.0 ** 52) - 3.0, 2.0 ** 53, -(2.0 ** 47) - 1.5, 3.0]])
+    failures = []
+    for k, t in enumerate([FixedType(16, 6), FixedType(16, 6, False), FixedType(12, -2, True, "RND", "WRAP"),
+                           FixedType(8, 3, True, "TRN", "SAT"), FixedType(10, 2, False, "RND_CONV", "SAT_SYM")]):
+        x = Node("x", "input", [], (8,), types={"result": t})
+        a = Node("a", "activation", ["x"], (8,), attrs={"activation": "linear"}, types={"result": t})
+        project = Project(Graph(f"huge{k}", [x, a], inputs=["x"], outputs=["a"]), ProjectConfig(name=f"huge{k}"))
+        with np.errstate(all="ignore"):
+            ref = project.predict(xs, backend="emu")
+        got = project.predict(xs, backend="native")
+        if not np.array_equal(ref, got):
+            failures.append(f"{t}: emulator {ref.tolist()} C++ {got.tolist()}")
+    assert not failures, "\n".join(failures)
 
 
 def _softmax_only(name: str, inp_norm: FixedType) -> Graph:

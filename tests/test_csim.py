@@ -218,3 +218,16 @@ def test_two_projects_in_one_process(tmp_path):
         assert np.array_equal(csim.predict(d, x), e)
     for d, e in zip(dirs, expected):
         assert np.array_equal(csim.predict(d, x), e)
+
+
+@pytest.mark.xfail(strict=True, reason="emulator adds saturating products in latency order; "
+                   "nnet::dense_resource_rf_leq_nin adds i = ir + k*rf (fpga_gen/emulate/kernels.py dense_kernel)")
+def test_saturating_accumulator_resource_order(tmp_path):
+    g = mlp_graph((16, 8, 4), bits=8, activation="relu", strategy="resource", reuse_factor=4)
+    for node in g:
+        if node.op == "dense":
+            node.types["accum"] = FixedType(12, 4, True, "RND", "SAT")
+            node.types["result"] = FixedType(12, 4, True, "RND", "SAT")
+    d = write(g, tmp_path)
+    x = inputs(g)
+    assert np.array_equal(csim.predict(d, x), emulate(g, x))

@@ -372,10 +372,9 @@ def _softmax_only(name: str, inp_norm: FixedType) -> Graph:
 
 
 @needs_gxx
-@pytest.mark.xfail(strict=True, reason="csim libraries share STB_GNU_UNIQUE symbols (the softmax tables, static "
-                                       "locals of nnet::softmax_stable<..., config_softmax>): the second project "
-                                       "loaded in a process uses the first one's tables; g++ -fno-gnu-unique fixes it")
 def test_two_projects_in_one_process_keep_their_own_tables():
+    """Two libraries whose softmax instantiations have the same C++ name but other tables (built with
+    -fno-gnu-unique, each library keeps its own static tables)."""
     from fpga_gen.api import Project
     from fpga_gen.config import ProjectConfig
     x = np.linspace(-7.5, 7.5, 50).reshape(10, 5)

@@ -115,8 +115,20 @@ def _quantize_scaled(v, mode: str, xp):
     raise ValueError(f"unknown rounding mode {mode}")
 
 
+def _within(r, lo: float, hi: float) -> bool:
+    """True when every element of r lies in [lo, hi] (two cheap reductions; the wrap costs more)."""
+    try:
+        return float(r.min()) >= lo and float(r.max()) <= hi
+    except (ValueError, RuntimeError):      # empty array
+        return True
+
+
 def _overflow(r, t: FixedType, xp):
     lo, hi = float(t.raw_min), float(t.raw_max)
+    if t.saturation == "SAT_SYM" and t.signed:
+        lo = -hi
+    if _within(r, lo, hi):
+        return r
     if t.saturation == "WRAP":
         span = float(1 << t.width)
         return xp.mod(xp.mod(r, span) - lo, span) + lo   # inner mod first: exact even for |r| >= 2**53
@@ -162,8 +174,9 @@ def from_float(x, dst: FixedType, xp=NP):
     finite = xp.isfinite(x)
     # exact: scaling by a power of two; floor/rint of a float >= 2**52 is the float itself, and
     # the wrap-around (fmod) is exact for every float, so huge values need no special case.
-    v = xp.where(finite, x, xp.zeros_like(x)) * (2.0 ** dst.frac)
-    if not bool(finite.all()):
+    all_finite = bool(finite.all())
+    v = x * (2.0 ** dst.frac) if all_finite else xp.where(finite, x, xp.zeros_like(x)) * (2.0 ** dst.frac)
+    if not all_finite:
         huge = 2.0 ** (dst.width + 8)
         v = xp.where(finite, v, xp.where(xp.signbit(x), -huge + xp.zeros_like(x), huge + xp.zeros_like(x)))
     return _overflow(_quantize_scaled(v, dst.rounding, xp), dst, xp)

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..ir.graph import Node
 from ..ir.types import FixedType
-from .fixed import (EXACT_LIMIT, EmulationRangeError, c_expf, cast, ceillog2, from_float,
+from .fixed import (EXACT_LIMIT, EmulationRangeError, _overflow, c_expf, cast, ceillog2, from_float,
                     raw_from_top_bits)
 
 __all__ = ["KERNELS", "kernel", "product_type", "weight_raw"]
@@ -82,13 +82,8 @@ def dense_kernel(node: Node, inputs, in_types, xp):
         prods = cast(x[:, :, None] * w[None, :, :], pt, at, xp)
         acc = xp.sum(prods, axis=1) + b_acc
     # wrap-around is modular: wrapping the final sum equals wrapping every partial sum
-    acc = _wrap(acc, at, xp)
+    acc = _overflow(acc, at, xp)
     return cast(acc, at, rt, xp)
-
-
-def _wrap(raw, t: FixedType, xp):
-    lo = float(t.raw_min)
-    return xp.mod(raw - lo, float(1 << t.width)) + lo
 
 
 @kernel("activation")
@@ -149,21 +144,23 @@ def softmax_kernel(node: Node, inputs, in_types, xp):
                                           exp_size, inv_size)
     at = ty["accum"]
     n = x.shape[1]
-    cols = [x[:, i:i + 1] for i in range(n)]
-    x_max = _reduce(cols, lambda a, b: xp.where(a >= b, a, b))
+    x_max = xp.max(x, 1)                                   # the max of exact values: order does not matter
     diff_t = FixedType(xt.width + 1, xt.integer + 1, True)
-    exp_res = []
-    for c in cols:
-        d = cast(x_max - c, diff_t, ty["inp_norm"], xp)
-        idx = _top_bits_index(d, ty["inp_norm"], ceillog2(exp_size), xp)
-        exp_res.append(cast(xp.take(exp_table, idx), ty["exp_table"], at, xp))
+    d = cast(x_max - x, diff_t, ty["inp_norm"], xp)
+    idx = _top_bits_index(d, ty["inp_norm"], ceillog2(exp_size), xp)
+    exp_res = cast(xp.take(exp_table, idx), ty["exp_table"], at, xp)
     wide = FixedType(at.width + 1, at.integer + 1, at.signed)
-    exp_sum = _reduce(exp_res, lambda a, b: cast(a + b, wide, at, xp))
+    et = ty["exp_table"]
+    if n * max(abs(et.raw_min), et.raw_max) * 2.0 ** (at.frac - et.frac) <= at.raw_max:
+        # the accumulator holds any sum of n table values: the adder tree is exact in any order
+        exp_sum = xp.sum(exp_res, 1)[:, None]
+    else:
+        cols = [exp_res[:, i:i + 1] for i in range(n)]
+        exp_sum = _reduce(cols, lambda a, b: cast(a + b, wide, at, xp))
     exp_sum = cast(exp_sum, at, ty["inv_inp"], xp)
     inv = xp.take(inv_table, _top_bits_index(exp_sum, ty["inv_inp"], ceillog2(inv_size), xp))
     pt = product_type(at, ty["inv_table"])
-    outs = [cast(e * inv, pt, ty["result"], xp) for e in exp_res]
-    return xp.concat(outs, axis=1)
+    return cast(exp_res * inv, pt, ty["result"], xp)
 
 
 from . import kernels_conv as _kernels_conv  # noqa: E402,F401  (registers conv2d and pooling)

@@ -386,3 +386,20 @@ def test_two_projects_in_one_process_keep_their_own_tables():
     assert not np.array_equal(outs[0][0], outs[1][0])          # the two designs differ
     for ref, got in outs:
         assert np.array_equal(ref, got)
+
+
+# ---------------------------------------------------------------------------- tests: 2-D ops
+@pytest.mark.parametrize("case", ["conv_valid_3x3", "conv_same_3x2_stride2", "conv_valid_2x2_stride2_nobias",
+                                  "pool_max_same_3x3_stride2", "pool_avg_same_2x2_odd", "pool_avg_valid_3x3",
+                                  "pool_only_max"])
+def test_conv_and_pooling(ops, case):
+    """conv2d and max/average pooling (QKeras CNNs of tests/test_conv.py), random and edge inputs."""
+    import fpga_gen
+    from test_conv import CASES, IN_PREC, _case_model, grid_images
+    shape, model = _case_model(case)
+    project = fpga_gen.convert(model, input_precision=IN_PREC)
+    xt = project.graph[project.graph.inputs[0]].types["result"]
+    n_in = int(np.prod(shape))
+    x = np.concatenate([grid_images(200, shape).reshape(200, n_in), edge_inputs(xt, n_in, 100, seed=8)])
+    assert_same_as_numpy(project.graph, x.reshape((-1,) + tuple(shape)), ops)
+    assert case in CASES

@@ -95,7 +95,7 @@ def activation_kernel(node: Node, inputs, in_types, xp):
     if act == "linear":
         return cast(x, xt, rt, xp)
     if act == "relu":
-        return cast(xp.where(x > 0, x, xp.zeros_like(x)), xt, rt, xp)
+        return cast(xp.where(x > 0, x, 0.0), xt, rt, xp)
     raise NotImplementedError(f"activation {act!r} has no emulator kernel")
 
 

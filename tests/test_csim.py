@@ -231,3 +231,30 @@ def test_saturating_accumulator_resource_order(tmp_path):
     d = write(g, tmp_path)
     x = inputs(g)
     assert np.array_equal(csim.predict(d, x), emulate(g, x))
+
+
+def test_retries_without_precompiled_header(tmp_path, monkeypatch):
+    """If g++ trips over the cached precompiled header, the units compile again without it."""
+    import importlib
+    build_mod = importlib.import_module("fpga_gen.csim.build")
+    real = build_mod._compile
+    calls = []
+
+    def flaky(cxx, pch_flags, units, todo, tmp_objs, project, log):
+        calls.append(bool(pch_flags))
+        if pch_flags:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text("cc1plus: internal compiler error: Segmentation fault\n")
+            raise csim.CsimCompileError("g++ failed", log)
+        return real(cxx, pch_flags, units, todo, tmp_objs, project, log)
+
+    monkeypatch.setattr(build_mod, "_compile", flaky)
+    monkeypatch.setenv("FPGA_GEN_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "cache" / "csim").mkdir(parents=True)
+    g = mlp_graph((16, 8, 4), seed=31)
+    d = write(g, tmp_path)
+    monkeypatch.setattr(build_mod, "_pch", lambda *a: tmp_path / "fake_pch.h")
+    b = csim.build(d, testbench=False)
+    assert calls == [True, False] and b.compiled == ("design",)
+    x = inputs(g, 100)
+    assert np.array_equal(csim.predict(d, x), emulate(g, x))

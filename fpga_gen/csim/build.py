@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -176,6 +177,19 @@ def _pch(cxx: str, ident: str, firmware: Path) -> Path | None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+_PCH_TROUBLE = re.compile(r"internal compiler error|precompiled header|\.gch")
+
+
+def _compile(cxx, pch_flags, units, todo, tmp_objs, project, log) -> None:
+    jobs = _Jobs(log)
+    for n in todo:
+        src = units[n][0]
+        # the precompiled header must come first; the sources' own -include after it
+        jobs.start(n, [cxx, *CXXFLAGS, *pch_flags, "-Ifirmware/ap_types", "-Ifirmware", "-c", src[0], *src[1:],
+                       "-o", str(tmp_objs[n])], project)
+    jobs.wait(project)
+
+
 def build(project_dir, library: bool = True, testbench: bool = True) -> CsimBuild:
     """Compile what is asked for (both by default), reusing the cache; return the artifact paths.
 
@@ -216,14 +230,15 @@ def build(project_dir, library: bool = True, testbench: bool = True) -> CsimBuil
         pch_flags = ["-include", str(pch)] if pch else []
         (root / "obj").mkdir(parents=True, exist_ok=True)
         tmp_objs = {n: Path(tempfile.mkstemp(suffix=".o", prefix=".", dir=root / "obj")[1]) for n in todo}
-        jobs = _Jobs(root / "logs" / f"{design_key}.log")
+        log = root / "logs" / f"{design_key}.log"
         try:
-            for n in todo:
-                src = units[n][0]
-                # the precompiled header must come first; the sources' own -include after it
-                jobs.start(n, [cxx, *CXXFLAGS, *pch_flags, "-Ifirmware/ap_types", "-Ifirmware", "-c", src[0], *src[1:],
-                               "-o", str(tmp_objs[n])], project)
-            jobs.wait(project)
+            try:
+                _compile(cxx, pch_flags, units, todo, tmp_objs, project, log)
+            except CsimCompileError as e:
+                # a precompiled header GCC chokes on (it may crash rather than ignore it): retry once without
+                if not pch_flags or not _PCH_TROUBLE.search(e.log.read_text(errors="replace")):
+                    raise
+                _compile(cxx, [], units, todo, tmp_objs, project, log)
             for n in todo:
                 _atomic_place(tmp_objs[n], objs[n])
         finally:

@@ -13,6 +13,11 @@ arrays almost nothing; ``-O1`` runs the ap_fixed code as fast as ``-O2``/``-O3``
 compiles ~2 s faster; a precompiled header of ap_fixed.h and the nnet_utils kernels (built
 once per cache from the same files every project copies) saves ~0.6 s per unit; the two
 units compile in parallel.
+
+Measured on this 2-core machine, paired with hls4ml 1.3's build_lib.sh of the same MLP:
+library 2.9-3.2 s CPU (3.5-5.6 s wall under load) against 6.4-6.7 s CPU (8.3-12 s wall);
+library + testbench 3.6-4.7 s CPU; the first build in a fresh cache adds ~6 s for the
+precompiled header; a cached build is ~10 ms (hashing the sources).
 """
 
 from __future__ import annotations

@@ -30,7 +30,8 @@ def _known_errors() -> tuple:
     errs = [CliError, ProjectError, ConfigError, EmulationError, EmulationRangeError, FrontendError, GraphError,
             TypeParseError, PassError, TemplateError]
     for mod, name in (("fpga_gen.csim", "CsimError"), ("fpga_gen.boards", "BoardError"),
-                      ("fpga_gen.estimate.model", "EstimateError"), ("fpga_gen.hls.layers", "HlsWriteError")):
+                      ("fpga_gen.estimate.model", "EstimateError"), ("fpga_gen.hls.layers", "HlsWriteError"),
+                      ("fpga_gen.verify", "VerifyError")):
         try:
             errs.append(getattr(__import__(mod, fromlist=[name]), name))
         except (ImportError, AttributeError):
@@ -154,6 +155,21 @@ def cmd_estimate(args) -> int:
     return 0
 
 
+def cmd_verify(args) -> int:
+    from .api import PROJECT_FILE
+    from .verify import verify_target
+    x = _load_npy(args.data, "data")
+    labels = _load_npy(args.labels, "labels") if args.labels else None
+    given = [o for o in ("config", "board", "part", "io", "strategy", "reuse", "precision", "input_precision",
+                         "clock_period", "name", "hls4ml_config") if getattr(args, o, None) is not None]
+    if given and (Path(args.model) / PROJECT_FILE).is_file():
+        raise CliError(f"{args.model} is a built project; --{given[0].replace('_', '-')} applies to a model file")
+    result = verify_target(args.model, x, labels=labels, backend=args.backend, tolerance=args.tolerance,
+                           reference_model=args.reference, convert=lambda: _convert(args), junit=args.junit)
+    print(result.to_text())
+    return 0 if result.passed else EXIT_MISMATCH
+
+
 def cmd_boards(args) -> int:
     from .boards import list_boards, load_board
     for name in list_boards():
@@ -201,6 +217,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     _convert_args(s)
     s.set_defaults(fn=cmd_estimate)
+
+    s = sub.add_parser("verify", help="run a model's project on a back end and compare it with Keras, per output")
+    s.add_argument("model", metavar="MODEL|PROJECT_DIR", help="model file, or a project built with fpga-gen build")
+    s.add_argument("--data", required=True, help=".npy inputs")
+    s.add_argument("--labels", help=".npy labels (class indices or one-hot) for accuracy")
+    s.add_argument("--backend", default="csim", choices=["csim", "native", "emu"])
+    s.add_argument("--tolerance", default="exact", help="exact | lsb:N | argmax:F (default exact)")
+    s.add_argument("--reference", help="Keras model file to compare a PROJECT_DIR with (default: the emulator)")
+    s.add_argument("--junit", help="write the results as JUnit XML to this path")
+    _convert_args(s)
+    s.set_defaults(fn=cmd_verify)
 
     s = sub.add_parser("boards", help="list the known boards and their resources")
     s.set_defaults(fn=cmd_boards)

@@ -6,7 +6,8 @@ Models: the digits MLP of examples/ (64-32-16-10, 6-bit; trained by examples/tra
 when examples/digits_mlp.h5 is missing) and a 16-64-32-32-5 QKeras MLP with 6-bit weights and
 activations, made here with random weights.  Measured per model:
 
-* convert (Keras file -> typed graph) and project write (HLS files, testbench vectors, report);
+* convert (Keras file -> typed graph; the first model the process loads, TensorFlow and QKeras
+  already imported) and project write (HLS files, testbench vectors, report);
 * emulator throughput: numpy (the spec) and the same kernels on PyTorch's CPU back end;
 * C++ build: g++ of the written project into the shared library (``fpga_gen.csim.build``),
   cold (empty cache: the precompiled header is built too) and with only the precompiled
@@ -132,7 +133,8 @@ def measure_ours(path: Path, x: np.ndarray, work: Path, repeat: int, torch_cpu: 
     from fpga_gen.emulate import Emulator
 
     from fpga_gen.frontend.loader import import_tf
-    import_tf()                                    # TensorFlow's import is not part of convert
+    import_tf()                  # importing TensorFlow and QKeras is not part of convert (as for hls4ml);
+    import qkeras  # noqa: F401  # Keras's one-time set-up on the first model loaded is
     r: dict = {"batch": len(x)}
     r["convert_s"], project = best_of(lambda: fpga_gen.convert(str(path)), 1)
     out = work / f"prj_{path.stem}"
@@ -226,12 +228,13 @@ def backends_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def run_isolated(model: str, batch: int, repeat: int) -> dict:
-    """``measure_ours`` for one model in a fresh Python process (this script with --json)."""
+def run_isolated(model: str, batch: int, repeat: int, path: Path) -> dict:
+    """``measure_ours`` for one model (its .h5 at ``path``) in a fresh Python process (this script with --json),
+    so that the model is the first one that process loads."""
     with tempfile.TemporaryDirectory(prefix="fpga_gen_bench_") as tmp:
         out = Path(tmp) / "result.json"
         subprocess.run([sys.executable, __file__, "--models", model, "--batch", str(batch), "--repeat", str(repeat),
-                        "--json", str(out)], check=True)
+                        "--model-path", str(path), "--json", str(out)], check=True)
         return json.loads(out.read_text())
 
 
@@ -241,6 +244,7 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=BATCH)
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--json", help="measure the one model given in this process and write the numbers here")
+    ap.add_argument("--model-path", help="with --json: the model's .h5 (default: made or trained here)")
     args = ap.parse_args(argv)
     names = [m for m in args.models.split(",") if m]
     for m in names:
@@ -251,14 +255,16 @@ def main(argv=None) -> int:
             ap.error("--json measures exactly one model")
         with tempfile.TemporaryDirectory(prefix="fpga_gen_bench_") as tmp:
             work = Path(tmp)
-            r = measure_ours(model_path(names[0], work), inputs(names[0], args.batch), work, args.repeat)
+            path = Path(args.model_path) if args.model_path else model_path(names[0], work)
+            r = measure_ours(path, inputs(names[0], args.batch), work, args.repeat)
         Path(args.json).write_text(json.dumps(r, indent=1))
         return 0
     load0 = load_average()
     results = {}
-    for m in names:
-        print(f"[{m}] measuring ...", flush=True)
-        results[m] = run_isolated(m, args.batch, args.repeat)
+    with tempfile.TemporaryDirectory(prefix="fpga_gen_bench_") as tmp:
+        for m in names:
+            print(f"[{m}] measuring ...", flush=True)
+            results[m] = run_isolated(m, args.batch, args.repeat, model_path(m, Path(tmp)))
     print()
     print(f"batch {args.batch:,}; best of {args.repeat} (builds: best of 2); {machine()}; "
           f"load average before {load0}, after {load_average()}")

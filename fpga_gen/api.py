@@ -144,7 +144,9 @@ class Project:
     def write(self, directory, force: bool = False, _record: bool = True) -> Path:
         """Write the whole project atomically: into a temporary folder, renamed into place at the end."""
         from .hls import write_project
+        from .passes.limits import check_hls_limits
 
+        check_hls_limits(self.graph)      # a design Vitis HLS cannot build is refused before any file exists
         out = Path(directory)
         if out.exists() and not force:
             raise ProjectError(f"{out}: output directory exists; pass --force (force=True) to overwrite it")

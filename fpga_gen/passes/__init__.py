@@ -1,9 +1,10 @@
 """Graph passes, run in this explicit order (see :mod:`fpga_gen.passes.base` for how to write one)."""
 from .base import Pass, PassError, run_passes
 from .infer_precision import ApplyLayerConfig, InferPrecision, RemoveIdentity
+from .limits import CheckHlsLimits
 from .reuse import ApplyReuse, is_valid_reuse, nearest_valid_reuse, valid_reuse_factors
 
-DEFAULT_PASSES = (ApplyLayerConfig(), RemoveIdentity(), ApplyReuse(), InferPrecision())
+DEFAULT_PASSES = (ApplyLayerConfig(), RemoveIdentity(), ApplyReuse(), CheckHlsLimits(), InferPrecision())
 
 __all__ = ["Pass", "PassError", "run_passes", "DEFAULT_PASSES", "ApplyLayerConfig", "RemoveIdentity",
-           "ApplyReuse", "InferPrecision", "is_valid_reuse", "valid_reuse_factors", "nearest_valid_reuse"]
+           "ApplyReuse", "CheckHlsLimits", "InferPrecision", "is_valid_reuse", "valid_reuse_factors", "nearest_valid_reuse"]

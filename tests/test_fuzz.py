@@ -1,0 +1,89 @@
+"""Fuzzing: random valid QKeras models (tests/fuzz_models.py) through the whole flow.
+
+Properties, per model:
+- the emulator equals an independent float64 forward pass of the fixed-point semantics, bit for bit;
+- the emulator equals QKeras bit for bit wherever QKeras' float32 arithmetic is exact (fully quantized
+  weights, inputs on the input type's grid, every sum below 2**24 grid units -- decided per model and batch);
+- csim (g++) equals the emulator bit for bit, including the softmax output, for a few small models
+  (compiles are the cost; builds are cached by content, so a rerun compiles nothing).
+
+Fast profile (default suite): a fixed (derandomized) set of models.  Long profile:
+``pytest -m slow tests/test_fuzz.py`` (or ``make fuzz``): 200+ models with fresh random draws, csim on
+one in eight.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fpga_gen import convert
+from fuzz_models import float32_exact, model_specs, reference_forward
+
+HAVE_GXX = shutil.which("g++") is not None
+
+
+def hls_supports(graph) -> bool:
+    """Whether the HLS writer has a template for every op (conv2d/pooling arrive after their emulator)."""
+    from fpga_gen.hls.layers import HANDLERS
+    return all(n.op == "input" or n.op in HANDLERS for n in graph)
+N = 64
+
+
+def check_model(spec, csim: bool = False) -> dict:
+    model = spec.build()
+    project = convert(model, config=spec.config())
+    x = spec.inputs(N, seed=spec.seed % 1000)
+    trace = project.emulator().predict(x, trace=True)
+    out_name = project.graph.outputs[0]
+    pre = project.graph[out_name].inputs[0] if spec.softmax else out_name
+    emu_pre = trace[pre].reshape(N, -1)
+    record: list = []
+    ref = reference_forward(spec, model, x, record)
+    assert emu_pre.shape == ref.shape
+    assert np.array_equal(emu_pre, ref), (
+        f"emulator != float64 reference at {np.argwhere(emu_pre != ref)[:5].tolist()}: "
+        f"{emu_pre[emu_pre != ref][:5]} vs {ref[emu_pre != ref][:5]}")
+    exact = float32_exact(spec, record)
+    if exact:
+        import tensorflow as tf
+        sub = model if not spec.softmax else tf.keras.Model(model.inputs, model.layers[-2].output)
+        q = sub.predict(x.astype(np.float32), verbose=0, batch_size=N).astype(np.float64).reshape(N, -1)
+        assert np.array_equal(emu_pre, q), (
+            f"emulator != QKeras at {np.argwhere(emu_pre != q)[:5].tolist()}: "
+            f"{emu_pre[emu_pre != q][:5]} vs {q[emu_pre != q][:5]}")
+    if csim and hls_supports(project.graph):
+        y_emu = trace[out_name].reshape(N, -1)
+        y_csim = project.predict(x, backend="csim").reshape(N, -1)
+        assert np.array_equal(y_csim, y_emu), f"csim != emulator: {np.mean(y_csim != y_emu):.2%} differ"
+    return {"qkeras_exact": exact}
+
+
+FAST = settings(max_examples=25, deadline=None, derandomize=True, database=None,
+                suppress_health_check=list(HealthCheck))
+LONG = settings(max_examples=220, deadline=None, database=None, suppress_health_check=list(HealthCheck),
+                print_blob=True)
+
+
+@FAST
+@given(spec=model_specs())
+def test_fuzz_emulator_vs_references(spec):
+    check_model(spec)
+
+
+@pytest.mark.skipif(not HAVE_GXX, reason="g++ is not installed")
+@settings(max_examples=5, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+@given(spec=model_specs(allow_conv=False, max_dense=2))
+def test_fuzz_csim_equals_emulator(spec):
+    check_model(spec, csim=True)
+
+
+@pytest.mark.slow
+@LONG
+@given(spec=model_specs(), csim=st.integers(0, 7).map(lambda k: k == 0 and HAVE_GXX))
+def test_fuzz_long(spec, csim):
+    check_model(spec, csim=csim)

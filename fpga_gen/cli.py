@@ -31,7 +31,7 @@ def _known_errors() -> tuple:
             TypeParseError, PassError, TemplateError]
     for mod, name in (("fpga_gen.csim", "CsimError"), ("fpga_gen.boards", "BoardError"),
                       ("fpga_gen.estimate.model", "EstimateError"), ("fpga_gen.hls.layers", "HlsWriteError"),
-                      ("fpga_gen.verify", "VerifyError")):
+                      ("fpga_gen.verify", "VerifyError"), ("fpga_gen.sweep", "SweepError")):
         try:
             errs.append(getattr(__import__(mod, fromlist=[name]), name))
         except (ImportError, AttributeError):
@@ -83,9 +83,29 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def _fit(args, tb_inputs=None):
+    """--fit BOARD: sweep the model's designs on the board and keep the fastest that fits the budget."""
+    from .api import Project
+    from .sweep import fit, prepare
+    if args.board and args.board != args.fit:
+        raise CliError(f"--board {args.board} and --fit {args.fit} name different boards; give only --fit")
+    if args.reuse or args.strategy:
+        raise CliError("--fit chooses the reuse factors and strategy itself; drop --reuse/--strategy")
+    ev, model = prepare(args.model, args.fit, config=args.config, part=args.part, io=args.io,
+                        precision=args.precision, input_precision=args.input_precision,
+                        clock_period=args.clock_period, name=args.name)
+    res, point = fit(ev, budget=args.budget)
+    graph, config = ev.materialize(point)
+    best = res.best()
+    print(f"fit {args.fit}: {len(res.rows)} designs estimated in {res.seconds:.2f} s; fastest that fits: "
+          f"II {best['ii_cycles']}, latency {best['latency_cycles']} cycles ({best['layers']}), "
+          f"{best['budget_use'] * 100:.0f} % of the tightest budget")
+    return Project(graph, config, model=model, tb_inputs=tb_inputs)
+
+
 def cmd_build(args) -> int:
     tb = _load_npy(args.tb_data, "test data") if args.tb_data else None
-    project = _convert(args, tb_inputs=tb)
+    project = _fit(args, tb_inputs=tb) if args.fit else _convert(args, tb_inputs=tb)
     out = Path(args.output) if args.output else Path("hls_projects") / project.name
     project.write(out, force=args.force)
     print(f"wrote {out} ({project.name}: {len(project.graph)} layers, io_{project.config.io_type}, "
@@ -170,6 +190,46 @@ def cmd_verify(args) -> int:
     return 0 if result.passed else EXIT_MISMATCH
 
 
+def cmd_sweep(args) -> int:
+    from .sweep import make_executor, parse_precisions, prepare, run_sweep, split_list, verify, write_outputs
+    if args.verify and not args.data:
+        raise CliError("--verify needs --data x.npy (inputs to C-simulate the designs on)")
+    x = _load_npy(args.data, "input") if args.verify else None
+    labels = _load_npy(args.labels, "labels") if args.verify and args.labels else None
+    ios = split_list(args.io) or ["parallel"]
+    ev, _ = prepare(args.model, args.board, config=args.config, io=ios[0] if len(ios) == 1 else None,
+                    input_precision=args.input_precision, clock_period=args.clock_period)
+    try:
+        reuses = [int(r) for r in split_list(args.reuse)]
+    except ValueError:
+        raise CliError(f"--reuse {args.reuse!r}: give integers, e.g. 1,2,4,8") from None
+    out = Path(args.output)
+    executor = make_executor(args.dask_scheduler, args.workers)
+    try:
+        res = run_sweep(ev, precisions=parse_precisions(split_list(args.precision)) or None,
+                        strategies=split_list(args.strategy) or ["latency", "resource"], reuses=reuses or None,
+                        io_types=ios, budget=args.budget, out_dir=out, executor=executor, progress=True)
+        ver = verify(ev, res, args.verify, x, labels, out_dir=out, executor=executor) if args.verify else None
+    finally:
+        executor.close()
+    files = write_outputs(res, out, ver)
+    best = res.best()
+    print(f"{len(res.rows)} designs ({res.evaluated} estimated now) in {res.seconds:.2f} s: "
+          f"{len(res.fitting())} fit {res.board} within {res.budget.text()}, {len(res.pareto())} on the Pareto front")
+    if best:
+        print(f"fastest that fits: II {best['ii_cycles']}, latency {best['latency_cycles']} cycles, DSP {best['DSP']}, "
+              f"LUT {best['LUT']}, FF {best['FF']}, BRAM_18K {best['BRAM_18K']} ({best['layers']}); "
+              f"II lower bound from the budget's multipliers {res.bound.get('ii')}")
+    else:
+        print(res.infeasible_message())
+    for v in ver or []:
+        acc = f", accuracy {v['accuracy'] * 100:.2f} %" if "accuracy" in v else ""
+        print(f"csim II {v['ii_cycles']} ({v['layers']}): exact match {v['exact_match'] * 100:.2f} %, "
+              f"argmax agreement {v['argmax_agreement'] * 100:.2f} %{acc}")
+    print(f"wrote {files['html']}, {files['csv'].name}, {files['json'].name}, {files['png'].name}")
+    return 0
+
+
 def cmd_boards(args) -> int:
     from .boards import list_boards, load_board
     for name in list_boards():
@@ -196,8 +256,31 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", help="output directory (default hls_projects/<name>)")
     s.add_argument("--force", action="store_true", help="overwrite an existing output directory")
     s.add_argument("--tb-data", help=".npy of inputs for the testbench vectors (default: random)")
+    s.add_argument("--fit", metavar="BOARD", help="choose the fastest design (reuse factors, strategy) that fits "
+                                                  "BOARD within --budget")
+    s.add_argument("--budget", help="with --fit: fractions of the board, e.g. dsp=0.8,lut=0.7,ff=0.7,bram=0.8")
     _convert_args(s)
     s.set_defaults(fn=cmd_build)
+
+    s = sub.add_parser("sweep", help="estimate many designs on a board: budget filter, Pareto front, report")
+    s.add_argument("model")
+    s.add_argument("--board", required=True, help="target board (fpga-gen boards lists them)")
+    s.add_argument("--reuse", help="global reuse factors, e.g. 1,2,4,8 (default: powers of two)")
+    s.add_argument("--precision", help="default precisions, e.g. 'ap_fixed<16,6>,ap_fixed<12,4>'; "
+                                       "'DEFAULT/WEIGHT' also sets the weight precision")
+    s.add_argument("--strategy", help="latency,resource (default both)")
+    s.add_argument("--io", help="io types (only parallel today)")
+    s.add_argument("--budget", help="fractions of the board (default dsp=0.8,lut=0.7,ff=0.7,bram=0.8)")
+    s.add_argument("-o", "--output", default="sweep", help="output folder; its sweep.sqlite makes a rerun resume")
+    s.add_argument("--verify", type=int, default=0, metavar="N", help="build and C-simulate the best N designs")
+    s.add_argument("--data", help="with --verify: inputs (.npy)")
+    s.add_argument("--labels", help="with --verify: labels (.npy) for accuracy")
+    s.add_argument("--workers", type=int, help="local worker processes (default: the CPU count)")
+    s.add_argument("--dask-scheduler", metavar="tcp://HOST:PORT", help="run on a Dask distributed cluster")
+    s.add_argument("-c", "--config", help="project config YAML")
+    s.add_argument("--input-precision", help="precision of the model input")
+    s.add_argument("--clock-period", type=float, help="clock period in ns")
+    s.set_defaults(fn=cmd_sweep)
 
     s = sub.add_parser("csim", help="compile with g++ and compare C-simulation with the emulator")
     s.add_argument("project")

@@ -1,0 +1,344 @@
+"""The sweep driver: convert once, enumerate points, evaluate (resumably) on an executor, filter, rank."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .evaluate import METRICS, Evaluator
+from .executors import InlineExecutor, LocalExecutor
+from .pareto import pareto_front
+from .space import (Budget, Point, SweepError, default_reuses, grid_points, parse_budget, per_layer_points,
+                    weighted_layers)
+from ..passes import valid_reuse_factors
+
+__all__ = ["prepare", "run_sweep", "fit", "verify", "SweepResult", "Progress", "parse_precisions"]
+
+STORE_FILE = "sweep.sqlite"
+
+
+def parse_precisions(items) -> list[tuple[str, str | None]]:
+    """'ap_fixed<16,6>' (default precision) or 'ap_fixed<16,6>/ap_fixed<8,3>' (default / weight precision)."""
+    from ..ir.types import FixedType
+    out = []
+    for it in items:
+        d, _, w = str(it).partition("/")
+        out.append((FixedType.parse(d.strip()).cpp(), FixedType.parse(w.strip()).cpp() if w.strip() else None))
+    return out
+
+
+def split_list(text: str | None) -> list[str]:
+    """'a,b' -> ['a', 'b'], keeping commas inside <...> (ap_fixed<16,6>,ap_fixed<8,3>)."""
+    if not text:
+        return []
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        depth += ch == "<"
+        depth -= ch == ">"
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        out.append(cur.strip())
+    return out
+
+
+def prepare(model_or_path, board, config=None, **overrides) -> tuple[Evaluator, object]:
+    """Run the frontend once; (Evaluator over the untyped graph, keras model).  Like api.convert without passes."""
+    from ..api import _resolve_config
+    from ..boards import load_board
+    from ..config import ProjectConfig
+    from ..frontend import load_graph
+    from ..templating import cpp_ident
+
+    cfg = _resolve_config(config, overrides)
+    if cfg.io_type != "parallel":
+        raise SweepError(f"io type {cfg.io_type!r} is not supported by sweeps yet (only 'parallel'); use --io parallel")
+    b = load_board(board)
+    cfg.board = b.name
+    if cfg.part == ProjectConfig().part and not overrides.get("part"):
+        cfg.part = b.part
+    if cfg.clock_period == ProjectConfig().clock_period and not overrides.get("clock_period"):
+        cfg.clock_period = float(b.clock_period)
+    name = overrides.get("name") or (cfg.name if cfg.name != "myproject" else None)
+    graph, model = load_graph(model_or_path, name=name)
+    if cfg.name == "myproject" and not overrides.get("name"):
+        base = Path(str(model_or_path)).stem if isinstance(model_or_path, (str, os.PathLike)) else graph.name
+        cfg.name = cpp_ident(base)
+    return Evaluator(graph, cfg, b), model
+
+
+class Progress:
+    """A bar on stderr when it is a terminal; otherwise a plain line every ~10 %."""
+
+    def __init__(self, total: int, label: str = "sweep", stream=None, enabled: bool = True):
+        self.total, self.label, self.done = total, label, 0
+        self.stream = stream or sys.stderr
+        self.enabled = enabled and total > 0
+        self.tty = self.enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.t0 = time.perf_counter()
+        self._next_line = 0
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if not self.enabled:
+            return
+        rate = self.done / max(time.perf_counter() - self.t0, 1e-9)
+        if self.tty:
+            w = 30
+            k = int(w * self.done / self.total)
+            self.stream.write(f"\r{self.label} [{'#' * k}{'.' * (w - k)}] {self.done}/{self.total} "
+                              f"({rate:,.0f}/s)")
+            self.stream.flush()
+        elif self.done >= self._next_line or self.done == self.total:
+            self.stream.write(f"{self.label}: {self.done}/{self.total} evaluated ({rate:,.0f}/s)\n")
+            self._next_line = self.done + max(1, self.total // 10)
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+@dataclass
+class SweepResult:
+    rows: list                       # one dict per point (enumeration order), with key, fits, pareto, util_*
+    points: dict                     # key -> Point
+    board: str
+    available: dict
+    budget: Budget
+    complete: bool = True
+    bound: dict = field(default_factory=dict)          # device bound (bound.py)
+    bound_model: dict = field(default_factory=dict)    # the estimator's variant: narrow products in LUTs, floor
+    seconds: float = 0.0
+    evaluated: int = 0               # evaluated in this run (the rest came from the store)
+
+    @property
+    def limits(self) -> dict:
+        return self.budget.limits(self.available)
+
+    def fitting(self) -> list:
+        return [r for r in self.rows if r.get("fits")]
+
+    def pareto(self) -> list:
+        return [r for r in self.rows if r.get("pareto")]
+
+    def best(self) -> dict | None:
+        """The fastest design that fits: lowest II, then latency, then the lowest budget use."""
+        fit = self.fitting()
+        return min(fit, key=lambda r: (r["ii_cycles"], r["latency_cycles"], r["budget_use"], r["key"])) if fit \
+            else None
+
+    def smallest(self) -> dict | None:
+        ok = [r for r in self.rows if not r["error"] and not r.get("hls_limit")] or \
+            [r for r in self.rows if not r["error"]]
+        return min(ok, key=lambda r: (r["budget_use"], r["key"])) if ok else None
+
+    def infeasible_message(self) -> str:
+        budget = self.budget.text()
+        small = self.smallest()
+        if small is None:
+            errs = sorted({r["error"] for r in self.rows if r["error"]})
+            return f"no design of the sweep could be estimated on {self.board}: {errs[0] if errs else 'no points'}"
+        lim = self.limits
+        r = max(lim, key=lambda k: small[k] / lim[k] if lim[k] else 0)
+        av = self.available[r]
+        return (f"nothing fits {self.board} within {budget}: the smallest design needs {r} {small[r]:,} "
+                f"({100.0 * small[r] / av:.0f} % of {av:,}); try a larger board, io_stream or a narrower precision")
+
+    def ii_ratio(self) -> float | None:
+        b, lb = self.best(), self.bound.get("ii")
+        return b["ii_cycles"] / lb if b and lb else None
+
+    def summary(self) -> dict:
+        best = self.best()
+        return {"board": self.board, "budget": self.budget.as_dict, "available": self.available,
+                "limits": {k: round(v, 1) for k, v in self.limits.items()}, "complete": self.complete,
+                "points": len(self.rows), "fitting": len(self.fitting()), "pareto": len(self.pareto()),
+                "best": best, "ii_bound": self.bound, "ii_over_bound": self.ii_ratio(),
+                "ii_bound_model": self.bound_model,
+                "ii_over_bound_model": (best["ii_cycles"] / self.bound_model["ii"]
+                                        if best and self.bound_model.get("ii") else None),
+                "seconds": round(self.seconds, 3), "evaluated_this_run": self.evaluated}
+
+
+def _eval_chunk(evaluator: Evaluator, points: list) -> list:
+    return evaluator.evaluate_many(points)
+
+
+def _profile(ev: Evaluator, precision, layers, strategies) -> dict:
+    """Every layer option (strategy, valid rf) costed once: option k of every layer in the same estimate."""
+    options = {n: [(s, rf) for s in strategies for rf in valid_reuse_factors(i, o)] for n, i, o in layers}
+    K = max((len(v) for v in options.values()), default=0)
+    prof = {n: [] for n in options}
+    for k in range(K):
+        lay = tuple((n, *options[n][min(k, len(options[n]) - 1)]) for n, _, _ in layers)
+        try:
+            est = ev.estimate(Point(precision[0], precision[1], "parallel", lay))
+        except Exception:
+            continue
+        rows = {L["name"]: L for L in est.layers}
+        for n, s, rf in lay:
+            if k < len(options[n]):
+                prof[n].append((s, rf, rows[n]))
+    return prof
+
+
+def enumerate_points(ev: Evaluator, precisions, strategies, reuses, io_types=("parallel",), budget=None,
+                     per_layer: bool = True, cap: int = 24) -> list[Point]:
+    for io in io_types:
+        if io != "parallel":
+            raise SweepError(f"io type {io!r} is not supported by sweeps yet (only 'parallel'); use --io parallel")
+    for s in strategies:
+        if s not in ("latency", "resource"):
+            raise SweepError(f"strategy {s!r}: use latency and/or resource")
+    layers = ev.layers()
+    reuses = list(reuses) if reuses else default_reuses(layers)
+    for r in reuses:
+        if int(r) < 1:
+            raise SweepError(f"reuse factor {r} must be a positive integer")
+    pts = grid_points(layers, precisions, strategies, reuses)
+    if per_layer and layers:
+        for prec in precisions:
+            prof = _profile(ev, prec, layers, strategies)
+            pts += per_layer_points(prof, layers, prec, strategies, ev.available, budget or parse_budget(None), cap)
+    return pts
+
+
+def run_sweep(ev: Evaluator, precisions=None, strategies=("latency", "resource"), reuses=None,
+              io_types=("parallel",), budget=None, out_dir=None, executor=None, per_layer: bool = True,
+              cap: int = 24, progress: bool = False, max_new: int | None = None, chunk: int | None = None
+              ) -> SweepResult:
+    """Evaluate the design space; ``out_dir`` keeps the SQLite store (resumable), ``max_new`` stops after that many
+    new evaluations (the result is then marked incomplete)."""
+    from .store import Store
+    t0 = time.perf_counter()
+    budget = budget if isinstance(budget, Budget) else parse_budget(budget)
+    precisions = precisions or [(ev.base.default_precision.cpp(), None)]
+    points = enumerate_points(ev, precisions, strategies, reuses, io_types, budget, per_layer, cap)
+    ctx = ev.context
+    by_key: dict = {}
+    for p in points:
+        by_key.setdefault(p.key(ctx), p)
+    keys = list(by_key)
+    store = None
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        store = Store(Path(out_dir) / STORE_FILE)
+    else:
+        store = Store(None)
+    try:
+        done = store.done(keys)
+        todo = [k for k in keys if k not in done]
+        if max_new is not None:
+            todo = todo[:max_new]
+        executor = executor or InlineExecutor()
+        size = chunk or max(8, min(256, len(todo) // (8 * getattr(executor, "workers", 1) or 1) or 8))
+        chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
+        bar = Progress(len(todo), enabled=progress)
+        try:
+            for i, rows in executor.map(_eval_chunk, ev, [[by_key[k] for k in c] for c in chunks]):
+                store.put(zip(chunks[i], rows))
+                bar.update(len(rows))
+        finally:
+            bar.close()
+        stored = store.get(keys)
+    finally:
+        store.close()
+    rows = []
+    for k in keys:
+        if k in stored:
+            rows.append({"key": k, **stored[k], "search": by_key[k].search})
+    res = SweepResult(rows, {k: by_key[k] for k in keys}, ev.board_name, ev.available, budget,
+                      complete=len(rows) == len(keys), evaluated=len(todo))
+    _rank(res)
+    if rows:
+        g, _ = ev.configure(by_key[keys[0]])
+        from .bound import ii_lower_bound
+        res.bound = ii_lower_bound(g, ev.part, res.limits)
+        ok = [r for r in rows if not r["error"]]
+        floor = {k: min(r[k] for r in ok) for k in ("DSP", "LUT")} if ok else {}
+        res.bound_model = ii_lower_bound(g, ev.part, res.limits, model_rules=True, floor=floor)
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+def _rank(res: SweepResult) -> None:
+    lim = res.limits
+    for r in res.rows:
+        ok = not r["error"]
+        for k in lim:
+            r[f"util_{k}"] = round(r[k] / res.available[k], 4) if ok else None
+        r["budget_use"] = max((r[k] / v for k, v in lim.items() if v), default=0.0) if ok else math.inf
+        # a design past Vitis HLS' unroll limits (passes/limits.py) cannot be built, whatever its estimate
+        r["fits"] = ok and not r.get("hls_limit") and all(r[k] <= v for k, v in lim.items())
+        r["pareto"] = False
+    fit = [r for r in res.rows if r["fits"]]
+    for i in pareto_front(fit):
+        fit[i]["pareto"] = True
+
+
+def fit(ev: Evaluator, budget=None, executor=None, reuses=None, strategies=("latency", "resource"),
+        precisions=None) -> tuple[SweepResult, Point]:
+    """The fastest design that fits the board within the budget; SweepError naming the binding resource if none."""
+    res = run_sweep(ev, precisions=precisions, strategies=strategies, reuses=reuses, budget=budget,
+                    executor=executor)
+    best = res.best()
+    if best is None:
+        raise SweepError(res.infeasible_message())
+    return res, res.points[best["key"]]
+
+
+# ---------------------------------------------------------------------------------------------- verification
+
+def _verify_one(ev: Evaluator, job) -> dict:
+    """Write the point's project and C-simulate it on x; runs in a worker process."""
+    from .. import csim
+    from ..api import Project
+    point, x, directory = job
+    g, cfg = ev.materialize(point)
+    project = Project(g, cfg)
+    project.write(directory, force=True)
+    t = time.perf_counter()
+    y = csim.predict(project.directory, x)
+    return {"y": y, "seconds": time.perf_counter() - t}
+
+
+def verify(ev: Evaluator, result: SweepResult, n: int, x, labels=None, out_dir=None, executor=None) -> list:
+    """Build and C-simulate the best ``n`` fitting designs (fastest first) in parallel; each one's agreement with
+    the emulator of the unmodified model (the base config) and, with labels, its accuracy."""
+    import tempfile
+
+    import numpy as np
+    from ..emulate import Emulator
+    fit = sorted(result.fitting(), key=lambda r: (r["ii_cycles"], r["latency_cycles"], r["budget_use"], r["key"]))
+    chosen = fit[:n]
+    if not chosen:
+        raise SweepError(result.infeasible_message())
+    base_g = ev.typed(ev.base.default_precision.cpp(), None)
+    ref = Emulator(base_g).predict(x)
+    root = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="fpga-gen-verify-"))
+    jobs = [(result.points[r["key"]], x, str(root / "designs" / r["key"])) for r in chosen]
+    executor = executor or LocalExecutor(workers=min(len(jobs), os.cpu_count() or 1), min_items=1)
+    out = [None] * len(jobs)
+    for i, res in executor.map(_verify_one, ev, jobs):
+        y = np.asarray(res["y"], dtype=np.float64).reshape(len(x), -1)
+        r = np.asarray(ref, dtype=np.float64).reshape(len(x), -1)
+        item = {"key": chosen[i]["key"], "layers": chosen[i]["layers"], "precision": chosen[i]["precision"],
+                "ii_cycles": chosen[i]["ii_cycles"], "project": jobs[i][2],
+                "exact_match": float(np.mean(np.all(y == r, axis=1))),
+                "argmax_agreement": float(np.mean(y.argmax(1) == r.argmax(1))),
+                "csim_seconds": round(res["seconds"], 3)}
+        if labels is not None:
+            lab = np.asarray(labels).reshape(len(x), -1)
+            lab = lab.argmax(1) if lab.shape[1] > 1 else lab[:, 0]
+            item["accuracy"] = float(np.mean(y.argmax(1) == lab))
+            item["reference_accuracy"] = float(np.mean(r.argmax(1) == lab))
+        out[i] = item
+    return out

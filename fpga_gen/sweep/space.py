@@ -1,0 +1,208 @@
+"""The design space: one :class:`Point` per configuration, the budget, and the two searches that make points.
+
+* **Global grid** (:func:`grid_points`): every (precision, strategy, reuse factor) of the user's lists.  A reuse
+  factor that is not valid for a layer (``fpga_gen.passes.valid_reuse_factors``) is snapped, for that layer only, to
+  the largest valid one below it (the smallest valid one when none is below), so every point passes ApplyReuse.
+* **Per-layer search** (:func:`per_layer_points`), instead of the full cross product of per-layer (strategy, reuse)
+  options (12^4 = 20,736 for a 4-layer MLP, 10^10 for 10 layers): the II of an io_parallel design is the largest
+  layer II and its resources are, up to the dataflow channels, the sum of the layers'.  So the estimator first
+  profiles every layer option once (as many full-model estimates as the longest option list: each estimate costs
+  every layer at once), then for each target II ``T`` (the distinct layer IIs, at most ``cap`` of them, spread
+  evenly in log space) every layer independently takes its cheapest option with ``II <= T``.  For a separable cost
+  this is the exact minimum at that II; "cheapest" is a weighted sum of budget-normalised resources, with three
+  weightings (balanced, LUT-scarce, DSP-scarce) so the front gets designs that trade LUTs for DSPs both ways.
+  Every candidate is then estimated as a whole model (which adds the dataflow channels and pipeline overheads).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+
+from ..passes import valid_reuse_factors
+
+__all__ = ["Point", "Budget", "parse_budget", "DEFAULT_BUDGET", "grid_points", "per_layer_points",
+           "weighted_layers", "snap_reuse", "SweepError", "default_reuses"]
+
+RESOURCE_KEYS = {"dsp": "DSP", "lut": "LUT", "ff": "FF", "bram": "BRAM_18K", "bram_18k": "BRAM_18K",
+                 "uram": "URAM"}
+DEFAULT_BUDGET = {"DSP": 0.8, "LUT": 0.7, "FF": 0.7, "BRAM_18K": 0.8, "URAM": 0.8}
+# resource weightings of the per-layer search (multipliers on budget-normalised use)
+WEIGHTINGS = ({}, {"LUT": 4.0}, {"DSP": 4.0})
+
+
+class SweepError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Fractions of the board's resources a design may use, e.g. {'DSP': 0.8, 'LUT': 0.7}."""
+    fractions: tuple        # ((resource, fraction), ...) in RESOURCE order
+
+    @property
+    def as_dict(self) -> dict:
+        return dict(self.fractions)
+
+    def limits(self, available: dict) -> dict:
+        return {r: f * available[r] for r, f in self.fractions if available.get(r)}
+
+    def text(self) -> str:
+        inv = {"DSP": "dsp", "LUT": "lut", "FF": "ff", "BRAM_18K": "bram", "URAM": "uram"}
+        return ",".join(f"{inv[r]}={f:g}" for r, f in self.fractions if r != "URAM" or f != DEFAULT_BUDGET["URAM"])
+
+
+def parse_budget(text: str | dict | None) -> Budget:
+    """'dsp=0.8,lut=0.7,ff=0.7,bram=0.8' (fractions of the board; unnamed resources keep the defaults)."""
+    fr = dict(DEFAULT_BUDGET)
+    if isinstance(text, dict):
+        items = list(text.items())
+    else:
+        items = []
+        for part in (text or "").split(","):
+            if not part.strip():
+                continue
+            if "=" not in part:
+                raise SweepError(f"--budget {text!r}: expected resource=fraction pairs such as dsp=0.8,lut=0.7")
+            k, v = part.split("=", 1)
+            items.append((k, v))
+    for k, v in items:
+        r = RESOURCE_KEYS.get(str(k).strip().lower(), str(k).strip() if str(k).strip() in DEFAULT_BUDGET else None)
+        if r is None:
+            raise SweepError(f"--budget: unknown resource {k!r}; use dsp, lut, ff, bram, uram")
+        try:
+            f = float(v)
+        except ValueError:
+            raise SweepError(f"--budget: {k}={v!r} is not a number; give a fraction such as {k}=0.7") from None
+        if not 0 < f <= 1.0:
+            raise SweepError(f"--budget: {k}={f:g} must be a fraction of the board in (0, 1]")
+        fr[r] = f
+    return Budget(tuple((r, fr[r]) for r in DEFAULT_BUDGET))
+
+
+@dataclass(frozen=True)
+class Point:
+    """One design: precision, io type and (strategy, reuse factor) of every dense/conv layer, in graph order."""
+    precision: str
+    weight_precision: str | None
+    io_type: str
+    layers: tuple            # ((layer, strategy, reuse_factor), ...)
+    search: str = "grid"     # which search proposed it (metadata, not part of the key)
+
+    def canonical(self) -> dict:
+        return {"precision": self.precision, "weight_precision": self.weight_precision, "io_type": self.io_type,
+                "layers": [list(x) for x in self.layers]}
+
+    def key(self, context: str) -> str:
+        """Deterministic key of the design within a sweep context (model, board, part, clock)."""
+        text = json.dumps({"context": context, **self.canonical()}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+    @property
+    def strategy(self) -> str:
+        s = {x[1] for x in self.layers}
+        return s.pop() if len(s) == 1 else "mixed"
+
+    @property
+    def reuse(self) -> str:
+        r = {x[2] for x in self.layers}
+        return str(r.pop()) if len(r) == 1 else "per-layer"
+
+    def layers_text(self) -> str:
+        return " ".join(f"{n}={s[0]}{rf}" for n, s, rf in self.layers)
+
+    def config(self, base):
+        """The ProjectConfig of this design: global strategy/reuse when uniform, per-layer entries otherwise."""
+        from ..ir.types import FixedType
+        strategies = [s for _, s, _ in self.layers] or [base.strategy]
+        reuses = [rf for _, _, rf in self.layers] or [1]
+        g_strategy = max(set(strategies), key=strategies.count)
+        g_rf = max(set(reuses), key=reuses.count)
+        layers = {k: {kk: vv for kk, vv in v.items() if kk not in ("strategy", "reuse_factor")}
+                  for k, v in base.layers.items()}
+        for name, s, rf in self.layers:
+            spec = layers.setdefault(name, {})
+            if s != g_strategy:
+                spec["strategy"] = s
+            if rf != g_rf:
+                spec["reuse_factor"] = rf
+            if self.weight_precision:
+                spec.setdefault("precision", {})["weight"] = FixedType.parse(self.weight_precision)
+        layers = {k: v for k, v in layers.items() if v}
+        return base.copy(default_precision=FixedType.parse(self.precision), io_type=self.io_type,
+                         strategy=g_strategy, reuse_factor=g_rf, layers=layers)
+
+
+def weighted_layers(graph) -> list[tuple[str, int, int]]:
+    """(name, n_in, n_out) of every layer with a reuse factor, as ApplyReuse sees it."""
+    out = []
+    for node in graph:
+        if node.op == "dense":
+            out.append((node.name, int(node.attrs["n_in"]), int(node.attrs["n_out"])))
+        elif node.op == "conv2d":
+            kh, kw = node.attrs["kernel_size"]
+            out.append((node.name, int(kh * kw * node.attrs["n_chan"]), int(node.attrs["n_filt"])))
+    return out
+
+
+def snap_reuse(n_in: int, n_out: int, rf: int) -> int:
+    valid = valid_reuse_factors(n_in, n_out)
+    below = [v for v in valid if v <= rf]
+    return below[-1] if below else valid[0]
+
+
+def default_reuses(layers, limit: int = 4096) -> list[int]:
+    """Powers of two up to the largest valid reuse factor of any layer (capped)."""
+    top = max((max(valid_reuse_factors(i, o)) for _, i, o in layers), default=1)
+    out, r = [], 1
+    while r <= min(top, limit):
+        out.append(r)
+        r *= 2
+    return out
+
+
+def grid_points(layers, precisions, strategies, reuses, io_type="parallel") -> list[Point]:
+    pts = []
+    for prec, wprec in precisions:
+        for s in strategies:
+            for r in reuses:
+                lay = tuple((n, s, snap_reuse(i, o, int(r))) for n, i, o in layers)
+                pts.append(Point(prec, wprec, io_type, lay, "grid"))
+    return pts
+
+
+def per_layer_points(profile: dict, layers, precision, strategies, available: dict, budget: Budget,
+                     cap: int = 24, io_type: str = "parallel") -> list[Point]:
+    """Candidates of the II-targeted per-layer search (see the module docstring).
+
+    ``profile[name]``: list of (strategy, rf, row) for every option of that layer, row = the layer's estimate row."""
+    limits = budget.limits(available)
+    iis = sorted({row["ii_cycles"] for opts in profile.values() for _, _, row in opts})
+    if len(iis) > cap:      # spread the targets evenly in log space; the first and last always stay
+        lg = [math.log(v) for v in iis]
+        want = [lg[0] + (lg[-1] - lg[0]) * k / (cap - 1) for k in range(cap)]
+        iis = sorted({iis[min(range(len(iis)), key=lambda j: abs(lg[j] - w))] for w in want})
+    pts, seen = [], set()
+    prec, wprec = precision
+    for T in iis:
+        for weights in WEIGHTINGS:
+            chosen = []
+            for name, _, _ in layers:
+                opts = [o for o in profile[name] if o[0] in strategies and o[2]["ii_cycles"] <= T]
+                if not opts:
+                    break
+
+                def cost(o, weights=weights):
+                    row = o[2]
+                    c = sum(weights.get(r, 1.0) * row[r] / lim for r, lim in limits.items() if lim)
+                    return (c, row["latency_cycles"], o[1])
+                best = min(opts, key=cost)
+                chosen.append((name, best[0], best[1]))
+            else:
+                p = Point(prec, wprec, io_type, tuple(chosen), "per-layer")
+                if p.layers not in seen:
+                    seen.add(p.layers)
+                    pts.append(p)
+    return pts

@@ -1,0 +1,158 @@
+"""Sweeps and fit-to-board: Pareto front, budget filter, resume, infeasible error, executors, --fit."""
+
+import json
+
+import numpy as np
+import pytest
+
+from fpga_gen.cli import main
+from fpga_gen.sweep import (InlineExecutor, LocalExecutor, SweepError, fit, pareto_front, parse_budget, prepare,
+                            run_sweep, write_outputs)
+from qmodels import qmlp
+
+BUDGET = "dsp=0.8,lut=0.7,ff=0.7,bram=0.8"
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    p = tmp_path_factory.mktemp("m") / "mlp.h5"
+    qmlp([16, 24, 12, 5], bits=6, softmax=True, seed=3).save(p)
+    return p
+
+
+@pytest.fixture(scope="module")
+def ev(model_file):
+    return prepare(str(model_file), "pynq-z2")[0]
+
+
+def _comparable(res):
+    return [{k: v for k, v in r.items()} for r in res.rows]
+
+
+def test_pareto_front_hand_built():
+    pts = [(1, 10), (2, 5), (3, 5), (2, 5), (4, 1), (5, 1), (1, 12), (3, 3)]
+    rows = [{"a": a, "b": b} for a, b in pts]
+    # (3,5) is beaten by (2,5) and (3,3); (5,1) by (4,1); (1,12) by (1,10); both (2,5) stay (equal, not dominated)
+    assert pareto_front(rows, ("a", "b")) == [0, 1, 3, 4, 7]
+    assert pareto_front([], ("a",)) == []
+    assert pareto_front([{"a": 1, "b": 1}], ("a", "b")) == [0]
+
+
+def test_parse_budget():
+    b = parse_budget("dsp=0.5, LUT=0.25")
+    assert b.as_dict["DSP"] == 0.5 and b.as_dict["LUT"] == 0.25 and b.as_dict["FF"] == 0.7
+    for bad, msg in (("dsp", "resource=fraction"), ("gpu=0.5", "unknown resource"), ("lut=2", "(0, 1]"),
+                     ("lut=x", "not a number")):
+        with pytest.raises(SweepError, match=msg.replace("(", r"\(").replace("]", r"\]")):
+            parse_budget(bad)
+
+
+def test_budget_filter_and_front(ev):
+    res = run_sweep(ev, budget="lut=0.3,dsp=0.2")
+    lim = {"DSP": 0.2 * 220, "LUT": 0.3 * 53200, "FF": 0.7 * 106400, "BRAM_18K": 0.8 * 280}
+    assert res.rows and res.complete
+    assert any(r["fits"] for r in res.rows) and any(not r["fits"] for r in res.rows)
+    for r in res.rows:
+        assert r["fits"] == all(r[k] <= v for k, v in lim.items())
+        assert not r["pareto"] or r["fits"]
+    front = [r for r in res.rows if r["pareto"]]
+    objs = ("ii_cycles", "latency_cycles", "DSP", "LUT", "FF", "BRAM_18K", "URAM")
+    for r in res.fitting():         # every fitting design is on the front or beaten by a front design
+        v = [r[k] for k in objs]
+        assert r["pareto"] or any(all(f[k] <= x for k, x in zip(objs, v)) and [f[k] for k in objs] != v
+                                  for f in front)
+    best = res.best()
+    assert best["ii_cycles"] == min(r["ii_cycles"] for r in res.fitting())
+
+
+def test_resume_after_interruption_equals_uninterrupted(ev, tmp_path):
+    full = run_sweep(ev, budget=BUDGET, out_dir=tmp_path / "a")
+    part = run_sweep(ev, budget=BUDGET, out_dir=tmp_path / "b", max_new=7, chunk=3)
+    assert not part.complete and part.evaluated == 7 and len(part.rows) == 7
+    rest = run_sweep(ev, budget=BUDGET, out_dir=tmp_path / "b", chunk=3)
+    assert rest.complete and rest.evaluated == len(full.rows) - 7
+    assert _comparable(rest) == _comparable(full)
+    again = run_sweep(ev, budget=BUDGET, out_dir=tmp_path / "b")
+    assert again.evaluated == 0 and _comparable(again) == _comparable(full)
+
+
+def test_outputs(ev, tmp_path):
+    res = run_sweep(ev, budget=BUDGET)
+    files = write_outputs(res, tmp_path)
+    assert files["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    doc = json.loads(files["json"].read_text())
+    assert doc["best"]["key"] == res.best()["key"] and doc["ii_bound"]["ii"] >= 1
+    assert len(files["csv"].read_text().splitlines()) == len(res.rows) + 1
+    html = files["html"].read_text()
+    assert "<svg" in html and "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_fit_picks_fastest_fitting(ev):
+    res, point = fit(ev, budget="lut=0.3")
+    fitting = res.fitting()
+    best = min(fitting, key=lambda r: (r["ii_cycles"], r["latency_cycles"]))
+    assert res.best()["ii_cycles"] == best["ii_cycles"] and res.best()["latency_cycles"] == best["latency_cycles"]
+    # the materialised design estimates to exactly the chosen row
+    est = ev.estimate(point).total
+    assert {k: est[k] for k in ("DSP", "LUT", "ii_cycles")} == {k: res.best()[k] for k in ("DSP", "LUT", "ii_cycles")}
+    # and it is faster than every global-grid design that fits
+    assert all(r["ii_cycles"] >= best["ii_cycles"] for r in res.rows if r["fits"])
+
+
+def test_cli_build_fit(capsys, tmp_path, model_file):
+    rc = main(["build", str(model_file), "--fit", "pynq-z2", "--budget", "lut=0.3", "-o", str(tmp_path / "p")])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "fastest that fits" in out
+    cfg = json.loads((tmp_path / "p" / "fpga_gen_project.json").read_text())["config"]
+    assert cfg["board"] == "pynq-z2"
+    rep = json.loads((tmp_path / "p" / "report.json").read_text())
+    assert rep["total"]["LUT"] <= 0.3 * 53200
+
+
+def test_infeasible_error_and_exit_code(capsys, tmp_path, model_file):
+    rc = main(["build", str(model_file), "--fit", "pynq-z2", "--budget", "lut=0.01", "-o", str(tmp_path / "p")])
+    out, err = capsys.readouterr()
+    assert rc == 2
+    assert err.startswith("fpga-gen: error: nothing fits pynq-z2 within dsp=0.8,lut=0.01,ff=0.7,bram=0.8: "
+                          "the smallest design needs LUT ")
+    assert err.rstrip().endswith("% of 53,200); try a larger board, io_stream or a narrower precision")
+    assert err.count("\n") == 1 and not (tmp_path / "p").exists()
+
+
+def test_stream_rejected(capsys, tmp_path, model_file):
+    rc = main(["sweep", str(model_file), "--board", "pynq-z2", "--io", "stream", "-o", str(tmp_path / "s")])
+    out, err = capsys.readouterr()
+    assert rc == 2 and err == ("fpga-gen: error: io type 'stream' is not supported by sweeps yet (only 'parallel'); "
+                               "use --io parallel\n")
+
+
+def test_cli_sweep(capsys, tmp_path, model_file):
+    rc = main(["sweep", str(model_file), "--board", "pynq-z2", "--reuse", "1,2,4,8", "--precision",
+               "ap_fixed<16,6>,ap_fixed<12,4>", "--strategy", "resource", "-o", str(tmp_path / "s")])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "fastest that fits" in out and "evaluated" in err
+    rows = json.loads((tmp_path / "s" / "sweep.json").read_text())["rows"]
+    assert {r["precision"] for r in rows} == {"ap_fixed<16,6>", "ap_fixed<12,4>"}
+    assert {r["strategy"] for r in rows} == {"resource"}
+    rc = main(["sweep", str(model_file), "--board", "pynq-z2", "--reuse", "1,2,4,8", "--precision",
+               "ap_fixed<16,6>,ap_fixed<12,4>", "--strategy", "resource", "-o", str(tmp_path / "s")])
+    out2, _ = capsys.readouterr()
+    assert "(0 estimated now)" in out2
+
+
+def test_local_processes_equal_inline(ev):
+    a = run_sweep(ev, budget=BUDGET, executor=InlineExecutor())
+    b = run_sweep(ev, budget=BUDGET, executor=LocalExecutor(workers=2, min_items=1), chunk=5)
+    assert _comparable(a) == _comparable(b)
+
+
+def test_dask_local_cluster_equals_local(ev):
+    distributed = pytest.importorskip("dask.distributed")
+    from fpga_gen.sweep import DaskExecutor
+    local = run_sweep(ev, budget=BUDGET)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        res = run_sweep(ev, budget=BUDGET, executor=DaskExecutor(client), chunk=4)
+    assert _comparable(res) == _comparable(local)

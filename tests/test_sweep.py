@@ -156,3 +156,40 @@ def test_dask_local_cluster_equals_local(ev):
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         res = run_sweep(ev, budget=BUDGET, executor=DaskExecutor(client), chunk=4)
     assert _comparable(res) == _comparable(local)
+
+
+class _CtrlCAfter:
+    """An executor whose user presses Ctrl-C after ``n`` finished chunks."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def map(self, fn, shared, items):
+        for i, r in InlineExecutor().map(fn, shared, items):
+            if i == self.n:
+                raise KeyboardInterrupt
+            yield i, r
+
+
+def test_ctrl_c_keeps_finished_results(ev, tmp_path, capsys):
+    full = run_sweep(ev, budget=BUDGET)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(ev, budget=BUDGET, out_dir=tmp_path, executor=_CtrlCAfter(2), chunk=4)
+    assert "8 of" in capsys.readouterr().err and (tmp_path / "sweep.sqlite").is_file()
+    res = run_sweep(ev, budget=BUDGET, out_dir=tmp_path, chunk=4)
+    assert res.evaluated == len(full.rows) - 8 and _comparable(res) == _comparable(full)
+
+
+@pytest.mark.slow
+def test_cli_sweep_verify(capsys, tmp_path, model_file):
+    x = np.round(np.random.default_rng(0).uniform(-2, 2, (50, 16)) * 16) / 16
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", np.arange(50) % 5)
+    rc = main(["sweep", str(model_file), "--board", "pynq-z2", "--reuse", "4,8", "--strategy", "resource",
+               "-o", str(tmp_path / "s"), "--verify", "2", "--data", str(tmp_path / "x.npy"),
+               "--labels", str(tmp_path / "y.npy")])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    ver = json.loads((tmp_path / "s" / "sweep.json").read_text())["verification"]
+    assert len(ver) == 2 and all(v["exact_match"] == 1.0 and "accuracy" in v for v in ver)
+    assert out.count("csim II") == 2

@@ -246,7 +246,13 @@ def run_sweep(ev: Evaluator, precisions=None, strategies=("latency", "resource")
             for i, rows in executor.map(_eval_chunk, ev, [[by_key[k] for k in c] for c in chunks]):
                 store.put(zip(chunks[i], rows))
                 bar.update(len(rows))
-        finally:
+        except KeyboardInterrupt:
+            bar.close()
+            if store.path is not None:      # every finished chunk is committed: a rerun continues from here
+                print(f"sweep: interrupted; {store.count()} of {len(keys)} designs kept in {store.path}; "
+                      f"run the same command again to resume", file=sys.stderr)
+            raise
+        else:
             bar.close()
         stored = store.get(keys)
     finally:

@@ -302,6 +302,9 @@ def main(argv=None) -> int:
         "call per batch (split over the cores) and its emulator runs whole-batch numpy array code.",
         "- fpga-gen builds with g++ -O1 and a precompiled header of ap_fixed/nnet_utils shared by every project (cached "
         "once); hls4ml's `compile()` writes the project and runs g++ -O3 on it.",
+        "- Wall-clock ratios on a shared machine change from run to run (on the 2-core development machine by up to "
+        "2-3x: hls4ml's compile() took 6 s in one run and 19 s in the next); the CPU-time ratios are the steadier "
+        "comparison.",
         "- fpga-gen's back ends agree bit for bit on these inputs in this run: "
         + ", ".join(f"{m}: torch {'yes' if ours[m].get('torch_same') else 'NO'}, native "
                     f"{'yes' if ours[m].get('native_same') else 'NO'}" for m in names) + ".",

@@ -144,7 +144,7 @@ def test_cli_sweep(capsys, tmp_path, model_file):
 
 def test_local_processes_equal_inline(ev):
     a = run_sweep(ev, budget=BUDGET, executor=InlineExecutor())
-    b = run_sweep(ev, budget=BUDGET, executor=LocalExecutor(workers=2, min_items=1), chunk=5)
+    b = run_sweep(ev, budget=BUDGET, executor=LocalExecutor(workers=2, inline_below=0), chunk=5)
     assert _comparable(a) == _comparable(b)
 
 

@@ -38,16 +38,17 @@ class InlineExecutor:
 class LocalExecutor:
     """Worker processes on this machine (spawned: the parent may hold TensorFlow, the workers never import it).
 
-    Small batches run inline: starting a worker costs ~0.5 s, more than a few thousand estimates."""
+    ``inline_below``: run_sweep evaluates fewer points than this in its own process, since starting the workers
+    (a fresh interpreter importing numpy and fpga_gen each) costs more than that many estimates."""
     name = "local"
 
-    def __init__(self, workers: int | None = None, min_items: int = 64):
+    def __init__(self, workers: int | None = None, inline_below: int = 2000):
         self.workers = workers or max(1, min(os.cpu_count() or 1, 8))
-        self.min_items = min_items
+        self.inline_below = inline_below
 
     def map(self, fn, shared, items):
         items = list(items)
-        if self.workers <= 1 or len(items) < self.min_items:
+        if self.workers <= 1 or len(items) <= 1:
             yield from InlineExecutor().map(fn, shared, items)
             return
         ctx = multiprocessing.get_context("spawn")

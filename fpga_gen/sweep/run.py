@@ -239,6 +239,8 @@ def run_sweep(ev: Evaluator, precisions=None, strategies=("latency", "resource")
         if max_new is not None:
             todo = todo[:max_new]
         executor = executor or InlineExecutor()
+        if len(todo) < getattr(executor, "inline_below", 0):
+            executor = InlineExecutor()
         size = chunk or max(8, min(256, len(todo) // (8 * getattr(executor, "workers", 1) or 1) or 8))
         chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
         bar = Progress(len(todo), enabled=progress)
@@ -331,7 +333,7 @@ def verify(ev: Evaluator, result: SweepResult, n: int, x, labels=None, out_dir=N
     ref = Emulator(base_g).predict(x)
     root = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="fpga-gen-verify-"))
     jobs = [(result.points[r["key"]], x, str(root / "designs" / r["key"])) for r in chosen]
-    executor = executor or LocalExecutor(workers=min(len(jobs), os.cpu_count() or 1), min_items=1)
+    executor = executor or LocalExecutor(workers=min(len(jobs), os.cpu_count() or 1))
     out = [None] * len(jobs)
     for i, res in executor.map(_verify_one, ev, jobs):
         y = np.asarray(res["y"], dtype=np.float64).reshape(len(x), -1)

@@ -223,12 +223,17 @@ def keras_to_graph(model, name: str | None = None) -> Graph:
         if fn is None:
             raise FrontendError(f"layer {layer.name!r} ({cls}) is not supported; supported layers: "
                                 f"{', '.join(supported_layers())}")
+        n_nodes = len(graph)
         try:
             fn(layer, ctx)
         except FrontendError:
             raise
         except Exception as e:
             raise FrontendError(f"layer {layer.name!r} ({cls}): {type(e).__name__}: {e}") from e
+        for node in list(graph)[n_nodes:]:
+            if any(int(d) < 1 for d in node.shape):
+                raise FrontendError(f"layer {layer.name!r} ({cls}): output shape {tuple(node.shape)} has a zero "
+                                    f"dimension; every layer needs at least one output value")
     graph.outputs = [ctx.source(t._keras_history.layer.name) for t in model.outputs]
     return graph
 

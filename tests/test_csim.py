@@ -220,9 +220,9 @@ def test_two_projects_in_one_process(tmp_path):
         assert np.array_equal(csim.predict(d, x), e)
 
 
-@pytest.mark.xfail(strict=True, reason="emulator adds saturating products in latency order; "
-                   "nnet::dense_resource_rf_leq_nin adds i = ir + k*rf (fpga_gen/emulate/kernels.py dense_kernel)")
 def test_saturating_accumulator_resource_order(tmp_path):
+    """nnet::dense_resource_rf_leq_nin adds the products i = ir + k*rf; with a saturating accumulator the
+    order shows, and the emulator follows it."""
     g = mlp_graph((16, 8, 4), bits=8, activation="relu", strategy="resource", reuse_factor=4)
     for node in g:
         if node.op == "dense":

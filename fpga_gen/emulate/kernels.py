@@ -72,7 +72,13 @@ def dense_kernel(node: Node, inputs, in_types, xp):
         # saturation is order dependent: add the products one by one in the C++ order
         wide = FixedType(at.width + 1, at.integer + 1, at.signed)
         acc = b_acc + xp.zeros_like(x[:, :1] * w[:1, :])
-        for i in range(w.shape[0]):
+        n_in, rf = w.shape[0], int(node.attrs.get("reuse_factor", 1))
+        if node.attrs.get("strategy") == "resource" and 1 < rf <= n_in:
+            # dense_resource_rf_leq_nin: outer loop over ir < rf, inner over the inputs ir + k*rf
+            order = [ir + k * rf for ir in range(rf) for k in range(n_in // rf)]
+        else:
+            order = range(n_in)
+        for i in order:
             p = cast(x[:, i:i + 1] * w[i:i + 1, :], pt, at, xp)
             acc = cast(acc + p, wide, at, xp)
         return cast(acc, at, rt, xp)

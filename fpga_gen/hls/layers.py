@@ -14,6 +14,7 @@ import numpy as np
 
 from ..ir.graph import Graph, Node
 from ..ir.types import FixedType
+from ..passes.reuse import valid_reuse_factors
 from .names import Namer
 
 __all__ = ["HlsWriteError", "LayerCode", "TypeDef", "WeightArray", "HANDLERS", "valid_reuse_factors"]
@@ -100,22 +101,6 @@ def exact_literals(node: Node, values: np.ndarray, t: FixedType, what: str) -> t
             or (v.size and (raw.min() < t.raw_min or raw.max() > t.raw_max)):
         _fail(node, f"{what} values are not exactly representable in {t.cpp()}; quantize them first")
     return tuple(repr(float(x)) for x in v)
-
-
-def valid_reuse_factors(n_in: int, n_out: int) -> list[int]:
-    """Reuse factors hls4ml 1.3's dense kernels accept (its ``_validate_reuse_factor``)."""
-    total = n_in * n_out
-    divisors = sorted({d for k in range(1, int(total ** 0.5) + 1) if total % k == 0 for d in (k, total // k)})
-    out = []
-    for rf in divisors:
-        multfactor = min(n_in, rf)
-        multiplier_limit = -(-(n_in * n_out) // multfactor)
-        ok = (multiplier_limit % n_out == 0) or (rf >= n_in)
-        ok = ok and ((rf % n_in == 0) or (rf < n_in))
-        ok = ok and ((n_in * n_out) % rf == 0)
-        if ok:
-            out.append(rf)
-    return out
 
 
 # ---------------------------------------------------------------------------- handlers

@@ -22,7 +22,10 @@ def is_valid_reuse(n_in: int, n_out: int, rf: int) -> bool:
 
 
 def valid_reuse_factors(n_in: int, n_out: int) -> list[int]:
-    return [rf for rf in range(1, n_in * n_out + 1) if is_valid_reuse(n_in, n_out, rf)]
+    """Every reuse factor the dense kernels accept, ascending (only divisors of n_in*n_out can be)."""
+    total = n_in * n_out
+    divisors = sorted({d for k in range(1, int(total ** 0.5) + 1) if total % k == 0 for d in (k, total // k)})
+    return [rf for rf in divisors if is_valid_reuse(n_in, n_out, rf)]
 
 
 def nearest_valid_reuse(n_in: int, n_out: int, rf: int) -> list[int]:

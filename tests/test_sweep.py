@@ -193,3 +193,17 @@ def test_cli_sweep_verify(capsys, tmp_path, model_file):
     ver = json.loads((tmp_path / "s" / "sweep.json").read_text())["verification"]
     assert len(ver) == 2 and all(v["exact_match"] == 1.0 and "accuracy" in v for v in ver)
     assert out.count("csim II") == 2
+
+
+def test_weight_precision_points(ev):
+    from fpga_gen.sweep import parse_precisions
+    precs = parse_precisions(["ap_fixed<16,6>", "ap_fixed<12,4>/ap_fixed<8,3>"])
+    assert precs == [("ap_fixed<16,6>", None), ("ap_fixed<12,4>", "ap_fixed<8,3>")]
+    res = run_sweep(ev, precisions=precs, strategies=["resource"], reuses=[4], per_layer=False)
+    assert [(r["precision"], r["weight_precision"]) for r in res.rows] == [("ap_fixed<16,6>", ""),
+                                                                         ("ap_fixed<12,4>", "ap_fixed<8,3>")]
+    g, cfg = ev.materialize(res.points[res.rows[1]["key"]])
+    dense = [n for n in g if n.op == "dense"]
+    assert all(n.types["weight"].cpp() == "ap_fixed<8,3>" for n in dense)
+    assert all(n.attrs["strategy"] == "resource" and n.attrs["reuse_factor"] == 4 for n in dense)
+    assert cfg.default_precision.cpp() == "ap_fixed<12,4>"

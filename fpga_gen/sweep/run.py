@@ -331,7 +331,8 @@ def verify(ev: Evaluator, result: SweepResult, n: int, x, labels=None, out_dir=N
         raise SweepError(result.infeasible_message())
     base_g = ev.typed(ev.base.default_precision.cpp(), None)
     ref = Emulator(base_g).predict(x)
-    root = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="fpga-gen-verify-"))
+    # absolute: a Dask worker's working folder is not ours (on another host it is its own file system)
+    root = (Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="fpga-gen-verify-"))).resolve()
     jobs = [(result.points[r["key"]], x, str(root / "designs" / r["key"])) for r in chosen]
     executor = executor or LocalExecutor(workers=min(len(jobs), os.cpu_count() or 1))
     out = [None] * len(jobs)

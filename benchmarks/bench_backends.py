@@ -8,7 +8,8 @@ activations, made here with random weights.  Measured per model:
 
 * convert (Keras file -> typed graph; the first model the process loads, TensorFlow and QKeras
   already imported) and project write (HLS files, testbench vectors, report);
-* emulator throughput: numpy (the spec) and the same kernels on PyTorch's CPU back end;
+* emulator throughput: numpy (the spec) and the same kernels on PyTorch's CPU back end (and on
+  CUDA, the ``gpu`` back end, when a GPU is visible);
 * C++ build: g++ of the written project into the shared library (``fpga_gen.csim.build``),
   cold (empty cache: the precompiled header is built too) and with only the precompiled
   header cached (what a second project costs); wall and CPU seconds (compilers included);
@@ -153,6 +154,13 @@ def measure_ours(path: Path, x: np.ndarray, work: Path, repeat: int, torch_cpu: 
             temu.predict(x[:8])
             r["torch_s"], y = best_of(lambda: temu.predict(x), repeat, r, "torch_cpu_s")
             r["torch_same"] = bool(np.array_equal(y, ref))
+            import torch
+            if torch.cuda.is_available():      # the gpu back end proper (outputs come back to the host)
+                cemu = Emulator(project.graph, xp=TorchOps("cuda"))
+                cemu.predict(x[:8])
+                r["cuda_s"], y = best_of(lambda: cemu.predict(x), repeat)
+                r["cuda_same"] = bool(np.array_equal(y, ref))
+                r["cuda_device"] = torch.cuda.get_device_name(0)
 
     # C++ builds: cold = empty cache (precompiled header included); warm = only the header cached
     cold, cold_cpu, warm, warm_cpu = [], [], [], []
@@ -215,6 +223,11 @@ def backends_table(results: dict) -> str:
             ("emulator, numpy", e, n, "1.00x", "(spec)"),
             ("emulator, torch CPU", r.get("torch_s"), n, ratio(e, r.get("torch_s")),
              {True: "yes", False: "NO"}.get(r.get("torch_same"), "n/a")),
+        ]
+        if r.get("cuda_s"):
+            rows.append((f"emulator, torch CUDA ({r['cuda_device']})", r["cuda_s"], n, ratio(e, r["cuda_s"]),
+                         "yes" if r["cuda_same"] else "NO"))
+        rows += [
             (f"C++ build, cold (CPU {r['build_cold_cpu_s']:.1f} s)", r["build_cold_s"], None, None, ""),
             (f"C++ build, header cached (CPU {r['build_warm_cpu_s']:.1f} s)", r["build_warm_s"], None, None, ""),
             (f"native/csim, {os.cpu_count()} threads", r["native_s"], n, ratio(e, r["native_s"]),

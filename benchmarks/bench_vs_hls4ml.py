@@ -225,6 +225,8 @@ def model_table(name: str, ours: dict, h: dict) -> list[str]:
     rows.append(predict_row("native/csim, 1 thread", ours["native_1t_s"], ours.get("native_1t_cpu_s")))
     if ours.get("torch_s"):
         rows.append(predict_row("emulator on torch (CPU)", ours["torch_s"], ours.get("torch_cpu_s")))
+    if ours.get("cuda_s"):
+        rows.append(predict_row(f"emulator on torch CUDA ({ours['cuda_device']})", ours["cuda_s"], None))
     return rows
 
 

@@ -227,3 +227,15 @@ def test_plugin_is_registered_and_marker_skips_without_gpp(tmp_path):
                        timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "1 skipped" in r.stdout and "g++ is not installed" in r.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.fpga_gen_csim
+def test_example_user_suite_passes():
+    """examples/test_my_model.py as a user runs it: the plugin found through its entry point, three csim checks."""
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--strict-markers",
+                        str(root / "examples" / "test_my_model.py")], cwd=root, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "3 passed" in r.stdout

@@ -403,3 +403,92 @@ def test_gxx_missing_is_one_line_saying_how_to_install(tmp_path, capsys, model_f
     assert r.returncode == 2
     assert r.stderr == ("fpga-gen: error: g++ was not found on PATH; C simulation needs it: install it "
                         "(apt-get install g++)\n")
+
+
+# ============================================================================ hostile names
+# What Keras lets through as layer names (its scope pattern: [A-Za-z0-9.][A-Za-z0-9_.\\/>-]*), C++ and Tcl
+# keywords among them; the model file name (which names the project) may hold anything.
+HOSTILE_LAYER_NAMES = ["class", "proc", "namespace", "set", "int", "back\\slash", "a/b", "a>b", "1st-layer.v2",
+                       ".hidden", "ends\\"]
+HOSTILE_FILE_NAME = "my model; $x [exec rm] {ünï} \"q\" 'class'\n.h5"
+
+
+def _hostile_model():
+    tf = _tf()
+    from qkeras import QActivation, QDense, quantized_bits, quantized_relu
+    tf.keras.utils.set_random_seed(7)
+    names = iter(HOSTILE_LAYER_NAMES)
+    layers = [tf.keras.layers.InputLayer(input_shape=(6,), name=next(names))]
+    for units in (5, 4, 3):
+        layers.append(QDense(units, kernel_quantizer=quantized_bits(6, 0, alpha=1),
+                             bias_quantizer=quantized_bits(6, 0, alpha=1), name=next(names)))
+        layers.append(QActivation(quantized_relu(6, 2), name=next(names)))
+    layers.append(tf.keras.layers.Dropout(0.1, name=next(names)))
+    layers.append(QDense(3, kernel_quantizer=quantized_bits(6, 0, alpha=1), name=next(names)))
+    layers.append(tf.keras.layers.Activation("linear", name=next(names)))
+    layers.append(tf.keras.layers.Activation("softmax", name=next(names)))
+    assert next(names, None) is None
+    return tf.keras.Sequential(layers, name="hostile")
+
+
+@needs_gxx
+@needs_tclsh
+def test_hostile_names_give_valid_cpp_and_tcl_with_the_same_meaning(tmp_path):
+    import fpga_gen
+    from fpga_gen.boards import load_board
+    from fpga_gen.hls.board_project import board_context
+    from tcl_stubs.harness import run_tcl
+    from test_board_project import run_chain
+
+    model_path = tmp_path / HOSTILE_FILE_NAME
+    _hostile_model().save(model_path, save_format="h5")
+    out = tmp_path / "out dir $x;[y]"
+    r = subprocess.run(_build_cmd(model_path, out, "--board", "pynq-z2"), capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    project = fpga_gen.load_project(out)
+    top = project.name
+    assert top.isidentifier() and top.isascii()
+    assert [n.name for n in project.graph][:2] == ["class", "proc"]        # the graph keeps the Keras names
+    # C++: compiles, and computes what the emulator computes (softmax included)
+    x = grid_inputs(300, 6, frac_bits=4, lo=-4, hi=4)
+    assert np.array_equal(project.predict(x, backend="csim"), project.predict(x))
+    # the testbench written at build time passes
+    from fpga_gen import csim
+    tb = csim.run_testbench(out)
+    assert tb.returncode == 0 and tb.passed, tb.stderr
+    # Tcl: the HLS script and the board chain run under the stubs and name the same top function
+    hls = run_tcl("vitis_hls", out / "build_prj.tcl", ["csim=1", "synth=1"])
+    assert hls.ok, hls.stderr
+    assert hls.one("set_top").args == [top]
+    board = load_board("pynq-z2")
+    hls_ip, viv = run_chain(out, board_context(project.graph, project.config, board))
+    assert hls_ip.ok and viv.ok, hls_ip.stderr + viv.stderr
+
+
+# ============================================================================ determinism across processes
+def _two_processes(argv_for, tmp_path):
+    trees = []
+    for seed in ("0", "12345"):
+        d = tmp_path / f"p{seed}"
+        r = subprocess.run(argv_for(d), env=dict(os.environ, PYTHONHASHSEED=seed), capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        trees.append(tree(d))
+    a, b = trees
+    assert a.keys() == b.keys()
+    assert [k for k in a if a[k] != b[k]] == []
+
+
+def test_board_project_is_byte_identical_across_processes(tmp_path, model_file):
+    _two_processes(lambda d: _build_cmd(model_file, d, "--board", "pynq-z2"), tmp_path)
+
+
+def test_cnn_project_is_byte_identical_across_processes(tmp_path):
+    from fpga_gen.hls.layers import HANDLERS
+    if not {"conv2d", "pooling"} <= set(HANDLERS):
+        pytest.skip("the HLS writer has no conv2d/pooling templates yet")
+    from test_conv import CONVS, POOLS, qcnn
+    p = tmp_path / "cnn.h5"
+    qcnn((8, 8, 2), CONVS["same_3x3"], POOLS["max_valid_2x2"], seed=3).save(p)
+    _two_processes(lambda d: _build_cmd(p, d, "--input-precision", "ap_fixed<12,4>"), tmp_path)

@@ -68,7 +68,7 @@ def write_report(directory, graph, config, est, available: dict | None = None, s
     verification = _read_json(d / "verification.json")
     if sweep is None:
         s = _read_json(d / "sweep.json")
-        sweep = s.get("points") if isinstance(s, dict) else s
+        sweep = (s.get("points") or s.get("rows")) if isinstance(s, dict) else s      # fpga_gen.sweep: "rows"
     p = d / REPORT_FILE
     p.write_text(render_report(graph, config, est, available=available, verification=verification,
                                sweep=sweep if isinstance(sweep, list) else None), encoding="utf-8")
@@ -135,23 +135,26 @@ def graph_layout(graph) -> dict:
 
 # ---------------------------------------------------------------------------------------------- sweep
 def pareto_plot(points: list, axes: tuple[str, str] | None = None, w: int = 640, h: int = 380) -> dict | None:
-    """Scatter of sweep points (x: a resource, y: latency), the Pareto front (both minimised) marked."""
-    flat = [_flatten(p) for p in points if isinstance(p, dict)]
-    if not flat:
-        return None
+    """Scatter of sweep points (x: a resource, y: II or latency), the Pareto front marked: the points' own
+    ``pareto`` flags when every point has one (fpga_gen.sweep rows), else the 2-D front (both minimised)."""
+    flat = [_flatten(p) for p in points if isinstance(p, dict) and not p.get("error")]
     if axes is None:
-        xk = next((k for k in ("LUT", "DSP", "FF", "BRAM_18K") if all(_isnum(p.get(k)) for p in flat)), None)
-        yk = next((k for k in ("latency_cycles", "ii_cycles", "latency_ns") if all(_isnum(p.get(k)) for p in flat)),
+        xk = next((k for k in ("LUT", "DSP", "FF", "BRAM_18K") if any(_isnum(p.get(k)) for p in flat)), None)
+        yk = next((k for k in ("ii_cycles", "latency_cycles", "latency_ns") if any(_isnum(p.get(k)) for p in flat)),
                   None)
     else:
         xk, yk = axes
-    if xk is None or yk is None or not all(_isnum(p.get(xk)) and _isnum(p.get(yk)) for p in flat):
+    flat = [p for p in flat if _isnum(p.get(xk)) and _isnum(p.get(yk))]
+    if not flat:
         return None
     xs, ys = [float(p[xk]) for p in flat], [float(p[yk]) for p in flat]
-    front = set()
-    for i, (a, b) in enumerate(zip(xs, ys)):
-        if not any((c <= a and d <= b) and (c < a or d < b) for c, d in zip(xs, ys)):
-            front.add(i)
+    if all(isinstance(p.get("pareto"), bool) for p in flat):       # the sweep's own front (all its objectives)
+        front = {i for i, p in enumerate(flat) if p["pareto"]}
+    else:
+        front = set()
+        for i, (a, b) in enumerate(zip(xs, ys)):
+            if not any((c <= a and d <= b) and (c < a or d < b) for c, d in zip(xs, ys)):
+                front.add(i)
     L, R, Tm, B = 64, 16, 14, 44
     x_lo, x_hi = _span(xs)
     y_lo, y_hi = _span(ys)
@@ -238,7 +241,7 @@ def _flatten(p: dict) -> dict:
 
 
 def _label(p: dict, i: int) -> str:
-    for k in ("label", "name", "id"):
+    for k in ("label", "name", "key", "id"):
         if p.get(k) is not None:
             return str(p[k])
     bits = [f"{k}={p[k]}" for k in ("reuse_factor", "strategy", "precision") if p.get(k) is not None]

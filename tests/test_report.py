@@ -73,11 +73,17 @@ def test_optional_sections(project):
 
 def test_pareto_front():
     plot = pareto_plot(SWEEP)
-    assert plot["x_key"] == "LUT" and plot["y_key"] == "latency_cycles"
-    assert plot["n"] == 5 and plot["n_front"] == 3          # rf8 (more LUTs and slower than rf4) and "dominated" are off it
+    assert plot["x_key"] == "LUT" and plot["y_key"] == "latency_cycles"     # SWEEP has no ii_cycles
+    assert plot["n"] == 5 and plot["n_front"] == 3     # rf8 (more LUTs, slower than rf4) and "dominated" are off it
     assert [r["label"] for r in plot["front_rows"]] == ["rf4", "rf2", "rf1"]
     assert [d["front"] for d in plot["dots"]] == [True, True, True, False, False]
     assert pareto_plot([{"label": "no numbers"}]) is None
+    # fpga_gen.sweep rows: their own front flags (over every objective), failed designs left out
+    rows = [{"key": "a", "LUT": 10, "ii_cycles": 4, "pareto": True},
+            {"key": "b", "LUT": 5, "ii_cycles": 8, "pareto": True}, {"key": "c", "LUT": 20, "ii_cycles": 9, "pareto": False}, {"key": "d", "error": "too big", "pareto": False}]
+    plot = pareto_plot(rows)
+    assert (plot["x_key"], plot["y_key"], plot["n"], plot["n_front"]) == ("LUT", "ii_cycles", 3, 2)
+    assert [r["label"] for r in plot["front_rows"]] == ["b", "a"]
     # points nested as estimates (a sweep's rows may carry a "total" dict)
     assert pareto_plot([{"name": "a", "total": {"LUT": 1, "latency_cycles": 2}},
                         {"name": "b", "total": {"LUT": 2, "latency_cycles": 1}}])["n_front"] == 2

@@ -86,7 +86,7 @@ def main(argv=None) -> int:
 
     if args.exhaustive:
         layers = ev.layers()
-        prof = _profile(ev, (ev.base.default_precision.cpp(), None), layers, ("latency", "resource"))
+        prof, _ = _profile(ev, (ev.base.default_precision.cpp(), None), layers, ("latency", "resource"))
         opts = []
         for name, _, _ in layers:
             seen, keep = set(), []

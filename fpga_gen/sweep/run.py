@@ -172,11 +172,13 @@ def _eval_chunk(evaluator: Evaluator, points: list) -> list:
     return evaluator.evaluate_many(points)
 
 
-def _profile(ev: Evaluator, precision, layers, strategies) -> dict:
-    """Every layer option (strategy, valid rf) costed once: option k of every layer in the same estimate."""
+def _profile(ev: Evaluator, precision, layers, strategies) -> tuple[dict, dict]:
+    """Every layer option (strategy, valid rf) costed once: option k of every layer in the same estimate.
+    Returns (options per layer with their rows, resources of the layers without options)."""
     options = {n: [(s, rf) for s in strategies for rf in valid_reuse_factors(i, o)] for n, i, o in layers}
     K = max((len(v) for v in options.values()), default=0)
     prof = {n: [] for n in options}
+    fixed: dict = {}
     for k in range(K):
         lay = tuple((n, *options[n][min(k, len(options[n]) - 1)]) for n, _, _ in layers)
         try:
@@ -184,10 +186,13 @@ def _profile(ev: Evaluator, precision, layers, strategies) -> dict:
         except Exception:
             continue
         rows = {L["name"]: L for L in est.layers}
+        if not fixed:
+            fixed = {r: sum(L[r] for L in est.layers if L["name"] not in options and L["op"] != "dataflow")
+                     for r in ("DSP", "LUT", "FF", "BRAM_18K", "URAM")}
         for n, s, rf in lay:
             if k < len(options[n]):
                 prof[n].append((s, rf, rows[n]))
-    return prof
+    return prof, fixed
 
 
 def enumerate_points(ev: Evaluator, precisions, strategies, reuses, io_types=("parallel",), budget=None,
@@ -206,8 +211,9 @@ def enumerate_points(ev: Evaluator, precisions, strategies, reuses, io_types=("p
     pts = grid_points(layers, precisions, strategies, reuses)
     if per_layer and layers:
         for prec in precisions:
-            prof = _profile(ev, prec, layers, strategies)
-            pts += per_layer_points(prof, layers, prec, strategies, ev.available, budget or parse_budget(None), cap)
+            prof, fixed = _profile(ev, prec, layers, strategies)
+            pts += per_layer_points(prof, layers, prec, strategies, ev.available, budget or parse_budget(None), cap,
+                                    fixed=fixed)
     return pts
 
 

@@ -174,21 +174,24 @@ def grid_points(layers, precisions, strategies, reuses, io_type="parallel") -> l
 
 
 def per_layer_points(profile: dict, layers, precision, strategies, available: dict, budget: Budget,
-                     cap: int = 24, io_type: str = "parallel") -> list[Point]:
+                     cap: int = 24, io_type: str = "parallel", fixed: dict | None = None,
+                     boundary: int = 2) -> list[Point]:
     """Candidates of the II-targeted per-layer search (see the module docstring).
 
-    ``profile[name]``: list of (strategy, rf, row) for every option of that layer, row = the layer's estimate row."""
+    ``profile[name]``: list of (strategy, rf, row) for every option of that layer, row = the layer's estimate row;
+    ``fixed``: the resources of the layers without options (activations, softmax).  Every distinct layer II is a
+    target, but only ``cap`` of them (spread in log space) plus the ``boundary`` targets on each side of the first
+    one predicted to fit (fixed + the layer rows within the budget) become candidates, so the fastest fitting
+    design is not lost between two log-spaced targets."""
     limits = budget.limits(available)
+    fixed = fixed or {}
     iis = sorted({row["ii_cycles"] for opts in profile.values() for _, _, row in opts})
-    if len(iis) > cap:      # spread the targets evenly in log space; the first and last always stay
-        lg = [math.log(v) for v in iis]
-        want = [lg[0] + (lg[-1] - lg[0]) * k / (cap - 1) for k in range(cap)]
-        iis = sorted({iis[min(range(len(iis)), key=lambda j: abs(lg[j] - w))] for w in want})
-    pts, seen = [], set()
     prec, wprec = precision
+    per_target = []
     for T in iis:
+        cands = []
         for weights in WEIGHTINGS:
-            chosen = []
+            chosen, rows = [], []
             for name, _, _ in layers:
                 opts = [o for o in profile[name] if o[0] in strategies and o[2]["ii_cycles"] <= T]
                 if not opts:
@@ -200,9 +203,25 @@ def per_layer_points(profile: dict, layers, precision, strategies, available: di
                     return (c, row["latency_cycles"], o[1])
                 best = min(opts, key=cost)
                 chosen.append((name, best[0], best[1]))
+                rows.append(best[2])
             else:
-                p = Point(prec, wprec, io_type, tuple(chosen), "per-layer")
-                if p.layers not in seen:
-                    seen.add(p.layers)
-                    pts.append(p)
+                use = max(((fixed.get(r, 0) + sum(x[r] for x in rows)) / lim for r, lim in limits.items() if lim),
+                          default=0.0)
+                cands.append((tuple(chosen), use))
+        per_target.append(cands)
+    keep = set(range(len(iis)))
+    if len(iis) > cap:      # targets spread evenly in log space (the first and last always stay) ...
+        lg = [math.log(v) for v in iis]
+        want = [lg[0] + (lg[-1] - lg[0]) * k / (cap - 1) for k in range(cap)]
+        keep = {min(range(len(iis)), key=lambda j: abs(lg[j] - w)) for w in want}
+        # ... and the targets around the fastest one predicted to fit
+        first = next((k for k, c in enumerate(per_target) if any(u <= 1.0 for _, u in c)), None)
+        if first is not None:
+            keep |= set(range(max(0, first - boundary), min(len(iis), first + boundary + 1)))
+    pts, seen = [], set()
+    for k in sorted(keep):
+        for lay, _ in per_target[k]:
+            if lay not in seen:
+                seen.add(lay)
+                pts.append(Point(prec, wprec, io_type, lay, "per-layer"))
     return pts

@@ -149,6 +149,8 @@ class TorchOps:
         else:
             hit = self._tables.get(id(table))
             if hit is None or hit[0] is not table:
+                if len(self._tables) >= 256:       # softmax tables are few; never grow without bound
+                    self._tables.clear()
                 hit = (table, self.asarray(table))
                 self._tables[id(table)] = hit      # keeps ``table`` alive, so its id stays unique
             t = hit[1]

@@ -39,7 +39,12 @@ LAYER_KEYS = ("reuse_factor", "strategy", "precision")
 
 
 class ConfigError(ValueError):
-    pass
+    """``key``: the path of the offending key (e.g. ("layers", "fc1", "strategy")), so that a config read from a
+    file can name its line."""
+
+    def __init__(self, message: str, key: tuple = ()):
+        super().__init__(message)
+        self.key = tuple(key)
 
 
 @dataclass
@@ -94,46 +99,54 @@ class ProjectConfig:
     def validate(self) -> "ProjectConfig":
         src = self.source
         if self.io_type not in IO_TYPES:
-            raise ConfigError(f"{src}: io_type must be one of {', '.join(IO_TYPES)}, got {self.io_type!r}")
+            raise ConfigError(f"{src}: io_type must be one of {', '.join(IO_TYPES)}, got {self.io_type!r}",
+                              ("io_type",))
         if self.strategy not in STRATEGIES:
-            raise ConfigError(f"{src}: strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+            raise ConfigError(f"{src}: strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}",
+                              ("strategy",))
         if not isinstance(self.reuse_factor, int) or isinstance(self.reuse_factor, bool) or self.reuse_factor < 1:
-            raise ConfigError(f"{src}: reuse_factor must be a positive integer, got {self.reuse_factor!r}")
+            raise ConfigError(f"{src}: reuse_factor must be a positive integer, got {self.reuse_factor!r}",
+                              ("reuse_factor",))
         if not isinstance(self.clock_period, (int, float)) or self.clock_period <= 0:
-            raise ConfigError(f"{src}: clock_period must be a positive number of ns, got {self.clock_period!r}")
+            raise ConfigError(f"{src}: clock_period must be a positive number of ns, got {self.clock_period!r}",
+                              ("clock_period",))
         for k in ("default_precision", "input_precision"):
             v = getattr(self, k)
             if v is not None and not isinstance(v, FixedType):
-                setattr(self, k, _parse_type(v, f"{src}: {k}"))
+                setattr(self, k, _parse_type(v, f"{src}: {k}", (k,)))
         for lname, spec in self.layers.items():
             if not isinstance(spec, dict):
-                raise ConfigError(f"{src}: layers.{lname} must be a mapping with keys {', '.join(LAYER_KEYS)}")
+                raise ConfigError(f"{src}: layers.{lname} must be a mapping with keys {', '.join(LAYER_KEYS)}",
+                                  ("layers", lname))
             for k in spec:
                 if k not in LAYER_KEYS:
-                    raise ConfigError(f"{src}: unknown key {k!r} in layers.{lname}; allowed keys: {', '.join(LAYER_KEYS)}")
+                    raise ConfigError(f"{src}: unknown key {k!r} in layers.{lname}; allowed keys: {', '.join(LAYER_KEYS)}",
+                                      ("layers", lname, k))
             if "strategy" in spec and spec["strategy"] not in STRATEGIES:
                 raise ConfigError(f"{src}: layers.{lname}.strategy must be one of {', '.join(STRATEGIES)}, "
-                                  f"got {spec['strategy']!r}")
+                                  f"got {spec['strategy']!r}", ("layers", lname, "strategy"))
             if "reuse_factor" in spec and (not isinstance(spec["reuse_factor"], int) or spec["reuse_factor"] < 1):
                 raise ConfigError(f"{src}: layers.{lname}.reuse_factor must be a positive integer, "
-                                  f"got {spec['reuse_factor']!r}")
+                                  f"got {spec['reuse_factor']!r}", ("layers", lname, "reuse_factor"))
             if "precision" in spec:
                 p = spec["precision"]
                 if isinstance(p, (str, FixedType)):
                     p = {"result": p}
                 if not isinstance(p, dict):
-                    raise ConfigError(f"{src}: layers.{lname}.precision must be a type or a mapping slot -> type")
-                spec["precision"] = {s: _parse_type(t, f"{src}: layers.{lname}.precision.{s}") for s, t in p.items()}
+                    raise ConfigError(f"{src}: layers.{lname}.precision must be a type or a mapping slot -> type",
+                                      ("layers", lname, "precision"))
+                spec["precision"] = {s: _parse_type(t, f"{src}: layers.{lname}.precision.{s}",
+                                                       ("layers", lname, "precision", s)) for s, t in p.items()}
         return self
 
 
-def _parse_type(v, where: str) -> FixedType:
+def _parse_type(v, where: str, key: tuple = ()) -> FixedType:
     if isinstance(v, FixedType):
         return v
     try:
         return FixedType.parse(str(v))
     except TypeParseError as e:
-        raise ConfigError(f"{where}: {e}") from None
+        raise ConfigError(f"{where}: {e}", key) from None
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -164,10 +177,10 @@ def config_from_dict(data: dict, source: str = "<dict>", base: ProjectConfig | N
         raise ConfigError(f"{source}: the config must be a YAML mapping of keys such as {', '.join(sorted(_TOP_KEYS))}")
     for k, v in data.items():
         if k not in _TOP_KEYS:
-            raise ConfigError(f"{source}: unknown key {k!r}; allowed keys: {', '.join(sorted(_TOP_KEYS))}")
+            raise ConfigError(f"{source}: unknown key {k!r}; allowed keys: {', '.join(sorted(_TOP_KEYS))}", (k,))
         if k == "layers":
             if not isinstance(v, dict):
-                raise ConfigError(f"{source}: layers must be a mapping of layer name -> settings")
+                raise ConfigError(f"{source}: layers must be a mapping of layer name -> settings", ("layers",))
             v = copy.deepcopy(v)
         setattr(cfg, k, v)
     return cfg.validate()
@@ -192,4 +205,30 @@ def load_config(path: str | Path | None, base: ProjectConfig | None = None) -> P
         raise ConfigError(f"{p}: {where}invalid YAML ({getattr(e, 'problem', None) or e})") from None
     finally:
         loader.dispose()
-    return config_from_dict(data, str(p), base)
+    try:
+        return config_from_dict(data, str(p), base)
+    except ConfigError as e:
+        line = _key_line(text, e.key)
+        prefix = f"{p}: "
+        if line is None or not str(e).startswith(prefix):
+            raise
+        raise ConfigError(f"{prefix}line {line}: {str(e)[len(prefix):]}", e.key) from None
+
+
+def _key_line(text: str, key: tuple) -> int | None:
+    """The 1-based line of the key path ``key`` in the YAML text (None when the text does not hold it)."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in key:
+        if not isinstance(node, yaml.MappingNode):
+            return None
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == str(part):
+                line, node = k.start_mark.line + 1, v
+                break
+        else:
+            return None
+    return line

@@ -282,16 +282,20 @@ def test_nan_and_inf_inputs(tmp_path, capsys, model_file):
 @pytest.mark.parametrize("text,message", [
     ("strategy: latency\nreuse_factor: 2\nstrategy: resource\n", "c.yml: line 3: duplicate key 'strategy'"),
     ("layers:\n  dense_0:\n    reuse_factor: 2\n    reuse_factor: 3\n", "c.yml: line 4: duplicate key 'reuse_factor'"),
-    ("reuse_factr: 2\n", "c.yml: unknown key 'reuse_factr'; allowed keys: board, clock_period, default_precision, "
+    ("reuse_factr: 2\n", "c.yml: line 1: unknown key 'reuse_factr'; allowed keys: board, clock_period, default_precision, "
                          "input_precision, io_type, layers, name, part, reuse_factor, softmax, strategy"),
-    ("reuse_factor: [2]\n", "c.yml: reuse_factor must be a positive integer, got [2]"),
-    ("reuse_factor: true\n", "c.yml: reuse_factor must be a positive integer, got True"),
-    ("clock_period: fast\n", "c.yml: clock_period must be a positive number of ns, got 'fast'"),
-    ("layers: 3\n", "c.yml: layers must be a mapping of layer name -> settings"),
+    ("reuse_factor: [2]\n", "c.yml: line 1: reuse_factor must be a positive integer, got [2]"),
+    ("reuse_factor: true\n", "c.yml: line 1: reuse_factor must be a positive integer, got True"),
+    ("clock_period: fast\n", "c.yml: line 1: clock_period must be a positive number of ns, got 'fast'"),
+    ("layers: 3\n", "c.yml: line 1: layers must be a mapping of layer name -> settings"),
     ("- a\n- b\n", "c.yml: the config must be a YAML mapping of keys such as board, clock_period, default_precision, "
                    "input_precision, io_type, layers, name, part, reuse_factor, softmax, strategy"),
     ("strategy: [\n", "c.yml: line 2: invalid YAML"),
     ("!!python/object/apply:os.system ['touch pwned']\n", "c.yml: line 1: invalid YAML"),
+    ("strategy: latency\nlayers:\n  dense_0:\n    strategy: fastest\n",
+     "c.yml: line 4: layers.dense_0.strategy must be one of latency, resource, got 'fastest'"),
+    ("layers:\n  dense_0:\n    precision:\n      accum: ap_fixed<70,3>\n",
+     "c.yml: line 4: layers.dense_0.precision.accum: fixed-point width must be between 1 and 64, got 70"),
 ])
 def test_config_file_errors_from_the_cli(tmp_path, capsys, monkeypatch, model_file, text, message):
     cfg = tmp_path / "c.yml"

@@ -17,7 +17,8 @@ __all__ = ["render_report", "write_report", "rerender_report", "REPORT_FILE", "g
 REPORT_FILE = "report.html"
 RESOURCES = ("DSP", "LUT", "FF", "BRAM_18K", "URAM")
 
-BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 340, 66, 28, 34, 16
+BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 420, 66, 28, 34, 16
+DETAIL_CHARS = 60       # 10.5 px monospace is ~6.3 px a character in Chromium: 60 fit in a 420 px box
 SHORT = {"weight": "w", "bias": "b", "accum": "acc"}
 
 
@@ -116,7 +117,7 @@ def graph_layout(graph) -> dict:
                 "name": n.name, "op": n.op, "x": x, "y": y, "w": BOX_W, "h": BOX_H,
                 "shape": "\u00d7".join(map(str, n.shape)) or "scalar",
                 "type": str(t) if t is not None else "?",
-                "detail": _clip("  ".join(extra) or "  ".join(attrs), 48),
+                "detail": _clip(" \u00b7 ".join(extra) or " \u00b7 ".join(attrs), DETAIL_CHARS),
                 "title": "; ".join([f"{n.name} ({n.op})", f"shape {n.shape}"] +
                                    [f"{k2}: {v}" for k2, v in n.types.items()] + attrs),
                 "kind": "io" if n.op == "input" or n.name in graph.outputs else

@@ -80,7 +80,8 @@ def test_pareto_front():
     assert pareto_plot([{"label": "no numbers"}]) is None
     # fpga_gen.sweep rows: their own front flags (over every objective), failed designs left out
     rows = [{"key": "a", "LUT": 10, "ii_cycles": 4, "pareto": True},
-            {"key": "b", "LUT": 5, "ii_cycles": 8, "pareto": True}, {"key": "c", "LUT": 20, "ii_cycles": 9, "pareto": False}, {"key": "d", "error": "too big", "pareto": False}]
+            {"key": "b", "LUT": 5, "ii_cycles": 8, "pareto": True},
+            {"key": "c", "LUT": 20, "ii_cycles": 9, "pareto": False}, {"key": "d", "error": "too big", "pareto": False}]
     plot = pareto_plot(rows)
     assert (plot["x_key"], plot["y_key"], plot["n"], plot["n_front"]) == ("LUT", "ii_cycles", 3, 2)
     assert [r["label"] for r in plot["front_rows"]] == ["b", "a"]

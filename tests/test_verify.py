@@ -239,3 +239,17 @@ def test_example_user_suite_passes():
                        timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "3 passed" in r.stdout
+
+
+def test_large_data_is_chunked_with_progress(capsys, model):
+    """Big batches run in chunks with progress lines on stderr (plain lines under pytest), same result."""
+    import fpga_gen
+    from fpga_gen.verify import CHUNK_MIN, verify
+    project = fpga_gen.convert(model)
+    n = 3 * CHUNK_MIN + 5
+    x = grid_inputs(n, 8, seed=11)
+    res = verify(project, x, backend="emu", reference="emu", show_progress=True)
+    err = capsys.readouterr().err
+    assert res.passed and res.outputs[0].samples == n
+    assert f"emulator: started ({n} items)" in err and f"verify emu: done in" in err and f"({n}/{n})" in err
+    assert "\r" not in err

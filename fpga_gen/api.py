@@ -194,7 +194,7 @@ class Project:
                        for n in self.graph.input_nodes()],
             "outputs": [{"name": n.name, "shape": list(n.shape), "type": n.types["result"].cpp()}
                         for n in self.graph.output_nodes()],
-            "backends": ["emu", "csim"],
+            "backends": list(BACKENDS),
             "usage": "fpga_gen.load_project(DIR).predict(x, backend='emu')",
         }
         (fb / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")

@@ -292,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("project")
     s.add_argument("--input", required=True)
     s.add_argument("--output", required=True)
-    s.add_argument("--backend", default="emu", choices=["emu", "cpu", "csim"])
+    s.add_argument("--backend", default="emu", choices=["emu", "cpu", "gpu", "csim", "native"])
     s.set_defaults(fn=cmd_predict)
 
     s = sub.add_parser("estimate", help="resource and latency estimate, before any synthesis")

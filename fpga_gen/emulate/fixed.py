@@ -171,7 +171,7 @@ def from_float(x, dst: FixedType, xp=NP):
     the extreme value under SAT.
     """
     x = xp.asarray(x)
-    finite = xp.isfinite(x)
+    finite = xp.isfinite(x * (2.0 ** dst.frac))     # a finite x near 1e308 can scale to inf: treat it as inf
     # exact: scaling by a power of two; floor/rint of a float >= 2**52 is the float itself, and
     # the wrap-around (fmod) is exact for every float, so huge values need no special case.
     all_finite = bool(finite.all())

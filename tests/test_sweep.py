@@ -207,3 +207,30 @@ def test_weight_precision_points(ev):
     assert all(n.types["weight"].cpp() == "ap_fixed<8,3>" for n in dense)
     assert all(n.attrs["strategy"] == "resource" and n.attrs["reuse_factor"] == 4 for n in dense)
     assert cfg.default_precision.cpp() == "ap_fixed<12,4>"
+
+
+@pytest.mark.parametrize("budget", ["lut=0.3", "lut=0.2,dsp=0.1", "lut=0.5,ff=0.2"])
+def test_fit_matches_exhaustive_search(ev, budget):
+    """No per-layer (strategy, reuse) combination the fit did not try is faster and fits."""
+    import itertools
+    from fpga_gen.sweep import Point
+    from fpga_gen.sweep.run import _profile
+    res, point = fit(ev, budget=budget)
+    best = res.best()
+    prof, _ = _profile(ev, (ev.base.default_precision.cpp(), None), ev.layers(), ("latency", "resource"))
+    opts = []
+    for name, _, _ in ev.layers():
+        seen, keep = set(), []
+        for s, rf, row in prof[name]:
+            sig = tuple(row[k] for k in ("ii_cycles", "latency_cycles", "DSP", "LUT", "FF", "BRAM_18K"))
+            if row["ii_cycles"] <= best["ii_cycles"] and sig not in seen:
+                seen.add(sig)
+                keep.append((name, s, rf))
+        opts.append(keep)
+    combos = list(itertools.product(*opts))
+    assert 0 < len(combos) < 5000
+    lim = res.limits
+    for combo in combos:
+        t = ev.estimate(Point(best["precision"], None, "parallel", combo)).total
+        if all(t[k] <= v for k, v in lim.items()):
+            assert (t["ii_cycles"], t["latency_cycles"]) >= (best["ii_cycles"], best["latency_cycles"]), combo

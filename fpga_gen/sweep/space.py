@@ -12,6 +12,9 @@
   this is the exact minimum at that II; "cheapest" is a weighted sum of budget-normalised resources, with three
   weightings (balanced, LUT-scarce, DSP-scarce) so the front gets designs that trade LUTs for DSPs both ways.
   Every candidate is then estimated as a whole model (which adds the dataflow channels and pipeline overheads).
+  At the same II a cheaper layer is often a slower one, so from each target's cheapest assignment a greedy pass
+  moves layers to lower-latency options (most latency saved per budget share first) while the predicted total
+  still fits; its last steps are candidates too.
 """
 
 from __future__ import annotations
@@ -220,8 +223,43 @@ def per_layer_points(profile: dict, layers, precision, strategies, available: di
             keep |= set(range(max(0, first - boundary), min(len(iis), first + boundary + 1)))
     pts, seen = [], set()
     for k in sorted(keep):
-        for lay, _ in per_target[k]:
+        lays = [lay for lay, _ in per_target[k]]
+        if per_target[k]:
+            lays += _latency_greedy(profile, layers, strategies, iis[k], per_target[k][0][0], fixed, limits)
+        for lay in lays:
             if lay not in seen:
                 seen.add(lay)
                 pts.append(Point(prec, wprec, io_type, lay, "per-layer"))
     return pts
+
+
+def _latency_greedy(profile, layers, strategies, T, start, fixed, limits, keep_last: int = 3) -> list:
+    """From the cheapest assignment at II ``T``, move layers to lower-latency options while the predicted total
+    stays within the budget, best latency saved per budget share first.  The last ``keep_last`` steps become
+    candidates (the prediction leaves out the dataflow channels, so the last step may not fit once estimated)."""
+    rows = {n: {(o[0], o[1]): o[2] for o in profile[n] if o[0] in strategies and o[2]["ii_cycles"] <= T}
+            for n, _, _ in layers}
+    cur = {n: (s, rf) for n, s, rf in start}
+    used = {r: fixed.get(r, 0) + sum(rows[n][cur[n]][r] for n in cur) for r in limits}
+    path = []
+    while True:
+        best = None
+        for n, opts in rows.items():
+            now = opts[cur[n]]
+            for o, row in opts.items():
+                saved = now["latency_cycles"] - row["latency_cycles"]
+                if saved <= 0:
+                    continue
+                new = {r: used[r] - now[r] + row[r] for r in limits}
+                if any(new[r] > lim for r, lim in limits.items()):
+                    continue
+                d = sum((row[r] - now[r]) / lim for r, lim in limits.items() if lim)
+                score = (saved / max(d, 1e-9), saved, -o[1])
+                if best is None or score > best[0]:
+                    best = (score, n, o, new)
+        if best is None:
+            break
+        _, n, o, used = best
+        cur[n] = o
+        path.append(tuple((name, *cur[name]) for name, _, _ in layers))
+    return path[-keep_last:]

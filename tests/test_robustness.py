@@ -496,3 +496,21 @@ def test_cnn_project_is_byte_identical_across_processes(tmp_path):
     p = tmp_path / "cnn.h5"
     qcnn((8, 8, 2), CONVS["same_3x3"], POOLS["max_valid_2x2"], seed=3).save(p)
     _two_processes(lambda d: _build_cmd(p, d, "--input-precision", "ap_fixed<12,4>"), tmp_path)
+
+
+@pytest.mark.parametrize("quantizer,message", [
+    ("bits", "layer 'd': kernel quantizer quantized_bits(6,-1,0,alpha=1): integer=-1 is negative, which QKeras cannot "
+             "compute (TensorFlow refuses the negative power); use integer >= 0"),
+    ("relu", "layer 'a': quantized_relu(4,-2): integer=-2 is negative, which QKeras cannot compute (TensorFlow refuses "
+             "the negative power); use integer >= 0"),
+])
+def test_negative_integer_bits_are_refused(tmp_path, capsys, quantizer, message):
+    tf = _tf()
+    from qkeras import QActivation, QDense, quantized_bits, quantized_relu
+    kq = quantized_bits(6, -1, alpha=1) if quantizer == "bits" else quantized_bits(6, 0, alpha=1)
+    m = tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=(4,), name="x"),
+                             QDense(3, kernel_quantizer=kq, name="d"),
+                             QActivation(quantized_relu(4, -2) if quantizer == "relu" else "linear", name="a")])
+    with pytest.raises(Exception) as e:
+        convert(m)
+    assert str(e.value) == message

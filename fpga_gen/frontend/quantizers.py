@@ -55,6 +55,9 @@ def quantizer_spec(q, layer: str, role: str) -> QuantSpec:
         keep_negative = bool(q.keep_negative)
         if bits < 1 or bits > 32:
             raise FrontendError(f"layer {layer!r}: {role} quantizer {text}: bits must be between 1 and 32")
+        if integer < 0:
+            raise FrontendError(f"layer {layer!r}: {role} quantizer {text}: integer={integer} is negative, which "
+                                f"QKeras cannot compute (TensorFlow refuses the negative power); use integer >= 0")
         if bits - keep_negative < 1:
             raise FrontendError(f"layer {layer!r}: {role} quantizer {text}: 1-bit quantized_bits (binary) is not "
                                 f"supported yet; use bits >= 2")
@@ -90,6 +93,9 @@ def quantizer_spec(q, layer: str, role: str) -> QuantSpec:
                                 f"supported; use the defaults")
         if bits < 1 or bits > 32:
             raise FrontendError(f"layer {layer!r}: {text}: bits must be between 1 and 32")
+        if integer < 0:
+            raise FrontendError(f"layer {layer!r}: {text}: integer={integer} is negative, which QKeras cannot compute "
+                                f"(TensorFlow refuses the negative power); use integer >= 0")
         return QuantSpec("relu", FixedType(bits, integer, False, "RND_CONV", "SAT"), text)
     raise FrontendError(f"layer {layer!r}: {role} quantizer {text or cls} ({cls}) is not supported yet; "
                         f"supported: quantized_bits, quantized_relu")

@@ -144,6 +144,8 @@ def _overflow(r, t: FixedType, xp):
 def cast(raw, src: FixedType, dst: FixedType, xp=NP):
     """Raw integers of ``src`` -> raw integers of ``dst``, exactly as ``(dst) x`` in C++."""
     shift = dst.frac - src.frac
+    if shift == 0 and _in_range(src, dst, 0):
+        return raw                          # same grid, no overflow possible: nothing to do
     if shift >= 0:
         r = raw * (2.0 ** shift)            # exact: scaling by a power of two
     else:

@@ -218,7 +218,8 @@ def cmd_sweep(args) -> int:
           f"{len(res.fitting())} fit {res.board} within {res.budget.text()}, {len(res.pareto())} on the Pareto front")
     if best:
         print(f"fastest that fits: II {best['ii_cycles']}, latency {best['latency_cycles']} cycles, DSP {best['DSP']}, "
-              f"LUT {best['LUT']}, FF {best['FF']}, BRAM_18K {best['BRAM_18K']} ({best['layers']}); "
+              f"LUT {best['LUT']}, FF {best['FF']}, BRAM_18K {best['BRAM_18K']} "
+              f"({best['precision']}, {best['layers']}); "
               f"II lower bound from the budget's multipliers {res.bound.get('ii')}")
     else:
         print(res.infeasible_message())

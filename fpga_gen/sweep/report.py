@@ -117,11 +117,18 @@ def _html(result, summary, verification, png_path) -> str:
     if best:
         ratio = summary["ii_over_bound"]
         head = (f"<p><b>Fastest fitting design</b>: II {best['ii_cycles']}, latency {best['latency_cycles']} "
-                f"cycles, {html.escape(best['strategy'])} / reuse {html.escape(best['reuse'])} "
-                f"({html.escape(best['layers'])}), {best['budget_use'] * 100:.0f} % of the tightest budget.</p>"
+                f"cycles, {html.escape(best['precision'])}, {html.escape(best['strategy'])} / reuse "
+                f"{html.escape(best['reuse'])} ({html.escape(best['layers'])}), {best['budget_use'] * 100:.0f} % of "
+                f"the tightest budget.</p>"
                 f"<p>II lower bound from the budget's multipliers (DSP {b.get('dsp', 0):,.0f} + LUT "
                 f"{b.get('lut', 0):,.0f} for {b.get('products', 0):,} products): <b>{b.get('ii')}</b>; "
                 f"this design is at {ratio:.2f}&times; the bound.</p>" if ratio else "")
+        bm = result.bound_model
+        if bm.get("ii"):
+            head += (f"<p>The estimator's bound (products under 10 bits only in LUTs, after the DSP/LUT floor no "
+                     f"design avoids: DSP {bm['dsp']:,.0f}, LUT {bm['lut']:,.0f} left): <b>{bm['ii']}</b>; "
+                     f"this design is at {best['ii_cycles'] / bm['ii']:.2f}&times; it. See "
+                     f"fpga_gen/sweep/bound.py.</p>")
     else:
         head = f"<p><b>{html.escape(result.infeasible_message())}</b></p>"
     ver = ""

@@ -273,7 +273,8 @@ def run_sweep(ev: Evaluator, precisions=None, strategies=("latency", "resource")
                       complete=len(rows) == len(keys), evaluated=len(todo))
     _rank(res)
     if rows:
-        g, _ = ev.configure(by_key[keys[0]])
+        best = res.best()           # the bound of the chosen design's precision (widths set the multiplier costs)
+        g, _ = ev.configure(by_key[best["key"] if best else keys[0]])
         from .bound import ii_lower_bound
         res.bound = ii_lower_bound(g, ev.part, res.limits)
         ok = [r for r in rows if not r["error"]]

@@ -234,3 +234,21 @@ def test_fit_matches_exhaustive_search(ev, budget):
         t = ev.estimate(Point(best["precision"], None, "parallel", combo)).total
         if all(t[k] <= v for k, v in lim.items()):
             assert (t["ii_cycles"], t["latency_cycles"]) >= (best["ii_cycles"], best["latency_cycles"]), combo
+
+
+def test_progress_plain_lines_and_tty():
+    import io
+    from fpga_gen.sweep.run import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+    plain, tty = io.StringIO(), Tty()
+    for stream in (plain, tty):
+        p = Progress(100, stream=stream)
+        for _ in range(20):
+            p.update(5)
+        p.close()
+    lines = plain.getvalue().splitlines()
+    assert 5 <= len(lines) <= 11 and lines[-1].startswith("sweep: 100/100 evaluated") and "\r" not in plain.getvalue()
+    assert tty.getvalue().count("\r") == 20 and tty.getvalue().endswith("\n") and "100/100" in tty.getvalue()

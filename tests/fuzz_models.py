@@ -116,7 +116,9 @@ class ModelSpec:
 
 def _quantizer(q, quantized_bits, quantized_relu):
     kind, bits, integer = q
-    return quantized_relu(bits, integer) if kind == "relu" else quantized_bits(bits, integer, alpha=1)
+    if kind == "relu":
+        return quantized_relu(bits, integer)
+    return quantized_bits(bits, integer, keep_negative=kind == "bits", alpha=1)
 
 
 # ---------------------------------------------------------------------- strategies
@@ -127,14 +129,14 @@ def _wquant(draw):
 
 
 def _act_quant(draw):
-    kind = draw(st.sampled_from(["relu", "bits"]))
+    kind = draw(st.sampled_from(["relu", "bits", "ubits"]))       # ubits: quantized_bits(keep_negative=False)
     bits = draw(st.integers(2, 12))
     integer = draw(st.integers(0, min(4, bits - 1)))
     return (kind, bits, integer)
 
 
 def _weighted_common(draw, name):
-    quantized = draw(st.integers(0, 5)) > 0                          # 5 in 6 quantized
+    quantized = draw(st.sampled_from([True, True, True, True, True, False]))     # 5 in 6 quantized
     return dict(name=name, quant=_wquant(draw) if quantized else None, bias=draw(st.integers(0, 4)) > 0,
                 wfrac=draw(st.integers(0, 4)))
 
@@ -196,9 +198,10 @@ def model_specs(draw, allow_conv: bool = True, max_dense: int = 3):
             layers.append(l)
             acts = _activation(draw, f"c{k}", state)
             layers += acts
-            signed = not any(a["kind"] == "relu" or (a["kind"] == "qact" and a["q"][0] == "relu") for a in acts)
+            signed = not any(a["kind"] == "relu" or (a["kind"] == "qact" and a["q"][0] in ("relu", "ubits"))
+                             for a in acts)
             h, w, c = _out(h, kh, s[0], pad), _out(w, kw_, s[1], pad), l["filters"]
-            if draw(st.booleans()):
+            if draw(st.sampled_from([True, True, False])):
                 mode = draw(st.sampled_from(["max", "average"]))
                 # average: 1 or 2 cells per axis (power-of-two window sizes); max 'same' needs a signed input
                 ph = draw(st.integers(1, min(2 if mode == "average" else 3, h)))
@@ -219,7 +222,7 @@ def model_specs(draw, allow_conv: bool = True, max_dense: int = 3):
         new, n = draw(dense_layer(k, n, state, last=k == n_dense - 1))
         layers += new
     spec.layers = layers
-    spec.softmax = n > 1 and draw(st.integers(0, 3)) == 0
+    spec.softmax = draw(st.integers(0, 3)) == 0
     return spec
 
 
@@ -231,6 +234,11 @@ def _round_half_even(v):
 def q_bits(v, bits, integer):
     f = bits - 1 - integer
     return np.clip(_round_half_even(v * 2.0 ** f), -2.0 ** (bits - 1), 2.0 ** (bits - 1) - 1) / 2.0 ** f
+
+
+def q_ubits(v, bits, integer):
+    f = bits - integer
+    return np.clip(_round_half_even(v * 2.0 ** f), 0, 2.0 ** bits - 1) / 2.0 ** f
 
 
 def q_relu(v, bits, integer):
@@ -339,6 +347,8 @@ def _apply_quant(h, q, frac):
     kind, bits, integer = q
     if kind == "relu":
         return q_relu(h, bits, integer), bits - integer
+    if kind == "ubits":
+        return q_ubits(h, bits, integer), bits - integer
     return q_bits(h, bits, integer), bits - 1 - integer
 
 

@@ -63,7 +63,7 @@ def check_model(spec, csim: bool = False) -> dict:
     return {"qkeras_exact": exact}
 
 
-FAST = settings(max_examples=25, deadline=None, derandomize=True, database=None,
+FAST = settings(max_examples=40, deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck))
 LONG = settings(max_examples=220, deadline=None, database=None, suppress_health_check=list(HealthCheck),
                 print_blob=True)

@@ -160,7 +160,8 @@ class Project:
             raise ProjectError(f"{parent}: cannot create the output folder ({e.strerror})") from None
         if not os.access(parent, os.W_OK):
             raise ProjectError(f"{parent}: not writable; choose another output path")
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+        _remove_stale_temporaries(out)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=parent))
         try:
             x = self.test_vectors()
             y = self.emulator().predict(x)
@@ -217,6 +218,27 @@ class Project:
         write_report(d, self.graph, self.config, est, available=available)
 
 
+def _remove_stale_temporaries(out: Path) -> None:
+    """Remove the hidden .<name>.tmp-<pid>-* / .<name>.old-<pid> folders a killed write left next to ``out``
+    (only those whose process is gone: a concurrent write keeps its own)."""
+    import re
+    pattern = re.compile(rf"\.{re.escape(out.name)}\.(?:tmp|old)-(\d+)(?:-|$)")
+    try:
+        siblings = list(out.parent.iterdir()) if out.parent.is_dir() else []
+    except OSError:
+        return
+    for d in siblings:
+        m = pattern.match(d.name)
+        if not m or not d.is_dir():
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except (OSError, ValueError, OverflowError):
+            pass
+
+
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two directories in one step (Linux renameat2 RENAME_EXCHANGE); False where the system cannot."""
     try:
@@ -255,14 +277,14 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("FPGA_GEN_CACHE_DIR") or Path.home() / ".cache" / "fpga-gen")
 
 
-def convert(model_or_path, config=None, tb_inputs=None, **overrides) -> Project:
-    """Keras/QKeras model (path or object) -> typed Project.  ``overrides``: name, io_type/io, strategy,
-    reuse_factor/reuse, precision (default precision), input_precision, clock_period, part, board."""
+def load(model_or_path, config=None, **overrides):
+    """The frontend and the settings, no passes: (untyped graph, ProjectConfig, keras model).
+
+    The config's name defaults to the model file's name; a board fills in its part and clock
+    where the user gave none.  ``convert`` types the graph; a sweep types many copies of it."""
     from .frontend import load_graph
 
     cfg = _resolve_config(config, overrides)
-    if cfg.io_type == "stream":
-        raise ConfigError("io_type 'stream' is not supported yet (it arrives with CNN support); use --io parallel")
     name = overrides.get("name") or (cfg.name if cfg.name != "myproject" else None)
     graph, model = load_graph(model_or_path, name=name)
     if cfg.name == "myproject" and not overrides.get("name"):
@@ -271,10 +293,22 @@ def convert(model_or_path, config=None, tb_inputs=None, **overrides) -> Project:
     if cfg.board:
         from .boards import load_board
         board = load_board(cfg.board)
+        cfg.board = board.name
         if cfg.part == ProjectConfig().part and not overrides.get("part"):
             cfg.part = board.part
         if cfg.clock_period == ProjectConfig().clock_period and not overrides.get("clock_period"):
             cfg.clock_period = float(board.clock_period)
+    return graph, cfg, model
+
+
+def convert(model_or_path, config=None, tb_inputs=None, **overrides) -> Project:
+    """Keras/QKeras model (path or object) -> typed Project.  ``overrides``: name, io_type/io, strategy,
+    reuse_factor/reuse, precision (default precision), input_precision, clock_period, part, board."""
+    cfg = _resolve_config(config, overrides)
+    if cfg.io_type == "stream":
+        raise ConfigError("io_type 'stream' is not supported yet (it arrives with CNN support); use --io parallel")
+    graph, cfg, model = load(model_or_path, cfg, **{k: v for k, v in overrides.items()
+                                                   if k in ("name", "part", "clock_period")})
     run_passes(graph, cfg, DEFAULT_PASSES)
     from .emulate import Emulator
     Emulator(graph)  # validates that every type can be emulated exactly

@@ -51,26 +51,13 @@ def split_list(text: str | None) -> list[str]:
 
 def prepare(model_or_path, board, config=None, **overrides) -> tuple[Evaluator, object]:
     """Run the frontend once; (Evaluator over the untyped graph, keras model).  Like api.convert without passes."""
-    from ..api import _resolve_config
+    from ..api import load
     from ..boards import load_board
-    from ..config import ProjectConfig
-    from ..frontend import load_graph
-    from ..templating import cpp_ident
 
-    cfg = _resolve_config(config, overrides)
+    b = load_board(board)
+    graph, cfg, model = load(model_or_path, config, board=b.name, **overrides)
     if cfg.io_type != "parallel":
         raise SweepError(f"io type {cfg.io_type!r} is not supported by sweeps yet (only 'parallel'); use --io parallel")
-    b = load_board(board)
-    cfg.board = b.name
-    if cfg.part == ProjectConfig().part and not overrides.get("part"):
-        cfg.part = b.part
-    if cfg.clock_period == ProjectConfig().clock_period and not overrides.get("clock_period"):
-        cfg.clock_period = float(b.clock_period)
-    name = overrides.get("name") or (cfg.name if cfg.name != "myproject" else None)
-    graph, model = load_graph(model_or_path, name=name)
-    if cfg.name == "myproject" and not overrides.get("name"):
-        base = Path(str(model_or_path)).stem if isinstance(model_or_path, (str, os.PathLike)) else graph.name
-        cfg.name = cpp_ident(base)
     return Evaluator(graph, cfg, b), model
 
 

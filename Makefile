@@ -10,7 +10,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,dask]'
 	# PyTorch (CPU wheel on this machine) for the gpu backend and its tests; optional
 	$(BIN)/pip install -q 'torch==2.13.0' || echo "note: torch not installed; gpu-backend tests will be skipped"
 	touch $@

@@ -60,14 +60,19 @@ def conv2d_kernel(node: Node, inputs, in_types, xp):
     kh, kw = a["kernel_size"]
     cols = _windows(node, x, 0.0, xp, (kh, kw), int(a["n_chan"]))         # (B, P, kh*kw*C)
     batch, n_pix, n_in = cols.shape
-    dense = node.meta.get("_emu_conv_dense")
-    if dense is None:
+    # conv_2d_resource_cl adds a pixel's products in dense_resource's order (inputs ir + k * rf), which the
+    # dense kernel follows from the strategy and reuse factor when a saturating accum makes order visible
+    key = (a.get("strategy", "latency"), int(a.get("reuse_factor", 1)))
+    cached = node.meta.get("_emu_conv_dense")
+    if cached is None or cached[0] != key:
         kernel_2d = np.asarray(node.weights["kernel"]).reshape(n_in, -1)
         dense = Node(node.name, "dense", list(node.inputs), (kernel_2d.shape[1],),
-                     attrs={"n_in": n_in, "n_out": kernel_2d.shape[1]},
+                     attrs={"n_in": n_in, "n_out": kernel_2d.shape[1], "strategy": key[0], "reuse_factor": key[1]},
                      weights={"kernel": kernel_2d, "bias": np.asarray(node.weights["bias"])},
                      types=node.types)
-        node.meta["_emu_conv_dense"] = dense
+        cached = (key, dense)
+        node.meta["_emu_conv_dense"] = cached
+    dense = cached[1]
     y = dense_kernel(dense, [xp.reshape(cols, (batch * n_pix, n_in))], in_types, xp)
     return xp.reshape(y, (batch, -1))
 

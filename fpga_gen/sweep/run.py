@@ -15,6 +15,7 @@ from .pareto import pareto_front
 from .space import (Budget, Point, SweepError, default_reuses, grid_points, parse_budget, per_layer_points,
                     weighted_layers)
 from ..passes import valid_reuse_factors
+from ..progress import Progress
 
 __all__ = ["prepare", "run_sweep", "fit", "verify", "SweepResult", "Progress", "parse_precisions"]
 
@@ -59,38 +60,6 @@ def prepare(model_or_path, board, config=None, **overrides) -> tuple[Evaluator, 
     if cfg.io_type != "parallel":
         raise SweepError(f"io type {cfg.io_type!r} is not supported by sweeps yet (only 'parallel'); use --io parallel")
     return Evaluator(graph, cfg, b), model
-
-
-class Progress:
-    """A bar on stderr when it is a terminal; otherwise a plain line every ~10 %."""
-
-    def __init__(self, total: int, label: str = "sweep", stream=None, enabled: bool = True):
-        self.total, self.label, self.done = total, label, 0
-        self.stream = stream or sys.stderr
-        self.enabled = enabled and total > 0
-        self.tty = self.enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.t0 = time.perf_counter()
-        self._next_line = 0
-
-    def update(self, n: int) -> None:
-        self.done += n
-        if not self.enabled:
-            return
-        rate = self.done / max(time.perf_counter() - self.t0, 1e-9)
-        if self.tty:
-            w = 30
-            k = int(w * self.done / self.total)
-            self.stream.write(f"\r{self.label} [{'#' * k}{'.' * (w - k)}] {self.done}/{self.total} "
-                              f"({rate:,.0f}/s)")
-            self.stream.flush()
-        elif self.done >= self._next_line or self.done == self.total:
-            self.stream.write(f"{self.label}: {self.done}/{self.total} evaluated ({rate:,.0f}/s)\n")
-            self._next_line = self.done + max(1, self.total // 10)
-
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 @dataclass
@@ -236,19 +205,16 @@ def run_sweep(ev: Evaluator, precisions=None, strategies=("latency", "resource")
             executor = InlineExecutor()
         size = chunk or max(8, min(256, len(todo) // (8 * getattr(executor, "workers", 1) or 1) or 8))
         chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
-        bar = Progress(len(todo), enabled=progress)
         try:
-            for i, rows in executor.map(_eval_chunk, ev, [[by_key[k] for k in c] for c in chunks]):
-                store.put(zip(chunks[i], rows))
-                bar.update(len(rows))
+            with Progress(len(todo), "sweep", enabled=None if progress else False) as bar:
+                for i, rows in executor.map(_eval_chunk, ev, [[by_key[k] for k in c] for c in chunks]):
+                    store.put(zip(chunks[i], rows))
+                    bar.update(len(rows))
         except KeyboardInterrupt:
-            bar.close()
             if store.path is not None:      # every finished chunk is committed: a rerun continues from here
                 print(f"sweep: interrupted; {store.count()} of {len(keys)} designs kept in {store.path}; "
                       f"run the same command again to resume", file=sys.stderr)
             raise
-        else:
-            bar.close()
         stored = store.get(keys)
     finally:
         store.close()

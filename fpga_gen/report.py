@@ -66,9 +66,9 @@ def render_report(graph, config, est, available: dict | None = None, verificatio
 def write_report(directory, graph, config, est, available: dict | None = None, sweep: list | None = None) -> Path:
     """Write ``report.html`` into a project folder, with its verification.json (and sweep.json) if present."""
     d = Path(directory)
-    verification = _read_json(d / "verification.json")
+    verification = read_json(d / "verification.json")
     if sweep is None:
-        s = _read_json(d / "sweep.json")
+        s = read_json(d / "sweep.json")
         sweep = (s.get("points") or s.get("rows")) if isinstance(s, dict) else s      # fpga_gen.sweep: "rows"
     p = d / REPORT_FILE
     p.write_text(render_report(graph, config, est, available=available, verification=verification,
@@ -222,7 +222,8 @@ def _verification(v: dict | None) -> dict | None:
             "seconds": _num(v.get("seconds", 0)), "outputs": outs}
 
 
-def _read_json(p: Path):
+def read_json(p: Path):
+    """A JSON file's content, or None when it is missing or unreadable."""
     if not p.is_file():
         return None
     try:

@@ -367,13 +367,9 @@ def save_verification(project_dir, result: VerifyResult) -> Path:
 
 
 def load_verification(project_dir) -> dict | None:
-    p = Path(project_dir) / VERIFICATION_FILE
-    if not p.is_file():
-        return None
-    try:
-        return json.loads(p.read_text())
-    except (OSError, ValueError):
-        return None
+    """The project's verification.json, or None when it is missing or unreadable."""
+    from .report import read_json
+    return read_json(Path(project_dir) / VERIFICATION_FILE)
 
 
 # ---------------------------------------------------------------------------------------------- helpers

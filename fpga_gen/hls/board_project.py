@@ -41,6 +41,7 @@ from ..ir.graph import Graph
 from ..ir.types import FixedType
 from ..templating import render
 from .names import Namer
+from .writer import write_files
 
 __all__ = ["write_board_files", "StreamLayout", "BoardProjectError", "board_context", "IP_VENDOR", "IP_LIBRARY",
            "IP_VERSION", "TB_SAMPLES"]
@@ -240,13 +241,7 @@ def write_board_files(graph: Graph, config: ProjectConfig, board, out_dir) -> li
         "README_board.md": render("board/README.md.j2", **ctx),
     }
     files.update(_tb_files(graph, ctx))
-    written = []
-    for rel in sorted(files):
-        p = out / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(files[rel], encoding="utf-8", newline="\n")
-        written.append(p)
-    return written
+    return write_files(out, files)
 
 
 def _tb_files(graph: Graph, ctx: dict) -> dict[str, str]:

@@ -62,14 +62,20 @@ def write_project(graph: Graph, config: ProjectConfig, out_dir, tb_x=None, tb_y=
         raise HlsWriteError("tb_y was given without tb_x")
     files["README.md"] = render("hls/README.md.j2", has_tb=tb_x is not None, **ctx)
 
+    written = write_files(out, files)
+    written += _copy_hls4ml(out / "firmware")
+    return sorted(written)
+
+
+def write_files(out: Path, files: dict[str, str]) -> list[Path]:
+    """Write rendered text files under ``out`` in a fixed order, with LF line ends (deterministic bytes)."""
     written = []
     for rel in sorted(files):
         p = out / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(files[rel], encoding="utf-8", newline="\n")
         written.append(p)
-    written += _copy_hls4ml(out / "firmware")
-    return sorted(written)
+    return written
 
 
 def _project_context(graph: Graph, config: ProjectConfig) -> dict:

@@ -8,12 +8,13 @@ Properties, per model:
   (compiles are the cost; builds are cached by content, so a rerun compiles nothing).
 
 Fast profile (default suite): a fixed (derandomized) set of models.  Long profile:
-``pytest -m slow tests/test_fuzz.py`` (or ``make fuzz``): 200+ models with fresh random draws, csim on
-one in eight.
+``pytest -m slow tests/test_fuzz.py`` (or ``make fuzz``): 220 models with fresh random draws
+(``FPGA_GEN_FUZZ_EXAMPLES=1000`` for more), csim on one in eight.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import numpy as np
@@ -65,7 +66,7 @@ def check_model(spec, csim: bool = False) -> dict:
 
 FAST = settings(max_examples=40, deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck))
-LONG = settings(max_examples=220, deadline=None, database=None, suppress_health_check=list(HealthCheck),
+LONG = settings(max_examples=int(os.environ.get("FPGA_GEN_FUZZ_EXAMPLES", "220")), deadline=None, database=None, suppress_health_check=list(HealthCheck),
                 print_blob=True)
 
 

@@ -66,8 +66,8 @@ def check_model(spec, csim: bool = False) -> dict:
 
 FAST = settings(max_examples=40, deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck))
-LONG = settings(max_examples=int(os.environ.get("FPGA_GEN_FUZZ_EXAMPLES", "220")), deadline=None, database=None, suppress_health_check=list(HealthCheck),
-                print_blob=True)
+LONG = settings(max_examples=int(os.environ.get("FPGA_GEN_FUZZ_EXAMPLES", "220")), deadline=None, database=None,
+                suppress_health_check=list(HealthCheck), print_blob=True)
 
 
 @FAST

@@ -282,8 +282,8 @@ def test_nan_and_inf_inputs(tmp_path, capsys, model_file):
 @pytest.mark.parametrize("text,message", [
     ("strategy: latency\nreuse_factor: 2\nstrategy: resource\n", "c.yml: line 3: duplicate key 'strategy'"),
     ("layers:\n  dense_0:\n    reuse_factor: 2\n    reuse_factor: 3\n", "c.yml: line 4: duplicate key 'reuse_factor'"),
-    ("reuse_factr: 2\n", "c.yml: line 1: unknown key 'reuse_factr'; allowed keys: board, clock_period, default_precision, "
-                         "input_precision, io_type, layers, name, part, reuse_factor, softmax, strategy"),
+    ("reuse_factr: 2\n", "c.yml: line 1: unknown key 'reuse_factr'; allowed keys: board, clock_period, "
+                         "default_precision, input_precision, io_type, layers, name, part, reuse_factor, softmax, strategy"),
     ("reuse_factor: [2]\n", "c.yml: line 1: reuse_factor must be a positive integer, got [2]"),
     ("reuse_factor: true\n", "c.yml: line 1: reuse_factor must be a positive integer, got True"),
     ("clock_period: fast\n", "c.yml: line 1: clock_period must be a positive number of ns, got 'fast'"),
@@ -339,6 +339,17 @@ def test_output_folder_not_writable(tmp_path, capsys, model_file):
             f"{ro}: not writable; choose another output path")
     finally:
         ro.chmod(0o755)
+
+
+def test_output_folder_not_writable_even_as_root(tmp_path, capsys, monkeypatch, model_file):
+    """The same check where the tests run as root (which may write anywhere): os.access says no."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == ro and mode & os.W_OK
+                        else real_access(p, mode, **kw))
+    assert cli_error(capsys, "build", model_file, "-o", ro / "out") == f"{ro}: not writable; choose another output path"
+    assert list(ro.iterdir()) == []
 
 
 def _build_cmd(model, out, *extra):

@@ -132,6 +132,38 @@ class Graph:
             self.add(n)
         self.outputs = [last if o == name else o for o in self.outputs]
 
+    def split(self, at: str) -> tuple["Graph", "Graph"]:
+        """Cut a single-path graph after node ``at``: (head, tail), both copies.
+
+        The head is every node up to and including ``at`` (its output is ``at``); the tail starts with
+        an ``input`` node named ``at`` carrying ``at``'s shape and result type (the boundary tensor), then
+        every later node, unchanged.  Only one tensor may cross the cut: a split point inside a branch (a
+        later node reads an earlier one other than ``at``), a graph input or a graph output is refused.
+        """
+        names = [n.name for n in self._nodes.values()]
+        if at not in self._nodes:
+            raise GraphError(f"split point {at!r} is not a layer of {self.name!r}; layers: {', '.join(names)}")
+        if at in self.inputs:
+            raise GraphError(f"split point {at!r} is the model input: the FPGA part would compute nothing")
+        if at in self.outputs:
+            raise GraphError(f"split point {at!r} is the model output: nothing is left for the fallback")
+        k = names.index(at)
+        before, after = set(names[:k]), names[k + 1:]
+        for name in after:
+            crossing = [i for i in self._nodes[name].inputs if i in before]
+            if crossing:
+                raise GraphError(f"split point {at!r} is inside a branch: layer {name!r} after it reads "
+                                 f"{crossing[0]!r} before it; split at a layer every path goes through")
+        early = [o for o in self.outputs if o in before]
+        if early:
+            raise GraphError(f"split point {at!r} is inside a branch: model output {early[0]!r} comes before it")
+        boundary = self._nodes[at]
+        head = Graph(self.name, [_copy_node(self._nodes[n]) for n in names[:k + 1]], self.inputs, [at])
+        tail_input = Node(at, "input", [], tuple(boundary.shape), types={"result": boundary.types["result"]})
+        tail = Graph(f"{self.name}_tail", [tail_input] + [_copy_node(self._nodes[n]) for n in after], [at],
+                     self.outputs)
+        return head, tail
+
     # ------------------------------------------------------------------ printing
     def summary(self) -> str:
         rows = [("name", "op", "inputs", "shape", "result type", "details")]
@@ -196,6 +228,12 @@ class Graph:
         with np.load(d / "weights.npz", allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         return cls.from_json_dict(data, arrays)
+
+
+def _copy_node(n: Node) -> Node:
+    """A node whose lists and dicts are its own (weights arrays shared; meta caches, "_"-keys, dropped)."""
+    return Node(n.name, n.op, list(n.inputs), tuple(n.shape), dict(n.attrs), dict(n.weights), dict(n.types),
+                {k: v for k, v in n.meta.items() if not k.startswith("_")})
 
 
 def _jsonable(v):

@@ -105,6 +105,25 @@ def activation_kernel(node: Node, inputs, in_types, xp):
     raise NotImplementedError(f"activation {act!r} has no emulator kernel")
 
 
+_FLOAT_FUNCTIONS = {"sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v)), "tanh": np.tanh}
+
+
+@kernel("float_activation")
+def float_activation_kernel(node: Node, inputs, in_types, xp):
+    """CPU/GPU fallback only: the function in float64 (numpy, on every xp, so torch gives the same bits)
+    on the exact input value, cast to the result type with its rounding and saturation."""
+    (x,) = inputs
+    (xt,) = in_types
+    fn = _FLOAT_FUNCTIONS.get(node.attrs["function"])
+    if fn is None:
+        raise NotImplementedError(f"float function {node.attrs['function']!r} has no emulator kernel; "
+                                  f"known: {', '.join(_FLOAT_FUNCTIONS)}")
+    v = np.asarray(xp.to_numpy(x), dtype=np.float64) * 2.0 ** -xt.frac
+    with np.errstate(over="ignore"):
+        y = fn(v)
+    return from_float(xp.asarray(y), node.types["result"], xp)
+
+
 # ---------------------------------------------------------------------------- softmax
 @functools.lru_cache(maxsize=64)
 def softmax_tables(inp_norm: FixedType, exp_t: FixedType, inv_inp: FixedType, inv_t: FixedType,

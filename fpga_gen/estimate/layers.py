@@ -434,6 +434,12 @@ def _pooling(node, ctx: Context) -> Cost:
                 latency_cycles=n_pix_in + c.stream_loop_overhead, ii_cycles=n_pix_in + c.stream_loop_overhead)
 
 
+@register("float_activation")
+def _float_activation(node, ctx: Context) -> Cost:
+    # runs on the CPU/GPU fallback, after the FPGA part: nothing on the FPGA
+    return Cost(notes=("CPU/GPU fallback",))
+
+
 @register("flatten")
 def _flatten(node, ctx: Context) -> Cost:
     return Cost()

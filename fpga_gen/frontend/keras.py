@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.graph import Graph, Node
+from ..ir.ops import FLOAT_FUNCTIONS
 from .loader import FrontendError
 from .quantizers import quantizer_spec, resolve_quantizer
 
@@ -105,8 +106,11 @@ def _add_activation(ctx: Context, layer, src: str, act, name: str, layer_name: s
             raise FrontendError(f"layer {layer.name!r}: softmax over a {len(shape)}-d tensor is not supported yet; "
                                 f"flatten first")
         return ctx.add(Node(name, "softmax", [src], shape, attrs={}), layer_name).name
+    if kind in FLOAT_FUNCTIONS:
+        # no HLS template: runs on the CPU/GPU fallback (the model is split before it)
+        return ctx.add(Node(name, "float_activation", [src], shape, attrs={"function": kind}), layer_name).name
     raise FrontendError(f"layer {layer.name!r}: activation {kind!r} is not supported yet; supported activations: "
-                        f"linear, relu, softmax, quantized_relu, quantized_bits")
+                        f"linear, relu, softmax, quantized_relu, quantized_bits, sigmoid and tanh (CPU/GPU only)")
 
 
 @handler("InputLayer")

@@ -31,13 +31,21 @@ pooling      2-D max/average pooling, channels_last (nnet::pooling2d_cl).  attrs
              (padded cells never win), cast to accum then to result.  average: the window's
              inputs summed in accum (padded cells are 0), the sum divided by the number of
              cells inside the image, truncating towards zero in accum, cast to result.
+float_activation
+             Element-wise float function, CPU/GPU fallback only (hls=False: no HLS template; a
+             model holding one is split before it, see :meth:`Graph.split`).  attrs: function
+             ('sigmoid'|'tanh').  types: result (default: default_precision with RND_CONV, SAT).
+             The function is computed in float64 on the exact input value and the float cast
+             to result (round to nearest, ties to even; saturate).
+
+OpDef.hls is False for ops the HLS writer cannot generate: they run on the fallback only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["OpDef", "OPS", "op_def"]
+__all__ = ["OpDef", "OPS", "op_def", "FLOAT_FUNCTIONS"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,7 @@ class OpDef:
     weights: tuple[str, ...] = ()
     type_slots: tuple[str, ...] = ("result",)
     parallel_only: bool = False
+    hls: bool = True                                   # False: emulator/fallback only, no HLS template
 
 
 REQUIRED = object()
@@ -88,6 +97,9 @@ _register(OpDef(
     attrs={**_SPATIAL, "mode": (str, REQUIRED), "pool_size": (tuple, REQUIRED)},
     type_slots=("result", "accum"),
 ))
+_register(OpDef("float_activation", attrs={"function": (str, REQUIRED)}, hls=False))
+
+FLOAT_FUNCTIONS = ("sigmoid", "tanh")
 
 
 def op_def(name: str) -> OpDef:

@@ -16,6 +16,7 @@
   two, and otherwise leave ``AVG_GUARD_BITS`` guard bits below the input's; the result is accum.
 - relu without a quantizer: the unsigned type that holds the non-negative part exactly.
 - softmax: table types chosen so argmax is preserved (see :func:`softmax_types`).
+- float_activation (sigmoid, tanh; CPU/GPU fallback only): ``default_precision`` with RND_CONV, SAT.
 """
 
 from __future__ import annotations
@@ -199,6 +200,10 @@ class InferPrecision(Pass):
             node.types["result"] = FixedType(max(x.width - 1, 1), x.integer - 1, False) if x.signed else x.plain()
         else:
             node.types["result"] = x.plain()
+
+    def _float_activation(self, graph, node: Node, config: ProjectConfig, ov):
+        node.types["result"] = ov.get("result") or node.types.get("result") or \
+            config.default_precision.with_modes("RND_CONV", "SAT")
 
     def _softmax(self, graph, node: Node, config: ProjectConfig, ov):
         x = graph[node.inputs[0]].types["result"]

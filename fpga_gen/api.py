@@ -2,7 +2,7 @@
 
     project = fpga_gen.convert("model.h5", config="config.yml", reuse_factor=4)
     project.write("hls_projects/mymodel")
-    y = project.predict(x, backend="emu")          # or "gpu", "csim" (= "native")
+    y = project.predict(x, backend="emu")          # or "gpu", "csim" (= "native"), "split", "split-csim"
     project = fpga_gen.load_project("hls_projects/mymodel")
 """
 
@@ -27,7 +27,7 @@ from .templating import cpp_ident
 
 __all__ = ["Project", "convert", "load_project", "ProjectError", "BACKENDS", "N_TB_VECTORS"]
 
-BACKENDS = ("emu", "cpu", "gpu", "csim", "native")
+BACKENDS = ("emu", "cpu", "gpu", "csim", "native", "split", "split-csim")
 N_TB_VECTORS = 200
 PROJECT_FILE = "fpga_gen_project.json"
 
@@ -63,19 +63,56 @@ class Project:
     """A converted model: the typed graph plus the settings it is generated with."""
 
     def __init__(self, graph: Graph, config: ProjectConfig, model=None, directory: Path | None = None,
-                 tb_inputs: np.ndarray | None = None):
+                 tb_inputs: np.ndarray | None = None, split_at: str | None = None):
         self.graph = graph
+        # heterogeneous split: the graph up to and including split_at is the FPGA project (the head), the
+        # rest (the tail) runs on the CPU/GPU fallback; the whole graph stays in self.graph
+        self.split_at = split_at
+        self._parts = None
         self.config = config
         self.model = model
         self.directory = Path(directory) if directory else None
         self.tb_inputs = tb_inputs
         self._emulator = None
         self._torch_emulator = None
+        self._tail_emulator = None
 
     # ------------------------------------------------------------------ predict
     @property
     def name(self) -> str:
         return cpp_ident(self.config.name)
+
+    def split_parts(self) -> tuple[Graph, Graph | None]:
+        """(head, tail): the graph the FPGA project holds and the rest for the fallback (None: no split)."""
+        if self._parts is None or self._parts[0] != self.split_at:
+            parts = self.graph.split(self.split_at) if self.split_at else (self.graph, None)
+            self._parts = (self.split_at, parts)
+        return self._parts[1]
+
+    @property
+    def head(self) -> Graph:
+        return self.split_parts()[0]
+
+    @property
+    def tail(self) -> Graph | None:
+        return self.split_parts()[1]
+
+    def boundary(self) -> dict | None:
+        """The tensor between the FPGA part and the fallback: name, shape and fixed-point type."""
+        if not self.split_at:
+            return None
+        node = self.graph[self.split_at]
+        return {"name": node.name, "shape": list(node.shape), "type": node.types["result"].cpp()}
+
+    def split_summary(self) -> str:
+        """One line: where the model is split and the boundary type ('' without a split)."""
+        b = self.boundary()
+        if b is None:
+            return ""
+        head, tail = self.split_parts()
+        cpu = [n.name for n in tail if n.op != "input"]
+        return (f"split after {b['name']!r}: FPGA {len(head)} layers, CPU/GPU fallback {', '.join(cpu)}; "
+                f"boundary {b['name']} {'x'.join(map(str, b['shape']))} {b['type']}")
 
     def emulator(self):
         from .emulate import Emulator
@@ -109,10 +146,31 @@ class Project:
             return self.emulator().predict(x)
         if backend == "gpu":
             return self.torch_emulator().predict(x)
+        if backend in ("split", "split-csim"):
+            return self._predict_split(x, backend)
         if backend in ("csim", "native"):
             from . import csim
+            if self.split_at:
+                raise ProjectError(f"the FPGA project holds the model up to {self.split_at!r} only; "
+                                   f"use backend='split-csim' (C-simulated head, then the fallback)")
             return csim.predict(self._built_directory(), x)
         raise ProjectError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+
+    def _predict_split(self, x, backend: str):
+        """``split``: the head emulated, then the tail on the numpy emulator; ``split-csim``: the head
+        C-simulated from the written project, then the tail.  Without a split, the whole model (emu / csim)."""
+        from .emulate import Emulator
+        head, tail = self.split_parts()
+        if backend == "split-csim":
+            from . import csim
+            mid = csim.predict(self._built_directory(), x)
+        else:
+            mid = Emulator(head).predict(x)
+        if tail is None:
+            return mid
+        if self._tail_emulator is None or self._tail_emulator.graph is not tail:
+            self._tail_emulator = Emulator(tail)
+        return self._tail_emulator.predict(mid)
 
     def _built_directory(self) -> Path:
         if self.directory is not None:
@@ -128,6 +186,8 @@ class Project:
         h.update(json.dumps(self.graph.to_json_dict(), sort_keys=True).encode())
         h.update(deterministic_npz(self.graph.weight_arrays()))
         h.update(json.dumps(self.config.to_dict(), sort_keys=True, default=str).encode())
+        if self.split_at:
+            h.update(f"split_at={self.split_at}".encode())
         return h.hexdigest()[:20]
 
     # ------------------------------------------------------------------ write
@@ -144,10 +204,13 @@ class Project:
 
     def write(self, directory, force: bool = False, _record: bool = True) -> Path:
         """Write the whole project atomically: into a temporary folder, renamed into place at the end."""
+        from .emulate import Emulator
         from .hls import write_project
         from .passes.limits import check_hls_limits
 
-        check_hls_limits(self.graph)      # a design Vitis HLS cannot build is refused before any file exists
+        head = self.head                  # the FPGA part (the whole graph without a split)
+        _check_hls_ops(head)
+        check_hls_limits(head)            # a design Vitis HLS cannot build is refused before any file exists
         out = Path(directory)
         if out.exists() and not force:
             raise ProjectError(f"{out}: output directory exists; pass --force (force=True) to overwrite it")
@@ -164,17 +227,22 @@ class Project:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=parent))
         try:
             x = self.test_vectors()
-            y = self.emulator().predict(x)
-            write_project(self.graph, self.config, tmp, tb_x=x, tb_y=y)
+            y = self.emulator().predict(x) if head is self.graph else Emulator(head).predict(x)
+            write_project(head, self.config, tmp, tb_x=x, tb_y=y)
             self._write_fallback(tmp)
-            self._write_reports(tmp)
+            self._write_reports(tmp, head)
             if self.config.board:
                 from .hls.board_project import write_board_files
                 from .boards import load_board
-                write_board_files(self.graph, self.config, load_board(self.config.board), tmp)
-            (tmp / PROJECT_FILE).write_text(json.dumps({
-                "format_version": 1, "name": self.name, "config": self.config.to_dict(),
-                "fingerprint": self.fingerprint()}, indent=1, sort_keys=True, default=str) + "\n")
+                write_board_files(head, self.config, load_board(self.config.board), tmp)
+            if self.split_at:
+                with open(tmp / "README.md", "a") as f:
+                    f.write(_split_readme(self))
+            meta = {"format_version": 1, "name": self.name, "config": self.config.to_dict(),
+                    "fingerprint": self.fingerprint()}
+            if self.split_at:
+                meta["split_at"] = self.split_at
+            (tmp / PROJECT_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True, default=str) + "\n")
             _replace_dir(tmp, out)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -198,16 +266,22 @@ class Project:
             "backends": list(BACKENDS),
             "usage": "fpga_gen.load_project(DIR).predict(x, backend='emu')",
         }
+        if self.split_at:
+            # the FPGA project computes the graph up to split_at; the fallback runs the rest from the boundary
+            manifest["split"] = {"at": self.split_at, "boundary": self.boundary(),
+                                 "fpga_layers": [n.name for n in self.head],
+                                 "fallback_layers": [n.name for n in self.tail if n.op != "input"],
+                                 "usage": "fpga_gen.load_project(DIR).predict(x, backend='split')"}
         (fb / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
         cfg = self.config.to_dict()
         (d / "config.yml").write_text(yaml.safe_dump(cfg, sort_keys=True))
 
-    def _write_reports(self, d: Path) -> None:
+    def _write_reports(self, d: Path, graph: Graph) -> None:
         try:
             from .estimate import estimate
         except ImportError:
             return
-        est = estimate(self.graph, self.config, board=self.config.board)
+        est = estimate(graph, self.config, board=self.config.board)
         (d / "report.json").write_text(json.dumps(est.to_json(), indent=1, sort_keys=True) + "\n")
         available = None
         if self.config.board:
@@ -215,7 +289,47 @@ class Project:
             available = load_board(self.config.board).resources
         (d / "report.md").write_text(est.to_markdown(available=available))
         from .report import write_report
-        write_report(d, self.graph, self.config, est, available=available)
+        write_report(d, graph, self.config, est, available=available)
+
+
+def _split_readme(project: Project) -> str:
+    b = project.boundary()
+    tail = [f"{n.name} ({n.op})" for n in project.tail if n.op != "input"]
+    return (f"\n## Heterogeneous split\n\n"
+            f"This FPGA project computes the model up to and including `{b['name']}`. Its output, the boundary "
+            f"tensor `{b['name']}` (shape {tuple(b['shape'])}, type `{b['type']}`), is the input of the rest of the "
+            f"model, which runs on the CPU/GPU fallback: {', '.join(tail)}. `fallback/` holds the whole graph; "
+            f"`fallback/manifest.json` records the split point.\n\n"
+            f"    fpga_gen.load_project(DIR).predict(x, backend='split')       # head emulated, then the fallback\n"
+            f"    fpga_gen.load_project(DIR).predict(x, backend='split-csim')  # head C-simulated, then the fallback\n")
+
+
+def hls_unsupported(graph: Graph) -> list:
+    """The nodes whose op the HLS writer cannot generate (OpDef.hls is False)."""
+    from .ir.ops import op_def
+    return [n for n in graph if not op_def(n.op).hls]
+
+
+def _check_hls_ops(graph: Graph) -> None:
+    bad = hls_unsupported(graph)
+    if bad:
+        n = bad[0]
+        raise ProjectError(f"layer {n.name!r} ({n.op}) has no HLS template and runs only on the CPU/GPU fallback; "
+                           f"split the model before it (split_at / --split-at)")
+
+
+def auto_split_point(graph: Graph) -> str | None:
+    """The last node before the first HLS-unsupported node (None when every op has an HLS template)."""
+    bad = hls_unsupported(graph)
+    if not bad:
+        return None
+    names = [n.name for n in graph]
+    k = names.index(bad[0].name)
+    prev = graph[names[k - 1]] if k > 0 else None
+    if prev is None or prev.op == "input":
+        raise ProjectError(f"layer {bad[0].name!r} ({bad[0].op}) runs only on the CPU/GPU fallback and comes "
+                           f"right after the input: nothing is left for the FPGA")
+    return prev.name
 
 
 def _remove_stale_temporaries(out: Path) -> None:
@@ -301,9 +415,13 @@ def load(model_or_path, config=None, **overrides):
     return graph, cfg, model
 
 
-def convert(model_or_path, config=None, tb_inputs=None, **overrides) -> Project:
+def convert(model_or_path, config=None, tb_inputs=None, split_at: str | None = None, **overrides) -> Project:
     """Keras/QKeras model (path or object) -> typed Project.  ``overrides``: name, io_type/io, strategy,
-    reuse_factor/reuse, precision (default precision), input_precision, clock_period, part, board."""
+    reuse_factor/reuse, precision (default precision), input_precision, clock_period, part, board.
+
+    ``split_at``: a layer name; the graph up to and including it becomes the FPGA project and the rest
+    runs on the CPU/GPU fallback.  Without it, a model holding layers the HLS writer cannot generate
+    (sigmoid, tanh) is split automatically before the first of them."""
     cfg = _resolve_config(config, overrides)
     if cfg.io_type == "stream":
         raise ConfigError("io_type 'stream' is not supported yet (it arrives with CNN support); use --io parallel")
@@ -312,7 +430,11 @@ def convert(model_or_path, config=None, tb_inputs=None, **overrides) -> Project:
     run_passes(graph, cfg, DEFAULT_PASSES)
     from .emulate import Emulator
     Emulator(graph)  # validates that every type can be emulated exactly
-    return Project(graph, cfg, model=model, tb_inputs=tb_inputs)
+    project = Project(graph, cfg, model=model, tb_inputs=tb_inputs, split_at=split_at or auto_split_point(graph))
+    if project.split_at:
+        head, _ = project.split_parts()        # a bad split point: a one-line GraphError naming it
+        _check_hls_ops(head)
+    return project
 
 
 def load_project(directory) -> Project:
@@ -323,4 +445,8 @@ def load_project(directory) -> Project:
     meta = json.loads(meta_path.read_text())
     cfg = config_from_dict({k: v for k, v in meta["config"].items()}, source=str(d / "config.yml"))
     graph = Graph.load(d / "fallback")
-    return Project(graph, cfg, directory=d)
+    split_at = None
+    manifest = d / "fallback" / "manifest.json"
+    if manifest.is_file():
+        split_at = (json.loads(manifest.read_text()).get("split") or {}).get("at")
+    return Project(graph, cfg, directory=d, split_at=split_at or meta.get("split_at"))

@@ -64,6 +64,12 @@ def _convert_args(p: argparse.ArgumentParser) -> None:
                                            "part, clock) to apply instead of -c")
 
 
+def _split_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--split-at", metavar="LAYER", help="the FPGA project computes the model up to and including "
+                                                      "LAYER; the rest runs on the CPU/GPU fallback (default: "
+                                                      "before the first layer without an HLS template)")
+
+
 def _convert(args, tb_inputs=None):
     from .api import convert
     config = args.config
@@ -72,7 +78,8 @@ def _convert(args, tb_inputs=None):
             raise CliError("give either -c/--config or --hls4ml-config, not both")
         from .hls4ml_config import config_from_hls4ml
         config = config_from_hls4ml(args.hls4ml_config)
-    return convert(args.model, config=config, tb_inputs=tb_inputs, board=args.board, part=args.part,
+    return convert(args.model, config=config, tb_inputs=tb_inputs, split_at=getattr(args, "split_at", None),
+                   board=args.board, part=args.part,
                    io=args.io, strategy=args.strategy, reuse=args.reuse, precision=args.precision,
                    input_precision=args.input_precision, clock_period=args.clock_period, name=args.name)
 
@@ -80,6 +87,8 @@ def _convert(args, tb_inputs=None):
 def cmd_inspect(args) -> int:
     project = _convert(args)
     print(project.graph.summary())
+    if project.split_at:
+        print(project.split_summary())
     return 0
 
 
@@ -91,6 +100,8 @@ def _fit(args, tb_inputs=None):
         raise CliError(f"--board {args.board} and --fit {args.fit} name different boards; give only --fit")
     if args.reuse or args.strategy:
         raise CliError("--fit chooses the reuse factors and strategy itself; drop --reuse/--strategy")
+    if args.split_at:
+        raise CliError("--fit and --split-at cannot be combined yet; build with --split-at without --fit")
     ev, model = prepare(args.model, args.fit, config=args.config, part=args.part, io=args.io,
                         precision=args.precision, input_precision=args.input_precision,
                         clock_period=args.clock_period, name=args.name)
@@ -110,6 +121,8 @@ def cmd_build(args) -> int:
     project.write(out, force=args.force)
     print(f"wrote {out} ({project.name}: {len(project.graph)} layers, io_{project.config.io_type}, "
           f"{project.config.strategy}, part {project.config.part})")
+    if project.split_at:
+        print(project.split_summary())
     return 0
 
 
@@ -250,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("inspect", help="print the layer graph with its fixed-point types")
     s.add_argument("model")
     _convert_args(s)
+    _split_arg(s)
     s.set_defaults(fn=cmd_inspect)
 
     s = sub.add_parser("build", help="generate an HLS project")
@@ -261,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "BOARD within --budget")
     s.add_argument("--budget", help="with --fit: fractions of the board, e.g. dsp=0.8,lut=0.7,ff=0.7,bram=0.8")
     _convert_args(s)
+    _split_arg(s)
     s.set_defaults(fn=cmd_build)
 
     s = sub.add_parser("sweep", help="estimate many designs on a board: budget filter, Pareto front, report")
@@ -293,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("project")
     s.add_argument("--input", required=True)
     s.add_argument("--output", required=True)
-    s.add_argument("--backend", default="emu", choices=["emu", "cpu", "gpu", "csim", "native"])
+    s.add_argument("--backend", default="emu", choices=["emu", "cpu", "gpu", "csim", "native", "split", "split-csim"])
     s.set_defaults(fn=cmd_predict)
 
     s = sub.add_parser("estimate", help="resource and latency estimate, before any synthesis")

@@ -94,14 +94,12 @@ def cmd_inspect(args) -> int:
 
 def _fit(args, tb_inputs=None):
     """--fit BOARD: sweep the model's designs on the board and keep the fastest that fits the budget."""
-    from .api import Project
+    from .api import Project, auto_split_point
     from .sweep import fit, prepare
     if args.board and args.board != args.fit:
         raise CliError(f"--board {args.board} and --fit {args.fit} name different boards; give only --fit")
     if args.reuse or args.strategy:
         raise CliError("--fit chooses the reuse factors and strategy itself; drop --reuse/--strategy")
-    if args.split_at:
-        raise CliError("--fit and --split-at cannot be combined yet; build with --split-at without --fit")
     ev, model = prepare(args.model, args.fit, config=args.config, part=args.part, io=args.io,
                         precision=args.precision, input_precision=args.input_precision,
                         clock_period=args.clock_period, name=args.name)
@@ -111,7 +109,10 @@ def _fit(args, tb_inputs=None):
     print(f"fit {args.fit}: {len(res.rows)} designs estimated in {res.seconds:.2f} s; fastest that fits: "
           f"II {best['ii_cycles']}, latency {best['latency_cycles']} cycles ({best['layers']}), "
           f"{best['budget_use'] * 100:.0f} % of the tightest budget")
-    return Project(graph, config, model=model, tb_inputs=tb_inputs)
+    project = Project(graph, config, model=model, tb_inputs=tb_inputs,
+                      split_at=args.split_at or auto_split_point(graph))
+    project.split_parts()                     # a bad split point: one line naming it
+    return project
 
 
 def cmd_build(args) -> int:

@@ -248,3 +248,34 @@ def test_gpu_backend_runs_the_float_activation_identically(project):
     with np.errstate(all="ignore"):
         ref = project.predict(x, backend="emu")
     assert np.array_equal(project.predict(x, backend="gpu"), ref)
+
+
+def _graph_with_a_cpu_layer(after_input: bool = False) -> Graph:
+    g = mlp_graph((4, 6, 5, 3))
+    target = "dense_1" if after_input else "relu_1"
+    src = g[target].inputs[0]
+    g.replace(target, [Node("sig", "float_activation", [src], g[src].shape if after_input else (6,),
+                            attrs={"function": "sigmoid"}, types={"result": FixedType(16, 6, True, "RND_CONV", "SAT")})])
+    return g
+
+
+def test_auto_split_point_and_refusals(tmp_path):
+    from fpga_gen.api import Project, auto_split_point
+    from fpga_gen.config import ProjectConfig
+    g = _graph_with_a_cpu_layer()
+    assert auto_split_point(g) == "dense_1"
+    assert auto_split_point(mlp_graph((4, 6, 3))) is None
+    with pytest.raises(ProjectError, match="^layer 'sig' \\(float_activation\\) has no HLS template"):
+        Project(g, ProjectConfig(), split_at="dense_2").write(tmp_path / "p")
+    with pytest.raises(ProjectError, match="^layer 'sig' \\(float_activation\\) has no HLS template"):
+        Project(g, ProjectConfig()).write(tmp_path / "p")
+    assert not (tmp_path / "p").exists()
+    with pytest.raises(ProjectError, match="comes right after the input: nothing is left for the FPGA"):
+        auto_split_point(_graph_with_a_cpu_layer(after_input=True))
+
+
+def test_cli_fit_splits_too(capsys, model_file, tmp_path):
+    rc, out, err = run(capsys, "build", model_file, "-o", tmp_path / "p", "--fit", "pynq-z2")
+    assert rc == 0, err
+    assert "split after 'dense_1'" in out
+    assert fpga_gen.load_project(tmp_path / "p").split_at == "dense_1"

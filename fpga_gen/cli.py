@@ -177,7 +177,7 @@ def cmd_estimate(args) -> int:
             project.config = project.config.copy(board=args.board, part=args.part, clock_period=args.clock_period)
     else:
         project = _convert(args)
-    est = estimate(project.graph, project.config, board=project.config.board)
+    est = estimate(project.head, project.config, board=project.config.board)     # the FPGA part only
     if args.json:
         print(json.dumps(est.to_json(), indent=1, sort_keys=True))
     else:
@@ -316,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("model", help="model file or generated project directory")
     s.add_argument("--json", action="store_true")
     _convert_args(s)
+    _split_arg(s)
     s.set_defaults(fn=cmd_estimate)
 
     s = sub.add_parser("verify", help="run a model's project on a back end and compare it with Keras, per output")

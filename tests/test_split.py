@@ -279,3 +279,13 @@ def test_cli_fit_splits_too(capsys, model_file, tmp_path):
     assert rc == 0, err
     assert "split after 'dense_1'" in out
     assert fpga_gen.load_project(tmp_path / "p").split_at == "dense_1"
+
+
+def test_cli_estimate_counts_the_fpga_part_only(capsys, model_file):
+    from fpga_gen.estimate import estimate
+    rc, out, err = run(capsys, "estimate", model_file, "--split-at", "act_0", "--json")
+    assert rc == 0, err
+    p = fpga_gen.convert(model_file, split_at="act_0")
+    assert json.loads(out) == json.loads(json.dumps(estimate(p.head, p.config).to_json()))
+    rc, whole, err = run(capsys, "estimate", model_file, "--json")
+    assert json.loads(whole)["total"]["LUT"] > json.loads(out)["total"]["LUT"]

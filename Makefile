@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test test-slow install bench clean
+.PHONY: demo test test-slow fuzz install clean
 
 install: $(VENV)/.installed
 
@@ -31,3 +31,7 @@ test-slow: install
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
+
+# long fuzz profile (>= 200 random models; FPGA_GEN_FUZZ_EXAMPLES sets the count)
+fuzz: install
+	$(BIN)/python -m pytest -q -m slow tests/test_fuzz.py

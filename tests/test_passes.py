@@ -88,3 +88,25 @@ def test_float_dense_layers_take_the_default_precision():
         assert n.types["accum"].width <= 53
     x = grid_inputs(100, 784, frac_bits=4, lo=0, hi=1)
     assert project.predict(x).shape == (100, 10)
+
+
+def test_safe_casts_sign_extends_exact_types_only():
+    from fpga_gen.ir.types import FixedType
+    from fpga_gen.passes.safe_casts import cast_reads_past_msb
+    src = FixedType(12, 2)
+    assert cast_reads_past_msb(src, FixedType(2, 5, False, "RND_CONV", "SAT")) == 1     # shift 13 > width 12
+    assert cast_reads_past_msb(src, FixedType(2, 5, False, "TRN", "SAT")) == 0          # truncation reads no bit
+    assert cast_reads_past_msb(src, FixedType(2, 4, False, "RND_CONV", "SAT")) == 0     # shift 12 == width
+    from fpga_gen.frontend.loader import import_tf
+    tf = import_tf()
+    from qkeras import QActivation, QDense, quantized_bits, quantized_relu
+    m = tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=(2,), name="x"),
+                             QDense(2, kernel_quantizer=quantized_bits(2, 0, alpha=1), use_bias=False, name="d"),
+                             QActivation(quantized_relu(2, 5), name="a")])
+    project = convert(m, input_precision="ap_fixed<4,1>")
+    d = project.graph["d"]
+    assert d.types["result"] == d.types["accum"]
+    assert cast_reads_past_msb(d.types["result"], project.graph["a"].types["result"]) == 0
+    x = grid_inputs(64, 2, frac_bits=3, lo=-1, hi=1 - 2 ** -3)
+    h = x @ d.weights["kernel"]
+    assert np.array_equal(project.emulator().predict(x, trace=True)["d"], h)     # widening is exact

@@ -538,12 +538,10 @@ def test_negative_integer_bits_are_refused(tmp_path, capsys, quantizer, message)
 
 # ============================================================================ known, pinned
 @needs_gxx
-@pytest.mark.xfail(strict=True, reason=(
-    "ap_types asserts ('Attempting to read bit beyond MSB') when a rounding cast drops more bits than the source "
-    "has: here the ap_fixed<12,2> accumulator -> ap_ufixed<2,5,AP_RND_CONV,AP_SAT> (quantized_relu(2, 5)); the "
-    "library runs in-process, so the abort kills the Python interpreter.  Fix: cast through a sign-extended wider "
-    "type in the templates, or widen such exact producer types in InferPrecision"))
 def test_rounding_cast_to_a_type_without_fraction_bits_runs_in_csim(tmp_path):
+    """ap_types aborts ('Attempting to read bit beyond MSB') when a rounding cast drops more bits than its source
+    has (ap_fixed<12,2> -> ap_ufixed<2,5,AP_RND_CONV,AP_SAT>); the SafeCasts pass sign-extends the exact
+    accumulator so csim runs and equals the emulator (run in a subprocess: an abort would kill pytest)."""
     tf = _tf()
     from qkeras import QActivation, QDense, quantized_bits, quantized_relu
     tf.keras.utils.set_random_seed(0)

@@ -21,8 +21,12 @@ def main() -> None:
     ap.add_argument("--bits", type=int, default=6)
     args = ap.parse_args()
 
+    import warnings
+
     import numpy as np
-    import tensorflow as tf
+    from fpga_gen.frontend.loader import import_tf   # TensorFlow without its start-up chatter
+    tf = import_tf()
+    warnings.filterwarnings("ignore", category=UserWarning)
     from qkeras import QActivation, QDense, quantized_bits, quantized_relu
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split

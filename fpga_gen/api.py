@@ -2,7 +2,7 @@
 
     project = fpga_gen.convert("model.h5", config="config.yml", reuse_factor=4)
     project.write("hls_projects/mymodel")
-    y = project.predict(x, backend="emu")          # or "gpu", "csim" (= "native"), "split", "split-csim"
+    y = project.predict(x, backend="emu")          # or "gpu", "csim" (= "native"), "split", "split-csim", "split-gpu"
     project = fpga_gen.load_project("hls_projects/mymodel")
 """
 
@@ -27,7 +27,7 @@ from .templating import cpp_ident
 
 __all__ = ["Project", "convert", "load_project", "ProjectError", "BACKENDS", "N_TB_VECTORS"]
 
-BACKENDS = ("emu", "cpu", "gpu", "csim", "native", "split", "split-csim")
+BACKENDS = ("emu", "cpu", "gpu", "csim", "native", "split", "split-csim", "split-gpu")
 N_TB_VECTORS = 200
 PROJECT_FILE = "fpga_gen_project.json"
 
@@ -146,7 +146,7 @@ class Project:
             return self.emulator().predict(x)
         if backend == "gpu":
             return self.torch_emulator().predict(x)
-        if backend in ("split", "split-csim"):
+        if backend in ("split", "split-csim", "split-gpu"):
             return self._predict_split(x, backend)
         if backend in ("csim", "native"):
             from . import csim
@@ -158,7 +158,8 @@ class Project:
 
     def _predict_split(self, x, backend: str):
         """``split``: the head emulated, then the tail on the numpy emulator; ``split-csim``: the head
-        C-simulated from the written project, then the tail.  Without a split, the whole model (emu / csim)."""
+        C-simulated from the written project, then the tail; ``split-gpu``: the head emulated, the tail on
+        PyTorch (as ``gpu``).  Without a split, the whole model (emu / csim)."""
         from .emulate import Emulator
         head, tail = self.split_parts()
         if backend == "split-csim":
@@ -168,6 +169,12 @@ class Project:
             mid = Emulator(head).predict(x)
         if tail is None:
             return mid
+        if backend == "split-gpu":
+            try:
+                from .emulate.torch_ops import TorchOps
+                return Emulator(tail, xp=TorchOps()).predict(mid)
+            except ImportError as e:
+                raise ProjectError(str(e)) from None
         if self._tail_emulator is None or self._tail_emulator.graph is not tail:
             self._tail_emulator = Emulator(tail)
         return self._tail_emulator.predict(mid)

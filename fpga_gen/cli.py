@@ -309,7 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("project")
     s.add_argument("--input", required=True)
     s.add_argument("--output", required=True)
-    s.add_argument("--backend", default="emu", choices=["emu", "cpu", "gpu", "csim", "native", "split", "split-csim"])
+    s.add_argument("--backend", default="emu", choices=["emu", "cpu", "gpu", "csim", "native", "split", "split-csim",
+                                                      "split-gpu"])
     s.set_defaults(fn=cmd_predict)
 
     s = sub.add_parser("estimate", help="resource and latency estimate, before any synthesis")

@@ -248,14 +248,16 @@ def test_gpu_backend_runs_the_float_activation_identically(project):
     with np.errstate(all="ignore"):
         ref = project.predict(x, backend="emu")
     assert np.array_equal(project.predict(x, backend="gpu"), ref)
+    assert np.array_equal(project.predict(x, backend="split-gpu"), ref)
 
 
 def _graph_with_a_cpu_layer(after_input: bool = False) -> Graph:
     g = mlp_graph((4, 6, 5, 3))
     target = "dense_1" if after_input else "relu_1"
     src = g[target].inputs[0]
+    t = FixedType(16, 6, True, "RND_CONV", "SAT")
     g.replace(target, [Node("sig", "float_activation", [src], g[src].shape if after_input else (6,),
-                            attrs={"function": "sigmoid"}, types={"result": FixedType(16, 6, True, "RND_CONV", "SAT")})])
+                            attrs={"function": "sigmoid"}, types={"result": t})])
     return g
 
 

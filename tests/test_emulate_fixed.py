@@ -75,3 +75,21 @@ def test_non_finite_inputs():
     assert got.tolist() == [t.raw_max, t.raw_min, t.raw_max, t.raw_min]
     w = FixedType(8, 3)
     assert from_float(np.array([np.nan, np.inf, -np.inf]), w).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_large_batches_run_in_chunks_with_identical_results():
+    """A batch above PARALLEL_MIN_BATCH is split across threads: the result must be the same array."""
+    from fpga_gen.emulate.interpreter import PARALLEL_MIN_BATCH, Emulator
+    from fpga_gen.ir import Graph, Node
+    g = Graph("g")
+    g.add(Node("x", "input", [], (5,), types={"result": FixedType(10, 3)}))
+    g.add(Node("d", "dense", ["x"], (3,), attrs={"n_in": 5, "n_out": 3, "strategy": "latency", "reuse_factor": 1},
+               weights={"kernel": np.arange(15.0).reshape(5, 3) / 16 - 0.4375, "bias": np.array([0.5, -0.25, 0])},
+               types={"weight": FixedType(6, 2), "bias": FixedType(6, 2), "accum": FixedType(22, 9),
+                      "result": FixedType(8, 2, True, "RND_CONV", "SAT")}))
+    g.inputs, g.outputs = ["x"], ["d"]
+    emu = Emulator(g)
+    x = np.random.default_rng(0).normal(size=(PARALLEL_MIN_BATCH * 2 + 7, 5)) * 4
+    whole = emu.predict(x)
+    pieces = np.concatenate([emu.predict(x[i:i + 1000]) for i in range(0, len(x), 1000)])
+    assert np.array_equal(whole, pieces)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from ..ir.graph import Graph
@@ -78,7 +82,7 @@ class Emulator:
                     raise EmulationError(
                         f"input {name!r} expects shape (batch, {', '.join(map(str, shape))}), got {a.shape}")
             batch.append(a)
-        raw = self.run_raw(batch, trace=trace)
+        raw = self._run_chunked(batch, trace)
         names = [n.name for n in self.graph] if trace else self.graph.outputs
         out = {}
         for name in names:
@@ -89,6 +93,27 @@ class Emulator:
             return out
         outs = [out[n] for n in self.graph.outputs]
         return outs[0] if len(outs) == 1 else outs
+
+
+    def _run_chunked(self, batch: list, trace: bool) -> dict:
+        """Large numpy batches run as one chunk per core: numpy releases the GIL in its array loops, and
+        rows are independent, so the result is the same array, bit for bit."""
+        n = batch[0].shape[0]
+        workers = min(os.cpu_count() or 1, 8)
+        if self.xp is not NP or workers < 2 or n < PARALLEL_MIN_BATCH:
+            return self.run_raw(batch, trace=trace)
+        bounds = np.linspace(0, n, workers + 1).astype(int)
+        parts = [[a[lo:hi] for a in batch] for lo, hi in zip(bounds[:-1], bounds[1:])]
+        results = list(_pool(workers).map(lambda p: self.run_raw(p, trace=trace), parts))
+        return {k: np.concatenate([r[k] for r in results]) for k in results[0]}
+
+
+PARALLEL_MIN_BATCH = 4096
+
+
+@functools.lru_cache(maxsize=None)
+def _pool(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(workers, thread_name_prefix="fpga-gen-emu")
 
 
 def emulate(graph: Graph, x, trace: bool = False):

@@ -2,10 +2,12 @@
 the emulator equals QKeras exactly on fully quantized models, and the C++ (csim) equals the
 emulator bit for bit."""
 
+import shutil
+
 import numpy as np
 import pytest
 
-from fpga_gen import convert
+from fpga_gen import convert, csim, load_project
 from fpga_gen.frontend import FrontendError, load_graph
 from fpga_gen.passes import PassError
 
@@ -176,3 +178,108 @@ def test_layer_config_strategy_on_a_pooling_layer_is_rejected():
     with pytest.raises(PassError, match="layers.pool: strategy/reuse_factor apply to dense and conv2d layers, "
                                         "'pool' is a pooling layer"):
         convert(model, config={"layers": {"pool": {"reuse_factor": 2}}})
+
+
+needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
+
+
+def random_inputs(project, n, seed=3):
+    """Random values of the input type over its whole range: every bit pattern the C++ may see."""
+    node = project.graph.input_nodes()[0]
+    t = node.types["result"]
+    rng = np.random.default_rng(seed)
+    raw = rng.integers(t.raw_min, t.raw_max + 1, size=(n,) + tuple(node.shape))
+    return raw * 2.0 ** -t.frac
+
+
+@needs_gxx
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_csim_equals_emulator(case, tmp_path):
+    _, model = _case_model(case, seed=1)
+    project = convert(model, input_precision=IN_PREC)
+    project.write(tmp_path / "prj")
+    x = random_inputs(project, 200)
+    emu = project.predict(x)
+    y = csim.predict(tmp_path / "prj", x)
+    assert np.array_equal(y, emu), f"{np.mean(y == emu):.4f} match"
+    assert csim.run_testbench(tmp_path / "prj").passed
+    assert np.array_equal(load_project(tmp_path / "prj").predict(x), emu)     # attributes survive graph.json
+
+
+@needs_gxx
+@pytest.mark.parametrize("strategy,reuse", [("latency", 2), ("resource", 1), ("resource", 3), ("resource", 18)])
+def test_csim_conv_strategy_and_reuse(strategy, reuse, tmp_path):
+    model = qcnn((5, 6, 2), CONVS["same_3x3"], POOLS["max_valid_2x2"], seed=2)
+    project = convert(model, config={"layers": {"conv": {"strategy": strategy, "reuse_factor": reuse}}},
+                      input_precision=IN_PREC)
+    assert (project.graph["conv"].attrs["strategy"], project.graph["conv"].attrs["reuse_factor"]) == (strategy, reuse)
+    project.write(tmp_path / "prj")
+    x = random_inputs(project, 200)
+    assert np.array_equal(csim.predict(tmp_path / "prj", x), project.predict(x))
+
+
+@needs_gxx
+@pytest.mark.parametrize("strategy,reuse", [("latency", 1), ("resource", 3)])
+def test_csim_conv_saturating_accumulator(strategy, reuse, tmp_path):
+    """A narrow saturating accum makes the order of the additions visible: the emulator follows each kernel's."""
+    model = qcnn((5, 6, 2), CONVS["same_3x3"], None, seed=5)
+    cfg = {"layers": {"conv": {"strategy": strategy, "reuse_factor": reuse,
+                               "precision": {"accum": "ap_fixed<9,2,AP_RND,AP_SAT>"}}}}
+    project = convert(model, config=cfg, input_precision=IN_PREC)
+    project.write(tmp_path / "prj")
+    x = random_inputs(project, 300)
+    emu = project.predict(x)
+    assert np.array_equal(csim.predict(tmp_path / "prj", x), emu)
+    saturated = project.emulator().predict(x, trace=True)["conv"]
+    assert np.mean(np.abs(saturated) >= 1.99) > 0.05           # the accumulator does saturate
+
+
+def test_conv_reuse_factor_is_validated():
+    model = qcnn((5, 6, 2), CONVS["same_3x3"], None)
+    with pytest.raises(PassError, match="layer 'conv': reuse factor 5 is not valid for a 18x3 conv2d layer; "
+                                        "nearest valid values: 3, 6"):
+        convert(model, config={"layers": {"conv": {"reuse_factor": 5}}}, input_precision=IN_PREC)
+
+
+@needs_gxx
+def test_csim_float_keras_cnn(tmp_path):
+    """Unquantized Keras layers: weights rounded to the default precision, relu in between."""
+    tf = _tf()
+    tf.keras.utils.set_random_seed(4)
+    model = tf.keras.Sequential([
+        tf.keras.layers.InputLayer(input_shape=(6, 5, 3), name="x"),
+        tf.keras.layers.Conv2D(4, (2, 3), strides=(1, 2), padding="same", activation="relu", name="conv"),
+        tf.keras.layers.AveragePooling2D((3, 3), strides=(2, 2), padding="same", name="pool"),
+        tf.keras.layers.Flatten(name="flat"),
+        tf.keras.layers.Dense(3, name="fc"),
+    ])
+    project = convert(model, input_precision="ap_fixed<10,3>")
+    assert [n.op for n in project.graph] == ["input", "conv2d", "activation", "pooling", "dense"]
+    project.write(tmp_path / "prj")
+    x = random_inputs(project, 200)
+    emu = project.predict(x)
+    assert np.array_equal(csim.predict(tmp_path / "prj", x), emu)
+    ref = model.predict(x.astype(np.float32), verbose=0)
+    assert np.abs(emu - ref).max() < 0.05 * np.abs(ref).max()
+
+
+@pytest.mark.parametrize("geometry", [
+    ((5, 6, 2), (3, 3), (1, 1), "same"), ((7, 6, 1), (3, 2), (2, 2), "same"), ((6, 6, 3), (2, 3), (2, 1), "valid"),
+    ((4, 4, 2), (1, 1), (1, 1), "valid"),
+])
+def test_im2col_indices_equal_hls4ml_generated_fill_buffer(geometry):
+    """The window indices the emulator gathers with and the HLS template writes are hls4ml's own im2col code."""
+    import re
+
+    from hls4ml.backends import get_backend
+
+    from fpga_gen.ir.spatial import out_size_and_pads, window_indices
+    (h, w, c), k, s, padding = geometry
+    (oh, pt, pb), (ow, pl, pr) = (out_size_and_pads(h, k[0], s[0], padding), out_size_and_pads(w, k[1], s[1], padding))
+    code = get_backend("Vitis").generate_conv2d_line_buffer_fn(0, oh * ow, h, w, c, kernel=k, stride=s,
+                                                               pad=(pt, pb, pl, pr))
+    theirs = []
+    for part in re.split(r"if \(partition ==\s*\d+\)", code)[1:]:
+        row = [(int(j), v.strip()) for j, v in re.findall(r"buffer\[0\]\[(\d+)\] =\s*([^;]+);", part)]
+        theirs.append([-1 if v == "0" else int(v[5:-1]) for j, v in sorted(row)])
+    assert np.array_equal(np.array(theirs), window_indices(h, w, c, k, s, (pt, pb, pl, pr)))

@@ -193,3 +193,6 @@ def softmax(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCod
     code.params.update(sizes, reuse_factor=int(node.attrs.get("reuse_factor", 1)),
                        **{f"{s}_t": td[s] for s in slots})
     return code
+
+
+from . import layers_conv as _layers_conv  # noqa: E402,F401  (registers conv2d and pooling)

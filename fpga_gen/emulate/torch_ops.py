@@ -70,25 +70,11 @@ class TorchOps:
         return x if isinstance(x, torch.Tensor) else self.asarray(x)
 
     # ------------------------------------------------------------------ element-wise
-    @staticmethod
-    def floor(x):
-        return torch.floor(x)
-
-    @staticmethod
-    def ceil(x):
-        return torch.ceil(x)
-
-    @staticmethod
-    def trunc(x):
-        return torch.trunc(x)
-
-    @staticmethod
-    def rint(x):
-        return torch.round(x)            # half to even, as np.rint
-
-    @staticmethod
-    def abs(x):
-        return torch.abs(x)
+    floor = staticmethod(torch.floor)
+    ceil = staticmethod(torch.ceil)
+    trunc = staticmethod(torch.trunc)
+    rint = staticmethod(torch.round)    # half to even, as np.rint
+    abs = staticmethod(torch.abs)
 
     def where(self, cond, x, y):
         return torch.where(self._t(cond).bool(), x if isinstance(x, (float, int)) else self._t(x),
@@ -100,17 +86,9 @@ class TorchOps:
     def minimum(self, a, b):
         return torch.minimum(self._t(a), self._t(b))
 
-    @staticmethod
-    def isfinite(x):
-        return torch.isfinite(x)
-
-    @staticmethod
-    def isnan(x):
-        return torch.isnan(x)
-
-    @staticmethod
-    def signbit(x):
-        return torch.signbit(x)
+    isfinite = staticmethod(torch.isfinite)
+    isnan = staticmethod(torch.isnan)
+    signbit = staticmethod(torch.signbit)
 
     @staticmethod
     def clip(x, lo, hi):

@@ -64,9 +64,11 @@ def test_csim_equals_emulator(case, tmp_path):
     assert len(np.unique(y)) > 10                      # not a degenerate all-saturated model
 
 
-def test_saturating_accumulator_latency(tmp_path):
-    """A narrow AP_SAT accumulator: the emulator adds products in the C++ order, saturating each sum."""
-    g = mlp_graph((16, 8, 4), bits=8, activation="relu")
+@pytest.mark.parametrize("strategy,reuse_factor", [("latency", 1), ("resource", 4)])
+def test_saturating_accumulator(tmp_path, strategy, reuse_factor):
+    """A narrow AP_SAT accumulator: the emulator adds the products in the C++ order, saturating each sum
+    (latency: i = 0..n_in-1; nnet::dense_resource_rf_leq_nin: i = ir + k*rf, where the order shows)."""
+    g = mlp_graph((16, 8, 4), bits=8, activation="relu", strategy=strategy, reuse_factor=reuse_factor)
     for node in g:
         if node.op == "dense":
             node.types["accum"] = FixedType(12, 4, True, "RND", "SAT")
@@ -218,19 +220,6 @@ def test_two_projects_in_one_process(tmp_path):
         assert np.array_equal(csim.predict(d, x), e)
     for d, e in zip(dirs, expected):
         assert np.array_equal(csim.predict(d, x), e)
-
-
-def test_saturating_accumulator_resource_order(tmp_path):
-    """nnet::dense_resource_rf_leq_nin adds the products i = ir + k*rf; with a saturating accumulator the
-    order shows, and the emulator follows it."""
-    g = mlp_graph((16, 8, 4), bits=8, activation="relu", strategy="resource", reuse_factor=4)
-    for node in g:
-        if node.op == "dense":
-            node.types["accum"] = FixedType(12, 4, True, "RND", "SAT")
-            node.types["result"] = FixedType(12, 4, True, "RND", "SAT")
-    d = write(g, tmp_path)
-    x = inputs(g)
-    assert np.array_equal(csim.predict(d, x), emulate(g, x))
 
 
 def test_retries_without_precompiled_header(tmp_path, monkeypatch):

@@ -35,6 +35,13 @@ class Emulator:
                     raise EmulationError(
                         f"layer {node.name!r}: {slot} type {t} is wider than {MAX_EMULATED_WIDTH} bits, "
                         f"which the emulator cannot represent exactly; narrow it in the config")
+        # after node k runs, the values no later node reads (and no graph output) can be dropped
+        last_use = {}
+        for k, node in enumerate(graph):
+            for i in node.inputs:
+                last_use[i] = k
+        self._free_after = [[i for i in dict.fromkeys(node.inputs)
+                             if last_use[i] == k and i not in graph.outputs] for k, node in enumerate(graph)]
 
     def run_raw(self, inputs: list, trace: bool = False) -> dict:
         """Inputs: float arrays (batch, *shape) per graph input.  Returns raw outputs by node name."""
@@ -43,7 +50,7 @@ class Emulator:
         for name, x in zip(self.graph.inputs, inputs):
             env[name] = xp.asarray(x)
         values = {}
-        for node in self.graph:
+        for k, node in enumerate(self.graph):
             if node.op == "input":
                 args = [xp.reshape(env[node.name], (env[node.name].shape[0], -1))]
                 arg_types = []
@@ -57,14 +64,9 @@ class Emulator:
             except Exception as e:  # re-raise naming the node
                 raise EmulationError(f"layer {node.name!r} ({node.op}): {e}") from e
             if not trace:
-                for i in node.inputs:
-                    if all(i not in c.inputs for c in self._later(node)) and i not in self.graph.outputs:
-                        values.pop(i, None)
+                for i in self._free_after[k]:
+                    values.pop(i, None)
         return values
-
-    def _later(self, node):
-        names = [n.name for n in self.graph]
-        return [self.graph[n] for n in names[names.index(node.name) + 1:]]
 
     def predict(self, x, trace: bool = False):
         """Float in, float out (float64, exact values of the output types)."""

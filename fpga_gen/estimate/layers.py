@@ -443,3 +443,52 @@ def _float_activation(node, ctx: Context) -> Cost:
 @register("flatten")
 def _flatten(node, ctx: Context) -> Cost:
     return Cost()
+
+
+def _input_types(node, ctx: Context) -> list:
+    graph = ctx.graph
+    return [graph[i].types.get("result") if graph is not None and i in graph else ctx.in_type for i in node.inputs]
+
+
+@register("merge")
+def _merge(node, ctx: Context) -> Cost:
+    """Element-wise merge of two arrays (nnet_merge.h), io_parallel, every element in parallel [guess, not yet
+    fitted to a synthesis report]: add/subtract/average one adder of the aligned width per element (average's
+    * 0.5 is wiring), multiply one variable x variable product (a DSP when both operands reach
+    ``dsp_min_var_bits``, else LUTs), maximum/minimum a comparator and a multiplexer; plus the cast to the
+    result where it rounds or saturates."""
+    c, fam = ctx.c, ctx.family
+    n = node.size
+    res = node.types["result"]
+    ta, tb = (t or res for t in _input_types(node, ctx))
+    mode = node.attrs.get("mode")
+    frac = max(ta.frac, tb.frac)
+    aligned = max(ta.integer + (tb.signed and not ta.signed), tb.integer + (ta.signed and not tb.signed)) + frac
+    dsp, t_path = 0, c.t_add * max(aligned, 8) / 16.0
+    if mode in ("add", "subtract", "average"):
+        lut = n * (aligned + 1) * c.lut_per_adder_bit
+    elif mode == "multiply":
+        if min(ta.width, tb.width) >= c.dsp_min_var_bits:
+            dsp, lut = n * dsp_per_product(fam, ta.width, tb.width), 0.0
+            t_path = c.t_dsp_mult
+        else:
+            lut = n * ta.width * tb.width * c.lut_var_mult_per_bit
+            t_path = c.t_add * max(ta.width + tb.width, 8) / 8.0
+    elif mode in ("maximum", "minimum"):
+        lut = n * (aligned * c.lut_pool_compare_per_bit + res.width)
+    else:
+        raise UnsupportedOp(f"merge mode {mode!r} has no cost model yet")
+    lut += n * _cast_lut(c, res, res)
+    if ctx.io_type != "parallel":
+        raise UnsupportedOp("merge layers are estimated for io_parallel only")
+    return Cost(DSP=dsp, LUT=lut, latency_cycles=cycles(t_path, ctx.t_eff), ii_cycles=1)
+
+
+@register("concatenate")
+def _concatenate(node, ctx: Context) -> Cost:
+    """Concatenation (nnet::concatenate{1,2,3}d), io_parallel: wiring; a value whose type differs from the result
+    costs a cast (only rounding or saturation costs LUTs, and the exact result type needs neither) [guess]."""
+    res = node.types["result"]
+    if ctx.io_type != "parallel":
+        raise UnsupportedOp("concatenate layers are estimated for io_parallel only")
+    return Cost(LUT=node.size * _cast_lut(ctx.c, res, res), ii_cycles=1)

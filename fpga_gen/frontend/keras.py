@@ -33,18 +33,29 @@ def supported_layers() -> list[str]:
 
 
 class Context:
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, keras_nodes: dict | None = None):
         self.graph = graph
         self.alias: dict[str, str] = {}     # Keras layer name -> node name that holds its output
         self.flattened: set[str] = set()    # Keras layers whose output is a flattened view of their source
+        self.keras_nodes = keras_nodes or {}  # Keras layer name -> the Keras Node of its (one) call in the model
+        self.reserved = set(self.keras_nodes)  # names a new node may not take: every Keras layer's own
 
     def source(self, layer_name: str) -> str:
         return self.alias.get(layer_name, layer_name)
 
+    def keras_node(self, layer):
+        """The layer's call in this model (a layer may also be called outside it, e.g. in another model)."""
+        node = self.keras_nodes.get(layer.name)
+        return node if node is not None else layer._inbound_nodes[0]
+
     def inbound_layer_names(self, layer) -> list[str]:
         import tensorflow as tf
-        node = layer._inbound_nodes[0]
-        return [x.name for x in tf.nest.flatten(node.inbound_layers)]
+        return [x.name for x in tf.nest.flatten(self.keras_node(layer).inbound_layers)]
+
+    def inbound_shapes(self, layer) -> list[tuple[int, ...]]:
+        """The Keras shapes (without the batch) of the layer's inputs, in call order."""
+        import tensorflow as tf
+        return [tuple(int(d) for d in t.shape[1:]) for t in tf.nest.flatten(self.keras_node(layer).keras_inputs)]
 
     def inputs_of(self, layer) -> list[str]:
         return [self.source(n) for n in self.inbound_layer_names(layer)]
@@ -57,7 +68,7 @@ class Context:
 
     def unique(self, base: str) -> str:
         name, k = base, 1
-        while name in self.graph or name in self.alias:
+        while name in self.graph or name in self.alias or name in self.reserved:
             k += 1
             name = f"{base}_{k}"
         return name
@@ -126,6 +137,8 @@ def _input(layer, ctx: Context):
 def _identity(layer, ctx: Context):
     (src,) = ctx.inputs_of(layer)
     ctx.alias[layer.name] = src
+    if ctx.inbound_layer_names(layer)[0] in ctx.flattened:     # Flatten -> Dropout -> Dense stays flat
+        ctx.flattened.add(layer.name)
 
 
 @handler("Flatten")
@@ -209,18 +222,44 @@ def _softmax(layer, ctx: Context):
     _add_activation(ctx, layer, src, "softmax", layer.name, layer.name)
 
 
-def keras_to_graph(model, name: str | None = None) -> Graph:
-    """Walk the model's layers in order and build the graph with the handlers."""
-    graph = Graph(name or model.name)
-    ctx = Context(graph)
+def _layers_in_order(model) -> tuple[list, dict]:
+    """The model's layers in a topological order (inputs first; among the layers ready at one point, the
+    one model.layers lists first, so a Sequential model keeps its order) and the Keras Node of each
+    layer's call in this model.  A layer called more than once in the model is refused."""
+    import tensorflow as tf
     layers = list(model.layers)
-    input_layers = [t._keras_history.layer for t in model.inputs]
-    for il in input_layers:
+    for il in (t._keras_history.layer for t in model.inputs):
         if il not in layers:
             layers.insert(0, il)
+    in_model = getattr(model, "_network_nodes", None)
+    keras_nodes, deps = {}, {}
+    for layer in layers:
+        calls = [n for k, n in enumerate(layer._inbound_nodes) if in_model is None or f"{layer.name}_ib-{k}" in in_model]
+        if len(calls) > 1:
+            raise FrontendError(f"layer {layer.name!r} ({type(layer).__name__}) is called {len(calls)} times in model "
+                                f"{model.name!r} (a shared layer), which is not supported; give each call its own layer")
+        keras_nodes[layer.name] = calls[0] if calls else layer._inbound_nodes[0]
+        deps[layer.name] = {x.name for x in tf.nest.flatten(keras_nodes[layer.name].inbound_layers)}
+    order, done, todo = [], set(), list(layers)
+    while todo:
+        ready = next((layer for layer in todo if deps[layer.name] <= done), None)
+        if ready is None:
+            raise FrontendError(f"model {model.name!r}: layers {', '.join(repr(x.name) for x in todo)} read layers "
+                                f"outside the model; only layers fed from the model's input are supported")
+        order.append(ready)
+        done.add(ready.name)
+        todo.remove(ready)
+    return order, keras_nodes
+
+
+def keras_to_graph(model, name: str | None = None) -> Graph:
+    """Walk the model's layers in a topological order and build the graph with the handlers."""
+    graph = Graph(name or model.name)
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise FrontendError(f"model {model.name!r} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
                             f"only single-input, single-output models are supported yet")
+    layers, keras_nodes = _layers_in_order(model)
+    ctx = Context(graph, keras_nodes)
     for layer in layers:
         cls = type(layer).__name__
         fn = HANDLERS.get(cls)
@@ -243,3 +282,4 @@ def keras_to_graph(model, name: str | None = None) -> Graph:
 
 
 from . import keras_conv as _keras_conv  # noqa: E402,F401  (registers the 2-D layer handlers)
+from . import keras_merge as _keras_merge  # noqa: E402,F401  (registers the merge layer handlers)

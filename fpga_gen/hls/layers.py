@@ -66,6 +66,9 @@ class LayerCode:
     includes: tuple = ()                              # nnet_utils headers the layer needs
     is_output: bool = False                           # writes straight into the output port
     summary: str = ""                                 # one line for the project README
+    in_arrays: list = field(default_factory=list)     # every input, in the node's input order (in_array is
+    in_types: list = field(default_factory=list)      # the first one's): the arrays, their element typedefs
+    in_sizes: list = field(default_factory=list)      # and sizes
 
     @property
     def template(self) -> str:
@@ -196,3 +199,4 @@ def softmax(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCod
 
 
 from . import layers_conv as _layers_conv  # noqa: E402,F401  (registers conv2d and pooling)
+from . import layers_merge as _layers_merge  # noqa: E402,F401  (registers merge and concatenate)

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..config import ProjectConfig
 from ..ir.graph import Graph
+from ..ir.ops import op_def
 from ..resources import hls4ml_vivado_dir
 from ..templating import render
 from .layers import HANDLERS, HlsWriteError, LayerCode, TypeDef
@@ -104,12 +105,15 @@ def _project_context(graph: Graph, config: ProjectConfig) -> dict:
         if node.op not in HANDLERS:
             raise HlsWriteError(f"layer {node.name!r}: op {node.op!r} has no HLS template; "
                                 f"supported: {', '.join(sorted(HANDLERS))}")
-        if len(node.inputs) != 1:
-            raise HlsWriteError(f"layer {node.name!r} ({node.op}) has {len(node.inputs)} inputs, expected 1")
+        n_inputs = op_def(node.op).n_inputs
+        if len(node.inputs) != n_inputs:
+            raise HlsWriteError(f"layer {node.name!r} ({node.op}) has {len(node.inputs)} inputs, expected {n_inputs}")
         if "result" not in node.types:
             raise HlsWriteError(f"layer {node.name!r} ({node.op}) has no result type; "
                                 f"run precision inference before writing the HLS project")
-        src_array, src_type, src_size = arrays[node.inputs[0]]
+        # an array may be read by several layers (a branch): each reads it by name, nothing is copied
+        sources = [arrays[i] for i in node.inputs]
+        src_array, src_type, src_size = sources[0]
         is_output = node.name == out_node.name
         out_type = "result_t" if is_output else namer.unique(f"{stem}_t")
         out_array = namer.unique(f"{stem}_out")
@@ -118,7 +122,9 @@ def _project_context(graph: Graph, config: ProjectConfig) -> dict:
         code = LayerCode(node=node.name, op=node.op, stem=stem, config=namer.unique(f"config_{stem}"),
                          in_array=src_array, in_type=src_type, out_array=out_array, out_type=out_type,
                          n_in=src_size, n_out=node.size, is_output=is_output,
-                         typedefs=[TypeDef(out_type, node.types["result"].cpp())])
+                         typedefs=[TypeDef(out_type, node.types["result"].cpp())],
+                         in_arrays=[a for a, _, _ in sources], in_types=[t for _, t, _ in sources],
+                         in_sizes=[n for _, _, n in sources])
         layers.append(HANDLERS[node.op](node, graph, namer, code))
         arrays[node.name] = (out_array, out_type, node.size)
     includes = sorted({h for layer in layers for h in layer.includes})

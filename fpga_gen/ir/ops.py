@@ -38,14 +38,29 @@ float_activation
              The function is computed in float64 on the exact input value and the float cast
              to result (round to nearest, ties to even; saturate).
 
+merge        Element-wise merge of two tensors of one shape (nnet_merge.h, io_parallel).  inputs: 2.
+             attrs: mode ('add'|'subtract'|'multiply'|'average'|'maximum'|'minimum').  types: result.
+             add/subtract/multiply: the exact ap_fixed sum, difference or product of the two inputs,
+             cast to result.  average: the exact sum times ap_ufixed<1,0>(0.5) (one more fraction
+             bit, still exact), cast to result.  maximum/minimum: each input cast to result on its
+             own (static_cast<res_T>), the first one taken when it is strictly greater (smaller),
+             else the second.  A Keras merge of n > 2 inputs is a chain of n - 1 binary nodes, left
+             to right ((x0 + x1) + x2) + ...; average of n = 2**k inputs a balanced tree of pairwise
+             averages (exact types make both exactly Keras' sum / n).
+concatenate  Two tensors joined along one axis (nnet::concatenate{1,2,3}d).  inputs: 2.  attrs: axis
+             (0-based over the dimensions without the batch), shape1, shape2 (the inputs' shapes: a
+             Flatten before a merge changes a shape but not its flat array).  types: result.  Each
+             value is cast to result.  n > 2 inputs: a left-to-right chain along the same axis.
+
 OpDef.hls is False for ops the HLS writer cannot generate: they run on the fallback only.
+OpDef.n_inputs is the number of graph inputs a node of the op reads.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["OpDef", "OPS", "op_def", "FLOAT_FUNCTIONS"]
+__all__ = ["OpDef", "OPS", "op_def", "FLOAT_FUNCTIONS", "MERGE_MODES"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +71,7 @@ class OpDef:
     type_slots: tuple[str, ...] = ("result",)
     parallel_only: bool = False
     hls: bool = True                                   # False: emulator/fallback only, no HLS template
+    n_inputs: int = 1                                  # graph inputs a node reads (input: 0, merges: 2)
 
 
 REQUIRED = object()
@@ -68,7 +84,7 @@ def _register(op: OpDef) -> OpDef:
     return op
 
 
-_register(OpDef("input"))
+_register(OpDef("input", n_inputs=0))
 _register(OpDef(
     "dense",
     attrs={"n_in": (int, REQUIRED), "n_out": (int, REQUIRED), "strategy": (str, "latency"),
@@ -100,6 +116,11 @@ _register(OpDef(
 _register(OpDef("float_activation", attrs={"function": (str, REQUIRED)}, hls=False))
 
 FLOAT_FUNCTIONS = ("sigmoid", "tanh")
+
+MERGE_MODES = ("add", "subtract", "multiply", "average", "maximum", "minimum")
+_register(OpDef("merge", attrs={"mode": (str, REQUIRED)}, n_inputs=2))
+_register(OpDef("concatenate", attrs={"axis": (int, REQUIRED), "shape1": (tuple, REQUIRED),
+                                      "shape2": (tuple, REQUIRED)}, n_inputs=2))
 
 
 def op_def(name: str) -> OpDef:

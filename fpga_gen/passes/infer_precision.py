@@ -17,6 +17,12 @@
 - relu without a quantizer: the unsigned type that holds the non-negative part exactly.
 - softmax: table types chosen so argmax is preserved (see :func:`softmax_types`).
 - float_activation (sigmoid, tanh; CPU/GPU fallback only): ``default_precision`` with RND_CONV, SAT.
+- merge: the smallest type holding every result exactly (:func:`merge_result_type`): add/subtract the
+  exact sum/difference range (at most the union of the inputs plus one bit), average the same with one more
+  fraction bit, multiply the exact product range, maximum/minimum the range of the larger/smaller input.
+  concatenate: the smallest type holding both inputs exactly (the kernel casts each value to it).  Merges
+  have no weights, so float and quantized models alike get exact types (one bit per add); a result wider
+  than the emulator's 53 bits is refused, naming the layer, unless the config sets it.
 """
 
 from __future__ import annotations
@@ -31,10 +37,51 @@ from ..ir.types import FixedType, exact_type_for_range
 from .base import Pass, PassError
 
 __all__ = ["InferPrecision", "ApplyLayerConfig", "RemoveIdentity", "softmax_types", "dense_accum_type",
-           "pool_window_sizes", "AVG_GUARD_BITS"]
+           "pool_window_sizes", "AVG_GUARD_BITS", "merge_result_type", "MAX_EXACT_WIDTH"]
 
 # fraction bits average pooling keeps below the input's when a window size is not a power of two
 AVG_GUARD_BITS = 8
+
+
+# the widest exact type a merge may get (the emulator holds raw values in float64)
+MAX_EXACT_WIDTH = 53
+
+
+def _aligned(t: FixedType, frac: int) -> tuple[int, int]:
+    """(raw_min, raw_max) of ``t`` on the grid of ``frac`` >= t.frac fraction bits."""
+    return t.raw_min << (frac - t.frac), t.raw_max << (frac - t.frac)
+
+
+def merge_result_type(mode: str, a: FixedType, b: FixedType) -> FixedType:
+    """The smallest type holding every result of ``mode`` on inputs of types ``a`` and ``b`` exactly.
+
+    mode: a :data:`~fpga_gen.ir.ops.MERGE_MODES` entry or 'concatenate' (a type holding both inputs).
+    Raises PassError when it needs more than :data:`MAX_EXACT_WIDTH` bits."""
+    frac = max(a.frac, b.frac)
+    (a0, a1), (b0, b1) = _aligned(a, frac), _aligned(b, frac)
+    if mode in ("add", "average"):
+        lo, hi = a0 + b0, a1 + b1
+    elif mode == "subtract":
+        lo, hi = a0 - b1, a1 - b0
+    elif mode == "maximum":
+        lo, hi = max(a0, b0), max(a1, b1)
+    elif mode == "minimum":
+        lo, hi = min(a0, b0), min(a1, b1)
+    elif mode == "concatenate":
+        lo, hi = min(a0, b0), max(a1, b1)
+    elif mode == "multiply":
+        corners = [x * y for x in (a.raw_min, a.raw_max) for y in (b.raw_min, b.raw_max)]
+        lo, hi, frac = min(corners), max(corners), a.frac + b.frac
+    else:
+        raise PassError(f"merge mode {mode!r} is not supported; use one of add, subtract, multiply, average, "
+                        f"maximum, minimum")
+    if mode == "average":
+        frac += 1                      # (x + y) * ap_ufixed<1,0>(0.5): the same raw sum, one more fraction bit
+    width = 1 + max((-lo - 1).bit_length(), hi.bit_length()) if lo < 0 else max(1, hi.bit_length())
+    if width > MAX_EXACT_WIDTH:
+        raise PassError(f"the exact {mode} of {a} and {b} needs {width} bits, more than the emulator's "
+                        f"{MAX_EXACT_WIDTH}; set a narrower result type in the config")
+    return exact_type_for_range(lo, hi, frac)
 
 
 class ApplyLayerConfig(Pass):
@@ -200,6 +247,19 @@ class InferPrecision(Pass):
             node.types["result"] = FixedType(max(x.width - 1, 1), x.integer - 1, False) if x.signed else x.plain()
         else:
             node.types["result"] = x.plain()
+
+    def _merge(self, graph, node: Node, config: ProjectConfig, ov):
+        self._two_input(graph, node, ov, node.attrs["mode"])
+
+    def _concatenate(self, graph, node: Node, config: ProjectConfig, ov):
+        self._two_input(graph, node, ov, "concatenate")
+
+    def _two_input(self, graph, node: Node, ov, mode: str):
+        if "result" in ov or "result" in node.types:
+            node.types["result"] = ov.get("result") or node.types["result"]
+            return
+        a, b = graph.producer_types(node)
+        node.types["result"] = merge_result_type(mode, a, b)
 
     def _float_activation(self, graph, node: Node, config: ProjectConfig, ov):
         node.types["result"] = ov.get("result") or node.types.get("result") or \

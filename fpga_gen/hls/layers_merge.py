@@ -24,7 +24,7 @@ def merge(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode:
     if not n1 == n2 == code.n_out:
         _fail(node, f"io_parallel {mode} needs two inputs of its own size {code.n_out}, got {n1} and {n2}")
     code.includes = ("nnet_utils/nnet_merge.h", "nnet_utils/nnet_merge_stream.h")
-    code.summary = mode
+    code.summary = f"{mode} of {node.inputs[0]!r} and {node.inputs[1]!r}"
     code.params.update(function=f"nnet::{mode}", n_elem1=n1, n_elem2=n2, n_elem=max(n1, n2),
                        reuse_factor=int(node.attrs.get("reuse_factor", 1)))
     return code
@@ -41,7 +41,8 @@ def concatenate(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> Laye
     if tuple(code.in_sizes) != (math.prod(s1), math.prod(s2)) or code.n_out != code.in_sizes[0] + code.in_sizes[1]:
         _fail(node, f"inputs of {code.in_sizes[0]} and {code.in_sizes[1]} values do not have shapes {s1} and {s2}")
     code.includes = ("nnet_utils/nnet_merge.h", "nnet_utils/nnet_merge_stream.h")
-    code.summary = f"{'x'.join(map(str, s1))} and {'x'.join(map(str, s2))} along axis {axis + 1}"
+    code.summary = (f"{node.inputs[0]!r} ({'x'.join(map(str, s1))}) and {node.inputs[1]!r} ({'x'.join(map(str, s2))}) "
+                    f"along axis {axis + 1}")
     # hls4ml's keras axis counts the batch: concatenateNd picks its loop nest from it (axis + 1 here)
     code.params.update(function=f"nnet::concatenate{rank}d", axis=axis + 1,
                        n_elem1=list(s1) + [0] * (3 - rank), n_elem2=list(s2) + [0] * (3 - rank))

@@ -238,7 +238,7 @@ def _model(build):
      "layer 'avg' (Average): an average of 3 inputs is not supported; the pairwise nnet::average is exact for "
      "2, 4, 8, ... inputs only"),
     (lambda L, x: L.Concatenate(axis=0, name="cat")([L.Dense(3, name="a")(x), L.Dense(3, name="b")(x)]),
-     "layer 'cat' (Concatenate): axis=0 is not supported; concatenate along a data axis (1 to 1, or -1 to -1)"),
+     "layer 'cat' (Concatenate): axis=0 is not supported; concatenate along a data axis, one of 1, -1"),
     (lambda L, x: L.Concatenate(name="cat")([L.Reshape((1, 1, 2, 2), name="r1")(x),
                                              L.Reshape((1, 1, 2, 2), name="r2")(x)]),
      None),

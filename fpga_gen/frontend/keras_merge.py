@@ -83,8 +83,9 @@ def _concatenate(layer, ctx: Context):
                             f"concatenate 1-, 2- or 3-dimensional tensors")
     axis = keras_axis + rank if keras_axis < 0 else keras_axis - 1      # Keras counts the batch axis
     if not 0 <= axis < rank:
+        axes = ", ".join(map(str, [*range(1, rank + 1), *range(-rank, 0)]))
         raise FrontendError(f"layer {layer.name!r} (Concatenate): axis={keras_axis} is not supported; concatenate "
-                            f"along a data axis (1 to {rank}, or -1 to -{rank})")
+                            f"along a data axis, one of {axes}")
     for s in shapes[1:]:
         if len(s) != rank or s[:axis] + s[axis + 1:] != shapes[0][:axis] + shapes[0][axis + 1:]:
             raise FrontendError(f"layer {layer.name!r} (Concatenate): inputs of shapes {_fmt(shapes[0])} and {_fmt(s)} "

@@ -15,7 +15,7 @@ from ..ir.ops import FLOAT_FUNCTIONS
 from .loader import FrontendError
 from .quantizers import quantizer_spec, resolve_quantizer
 
-__all__ = ["HANDLERS", "handler", "keras_to_graph", "supported_layers"]
+__all__ = ["HANDLERS", "handler", "keras_to_graph", "supported_layers", "is_keras3", "output_shape"]
 
 HANDLERS: dict = {}
 
@@ -42,6 +42,9 @@ class Context:
         return self.alias.get(layer_name, layer_name)
 
     def inbound_layer_names(self, layer) -> list[str]:
+        if is_keras3(layer):
+            # Keras 3: a node holds its input tensors; each tensor's history names the layer that made it
+            return [t._keras_history.operation.name for t in layer._inbound_nodes[0].input_tensors]
         import tensorflow as tf
         node = layer._inbound_nodes[0]
         return [x.name for x in tf.nest.flatten(node.inbound_layers)]
@@ -63,10 +66,30 @@ class Context:
         return name
 
 
-def _shape(layer) -> tuple[int, ...]:
+def is_keras3(obj) -> bool:
+    """A Keras 3 layer or model (the ``keras`` package), not tf-keras / QKeras (Keras 2)."""
+    return type(obj).__module__.split(".")[0] == "keras"
+
+
+def output_shape(layer) -> tuple:
+    """The layer's output shape, batch first (Keras 2: ``layer.output_shape``; Keras 3 has no such attribute:
+    the shape of ``layer.output``)."""
+    if is_keras3(layer):
+        return tuple(layer.output.shape)
     shape = layer.output_shape
     if isinstance(shape, list):
         shape = shape[0]
+    return tuple(shape)
+
+
+def _history_layer(tensor):
+    """The layer that produced a model input/output tensor (Keras 2: ``.layer``, Keras 3: ``.operation``)."""
+    h = tensor._keras_history
+    return getattr(h, "layer", None) or h.operation
+
+
+def _shape(layer) -> tuple[int, ...]:
+    shape = output_shape(layer)
     dims = tuple(shape[1:])
     if any(d is None for d in dims):
         raise FrontendError(f"layer {layer.name!r}: output shape {shape} has an unknown dimension; "
@@ -214,7 +237,7 @@ def keras_to_graph(model, name: str | None = None) -> Graph:
     graph = Graph(name or model.name)
     ctx = Context(graph)
     layers = list(model.layers)
-    input_layers = [t._keras_history.layer for t in model.inputs]
+    input_layers = [_history_layer(t) for t in model.inputs]
     for il in input_layers:
         if il not in layers:
             layers.insert(0, il)
@@ -238,7 +261,7 @@ def keras_to_graph(model, name: str | None = None) -> Graph:
             if any(int(d) < 1 for d in node.shape):
                 raise FrontendError(f"layer {layer.name!r} ({cls}): output shape {tuple(node.shape)} has a zero "
                                     f"dimension; every layer needs at least one output value")
-    graph.outputs = [ctx.source(t._keras_history.layer.name) for t in model.outputs]
+    graph.outputs = [ctx.source(_history_layer(t).name) for t in model.outputs]
     return graph
 
 

@@ -17,6 +17,9 @@
 - relu without a quantizer: the unsigned type that holds the non-negative part exactly.
 - softmax: table types chosen so argmax is preserved (see :func:`softmax_types`).
 - float_activation (sigmoid, tanh; CPU/GPU fallback only): ``default_precision`` with RND_CONV, SAT.
+- calibration (``calibrate=``): the :class:`~fpga_gen.passes.calibrate.Calibrate` pass sets the input, float
+  weight/bias/result types as overrides beforehand, and a float layer's accumulator keeps the exact type's
+  fraction bits with the calibrated integer bits.
 """
 
 from __future__ import annotations
@@ -159,6 +162,9 @@ class InferPrecision(Pass):
         else:
             node.types["accum"] = dense_accum_type(x, node.types["weight"], node.types["bias"],
                                                    kernel_2d(node.weights["kernel"]), node.weights["bias"])
+            if "calibrated_accum_integer" in node.meta:       # calibration: the observed range (see calibrate.py)
+                from .calibrate import narrowed_accum
+                node.types["accum"] = narrowed_accum(node.types["accum"], node.meta["calibrated_accum_integer"])
         # quantized layer: its exact value, never silently rounded; float layer: the default precision
         exact = node.types["accum"] if quantized else config.default_precision
         node.types["result"] = ov.get("result") or node.types.get("result") or exact

@@ -15,7 +15,7 @@ import numpy as np
 from ..ir.graph import Graph, Node
 from ..ir.spatial import window_indices
 
-__all__ = ["float_forward", "FLOAT_OPS"]
+__all__ = ["float_forward", "error_bound", "FLOAT_OPS"]
 
 FLOAT_OPS: dict = {}
 
@@ -99,3 +99,56 @@ def float_forward(graph: Graph, x: np.ndarray, keep: bool = True) -> dict[str, n
         args = values[node.name] if node.op == "input" else values[node.inputs[0]]
         values[node.name] = FLOAT_OPS[node.op](node, args)
     return values
+
+
+def _with_weights(node: Node, kernel: np.ndarray, bias: np.ndarray) -> Node:
+    return Node(node.name, node.op, list(node.inputs), tuple(node.shape), attrs=dict(node.attrs),
+                weights={"kernel": kernel, "bias": bias})
+
+
+def error_bound(typed: Graph, reference: Graph, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Per node and element, a bound on |fixed-point value - float value| for the batch ``x``, valid when
+    no value leaves its type's range (what calibration aims for; check it with the emulator's trace).
+
+    ``typed``: the converted graph (its weights rounded to their types); ``reference``: the frontend's
+    graph of the same model with the float weights (:func:`fpga_gen.frontend.load_graph`).  Rules, with
+    e the input's bound and v the float input, for one step ``s`` of a type (2**-frac):
+
+    - input: ``|q(x) - x|`` exactly (the cast of the data into the input type);
+    - dense / conv2d: ``|Wq|^T e + |W - Wq|^T |v| + |b - bq| + s(result)`` (the accumulator is exact or
+      holds the sum; the result cast rounds or truncates by less than one step);
+    - relu, linear: e (1-Lipschitz), plus one result step when the result has fewer fraction bits than
+      its input (the derived relu type has as many: exact);
+    - max pooling: the window's max of e; average pooling: the window's mean of e, plus one step of
+      the accumulator and of the result;
+    - softmax, sigmoid, tanh: not bounded here (inf); compare their inputs or the argmax instead.
+    """
+    from .fixed import from_float, to_float
+    values = float_forward(reference, x)
+    (name,) = typed.inputs
+    bound = {}
+    for node in typed:
+        t = node.types.get("result")
+        step = t.step if t is not None else 0.0
+        if node.op == "input":
+            q = to_float(from_float(values[name], t), t)
+            bound[node.name] = np.abs(q - values[name])
+            continue
+        e = bound[node.inputs[0]]
+        v = np.abs(values[node.inputs[0]])
+        if node.op in ("dense", "conv2d"):
+            ref = reference[node.name].weights
+            kq, bq = node.weights["kernel"], node.weights["bias"]
+            fn = FLOAT_OPS[node.op]
+            bound[node.name] = (fn(_with_weights(node, np.abs(kq), np.zeros_like(bq)), e)
+                                + fn(_with_weights(node, np.abs(ref["kernel"] - kq), np.abs(ref["bias"] - bq)), v)
+                                + step)
+        elif node.op == "activation":
+            in_t = typed[node.inputs[0]].types["result"]
+            bound[node.name] = e + (0.0 if t.frac >= in_t.frac else step)
+        elif node.op == "pooling":
+            b = FLOAT_OPS["pooling"](node, e)
+            bound[node.name] = b if node.attrs["mode"] == "max" else b + node.types["accum"].step + step
+        else:
+            bound[node.name] = np.full_like(values[node.name], np.inf)
+    return bound

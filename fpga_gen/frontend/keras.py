@@ -149,6 +149,8 @@ def _input(layer, ctx: Context):
 def _identity(layer, ctx: Context):
     (src,) = ctx.inputs_of(layer)
     ctx.alias[layer.name] = src
+    if ctx.inbound_layer_names(layer)[0] in ctx.flattened:       # Flatten -> Dropout -> Dense
+        ctx.flattened.add(layer.name)
 
 
 @handler("Flatten")

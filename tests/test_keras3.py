@@ -159,3 +159,13 @@ def test_unsupported_keras3_layer_names_layer_and_class(tmp_path, keras):
     m.save(tmp_path / "lstm.keras")
     with pytest.raises(FrontendError, match=r"^layer 'lstm' \(LSTM\) is not supported; supported layers: "):
         convert(tmp_path / "lstm.keras")
+
+
+def test_tf_keras_archive_still_loads_with_tf_keras(tmp_path):
+    from fpga_gen.frontend.loader import import_tf
+    tf = import_tf()
+    m = tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=(4,), name="x"), tf.keras.layers.Dense(3, name="d")])
+    m.save(tmp_path / "k2.keras")
+    assert keras_archive_version(tmp_path / "k2.keras").startswith("2.")
+    project = convert(tmp_path / "k2.keras")
+    assert type(project.model).__module__.startswith("tf_keras")

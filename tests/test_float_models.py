@@ -227,6 +227,11 @@ def test_csim_equals_emulator_on_the_calibrated_model(calibrated, data, tmp_path
     assert np.array_equal(csim.predict(tmp_path / "prj", x), calibrated.predict(x))
 
 
+def test_torch_backend_equals_emulator_on_the_calibrated_model(calibrated, data):
+    pytest.importorskip("torch")
+    assert np.array_equal(calibrated.predict(data, backend="gpu"), calibrated.predict(data))
+
+
 # ------------------------------------------------------------------------- errors
 @pytest.mark.parametrize("bad,msg", [
     (np.zeros((5, 8, 8)), "calibration data has shape (5, 8, 8); expected (N, 8, 8, 1) for input 'x'"),

@@ -29,7 +29,7 @@ def _cnn(keras):
     return keras.Sequential([
         keras.Input((8, 9, 2), name="x"),
         L.Conv2D(4, (3, 3), padding="same", activation="relu", name="conv"),
-        L.MaxPooling2D((2, 2), name="maxpool"),
+        L.MaxPooling2D((2, 2), padding="same", name="maxpool"),
         L.Conv2D(5, (2, 2), strides=(1, 2), name="conv2"),
         L.ReLU(name="relu"),
         L.AveragePooling2D((2, 2), strides=(1, 1), name="avgpool"),
@@ -79,6 +79,9 @@ def test_cnn_graph_and_bound_against_keras3(saved, keras):
                                            ("avgpool", "pooling"), ("fc1", "dense"), ("fc1_relu", "activation"),
                                            ("fc2", "dense")]
     assert tuple(g["conv2"].shape) == (3, 2, 5) and tuple(g["fc2"].shape) == (4,)
+    # before max pooling with padding='same' the relu keeps its signed input type (nnet pads with the minimum)
+    assert g["conv_relu"].types["result"] == g["conv"].types["result"].plain()
+    assert not g["relu"].types["result"].signed
     model = keras.saving.load_model(saved["cnn"])
     x = _inputs((8, 9, 2), 300)
     ref_graph, _ = load_graph(saved["cnn"])

@@ -436,7 +436,8 @@ def convert(model_or_path, config=None, tb_inputs=None, split_at: str | None = N
     ``calibrate``: inputs (an array (N, *input shape) or a .npy path) to profile the float model on; the
     input, float weight/bias/result and accumulator types then take integer bits from the observed ranges
     at the configured width, ``headroom_bits`` (default 1) above them (see :mod:`fpga_gen.calibrate`);
-    explicit config settings win.  ``project.calibration`` holds the report.
+    explicit config settings win.  ``project.calibration`` holds the report.  Without ``tb_inputs`` the
+    testbench vectors are the first calibration samples.
 
     ``split_at``: a layer name; the graph up to and including it becomes the FPGA project and the rest
     runs on the CPU/GPU fallback.  Without it, a model holding layers the HLS writer cannot generate
@@ -454,6 +455,8 @@ def convert(model_or_path, config=None, tb_inputs=None, split_at: str | None = N
         if headroom < 0:
             raise ConfigError(f"headroom_bits must be 0 or more, got {headroom}")
         x = load_calibration_data(calibrate, graph)
+        if tb_inputs is None:
+            tb_inputs = x[:N_TB_VECTORS]          # the testbench runs on real inputs rather than random ones
         calibration = Calibration(len(x), headroom, profile(graph, x),
                                   source=str(calibrate) if isinstance(calibrate, (str, os.PathLike)) else "an array")
         k = [type(p) for p in passes].index(RemoveIdentity) + 1    # after the config's overrides are applied

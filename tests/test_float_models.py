@@ -76,6 +76,14 @@ def test_float_layers_take_the_default_precision(model):
     assert project.calibration is None
 
 
+def test_h5_and_saved_model_files_convert_like_the_model(model, data, tmp_path):
+    model.save(tmp_path / "m.h5")
+    model.save(tmp_path / "saved")                      # tf-keras: a SavedModel directory
+    ref = convert(model, calibrate=data[:50]).predict(data)
+    for path in (tmp_path / "m.h5", tmp_path / "saved"):
+        assert np.array_equal(convert(path, calibrate=data[:50]).predict(data), ref), path
+
+
 def test_per_layer_overrides_for_every_float_layer_kind(model):
     config = {"input_precision": "ap_fixed<12,6>", "layers": {
         "conv": {"precision": {"weight": "ap_fixed<10,2>", "bias": "ap_fixed<8,3>", "accum": "ap_fixed<30,12>",
@@ -215,6 +223,7 @@ def test_report_content(calibrated, data, tmp_path):
     assert any(s.strip().startswith("x ") and "ap_fixed<16,7> (calibrated)" in s for s in summary)
     calibrated.write(tmp_path / "prj")
     assert "## Calibration" in (tmp_path / "prj" / "report.md").read_text()
+    assert np.array_equal(calibrated.test_vectors(), data[:200])          # the testbench runs on the data
     assert json.loads((tmp_path / "prj" / "calibration.json").read_text()) == json.loads(json.dumps(js))
 
 
@@ -277,3 +286,14 @@ def test_cli_calibrate(tmp_path, model, data, capsys):
     rc = main(["build", str(tmp_path / "m.h5"), "--calibrate", str(tmp_path / "nope.npy"), "-o", str(tmp_path / "p")])
     out, err = capsys.readouterr()
     assert rc == 2 and err == f"fpga-gen: error: {tmp_path / 'nope.npy'}: calibration data file not found\n"
+
+
+def test_lambda_in_a_saved_model_is_refused_before_loading(tmp_path):
+    tf = _tf()
+    m = tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=(4,), name="x"),
+                             tf.keras.layers.Dense(3, name="d"), tf.keras.layers.Lambda(lambda t: t * 2, name="lam")])
+    m.save(tmp_path / "saved")
+    with pytest.raises(Exception) as e:
+        convert(tmp_path / "saved")
+    assert str(e.value) == (f"{tmp_path / 'saved'}: layer 'lam' (Lambda): Lambda layers hold Python code, which "
+                            f"fpga-gen never executes; rewrite the layer with supported layers")

@@ -157,14 +157,27 @@ def model_config_from_file(path: Path) -> dict:
 
 
 def _configs_from_saved_model_metadata(meta: Path) -> dict:
-    # keras_metadata.pb is a protobuf whose string fields hold JSON; pull the layer class names out
-    # of it with a scan rather than deserialising the model.
-    data = meta.read_bytes()
-    names = set()
-    import re
-    for m in re.finditer(rb'"class_name":\s*"([A-Za-z0-9_>.]+)"', data):
-        names.add(m.group(1).decode())
-    return {"class_name": "SavedModel", "config": {"layers": [{"class_name": n, "config": {"name": n}} for n in sorted(names)]}}
+    """keras_metadata.pb is a SavedMetadata protobuf whose nodes hold JSON (class name and config of the model
+    and of each layer): parsed as data, nothing deserialised.  The model's own config (its "layers" list) is
+    what the checks walk, as for an .h5 file; every layer node is added too."""
+    import_tf()
+    try:
+        from tf_keras.protobuf import saved_metadata_pb2
+        sm = saved_metadata_pb2.SavedMetadata()
+        sm.ParseFromString(meta.read_bytes())
+    except Exception as e:
+        raise FrontendError(f"{meta}: cannot read the Keras metadata ({type(e).__name__}); re-save the model") from None
+    entries = []
+    for node in sm.nodes:
+        try:
+            md = json.loads(node.metadata)
+        except json.JSONDecodeError:
+            raise FrontendError(f"{meta}: the Keras metadata is not valid JSON; re-save the model") from None
+        if not isinstance(md, dict) or "class_name" not in md:
+            continue
+        cfg = md.get("config") if isinstance(md.get("config"), dict) else {"name": md.get("name", "?")}
+        entries.append({"class_name": md["class_name"], "config": cfg})
+    return {"class_name": "SavedModel", "config": {"layers": entries}}
 
 
 def iter_layer_configs(cfg):

@@ -115,6 +115,24 @@ class Calibration:
         self.rows = rows
         return self
 
+    def as_config(self, config):
+        """``config`` with every calibrated type written in as an explicit setting (``input_precision``,
+        ``layers.<name>.precision.<slot>``): a copy that reproduces the calibrated types without the data
+        (what ``build --fit --calibrate`` hands the sweep)."""
+        import copy
+
+        from .ir.types import FixedType
+        cfg = copy.deepcopy(config)
+        for r in self.rows:
+            if r["origin"] != "calibrated":
+                continue
+            t = FixedType.parse(r["type"])
+            if r["op"] == "input":
+                cfg.input_precision = t
+            else:
+                cfg.layers.setdefault(r["layer"], {}).setdefault("precision", {})[r["slot"]] = t
+        return cfg.validate()
+
     def to_json(self) -> dict:
         return {"samples": self.samples, "headroom_bits": self.headroom_bits, "source": self.source,
                 "tensors": self.rows}

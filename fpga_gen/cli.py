@@ -113,9 +113,18 @@ def _fit(args, tb_inputs=None):
         raise CliError(f"--board {args.board} and --fit {args.fit} name different boards; give only --fit")
     if args.reuse or args.strategy:
         raise CliError("--fit chooses the reuse factors and strategy itself; drop --reuse/--strategy")
+    config, calibration = args.config, None
     if args.calibrate:
-        raise CliError("--calibrate with --fit is not supported yet; build with --calibrate, or fit without it")
-    ev, model = prepare(args.model, args.fit, config=args.config, part=args.part, io=args.io,
+        # calibrate once, then sweep with the calibrated types written into the config
+        from .api import convert
+        calibrated = convert(args.model, config=args.config, calibrate=args.calibrate,
+                             headroom_bits=args.headroom_bits, precision=args.precision,
+                             input_precision=args.input_precision, name=args.name)
+        calibration = calibrated.calibration
+        config = calibration.as_config(calibrated.config)
+        if tb_inputs is None:
+            tb_inputs = calibrated.tb_inputs
+    ev, model = prepare(args.model, args.fit, config=config, part=args.part, io=args.io,
                         precision=args.precision, input_precision=args.input_precision,
                         clock_period=args.clock_period, name=args.name)
     res, point = fit(ev, budget=args.budget)
@@ -125,7 +134,7 @@ def _fit(args, tb_inputs=None):
           f"II {best['ii_cycles']}, latency {best['latency_cycles']} cycles ({best['layers']}), "
           f"{best['budget_use'] * 100:.0f} % of the tightest budget")
     project = Project(graph, config, model=model, tb_inputs=tb_inputs,
-                      split_at=args.split_at or auto_split_point(graph))
+                      split_at=args.split_at or auto_split_point(graph), calibration=calibration)
     project.split_parts()                     # a bad split point: one line naming it
     return project
 

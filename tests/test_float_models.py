@@ -297,3 +297,18 @@ def test_lambda_in_a_saved_model_is_refused_before_loading(tmp_path):
         convert(tmp_path / "saved")
     assert str(e.value) == (f"{tmp_path / 'saved'}: layer 'lam' (Lambda): Lambda layers hold Python code, which "
                             f"fpga-gen never executes; rewrite the layer with supported layers")
+
+
+def test_fit_with_calibration_keeps_the_calibrated_types(tmp_path, model, data, calibrated, capsys):
+    model.save(tmp_path / "m.h5")
+    np.save(tmp_path / "x.npy", data)
+    rc = main(["build", str(tmp_path / "m.h5"), "--fit", "zcu104", "--calibrate", str(tmp_path / "x.npy"),
+               "-o", str(tmp_path / "p")])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert out.startswith("fit zcu104: ") and "calibrated on 400 samples" in out
+    from fpga_gen import load_project
+    g = load_project(tmp_path / "p").graph
+    for node in calibrated.graph:
+        assert node.types == g[node.name].types, node.name
+    assert "## Calibration" in (tmp_path / "p" / "report.md").read_text()

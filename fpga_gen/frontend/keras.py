@@ -15,7 +15,7 @@ from ..ir.ops import FLOAT_FUNCTIONS
 from .loader import FrontendError
 from .quantizers import quantizer_spec, resolve_quantizer
 
-__all__ = ["HANDLERS", "handler", "keras_to_graph", "supported_layers"]
+__all__ = ["HANDLERS", "handler", "keras_to_graph", "supported_layers", "is_keras3", "output_shape"]
 
 HANDLERS: dict = {}
 
@@ -49,11 +49,16 @@ class Context:
         return node if node is not None else layer._inbound_nodes[0]
 
     def inbound_layer_names(self, layer) -> list[str]:
+        if is_keras3(layer):
+            # Keras 3: a node holds its input tensors; each tensor's history names the layer that made it
+            return [t._keras_history.operation.name for t in self.keras_node(layer).input_tensors]
         import tensorflow as tf
         return [x.name for x in tf.nest.flatten(self.keras_node(layer).inbound_layers)]
 
     def inbound_shapes(self, layer) -> list[tuple[int, ...]]:
         """The Keras shapes (without the batch) of the layer's inputs, in call order."""
+        if is_keras3(layer):
+            return [tuple(int(d) for d in t.shape[1:]) for t in self.keras_node(layer).input_tensors]
         import tensorflow as tf
         return [tuple(int(d) for d in t.shape[1:]) for t in tf.nest.flatten(self.keras_node(layer).keras_inputs)]
 
@@ -74,10 +79,30 @@ class Context:
         return name
 
 
-def _shape(layer) -> tuple[int, ...]:
+def is_keras3(obj) -> bool:
+    """A Keras 3 layer or model (the ``keras`` package), not tf-keras / QKeras (Keras 2)."""
+    return type(obj).__module__.split(".")[0] == "keras"
+
+
+def output_shape(layer) -> tuple:
+    """The layer's output shape, batch first (Keras 2: ``layer.output_shape``; Keras 3 has no such attribute:
+    the shape of ``layer.output``)."""
+    if is_keras3(layer):
+        return tuple(layer.output.shape)
     shape = layer.output_shape
     if isinstance(shape, list):
         shape = shape[0]
+    return tuple(shape)
+
+
+def _history_layer(tensor):
+    """The layer that produced a model input/output tensor (Keras 2: ``.layer``, Keras 3: ``.operation``)."""
+    h = tensor._keras_history
+    return getattr(h, "layer", None) or h.operation
+
+
+def _shape(layer) -> tuple[int, ...]:
+    shape = output_shape(layer)
     dims = tuple(shape[1:])
     if any(d is None for d in dims):
         raise FrontendError(f"layer {layer.name!r}: output shape {shape} has an unknown dimension; "
@@ -228,9 +253,23 @@ def _layers_in_order(model) -> tuple[list, dict]:
     layer's call in this model.  A layer called more than once in the model is refused."""
     import tensorflow as tf
     layers = list(model.layers)
-    for il in (t._keras_history.layer for t in model.inputs):
+    for il in (_history_layer(t) for t in model.inputs):
         if il not in layers:
             layers.insert(0, il)
+    if is_keras3(model):
+        # Keras 3 lists a functional model's operations in a topological order already; a layer's calls in
+        # this model are the nodes of its functional graph (a Sequential model keeps one in ``_functional``)
+        fn = model if hasattr(model, "_nodes_by_depth") else getattr(model, "_functional", None)
+        in_model = {id(n) for ns in fn._nodes_by_depth.values() for n in ns} if fn is not None else None
+        keras_nodes = {}
+        for layer in layers:
+            calls = [n for n in layer._inbound_nodes if in_model is None or id(n) in in_model]
+            if len(calls) > 1:
+                raise FrontendError(f"layer {layer.name!r} ({type(layer).__name__}) is called {len(calls)} times in "
+                                    f"model {model.name!r} (a shared layer), which is not supported; give each call "
+                                    f"its own layer")
+            keras_nodes[layer.name] = calls[0] if calls else layer._inbound_nodes[0]
+        return layers, keras_nodes
     in_model = getattr(model, "_network_nodes", None)
     keras_nodes, deps = {}, {}
     for layer in layers:
@@ -277,7 +316,7 @@ def keras_to_graph(model, name: str | None = None) -> Graph:
             if any(int(d) < 1 for d in node.shape):
                 raise FrontendError(f"layer {layer.name!r} ({cls}): output shape {tuple(node.shape)} has a zero "
                                     f"dimension; every layer needs at least one output value")
-    graph.outputs = [ctx.source(t._keras_history.layer.name) for t in model.outputs]
+    graph.outputs = [ctx.source(_history_layer(t).name) for t in model.outputs]
     return graph
 
 

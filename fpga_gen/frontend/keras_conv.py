@@ -8,7 +8,7 @@ import numpy as np
 
 from ..ir.graph import Node
 from ..ir.spatial import out_size_and_pads
-from .keras import Context, _activation_name, _add_activation, handler
+from .keras import Context, _activation_name, _add_activation, handler, output_shape
 from .loader import FrontendError
 from .quantizers import quantizer_spec
 
@@ -84,9 +84,9 @@ def _conv2d(layer, ctx: Context):
     if not np.all(np.isfinite(kernel)) or not np.all(np.isfinite(bias)):
         raise FrontendError(f"layer {layer.name!r}: weights contain NaN or Inf; retrain or clean the model")
     shape = (*out_hw, int(n_filt))
-    if shape != tuple(layer.output_shape[1:]):
+    if shape != tuple(output_shape(layer)[1:]):
         raise FrontendError(f"layer {layer.name!r} ({cls}): computed output shape {shape} differs from Keras' "
-                            f"{tuple(layer.output_shape[1:])}")
+                            f"{tuple(output_shape(layer)[1:])}")
     ctx.add(Node(layer.name, "conv2d", [src], shape,
                  attrs={"in_height": in_shape[0], "in_width": in_shape[1], "n_chan": in_shape[2],
                         "n_filt": int(n_filt), "kernel_size": kernel_size, "strides": strides,
@@ -109,9 +109,9 @@ def _pooling2d(layer, ctx: Context):
     strides = _pair(cfg.get("strides") or pool)
     out_hw, pads = _geometry(layer, in_shape, pool, strides, cfg["padding"])
     shape = (*out_hw, in_shape[2])
-    if shape != tuple(layer.output_shape[1:]):
+    if shape != tuple(output_shape(layer)[1:]):
         raise FrontendError(f"layer {layer.name!r} ({cls}): computed output shape {shape} differs from Keras' "
-                            f"{tuple(layer.output_shape[1:])}")
+                            f"{tuple(output_shape(layer)[1:])}")
     ctx.add(Node(layer.name, "pooling", [src], shape,
                  attrs={"mode": "max" if cls.startswith("Max") else "average", "in_height": in_shape[0],
                         "in_width": in_shape[1], "n_chan": in_shape[2], "pool_size": pool, "strides": strides,

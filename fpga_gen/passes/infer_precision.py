@@ -14,7 +14,8 @@
 - max pooling: accum and result are the input type.  average pooling: the sum is held exactly in
   accum, whose extra fraction bits make the division exact when every window size is a power of
   two, and otherwise leave ``AVG_GUARD_BITS`` guard bits below the input's; the result is accum.
-- relu without a quantizer: the unsigned type that holds the non-negative part exactly.
+- relu without a quantizer: the unsigned type that holds the non-negative part exactly (before a max
+  pooling with padding='same': its signed input type, as nnet pads with the most negative value).
 - softmax: table types chosen so argmax is preserved (see :func:`softmax_types`).
 - float_activation (sigmoid, tanh; CPU/GPU fallback only): ``default_precision`` with RND_CONV, SAT.
 - merge: the smallest type holding every result exactly (:func:`merge_result_type`): add/subtract the
@@ -23,6 +24,9 @@
   concatenate: the smallest type holding both inputs exactly (the kernel casts each value to it).  Merges
   have no weights, so float and quantized models alike get exact types (one bit per add); a result wider
   than the emulator's 53 bits is refused, naming the layer, unless the config sets it.
+- calibration (``calibrate=``): the :class:`~fpga_gen.passes.calibrate.Calibrate` pass sets the input, float
+  weight/bias/result types as overrides beforehand, and a float layer's accumulator keeps the exact type's
+  fraction bits with the calibrated integer bits.
 """
 
 from __future__ import annotations
@@ -206,6 +210,9 @@ class InferPrecision(Pass):
         else:
             node.types["accum"] = dense_accum_type(x, node.types["weight"], node.types["bias"],
                                                    kernel_2d(node.weights["kernel"]), node.weights["bias"])
+            if "calibrated_accum_integer" in node.meta:       # calibration: the observed range (see calibrate.py)
+                from .calibrate import narrowed_accum
+                node.types["accum"] = narrowed_accum(node.types["accum"], node.meta["calibrated_accum_integer"])
         # quantized layer: its exact value, never silently rounded; float layer: the default precision
         exact = node.types["accum"] if quantized else config.default_precision
         node.types["result"] = ov.get("result") or node.types.get("result") or exact
@@ -243,7 +250,13 @@ class InferPrecision(Pass):
             node.types["result"] = ov.get("result") or node.types["result"]
             return
         act = node.attrs["activation"]
-        if act == "relu":
+        # nnet pads max pooling with the type's most negative value, which only a signed type has: before a
+        # padded max pooling, relu keeps its (signed) input type, which holds the non-negative part exactly
+        padded_max = any(c.op == "pooling" and c.attrs.get("mode") == "max" and any(c.attrs.get("pads", ()))
+                         for c in graph.consumers(node.name))
+        if act == "relu" and x.signed and padded_max:
+            node.types["result"] = x.plain()
+        elif act == "relu":
             node.types["result"] = FixedType(max(x.width - 1, 1), x.integer - 1, False) if x.signed else x.plain()
         else:
             node.types["result"] = x.plain()

@@ -49,6 +49,18 @@ class Context:
     def inputs_of(self, layer) -> list[str]:
         return [self.source(n) for n in self.inbound_layer_names(layer)]
 
+    def input_shape(self, layer) -> tuple[int, ...]:
+        """The shape the Keras layer sees.  A Flatten or Reshape before it adds no node (the io_parallel array
+        is flat already), so its source node may hold the same values in another shape."""
+        (src,) = self.inputs_of(layer)
+        shape = tuple(int(d) for d in self.graph[src].shape)
+        keras_shape = getattr(layer, "input_shape", None)
+        if isinstance(keras_shape, tuple) and len(keras_shape) > 1 and all(d is not None for d in keras_shape[1:]):
+            keras_shape = tuple(int(d) for d in keras_shape[1:])
+            if int(np.prod(keras_shape)) == int(np.prod(shape)):
+                return keras_shape
+        return shape
+
     def add(self, node: Node, layer_name: str | None = None) -> Node:
         self.graph.add(node)
         if layer_name is not None and layer_name != node.name:
@@ -139,7 +151,7 @@ def _flatten(layer, ctx: Context):
 @handler("Dense", "QDense")
 def _dense(layer, ctx: Context):
     (src,) = ctx.inputs_of(layer)
-    in_shape = ctx.graph[src].shape
+    in_shape = ctx.input_shape(layer)
     if len(in_shape) != 1 and ctx.inbound_layer_names(layer)[0] in ctx.flattened:
         in_shape = (int(np.prod(in_shape)),)
     if len(in_shape) != 1:
@@ -243,3 +255,4 @@ def keras_to_graph(model, name: str | None = None) -> Graph:
 
 
 from . import keras_conv as _keras_conv  # noqa: E402,F401  (registers the 2-D layer handlers)
+from . import keras_spatial as _keras_spatial  # noqa: E402,F401  (1-D, global pooling, padding, reshaping)

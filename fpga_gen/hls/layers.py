@@ -196,3 +196,4 @@ def softmax(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCod
 
 
 from . import layers_conv as _layers_conv  # noqa: E402,F401  (registers conv2d and pooling)
+from . import layers_spatial as _layers_spatial  # noqa: E402,F401  (zeropad, cropping, upsampling, transpose)

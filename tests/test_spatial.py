@@ -125,6 +125,21 @@ def test_every_backend_equals_the_emulator(case):
     assert np.array_equal(project.predict(x, backend="gpu"), emu)
 
 
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_torch_kernels_equal_numpy_on_edge_inputs(case):
+    """Every node's output on TorchOps (CPU) equals numpy's, signs of zeros included, on random and edge inputs
+    (the extremes of the input type, ties, NaN, infinities; see tests/test_backends.py)."""
+    pytest.importorskip("torch")
+    from fpga_gen.emulate.torch_ops import TorchOps
+    from test_backends import assert_same_as_numpy, edge_inputs
+    project = convert(case_model(case), input_precision=IN_PREC)
+    shape = CASES[case]
+    n_in = int(np.prod(shape))
+    xt = project.graph[project.graph.inputs[0]].types["result"]
+    x = np.concatenate([grid_inputs(100, shape).reshape(100, n_in), edge_inputs(xt, n_in, 100, seed=8)])
+    assert_same_as_numpy(project.graph, x.reshape((-1,) + tuple(shape)), TorchOps("cpu"))
+
+
 def test_graph_of_one_dimensional_layers():
     """Conv1D / pooling 1-D are conv2d / pooling with height 1 and Keras' (width, channels) shapes; global
     pooling is one window over the whole input; reshape adds no node."""
@@ -242,3 +257,15 @@ def test_cast_in_padding_cropping_and_transpose(tmp_path):
     project.write(tmp_path / "prj")
     assert np.array_equal(csim.predict(tmp_path / "prj", x), emu)
     assert csim.run_testbench(tmp_path / "prj").passed
+
+
+def test_estimates_cover_every_case():
+    """Every op of every case has a cost model; the data-movement ops are wiring unless their cast rounds."""
+    from fpga_gen.estimate.model import estimate
+    for case in ("pad_crop_up_2d", "reshape_permute", "conv1d_same_stride2", "gap2d_7x6"):
+        project = convert(case_model(case), input_precision=IN_PREC)
+        rep = estimate(project.graph, project.config).to_dict()
+        moved = [r for r in rep["layers"] if r.get("op") in ("zeropad", "cropping", "upsampling", "transpose")]
+        assert all(r["LUT"] == 0 and r["DSP"] == 0 for r in moved), moved
+        assert moved or case in ("conv1d_same_stride2", "gap2d_7x6")
+        assert rep["total"]["LUT"] > 0

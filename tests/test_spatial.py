@@ -66,6 +66,9 @@ def _layers(tf, name):
         "reshape_permute": [_q("bits"), L.Reshape((3, 4, 14)), L.Permute((3, 1, 2)), L.ZeroPadding2D(1),
                             L.MaxPooling2D((3, 2)), L.Reshape((-1, 2)), L.Permute((2, 1)),
                             L.GlobalAveragePooling1D(), _q("bits8")],
+        "reshape_flat_input": [L.Reshape((8, 3)), QConv1D(2, 3, padding="same", **wq), _q("bits"), L.Flatten(),
+                               L.Reshape((4, 4, 1)), L.AveragePooling2D((2, 3), strides=(1, 2), padding="same"),
+                               _q("bits8")],
     }[name]
 
 
@@ -75,6 +78,7 @@ CASES = {
     "conv1d_kernel1": (11, 2), "pool1d_max_same_stride2": (8, 3), "pool1d_avg_pow2": (10, 2),
     "gap2d_7x6": (7, 6, 3), "gmp2d_keepdims": (5, 4, 2), "gap1d_pow2": (8, 5), "gmp1d": (6, 1),
     "pad_crop_up_2d": (5, 4, 2), "pad_crop_up_1d": (6, 3), "reshape_permute": (12, 14),
+    "reshape_flat_input": (24,),
 }
 
 

@@ -54,7 +54,10 @@ class Context:
         is flat already), so its source node may hold the same values in another shape."""
         (src,) = self.inputs_of(layer)
         shape = tuple(int(d) for d in self.graph[src].shape)
-        keras_shape = getattr(layer, "input_shape", None)
+        try:
+            keras_shape = layer.input_shape
+        except (AttributeError, RuntimeError):          # a layer shared between inputs of several shapes
+            keras_shape = None
         if isinstance(keras_shape, tuple) and len(keras_shape) > 1 and all(d is not None for d in keras_shape[1:]):
             keras_shape = tuple(int(d) for d in keras_shape[1:])
             if int(np.prod(keras_shape)) == int(np.prod(shape)):

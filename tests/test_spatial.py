@@ -273,3 +273,21 @@ def test_estimates_cover_every_case():
         assert all(r["LUT"] == 0 and r["DSP"] == 0 for r in moved), moved
         assert moved or case in ("conv1d_same_stride2", "gap2d_7x6")
         assert rep["total"]["LUT"] > 0
+
+
+@needs_gxx
+def test_model_ending_in_a_reshape_keeps_keras_output_shape(tmp_path):
+    """The last layer relabels its input: a copy node carries Keras' output shape (emulator, C++ and Keras agree)."""
+    tf = _tf()
+    from qkeras import QConv1D
+    tf.keras.utils.set_random_seed(3)
+    L = tf.keras.layers
+    model = tf.keras.Sequential([L.InputLayer(input_shape=(6, 2), name="x"), QConv1D(3, 2, name="c", **_wq(tf)),
+                                 _q("bits"), L.Reshape((3, 5), name="out")])
+    project = convert(model, input_precision=IN_PREC)
+    assert project.graph.outputs == ["out"] and project.graph["out"].shape == (3, 5)
+    x = grid_inputs(100, (6, 2))
+    emu = project.predict(x)
+    assert emu.shape == (100, 3, 5)
+    assert np.array_equal(emu, model.predict(x.astype(np.float32), verbose=0).astype(np.float64))
+    assert np.array_equal(project.predict(x, backend="csim"), emu)

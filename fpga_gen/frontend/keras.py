@@ -253,8 +253,21 @@ def keras_to_graph(model, name: str | None = None) -> Graph:
             if any(int(d) < 1 for d in node.shape):
                 raise FrontendError(f"layer {layer.name!r} ({cls}): output shape {tuple(node.shape)} has a zero "
                                     f"dimension; every layer needs at least one output value")
-    graph.outputs = [ctx.source(t._keras_history.layer.name) for t in model.outputs]
+    graph.outputs = [_output_node(ctx, t) for t in model.outputs]
     return graph
+
+
+def _output_node(ctx: Context, tensor) -> str:
+    """The node holding a model output.  When the last layer only relabels its input (Reshape, Flatten), a
+    linear activation (a copy, removed by nothing since it is an output) gives the output Keras' shape."""
+    layer_name = tensor._keras_history.layer.name
+    src = ctx.source(layer_name)
+    shape = tuple(int(d) for d in tensor.shape[1:]) if all(d is not None for d in tensor.shape[1:]) else None
+    node = ctx.graph[src]
+    if shape is None or shape == tuple(node.shape) or int(np.prod(shape)) != node.size or src == layer_name:
+        return src
+    ctx.alias.pop(layer_name, None)
+    return ctx.add(Node(layer_name, "activation", [src], shape, attrs={"activation": "linear"})).name
 
 
 from . import keras_conv as _keras_conv  # noqa: E402,F401  (registers the 2-D layer handlers)

@@ -291,3 +291,20 @@ def test_model_ending_in_a_reshape_keeps_keras_output_shape(tmp_path):
     assert emu.shape == (100, 3, 5)
     assert np.array_equal(emu, model.predict(x.astype(np.float32), verbose=0).astype(np.float64))
     assert np.array_equal(project.predict(x, backend="csim"), emu)
+
+
+@needs_gxx
+@pytest.mark.parametrize("case,accum", [("gap2d_7x6", "ap_fixed<9,3,AP_RND,AP_SAT>"),
+                                        ("gap1d_pow2", "ap_fixed<7,2,AP_RND_CONV,AP_SAT>")])
+def test_global_average_narrow_accumulator(case, accum):
+    """A narrow rounding, saturating accum: nnet's y += x[i] rounds and saturates at every step, then y /= n
+    truncates; the emulator follows the same order (csim equal), and the result differs from the exact accum's."""
+    model = case_model(case, seed=4)
+    graph, _ = load_graph(model)
+    gap = next(n.name for n in graph if n.op == "pooling")
+    project = convert(model, config={"layers": {gap: {"precision": {"accum": accum}}}}, input_precision=IN_PREC)
+    x = random_inputs(project, 300)
+    emu = project.predict(x)
+    assert np.array_equal(project.predict(x, backend="csim"), emu)
+    exact = convert(model, input_precision=IN_PREC).emulator().predict(x, trace=True)[gap]
+    assert not np.array_equal(project.emulator().predict(x, trace=True)[gap], exact)

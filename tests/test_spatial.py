@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
-from fpga_gen import convert, csim
+from fpga_gen import convert, csim, load_project
 from fpga_gen.frontend import FrontendError, load_graph
 from fpga_gen.passes import PassError
 
@@ -186,6 +186,27 @@ def test_upsampling_index_map_is_nnet_resize_nearest():
         assert resize_nearest_rows(n, n * f).tolist() == [i // f for i in range(n * f)]
 
 
+@pytest.mark.parametrize("shape,perm", [((3, 4, 5), (2, 0, 1)), ((3, 4, 5), (1, 2, 0)), ((6, 2), (1, 0)),
+                                        ((2, 3, 4), (0, 2, 1))])
+def test_transpose_config_is_hls4ml_and_index_map_is_nnet_transpose(shape, perm):
+    """to_shape and perm_strides as hls4ml's transpose_config_gen writes them, and nnet::transfer_idx over them
+    gives the emulator's index map."""
+    from hls4ml.utils.transpose_utils import transpose_config_gen
+
+    from fpga_gen.ir.spatial import transpose_indices, transpose_strides
+    to_shape, strides = transpose_strides(shape, perm)
+    conf = transpose_config_gen("c", shape, perm)
+    assert ", ".join(map(str, to_shape)) == conf["to_shape"] and ", ".join(map(str, strides)) == conf["perm_strides"]
+
+    def transfer_idx(index):                      # nnet_transpose.h, line for line
+        idx = 0
+        for i in range(len(shape) - 1, -1, -1):
+            idx += (index % to_shape[i]) * strides[i]
+            index //= to_shape[i]
+        return idx
+    assert transpose_indices(shape, perm).tolist() == [transfer_idx(i) for i in range(int(np.prod(shape)))]
+
+
 def _one_layer(layer, in_shape):
     tf = _tf()
     return tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=in_shape, name="inp"), layer])
@@ -261,6 +282,7 @@ def test_cast_in_padding_cropping_and_transpose(tmp_path):
     project.write(tmp_path / "prj")
     assert np.array_equal(csim.predict(tmp_path / "prj", x), emu)
     assert csim.run_testbench(tmp_path / "prj").passed
+    assert np.array_equal(load_project(tmp_path / "prj").predict(x), emu)     # attributes survive graph.json
 
 
 def test_estimates_cover_every_case():

@@ -114,9 +114,9 @@ def _global_pooling(layer, ctx: Context):
     cls = type(layer).__name__
     cfg = layer.get_config()
     _channels_last(layer, cfg)
-    src, (in_h, in_w, n_chan) = _input(layer, ctx, 1 if cls.endswith("1D") else 2)
-    keepdims = bool(cfg.get("keepdims", False))
     rank = 1 if cls.endswith("1D") else 2
+    src, (in_h, in_w, n_chan) = _input(layer, ctx, rank)
+    keepdims = bool(cfg.get("keepdims", False))
     shape = _check_shape(layer, ((1,) * rank if keepdims else ()) + (n_chan,))
     ctx.add(Node(layer.name, "pooling", [src], shape,
                  attrs={"mode": "max" if cls.startswith("GlobalMax") else "average", "in_height": in_h,

@@ -37,7 +37,9 @@ pooling      2-D max/average pooling, channels_last (nnet::pooling2d_cl).  attrs
              and pooling1d_cl are the same loops as the 2-D kernels with one row (same products,
              same addition order, same casts), so the 2-D kernels compute the same bits and the
              same hardware, and every conv2d pass (reuse factors, safe casts, HLS limits, sweeps,
-             estimates) applies unchanged.  Global pooling (GlobalMax/AveragePooling1D/2D) is
+             estimates) applies unchanged (hls4ml's one other 1-D path, BatchedDenseForConv1D for
+             a 1-wide latency kernel computed in one partition, is not used: the 2-D kernel runs
+             it pixel by pixel).  Global pooling (GlobalMax/AveragePooling1D/2D) is
              pooling with one window over the whole input (pool_size = strides = (in_height,
              in_width), 'valid'), node shape (n_chan,) or Keras' keepdims shape; the HLS writes
              nnet::global_pooling2d_cl for it, whose pool_op over the in_height * in_width
@@ -65,6 +67,10 @@ float_activation
              ('sigmoid'|'tanh').  types: result (default: default_precision with RND_CONV, SAT).
              The function is computed in float64 on the exact input value and the float cast
              to result (round to nearest, ties to even; saturate).
+
+Flatten and Reshape have no op: the io_parallel array is flat in C order, so they relabel it (the
+layers after them take their input shape from Keras); a model that ends in one ends in a linear
+activation carrying Keras' output shape.
 
 OpDef.hls is False for ops the HLS writer cannot generate: they run on the fallback only.
 """

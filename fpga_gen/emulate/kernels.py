@@ -190,3 +190,4 @@ def softmax_kernel(node: Node, inputs, in_types, xp):
 
 from . import kernels_conv as _kernels_conv  # noqa: E402,F401  (registers conv2d and pooling)
 from . import kernels_merge as _kernels_merge  # noqa: E402,F401  (registers merge and concatenate)
+from . import kernels_spatial as _kernels_spatial  # noqa: E402,F401  (zeropad, cropping, upsampling, transpose)

@@ -434,6 +434,20 @@ def _pooling(node, ctx: Context) -> Cost:
                 latency_cycles=n_pix_in + c.stream_loop_overhead, ii_cycles=n_pix_in + c.stream_loop_overhead)
 
 
+@register("zeropad")
+@register("cropping")
+@register("upsampling")
+@register("transpose")
+def _moved(node, ctx: Context) -> Cost:
+    """zeropad, cropping, upsampling, transpose (ops.py): io_parallel arrays are fully partitioned, so every
+    output is a wire from an input (or a constant 0) and the layer is free; only a cast to a result type that
+    rounds or saturates costs its logic per element (the same rule as an activation's cast) [reasoned]."""
+    res = node.types["result"]
+    if ctx.in_type is None or ctx.in_type.plain() == res.plain():
+        return Cost()
+    return Cost(LUT=node.size * _cast_lut(ctx.c, ctx.in_type, res))
+
+
 @register("float_activation")
 def _float_activation(node, ctx: Context) -> Cost:
     # runs on the CPU/GPU fallback, after the FPGA part: nothing on the FPGA

@@ -65,6 +65,16 @@ class Context:
     def inputs_of(self, layer) -> list[str]:
         return [self.source(n) for n in self.inbound_layer_names(layer)]
 
+    def input_shape(self, layer) -> tuple[int, ...]:
+        """The shape the Keras layer sees.  A Flatten or Reshape before it adds no node (the io_parallel array
+        is flat already), so its source node may hold the same values in another shape."""
+        (src,) = self.inputs_of(layer)
+        shape = tuple(int(d) for d in self.graph[src].shape)
+        shapes = self.inbound_shapes(layer)              # this call's input, Keras 2 and 3 alike
+        if len(shapes) == 1 and int(np.prod(shapes[0])) == int(np.prod(shape)):
+            return shapes[0]
+        return shape
+
     def add(self, node: Node, layer_name: str | None = None) -> Node:
         self.graph.add(node)
         if layer_name is not None and layer_name != node.name:
@@ -177,7 +187,7 @@ def _flatten(layer, ctx: Context):
 @handler("Dense", "QDense")
 def _dense(layer, ctx: Context):
     (src,) = ctx.inputs_of(layer)
-    in_shape = ctx.graph[src].shape
+    in_shape = ctx.input_shape(layer)
     if len(in_shape) != 1 and ctx.inbound_layer_names(layer)[0] in ctx.flattened:
         in_shape = (int(np.prod(in_shape)),)
     if len(in_shape) != 1:
@@ -316,9 +326,23 @@ def keras_to_graph(model, name: str | None = None) -> Graph:
             if any(int(d) < 1 for d in node.shape):
                 raise FrontendError(f"layer {layer.name!r} ({cls}): output shape {tuple(node.shape)} has a zero "
                                     f"dimension; every layer needs at least one output value")
-    graph.outputs = [ctx.source(_history_layer(t).name) for t in model.outputs]
+    graph.outputs = [_output_node(ctx, t) for t in model.outputs]
     return graph
+
+
+def _output_node(ctx: Context, tensor) -> str:
+    """The node holding a model output.  When the last layer only relabels its input (Reshape, Flatten), a
+    linear activation (a copy, removed by nothing since it is an output) gives the output Keras' shape."""
+    layer_name = _history_layer(tensor).name
+    src = ctx.source(layer_name)
+    shape = tuple(int(d) for d in tensor.shape[1:]) if all(d is not None for d in tensor.shape[1:]) else None
+    node = ctx.graph[src]
+    if shape is None or shape == tuple(node.shape) or int(np.prod(shape)) != node.size or src == layer_name:
+        return src
+    ctx.alias.pop(layer_name, None)
+    return ctx.add(Node(layer_name, "activation", [src], shape, attrs={"activation": "linear"})).name
 
 
 from . import keras_conv as _keras_conv  # noqa: E402,F401  (registers the 2-D layer handlers)
 from . import keras_merge as _keras_merge  # noqa: E402,F401  (registers the merge layer handlers)
+from . import keras_spatial as _keras_spatial  # noqa: E402,F401  (1-D, global pooling, padding, reshaping)

@@ -23,7 +23,7 @@ def _pair(v) -> tuple[int, int]:
 
 def _spatial_input(layer, ctx: Context) -> tuple[str, tuple[int, int, int]]:
     (src,) = ctx.inputs_of(layer)
-    shape = tuple(ctx.graph[src].shape)
+    shape = ctx.input_shape(layer)
     if ctx.inbound_layer_names(layer)[0] in ctx.flattened or len(shape) != 3:
         raise FrontendError(f"layer {layer.name!r} ({type(layer).__name__}): needs an (height, width, channels) "
                             f"input, got shape {shape}")

@@ -200,3 +200,4 @@ def softmax(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCod
 
 from . import layers_conv as _layers_conv  # noqa: E402,F401  (registers conv2d and pooling)
 from . import layers_merge as _layers_merge  # noqa: E402,F401  (registers merge and concatenate)
+from . import layers_spatial as _layers_spatial  # noqa: E402,F401  (zeropad, cropping, upsampling, transpose)

@@ -31,6 +31,36 @@ pooling      2-D max/average pooling, channels_last (nnet::pooling2d_cl).  attrs
              (padded cells never win), cast to accum then to result.  average: the window's
              inputs summed in accum (padded cells are 0), the sum divided by the number of
              cells inside the image, truncating towards zero in accum, cast to result.
+             1-D layers are these 2-D ops with in_height 1 (Conv1D: kernel (1, kw), strides
+             (1, sw), pads (0, 0, left, right); MaxPooling1D/AveragePooling1D likewise) and keep
+             Keras' (width, channels) node shape: nnet's conv_1d_latency_cl / conv_1d_resource_cl
+             and pooling1d_cl are the same loops as the 2-D kernels with one row (same products,
+             same addition order, same casts), so the 2-D kernels compute the same bits and the
+             same hardware, and every conv2d pass (reuse factors, safe casts, HLS limits, sweeps,
+             estimates) applies unchanged (hls4ml's one other 1-D path, BatchedDenseForConv1D for
+             a 1-wide latency kernel computed in one partition, is not used: the 2-D kernel runs
+             it pixel by pixel).  Global pooling (GlobalMax/AveragePooling1D/2D) is
+             pooling with one window over the whole input (pool_size = strides = (in_height,
+             in_width), 'valid'), node shape (n_chan,) or Keras' keepdims shape; the HLS writes
+             nnet::global_pooling2d_cl for it, whose pool_op over the in_height * in_width
+             cells is pooling2d_cl's over that one window (average: divided by
+             in_height * in_width).
+zeropad      Zero padding, channels_last (nnet::zeropad2d_cl; zeropad1d_cl for a 1-D layer).
+             attrs: in_height (1 for 1-D), in_width, n_chan, pads (top, bottom, left, right).
+             types: result.  Every input cast to result (``(res_T) data``), padded cells 0.
+cropping     Cropping, channels_last (nnet::cropping2d_cl; cropping1d_cl for 1-D).  attrs:
+             in_height (1 for 1-D), in_width, n_chan, crops (top, bottom, left, right).
+             types: result.  The kept inputs cast to result.
+upsampling   Nearest-neighbour upsampling (nnet::resize_nearest; UpSampling1D/2D).  attrs:
+             in_height (1 for 1-D), in_width, n_chan, size (height factor, width factor).
+             types: result, which is the input type (resize_nearest writes into an array of
+             its input type: a copy, no cast).  Output pixel (i, j) copies input pixel
+             ((i * ry) >> 16, (j * rx) >> 16) with ry = (in_height << 16) / out_height + 1 in
+             int arithmetic (rx likewise), which is Keras' (i // size) at the sizes the
+             frontend accepts (it checks).
+transpose    Permute (nnet::transpose).  attrs: in_shape (the Keras input shape, without the
+             batch), perm (0-based over those axes).  types: result.  out = transpose(in,
+             perm) in C order, each value cast to result.
 float_activation
              Element-wise float function, CPU/GPU fallback only (hls=False: no HLS template; a
              model holding one is split before it, see :meth:`Graph.split`).  attrs: function
@@ -51,6 +81,9 @@ concatenate  Two tensors joined along one axis (nnet::concatenate{1,2,3}d).  inp
              (0-based over the dimensions without the batch), shape1, shape2 (the inputs' shapes: a
              Flatten before a merge changes a shape but not its flat array).  types: result.  Each
              value is cast to result.  n > 2 inputs: a left-to-right chain along the same axis.
+Flatten and Reshape have no op: the io_parallel array is flat in C order, so they relabel it (the
+layers after them take their input shape from Keras); a model that ends in one ends in a linear
+activation carrying Keras' output shape.
 
 OpDef.hls is False for ops the HLS writer cannot generate: they run on the fallback only.
 OpDef.n_inputs is the number of graph inputs a node of the op reads.
@@ -113,6 +146,11 @@ _register(OpDef(
     attrs={**_SPATIAL, "mode": (str, REQUIRED), "pool_size": (tuple, REQUIRED)},
     type_slots=("result", "accum"),
 ))
+_MOVE = {"in_height": (int, REQUIRED), "in_width": (int, REQUIRED), "n_chan": (int, REQUIRED)}
+_register(OpDef("zeropad", attrs={**_MOVE, "pads": (tuple, REQUIRED)}))
+_register(OpDef("cropping", attrs={**_MOVE, "crops": (tuple, REQUIRED)}))
+_register(OpDef("upsampling", attrs={**_MOVE, "size": (tuple, REQUIRED)}))
+_register(OpDef("transpose", attrs={"in_shape": (tuple, REQUIRED), "perm": (tuple, REQUIRED)}))
 _register(OpDef("float_activation", attrs={"function": (str, REQUIRED)}, hls=False))
 
 FLOAT_FUNCTIONS = ("sigmoid", "tanh")

@@ -14,6 +14,9 @@
 - max pooling: accum and result are the input type.  average pooling: the sum is held exactly in
   accum, whose extra fraction bits make the division exact when every window size is a power of
   two, and otherwise leave ``AVG_GUARD_BITS`` guard bits below the input's; the result is accum.
+- zeropad, cropping, transpose: they move values; the result is the input type (no rounding).
+- upsampling: the input type itself (nnet::resize_nearest writes into an array of its input type); a result
+  override that differs from it is refused.
 - relu without a quantizer: the unsigned type that holds the non-negative part exactly (before a max
   pooling with padding='same': its signed input type, as nnet pads with the most negative value).
 - softmax: table types chosen so argmax is preserved (see :func:`softmax_types`).
@@ -243,6 +246,21 @@ class InferPrecision(Pass):
         else:
             raise PassError(f"layer {node.name!r}: pooling mode {mode!r} is not supported; use 'max' or 'average'")
         node.types["result"] = ov.get("result") or node.types.get("result") or node.types["accum"]
+
+    def _moved(self, graph, node: Node, config: ProjectConfig, ov):
+        """zeropad, cropping, transpose: values copied (and cast to result, the input type by default)."""
+        x = graph[node.inputs[0]].types["result"]
+        node.types["result"] = ov.get("result") or node.types.get("result") or x.plain()
+
+    _zeropad = _cropping = _transpose = _moved
+
+    def _upsampling(self, graph, node: Node, config: ProjectConfig, ov):
+        x = graph[node.inputs[0]].types["result"]
+        t = ov.get("result") or node.types.get("result") or x
+        if t != x:
+            raise PassError(f"layer {node.name!r}: upsampling copies its input (nnet::resize_nearest has one data "
+                            f"type), so its result type must be the input type {x}, got {t}")
+        node.types["result"] = x
 
     def _activation(self, graph, node: Node, config: ProjectConfig, ov):
         x = graph[node.inputs[0]].types["result"]

@@ -156,6 +156,9 @@ def softmax_types(in_type: FixedType, n: int, exp_table_size: int, inv_table_siz
 
 PARAM_SIGNIFICANT_BITS = 12
 TABLE_DEFAULT = FixedType(18, 8)          # hls4ml's table_t
+# legacy softmax: hls4ml's softmax table default, ap_fixed<18,8,AP_RND,AP_SAT>: exp(8) and the sums saturate
+# instead of wrapping to small values (which would make a small logit win)
+LEGACY_TABLE_DEFAULT = FixedType(18, 8, True, "RND", "SAT")
 HARD_SLOPE_T, HARD_SHIFT_T = FixedType(16, 0, False), FixedType(2, 0, False)
 MAX_HARD_WIDTH = 24
 
@@ -374,7 +377,7 @@ class InferPrecision(Pass):
             node.attrs.setdefault("exp_table_size", int(sm.get("exp_table_size", 1024)))
             node.attrs.setdefault("inv_table_size", int(sm.get("inv_table_size", 1024)))
             if impl == "legacy":
-                node.types["table"] = ov.get("table") or node.types.get("table") or FixedType(18, 8)
+                node.types["table"] = ov.get("table") or node.types.get("table") or LEGACY_TABLE_DEFAULT
                 node.types["result"] = ov.get("result") or node.types.get("result") or node.types["table"]
             else:
                 node.types["result"] = ov.get("result") or node.types.get("result") or FixedType(1, 1, False)

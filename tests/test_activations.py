@@ -72,7 +72,7 @@ CASES = {
     "relu_slope": (lambda L, tf: L.ReLU(negative_slope=0.3, name="a"), NARROW, None),
     "relu_threshold": (lambda L, tf: L.ReLU(threshold=0.3, name="a"), NARROW, None),
     "leaky_relu": (lambda L, tf: L.LeakyReLU(alpha=0.1, name="a"), NARROW, None),
-    "thresholded_relu": (lambda L, tf: L.ThresholdedReLU(theta=-1.3, name="a"), NARROW, None),
+    "thresholded_relu": (lambda L, tf: L.ThresholdedReLU(theta=1.3, name="a"), NARROW, None),
     "prelu": (lambda L, tf: L.PReLU(alpha_initializer=tf.keras.initializers.RandomUniform(-0.7, 1.6), name="a"),
               NARROW, None),
     "hard_sigmoid": (lambda L, tf: L.Activation("hard_sigmoid", name="a"), NARROW, None),

@@ -77,9 +77,7 @@ def activation_table(kind: str, n: int, table_t: FixedType) -> np.ndarray:
     fn, _ = TABLE_FUNCTIONS[kind]
     with np.errstate(over="ignore"):
         vals = fn(n).astype(np.float64)
-    out = from_float(vals, table_t)
-    out.setflags(write=False)
-    return out
+    return from_float(vals, table_t)
 
 
 def _wrap32(v, xp):
@@ -199,10 +197,7 @@ def legacy_tables(n_exp: int, n_inv: int, table_t: FixedType):
     iv = (64.0 * np.arange(n_inv, dtype=np.float64) / float(n_inv)).astype(_F32).astype(np.float64)
     with np.errstate(divide="ignore"):
         inv = np.where(iv > 0.0, 1.0 / np.where(iv > 0, iv, 1.0), 0.0)
-    inv_t = from_float(inv, table_t)
-    exp_t.setflags(write=False)
-    inv_t.setflags(write=False)
-    return exp_t, inv_t
+    return exp_t, from_float(inv, table_t)
 
 
 def _softmax_legacy(node: Node, x, xt: FixedType, xp):

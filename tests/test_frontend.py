@@ -147,7 +147,7 @@ def test_unsupported_layer_names_layer_class_and_list():
     with pytest.raises(FrontendError) as e:
         load_graph(m)
     assert str(e.value).startswith("layer 'lstm' (LSTM) is not supported; supported layers: Activation, AlphaDropout, AveragePooling2D, "
-                                    "Conv2D, Dense, Dropout, Flatten,")
+                                    "Conv2D, Dense, Dropout, ELU, Flatten,")
 
 
 def test_unsupported_quantizer_option():

@@ -61,7 +61,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["OpDef", "OPS", "op_def", "FLOAT_FUNCTIONS", "TABLE_ACTIVATIONS", "ACTIVATIONS", "SOFTMAX_IMPLEMENTATIONS"]
+__all__ = ["OpDef", "OPS", "op_def", "FLOAT_FUNCTIONS", "TABLE_ACTIVATIONS", "SOFTMAX_IMPLEMENTATIONS"]
 
 
 @dataclass(frozen=True)
@@ -118,10 +118,8 @@ _register(OpDef("float_activation", attrs={"function": (str, REQUIRED)}, hls=Fal
 
 # functions with no nnet_activation kernel: computed in float on the CPU/GPU fallback
 FLOAT_FUNCTIONS = ("selu", "swish", "gelu", "exponential", "mish")
-# activation kinds the 'activation' op computes on the FPGA (each has an emulator kernel and an HLS call)
+# activation kinds computed from a lookup table (table_size entries of the 'table' type)
 TABLE_ACTIVATIONS = ("sigmoid", "tanh", "softplus", "softsign", "elu")
-ACTIVATIONS = ("linear", "relu", "relu_max", "leaky_relu", "thresholded_relu", "prelu", "hard_sigmoid",
-               "hard_tanh") + TABLE_ACTIVATIONS
 SOFTMAX_IMPLEMENTATIONS = ("stable", "latency", "legacy", "argmax")
 
 

@@ -200,7 +200,6 @@ def activation_types(node: Node, x: FixedType, config: ProjectConfig, ov: dict) 
     act = node.attrs["activation"]
     acfg = config.activations or {}
     out = {}
-    table_t = None
     if act in TABLE_ACTIVATIONS:
         node.attrs.setdefault("table_size", int(acfg.get("table_size", 1024)))
         n = node.attrs["table_size"]
@@ -214,14 +213,12 @@ def activation_types(node: Node, x: FixedType, config: ProjectConfig, ov: dict) 
             alpha = np.asarray(node.weights["alpha"], dtype=np.float64)
             pt = pt or param_type(alpha)
             node.weights["alpha"] = from_float(alpha, pt.with_modes("RND_CONV", "SAT")) * 2.0 ** -pt.frac
-            alphas = node.weights["alpha"]
         else:
             p = float(node.attrs["param"])
             # the threshold is compared: keep its float32 value exactly; alphas multiply: 12 bits
             pt = pt or param_type([p], 24 if act == "thresholded_relu" else PARAM_SIGNIFICANT_BITS)
             q = float(from_float(np.array([p]), pt.with_modes("RND_CONV", "SAT"))[0]) * 2.0 ** -pt.frac
             node.attrs["param"] = q
-            alphas = np.array([q])
         out["param"] = pt.plain()
     if act in ("hard_sigmoid", "hard_tanh"):
         node.attrs.setdefault("slope", 0.2 if act == "hard_sigmoid" else 0.5)
@@ -231,52 +228,78 @@ def activation_types(node: Node, x: FixedType, config: ProjectConfig, ov: dict) 
             out[slot] = t
             # the C++ casts the decimal constant with the type's own rounding (TRN): 0.2 -> 13107 / 2**16
             node.attrs[slot] = float(from_float(np.array([float(node.attrs[slot])]), t)[0]) * 2.0 ** -t.frac
-    # ---- result: the function's range
-    if act == "linear":
-        res = x.plain()
-    elif act == "relu":
-        res = FixedType(max(x.width - 1, 1), x.integer - 1, False) if x.signed else x.plain()
-    elif act == "relu_max":
-        m = int(node.attrs["max_int"])
-        f = max(x.frac, 0)
-        hi = min(x.raw_max * 2 ** (f - x.frac), m * 2 ** f)
-        res = exact_type_for_range(0, max(int(hi), 1), f, force_signed=False)
-    elif act == "thresholded_relu":
-        theta = float(node.attrs["param"])
-        res = (FixedType(max(x.width - 1, 1), x.integer - 1, False) if x.signed else x.plain()) if theta >= 0 \
-            else x.plain()
-    elif act in ("leaky_relu", "prelu"):
-        pt = out["param"]
-        f = x.frac + pt.frac
-        lo_x, hi_x = x.raw_min, x.raw_max                   # raw on x's grid
-        a_raw = np.rint(alphas * 2.0 ** pt.frac)
-        cands = [0, hi_x * 2 ** pt.frac] + [int(a) * lo_x for a in (a_raw.min(), a_raw.max())]
-        res = exact_type_for_range(min(cands), max(cands), f, force_signed=min(cands) < 0)
-    elif act == "elu":
-        pt = out["param"]
-        from ..emulate.kernels_activation import activation_table
-        table = activation_table("elu", node.attrs["table_size"], table_t)
-        a_raw = int(np.rint(alphas[0] * 2.0 ** pt.frac))
-        f = max(x.frac, table_t.frac + pt.frac)
-        sh_x, sh_t = f - x.frac, f - table_t.frac - pt.frac
-        cands = [0, x.raw_max * 2 ** sh_x] + [int(t) * a_raw * 2 ** sh_t for t in (table.min(), table.max())]
-        res = exact_type_for_range(min(cands), max(cands), f, force_signed=min(cands) < 0 or x.signed)
-    elif act in ("hard_sigmoid", "hard_tanh"):
-        st, ht = out["slope"], out["shift"]
-        s_raw = node.attrs["slope"] * 2.0 ** st.frac
-        h_raw = node.attrs["shift"] * 2.0 ** ht.frac
-        f = max(x.frac + _value_frac(s_raw, st.frac), _value_frac(h_raw, ht.frac), 0)
-        if act == "hard_sigmoid":
-            res = exact_type_for_range(0, 2 ** f, f, force_signed=False)
-        else:
-            res = exact_type_for_range(-(2 ** f), 2 ** f, f, force_signed=True)
-        res = _capped(res, MAX_HARD_WIDTH)
-    elif act in TABLE_ACTIVATIONS:
-        res = table_t.plain()
+    rule = RESULT_RULES.get(act)
+    if rule is not None:
+        out["result"] = rule(node, x, out)
+    elif ov.get("result") or node.types.get("result"):
+        out["result"] = ov.get("result") or node.types["result"]     # e.g. a quantizer's type
     else:
-        raise PassError(f"layer {node.name!r}: activation {act!r} is not supported on the FPGA")
-    out["result"] = res
+        raise PassError(f"layer {node.name!r}: activation {act!r} has no precision rule; give it a result type "
+                        f"(layers.{node.name}.precision.result)")
     return out
+
+
+def _relu_result(node, x, out):
+    return FixedType(max(x.width - 1, 1), x.integer - 1, False) if x.signed else x.plain()
+
+
+def _relu_max_result(node, x, out):
+    m = int(node.attrs["max_int"])
+    f = max(x.frac, 0)
+    hi = min(x.raw_max * 2 ** (f - x.frac), m * 2 ** f)
+    return exact_type_for_range(0, max(int(hi), 1), f, force_signed=False)
+
+
+def _thresholded_result(node, x, out):
+    return _relu_result(node, x, out) if float(node.attrs["param"]) >= 0 else x.plain()
+
+
+def _product_result(node, x, out):
+    """leaky_relu / prelu: x for x > 0, alpha * x otherwise, exactly."""
+    pt = out["param"]
+    alphas = np.asarray(node.weights["alpha"] if "alpha" in node.weights else [node.attrs["param"]], dtype=np.float64)
+    a_raw = np.rint(alphas * 2.0 ** pt.frac)
+    cands = [0, x.raw_max * 2 ** pt.frac] + [int(a) * x.raw_min for a in (a_raw.min(), a_raw.max())]
+    return exact_type_for_range(min(cands), max(cands), x.frac + pt.frac, force_signed=min(cands) < 0)
+
+
+def _elu_result(node, x, out):
+    """x for x >= 0, alpha * table (in [-1, 0]) otherwise, exactly."""
+    from ..emulate.kernels_activation import activation_table
+    pt, table_t = out["param"], out["table"]
+    table = activation_table("elu", node.attrs["table_size"], table_t)
+    a_raw = int(np.rint(float(node.attrs["param"]) * 2.0 ** pt.frac))
+    f = max(x.frac, table_t.frac + pt.frac)
+    sh_x, sh_t = f - x.frac, f - table_t.frac - pt.frac
+    cands = [0, x.raw_max * 2 ** sh_x] + [int(t) * a_raw * 2 ** sh_t for t in (table.min(), table.max())]
+    return exact_type_for_range(min(cands), max(cands), f, force_signed=min(cands) < 0 or x.signed)
+
+
+def _hard_result(node, x, out):
+    """clip(slope * x + shift, 0, 1) (hard_tanh: 2 * that - 1) on the grid its values need, at most 24 bits."""
+    st, ht = out["slope"], out["shift"]
+    f = max(x.frac + _value_frac(node.attrs["slope"] * 2.0 ** st.frac, st.frac),
+            _value_frac(node.attrs["shift"] * 2.0 ** ht.frac, ht.frac), 0)
+    if node.attrs["activation"] == "hard_sigmoid":
+        res = exact_type_for_range(0, 2 ** f, f, force_signed=False)
+    else:
+        res = exact_type_for_range(-(2 ** f), 2 ** f, f, force_signed=True)
+    return _capped(res, MAX_HARD_WIDTH)
+
+
+# activation kind -> fn(node, input type, the other slots' types) -> default result type
+RESULT_RULES = {
+    "linear": lambda node, x, out: x.plain(),
+    "relu": _relu_result,
+    "relu_max": _relu_max_result,
+    "thresholded_relu": _thresholded_result,
+    "leaky_relu": _product_result,
+    "prelu": _product_result,
+    "elu": _elu_result,
+    "hard_sigmoid": _hard_result,
+    "hard_tanh": _hard_result,
+    **{k: (lambda node, x, out: out["table"].plain()) for k in TABLE_ACTIVATIONS if k != "elu"},
+}
 
 
 class InferPrecision(Pass):

@@ -441,7 +441,7 @@ def convert(model_or_path, config=None, tb_inputs=None, split_at: str | None = N
 
     ``split_at``: a layer name; the graph up to and including it becomes the FPGA project and the rest
     runs on the CPU/GPU fallback.  Without it, a model holding layers the HLS writer cannot generate
-    (sigmoid, tanh) is split automatically before the first of them."""
+    (selu, swish, gelu, exponential, mish: no nnet kernel) is split automatically before the first of them."""
     cfg = _resolve_config(config, overrides)
     if cfg.io_type == "stream":
         raise ConfigError("io_type 'stream' is not supported yet (it arrives with CNN support); use --io parallel")

@@ -7,6 +7,7 @@ namespace ``xp``, and returns the raw output array in ``node.types['result']``.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -15,9 +16,20 @@ from ..ir.types import FixedType
 from .fixed import (EXACT_LIMIT, EmulationRangeError, _overflow, c_expf, cast, ceillog2, from_float,
                     raw_from_top_bits)
 
-__all__ = ["KERNELS", "kernel", "product_type", "weight_raw"]
+__all__ = ["KERNELS", "kernel", "product_type", "weight_raw", "ACTIVATIONS", "activation", "SOFTMAX"]
 
 KERNELS: dict = {}
+# activation kind -> fn(node, x_raw, x_type, xp) -> raw result (the 'activation' op dispatches on attrs.activation)
+ACTIVATIONS: dict = {}
+# softmax implementation -> fn(node, x_raw, x_type, xp) -> raw result
+SOFTMAX: dict = {}
+
+
+def activation(kind: str):
+    def deco(fn):
+        ACTIVATIONS[kind] = fn
+        return fn
+    return deco
 
 
 def kernel(op: str):
@@ -96,16 +108,36 @@ def dense_kernel(node: Node, inputs, in_types, xp):
 def activation_kernel(node: Node, inputs, in_types, xp):
     (x,) = inputs
     (xt,) = in_types
-    rt = node.types["result"]
-    act = node.attrs["activation"]
-    if act == "linear":
-        return cast(x, xt, rt, xp)
-    if act == "relu":
-        return cast(xp.where(x > 0, x, 0.0), xt, rt, xp)
-    raise NotImplementedError(f"activation {act!r} has no emulator kernel")
+    fn = ACTIVATIONS.get(node.attrs["activation"])
+    if fn is None:
+        raise NotImplementedError(f"activation {node.attrs['activation']!r} has no emulator kernel; "
+                                  f"known: {', '.join(sorted(ACTIVATIONS))}")
+    return fn(node, x, xt, xp)
 
 
-_FLOAT_FUNCTIONS = {"sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v)), "tanh": np.tanh}
+@activation("linear")
+def _linear(node: Node, x, xt: FixedType, xp):
+    return cast(x, xt, node.types["result"], xp)
+
+
+@activation("relu")
+def _relu(node: Node, x, xt: FixedType, xp):
+    return cast(xp.where(x > 0, x, 0.0), xt, node.types["result"], xp)
+
+
+def _gelu(v):
+    erf = np.vectorize(math.erf, otypes=[np.float64])
+    return 0.5 * v * (1.0 + erf(v / math.sqrt(2.0)))
+
+
+def _selu(v):
+    alpha, scale = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+    return scale * np.where(v > 0, v, alpha * np.expm1(np.minimum(v, 0.0)))
+
+
+_FLOAT_FUNCTIONS = {"sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v)), "tanh": np.tanh, "selu": _selu,
+                    "swish": lambda v: v / (1.0 + np.exp(-v)), "gelu": _gelu, "exponential": np.exp,
+                    "mish": lambda v: v * np.tanh(np.logaddexp(0.0, v))}
 
 
 @kernel("float_activation")
@@ -127,12 +159,12 @@ def float_activation_kernel(node: Node, inputs, in_types, xp):
 # ---------------------------------------------------------------------------- softmax
 @functools.lru_cache(maxsize=64)
 def softmax_tables(inp_norm: FixedType, exp_t: FixedType, inv_inp: FixedType, inv_t: FixedType,
-                   exp_size: int, inv_size: int, exp_scale: float = 1.0):
+                   exp_size: int, inv_size: int, exp_scale: float = 1.0, negative: bool = True):
     """The exp and 1/x tables exactly as nnet::init_exp_table / init_invert_table fill them."""
     n = ceillog2(exp_size)
     xs = np.array([raw_from_top_bits(i, inp_norm, n) for i in range(exp_size)], dtype=np.float64)
     xs = (xs * 2.0 ** -inp_norm.frac).astype(np.float32) * np.float32(exp_scale)
-    exp_vals = c_expf(-xs).astype(np.float64)                       # negative=true: exp(-x)
+    exp_vals = c_expf(-xs if negative else xs).astype(np.float64)   # negative=true: exp(-x)
     exp_table = from_float(exp_vals, exp_t)
     m = ceillog2(inv_size)
     ys = np.array([raw_from_top_bits(i, inv_inp, m) for i in range(inv_size)], dtype=np.float64)
@@ -163,16 +195,30 @@ def _reduce(values: list, op):
 def softmax_kernel(node: Node, inputs, in_types, xp):
     (x,) = inputs
     (xt,) = in_types
+    impl = node.attrs.get("implementation", "stable")
+    fn = SOFTMAX.get(impl)
+    if fn is None:
+        raise NotImplementedError(f"softmax implementation {impl!r} has no emulator kernel; "
+                                  f"known: {', '.join(sorted(SOFTMAX))}")
+    return fn(node, x, xt, xp)
+
+
+def _softmax_tables(node: Node, x, xt: FixedType, xp, stable: bool):
+    """softmax_stable (exp(-(max - x)) indexed by inp_norm) and softmax_latency (exp(x) indexed by x's type)."""
     ty = node.types
     exp_size, inv_size = node.attrs["exp_table_size"], node.attrs["inv_table_size"]
-    exp_table, inv_table = softmax_tables(ty["inp_norm"], ty["exp_table"], ty["inv_inp"], ty["inv_table"],
-                                          exp_size, inv_size)
+    idx_t = ty["inp_norm"] if stable else xt.plain()
+    exp_table, inv_table = softmax_tables(idx_t, ty["exp_table"], ty["inv_inp"], ty["inv_table"],
+                                          exp_size, inv_size, negative=stable)
     at = ty["accum"]
     n = x.shape[1]
-    x_max = xp.max(x, 1)                                   # the max of exact values: order does not matter
-    diff_t = FixedType(xt.width + 1, xt.integer + 1, True)
-    d = cast(x_max - x, diff_t, ty["inp_norm"], xp)
-    idx = _top_bits_index(d, ty["inp_norm"], ceillog2(exp_size), xp)
+    if stable:
+        x_max = xp.max(x, 1)                               # the max of exact values: order does not matter
+        diff_t = FixedType(xt.width + 1, xt.integer + 1, True)
+        d = cast(x_max - x, diff_t, ty["inp_norm"], xp)
+    else:
+        d = x
+    idx = _top_bits_index(d, idx_t, ceillog2(exp_size), xp)
     exp_res = cast(xp.take(exp_table, idx), ty["exp_table"], at, xp)
     wide = FixedType(at.width + 1, at.integer + 1, at.signed)
     et = ty["exp_table"]
@@ -188,6 +234,11 @@ def softmax_kernel(node: Node, inputs, in_types, xp):
     return cast(exp_res * inv, pt, ty["result"], xp)
 
 
+SOFTMAX["stable"] = functools.partial(_softmax_tables, stable=True)
+SOFTMAX["latency"] = functools.partial(_softmax_tables, stable=False)
+
+
 from . import kernels_conv as _kernels_conv  # noqa: E402,F401  (registers conv2d and pooling)
 from . import kernels_merge as _kernels_merge  # noqa: E402,F401  (registers merge and concatenate)
 from . import kernels_spatial as _kernels_spatial  # noqa: E402,F401  (zeropad, cropping, upsampling, transpose)
+from . import kernels_activation as _kernels_activation  # noqa: E402,F401  (activation kinds, softmax variants)

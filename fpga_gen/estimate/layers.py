@@ -267,13 +267,35 @@ def _activation(node, ctx: Context) -> Cost:
     res = node.types["result"]
     act = node.attrs.get("activation", "linear")
     quant = _cast_lut(c, ctx.in_type or res, res)          # rounding / saturation of the result, per element
+    dsp = bram = 0
+    latency = 0
+    wx = _in_width(ctx)
+    t = node.types
     if act == "relu":
         lut = n * (res.width * c.lut_relu_per_bit + quant)
     elif act == "linear":
         same = ctx.in_type is not None and ctx.in_type.plain() == res.plain()
         lut = 0 if same else n * (res.width * c.lut_cast_per_bit + quant)
+    elif act in ("relu_max", "thresholded_relu"):
+        # [guess] two compares and a mux per element: twice relu's logic
+        lut = n * (2 * res.width * c.lut_relu_per_bit + quant)
+    elif act in ("leaky_relu", "prelu", "elu", "hard_sigmoid", "hard_tanh"):
+        # [guess] one constant (or per-element) product per element, a compare and a mux; elu adds its table
+        other = t.get("param", t.get("slope", FixedType(16, 0)))
+        dsp = n * dsp_per_product(ctx.family, wx, other.width)
+        lut = n * (res.width * c.lut_relu_per_bit + quant)
+        latency = 1
+    elif act in ("sigmoid", "tanh", "softplus", "softsign"):
+        lut = n * (wx * c.lut_cast_per_bit + quant)             # [guess] index arithmetic and clamp
+        latency = 1
     else:
         raise UnsupportedOp(f"activation {act!r} has no cost model yet")
+    if "table" in t:
+        # [guess] the table is a ROM read by every element in the same cycle: one copy per port pair
+        copies = _cdiv(n, c.bram_ports)
+        b, lt, _ = rom_cost(c, int(node.attrs.get("table_size", 1024)), t["table"].width, copies, min_depth=1)
+        bram, lut = bram + b, lut + lt
+        latency += 1
     if ctx.io_type == "stream":
         # one pixel (n_chan elements) per cycle through a pipelined loop [fit: pominiq/cestmerneil/Rank stream
         # relu: latency = pixels + 2; 60-134 LUT per channel, scaling with the input width]
@@ -282,7 +304,7 @@ def _activation(node, ctx: Context) -> Cost:
         per_bit = c.lut_relu_stream_per_bit if act == "relu" else c.lut_cast_per_bit
         return Cost(LUT=ch * (_in_width(ctx) * per_bit + quant) + c.lut_layer_overhead, FF=ch + c.ff_layer_overhead,
                     latency_cycles=pix + c.stream_loop_overhead, ii_cycles=pix + c.stream_loop_overhead)
-    return Cost(LUT=lut, latency_cycles=0, ii_cycles=1)
+    return Cost(LUT=lut, DSP=dsp, BRAM_18K=bram, latency_cycles=latency, ii_cycles=1)
 
 
 @register("softmax")
@@ -290,6 +312,14 @@ def _softmax(node, ctx: Context) -> Cost:
     c, fam = ctx.c, ctx.family
     t = node.types
     n = node.shape[-1] if node.shape else 1
+    impl = node.attrs.get("implementation", "stable")
+    if impl == "argmax":
+        # [guess] a chain of n - 1 compares and muxes over the input width
+        wx = _in_width(ctx)
+        return Cost(LUT=(n - 1) * wx * 2 * c.lut_relu_per_bit + n, latency_cycles=max(1, n // 4), ii_cycles=1)
+    if impl == "legacy":
+        t = dict(t, exp_table=t.get("table", FixedType(18, 8)), inv_table=t.get("table", FixedType(18, 8)),
+                 accum=t.get("table", FixedType(18, 8)))
     exp_t = t.get("exp_table", FixedType(18, 8))
     inv_t = t.get("inv_table", FixedType(18, 8))
     acc = t.get("accum", FixedType(18 + max(0, math.ceil(math.log2(max(n, 1)))), 8))

@@ -15,7 +15,8 @@ from ..ir.ops import FLOAT_FUNCTIONS
 from .loader import FrontendError
 from .quantizers import quantizer_spec, resolve_quantizer
 
-__all__ = ["HANDLERS", "handler", "keras_to_graph", "supported_layers", "is_keras3", "output_shape"]
+__all__ = ["HANDLERS", "handler", "keras_to_graph", "supported_layers", "is_keras3", "output_shape", "KERAS_ACTIVATIONS",
+           "add_activation_node"]
 
 HANDLERS: dict = {}
 
@@ -128,6 +129,28 @@ def _activation_name(act) -> str:
     return getattr(act, "__name__", type(act).__name__)
 
 
+# Keras activation name -> attrs of the 'activation' node that computes it on the FPGA (nnet_activation.h)
+KERAS_ACTIVATIONS = {
+    "relu": {"activation": "relu"},
+    "relu6": {"activation": "relu_max", "max_int": 6},
+    "leaky_relu": {"activation": "leaky_relu", "param": 0.2},      # tf.nn.leaky_relu's default alpha
+    "elu": {"activation": "elu", "param": 1.0},
+    "hard_sigmoid": {"activation": "hard_sigmoid", "slope": 0.2, "shift": 0.5},
+    "sigmoid": {"activation": "sigmoid"},
+    "tanh": {"activation": "tanh"},
+    "softplus": {"activation": "softplus"},
+    "softsign": {"activation": "softsign"},
+}
+
+
+def add_activation_node(ctx: Context, src: str, name: str, layer_name: str | None, attrs: dict,
+                        weights: dict | None = None) -> str:
+    """One 'activation' node of kind attrs['activation'] after ``src``; returns its name."""
+    shape = ctx.graph[src].shape
+    return ctx.add(Node(name, "activation", [src], shape, attrs=dict(attrs), weights=dict(weights or {})),
+                   layer_name).name
+
+
 def _add_activation(ctx: Context, layer, src: str, act, name: str, layer_name: str | None) -> str:
     """Add the node(s) for an activation (function, name or QKeras quantizer); return the output node."""
     shape = ctx.graph[src].shape
@@ -145,8 +168,8 @@ def _add_activation(ctx: Context, layer, src: str, act, name: str, layer_name: s
         if layer_name is not None:
             ctx.alias[layer_name] = src
         return src
-    if kind == "relu":
-        return ctx.add(Node(name, "activation", [src], shape, attrs={"activation": "relu"}), layer_name).name
+    if kind in KERAS_ACTIVATIONS:
+        return add_activation_node(ctx, src, name, layer_name, KERAS_ACTIVATIONS[kind])
     if kind == "softmax":
         if len(shape) != 1:
             raise FrontendError(f"layer {layer.name!r}: softmax over a {len(shape)}-d tensor is not supported yet; "
@@ -156,7 +179,8 @@ def _add_activation(ctx: Context, layer, src: str, act, name: str, layer_name: s
         # no HLS template: runs on the CPU/GPU fallback (the model is split before it)
         return ctx.add(Node(name, "float_activation", [src], shape, attrs={"function": kind}), layer_name).name
     raise FrontendError(f"layer {layer.name!r}: activation {kind!r} is not supported yet; supported activations: "
-                        f"linear, relu, softmax, quantized_relu, quantized_bits, sigmoid and tanh (CPU/GPU only)")
+                        f"linear, softmax, {', '.join(KERAS_ACTIVATIONS)}, quantized_relu, quantized_bits, "
+                        f"and on the CPU/GPU only {', '.join(FLOAT_FUNCTIONS)}")
 
 
 @handler("InputLayer")
@@ -235,17 +259,6 @@ def _activation(layer, ctx: Context):
     if type(layer).__name__ == "QActivation":
         act = resolve_quantizer(act) if isinstance(act, str) and act.startswith("quantized") else act
     _add_activation(ctx, layer, src, act, layer.name, layer.name)
-
-
-@handler("ReLU")
-def _relu(layer, ctx: Context):
-    (src,) = ctx.inputs_of(layer)
-    cfg = layer.get_config()
-    if cfg.get("max_value") is not None or float(cfg.get("negative_slope", 0) or 0) != 0 \
-            or float(cfg.get("threshold", 0) or 0) != 0:
-        raise FrontendError(f"layer {layer.name!r} (ReLU): max_value/negative_slope/threshold are not supported yet; "
-                            f"use a plain ReLU")
-    _add_activation(ctx, layer, src, "relu", layer.name, layer.name)
 
 
 @handler("Softmax")
@@ -346,3 +359,4 @@ def _output_node(ctx: Context, tensor) -> str:
 from . import keras_conv as _keras_conv  # noqa: E402,F401  (registers the 2-D layer handlers)
 from . import keras_merge as _keras_merge  # noqa: E402,F401  (registers the merge layer handlers)
 from . import keras_spatial as _keras_spatial  # noqa: E402,F401  (1-D, global pooling, padding, reshaping)
+from . import keras_activation as _keras_activation  # noqa: E402,F401  (ReLU, LeakyReLU, ELU, PReLU, ...)

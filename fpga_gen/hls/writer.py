@@ -45,7 +45,7 @@ def write_project(graph: Graph, config: ProjectConfig, out_dir, tb_x=None, tb_y=
     files["firmware/defines.h"] = render("hls/firmware/defines.h.j2", **ctx)
     files["firmware/parameters.h"] = render("hls/firmware/parameters.h.j2", **ctx)
     for layer in ctx["layers"]:
-        for w, what in zip(layer.weights, ("kernel", "bias")):
+        for w, what in zip(layer.weights, layer.params.get("weight_roles", ("kernel", "bias"))):
             files[f"firmware/weights/{w.name}.h"] = render(
                 "hls/firmware/weights.h.j2", w=w, what=what, layer=layer.node,
                 transposed=(what == "kernel" and layer.params.get("strategy") == "resource"))

@@ -12,11 +12,27 @@ dense        y = x @ kernel + bias.  attrs: n_in, n_out, strategy ('latency'|'re
              reuse_factor.  weights: kernel (n_in, n_out), bias (n_out,).
              types: weight, bias, accum, result.  Each product is cast to accum, summed
              with the bias (cast to accum), then the sum is cast to result.
-activation   Element-wise.  attrs: activation ('linear'|'relu').  types: result.
-             'linear' is a cast to the result type; 'relu' is max(x, 0) cast to result.
-softmax      Table-based softmax over the last axis (nnet::softmax_stable).
-             attrs: implementation ('stable'), exp_table_size, inv_table_size.
-             types: result, inp_norm, exp_table, inv_table, accum, inv_inp.
+activation   Element-wise, one nnet_activation.h kernel per kind (attrs: activation, table_size,
+             param, max_int, slope, shift; weights: alpha for prelu; types: result, table, param,
+             slope, shift).  Every result is the exact value cast to result (its rounding/overflow).
+             'linear': x.  'relu': x > 0 ? x : 0.  'relu_max' (relu6/relu1 and ReLU(max_value)):
+             x < 0 ? 0 : x > max_int ? max_int : x.  'leaky_relu': x > 0 ? x : param * x.
+             'thresholded_relu': x > param ? x : 0.  'prelu': x > 0 ? x : alpha[i] * x (param type).
+             param is the float attr cast to the param type (exact literal).
+             'hard_sigmoid' / 'hard_tanh': s = slope * x + shift (exact), clipped to [0, 1];
+             hard_tanh gives 2 * s - 1 (slope, shift: the attrs in their types).
+             Table functions (table_size entries of type table): 'sigmoid', 'softplus',
+             'softsign' over [-8, 8), 'tanh' over [-4, 4): index = int(x * N / 16) + N/2 (N / 8 for
+             tanh; int() truncates towards zero, 32-bit wrap), clamped to [0, N-1]; table[i] =
+             f(float(16.0 * (i - N / 2.0) / N)) in C float maths (expf, tanhf, ...) cast to table.
+             'elu': x >= 0 ? x : param * table[min(int(x * N / -8), N-1)], table[i] = expf(float(-8.0
+             * i / N)) - 1.  See fpga_gen/emulate/kernels_activation.py for the exact float steps.
+softmax      Table-based softmax over the last axis (nnet::softmax).  attrs: implementation
+             ('stable'|'latency'|'legacy'|'argmax'), exp_table_size, inv_table_size.
+             types: result, inp_norm, exp_table, inv_table, accum, inv_inp (stable/latency);
+             table (legacy).  stable: exp(-(max - x)) from the top bits of inp_norm; latency:
+             exp(x) from the top bits of x itself; legacy: exp(x_j - x_i) summed per output in
+             table, then 1/sum from a table over [0, 64); argmax: 1 at the first maximum, else 0.
 conv2d       2-D convolution, channels_last (nnet::conv_2d_cl).  The input is the flat
              (in_height, in_width, n_chan) array; the output the flat (out_height, out_width,
              n_filt) array.  attrs: in_height, in_width, n_chan, n_filt, kernel_size (kh, kw),
@@ -64,7 +80,7 @@ transpose    Permute (nnet::transpose).  attrs: in_shape (the Keras input shape,
 float_activation
              Element-wise float function, CPU/GPU fallback only (hls=False: no HLS template; a
              model holding one is split before it, see :meth:`Graph.split`).  attrs: function
-             ('sigmoid'|'tanh').  types: result (default: default_precision with RND_CONV, SAT).
+             ('selu'|'swish'|'gelu'|'exponential'|...: FLOAT_FUNCTIONS).  types: result (default: default_precision with RND_CONV, SAT).
              The function is computed in float64 on the exact input value and the float cast
              to result (round to nearest, ties to even; saturate).
 
@@ -93,7 +109,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["OpDef", "OPS", "op_def", "FLOAT_FUNCTIONS", "MERGE_MODES"]
+__all__ = ["OpDef", "OPS", "op_def", "FLOAT_FUNCTIONS", "MERGE_MODES", "TABLE_ACTIVATIONS", "SOFTMAX_IMPLEMENTATIONS"]
 
 
 @dataclass(frozen=True)
@@ -125,11 +141,12 @@ _register(OpDef(
     weights=("kernel", "bias"),
     type_slots=("result", "weight", "bias", "accum"),
 ))
-_register(OpDef("activation", attrs={"activation": (str, REQUIRED)}))
+_register(OpDef("activation", attrs={"activation": (str, REQUIRED), "table_size": (int, 1024)},
+                weights=("alpha",), type_slots=("result", "table", "param", "slope", "shift")))
 _register(OpDef(
     "softmax",
     attrs={"implementation": (str, "stable"), "exp_table_size": (int, 1024), "inv_table_size": (int, 1024)},
-    type_slots=("result", "inp_norm", "exp_table", "inv_table", "accum", "inv_inp"),
+    type_slots=("result", "inp_norm", "exp_table", "inv_table", "accum", "inv_inp", "table"),
 ))
 
 _SPATIAL = {"in_height": (int, REQUIRED), "in_width": (int, REQUIRED), "n_chan": (int, REQUIRED),
@@ -153,7 +170,11 @@ _register(OpDef("upsampling", attrs={**_MOVE, "size": (tuple, REQUIRED)}))
 _register(OpDef("transpose", attrs={"in_shape": (tuple, REQUIRED), "perm": (tuple, REQUIRED)}))
 _register(OpDef("float_activation", attrs={"function": (str, REQUIRED)}, hls=False))
 
-FLOAT_FUNCTIONS = ("sigmoid", "tanh")
+# functions with no nnet_activation kernel: computed in float on the CPU/GPU fallback
+FLOAT_FUNCTIONS = ("selu", "swish", "gelu", "exponential", "mish")
+# activation kinds computed from a lookup table (table_size entries of the 'table' type)
+TABLE_ACTIVATIONS = ("sigmoid", "tanh", "softplus", "softsign", "elu")
+SOFTMAX_IMPLEMENTATIONS = ("stable", "latency", "legacy", "argmax")
 
 MERGE_MODES = ("add", "subtract", "multiply", "average", "maximum", "minimum")
 _register(OpDef("merge", attrs={"mode": (str, REQUIRED)}, n_inputs=2))

@@ -409,6 +409,23 @@ def _conv2d(node, ctx: Context) -> Cost:
     return _conv(node, ctx, 2)
 
 
+@register("depthwise_conv2d")
+def _depthwise_conv2d(node, ctx: Context) -> Cost:
+    """depthwise_conv2d (depth multiplier 1): the conv2d model over the block-diagonal (kh, kw, C, C) kernel that
+    computes the same sums, its zero weights free as in a conv with pruned weights [guess: the adder trees of
+    nnet::depthwise_product are C trees of kh * kw terms, which the zero-skipping dense model approximates].
+    io_parallel has the latency strategy only."""
+    import dataclasses
+
+    import numpy as np
+    k = np.asarray(node.weights["kernel"], dtype=np.float64)
+    kh, kw, n_chan = k.shape
+    full = np.zeros((kh, kw, n_chan, n_chan))
+    full[:, :, np.arange(n_chan), np.arange(n_chan)] = k
+    shadow = dataclasses.replace(node, weights={**node.weights, "kernel": full})
+    return _conv(shadow, dataclasses.replace(ctx, strategy="latency", reuse_factor=1), 2)
+
+
 @register("pooling")
 def _pooling(node, ctx: Context) -> Cost:
     """Max / average pooling (ops.py attrs: mode, pool_size, in_height, in_width, n_chan): (pool - 1) compares or

@@ -243,3 +243,5 @@ def keras_to_graph(model, name: str | None = None) -> Graph:
 
 
 from . import keras_conv as _keras_conv  # noqa: E402,F401  (registers the 2-D layer handlers)
+from . import keras_depthwise as _keras_depthwise  # noqa: E402,F401  (depthwise and separable 2-D layers)
+from . import keras_norm as _keras_norm  # noqa: E402,F401  (batch normalization, QKeras folded layers)

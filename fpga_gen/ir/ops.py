@@ -31,6 +31,18 @@ pooling      2-D max/average pooling, channels_last (nnet::pooling2d_cl).  attrs
              (padded cells never win), cast to accum then to result.  average: the window's
              inputs summed in accum (padded cells are 0), the sum divided by the number of
              cells inside the image, truncating towards zero in accum, cast to result.
+depthwise_conv2d
+             Depthwise 2-D convolution, depth multiplier 1, channels_last
+             (nnet::depthwise_conv_2d_cl, latency).  attrs: as conv2d, with n_filt == n_chan.
+             weights: kernel (kh, kw, n_chan), bias (n_chan,).  types: weight, bias, accum, result.
+             Per output pixel and channel c: the bias cast to accum, then for every window cell
+             in (row, column) order ``acc += (accum) (x * w)`` (each product cast to accum, each
+             partial sum cast back to accum), the sum cast to result.  Padded cells are 0.
+batchnorm    y = x * scale + bias, per channel (the last axis; a 1-D input has one scale per
+             element), nnet::normalize.  attrs: n_filt (channels).  weights: scale (n_filt,),
+             bias (n_filt,).  types: scale, bias, result.  The product x * scale is full
+             precision (ap_fixed's operator*), the bias is added in full precision, and only
+             that exact sum is cast to result (one rounding, one overflow).
 float_activation
              Element-wise float function, CPU/GPU fallback only (hls=False: no HLS template; a
              model holding one is split before it, see :meth:`Graph.split`).  attrs: function
@@ -96,6 +108,19 @@ _register(OpDef(
     "pooling",
     attrs={**_SPATIAL, "mode": (str, REQUIRED), "pool_size": (tuple, REQUIRED)},
     type_slots=("result", "accum"),
+))
+_register(OpDef(
+    "depthwise_conv2d",
+    attrs={**_SPATIAL, "n_filt": (int, REQUIRED), "kernel_size": (tuple, REQUIRED), "strategy": (str, "latency"),
+           "reuse_factor": (int, 1)},
+    weights=("kernel", "bias"),
+    type_slots=("result", "weight", "bias", "accum"),
+))
+_register(OpDef(
+    "batchnorm",
+    attrs={"n_filt": (int, REQUIRED)},
+    weights=("scale", "bias"),
+    type_slots=("result", "scale", "bias"),
 ))
 _register(OpDef("float_activation", attrs={"function": (str, REQUIRED)}, hls=False))
 

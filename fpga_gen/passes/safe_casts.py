@@ -20,7 +20,7 @@ from .base import Pass, PassError
 
 __all__ = ["SafeCasts", "cast_reads_past_msb"]
 
-_WEIGHTED = ("dense", "conv2d")
+_WEIGHTED = ("dense", "conv2d", "depthwise_conv2d")
 
 
 def cast_reads_past_msb(src: FixedType, dst: FixedType) -> int:

@@ -44,7 +44,8 @@ def _batchnorm(layer, ctx: Context):
     axis = cfg.get("axis", -1)
     axis = list(axis) if isinstance(axis, (list, tuple)) else [axis]
     if len(axis) != 1 or axis[0] not in (-1, len(shape)):
-        raise FrontendError(f"layer {layer.name!r} ({cls}): axis={cfg.get('axis')} is not supported; normalize "
+        shown = axis[0] if len(axis) == 1 else [int(a) for a in axis]
+        raise FrontendError(f"layer {layer.name!r} ({cls}): axis={shown} is not supported; normalize "
                             f"the last (channels) axis, axis=-1")
     for opt in ("renorm", "virtual_batch_size", "adjustment"):
         if cfg.get(opt):
@@ -112,7 +113,8 @@ def _check_folding(layer, cfg: dict) -> None:
     axis = bn.get("axis", -1)
     axis = list(axis) if isinstance(axis, (list, tuple)) else [axis]
     if len(axis) != 1 or axis[0] not in (-1, 3):
-        raise FrontendError(f"layer {layer.name!r} ({type(layer).__name__}): batchnorm axis={bn.get('axis')} is not "
+        shown = axis[0] if len(axis) == 1 else [int(a) for a in axis]
+        raise FrontendError(f"layer {layer.name!r} ({type(layer).__name__}): batchnorm axis={shown} is not "
                             f"supported; use axis=-1")
 
 

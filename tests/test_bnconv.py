@@ -249,12 +249,19 @@ def test_batchnorm_with_config_types_is_not_folded():
 
 
 # ---------------------------------------------------------------------------- csim == emulator, backends
-CSIM_MODELS = {
-    "depthwise_chain": None,       # built in _csim_model
-    "separable_1chan": lambda: qdepthwise_model("same_2x3_stride2_1chan", seed=2, separable=True),
-    "folded": lambda: folded_model(seed=3),
-    "qbn_1d": lambda: qbn_model(seed=4, flat=True),
-    "float_bn": lambda: float_bn_model(seed=5),
+# narrow saturating/rounding types make the order of the additions and every cast visible
+NARROW = {"layers": {"dw1": {"precision": {"accum": "ap_fixed<9,2,AP_RND,AP_SAT>"}},
+                     "dw2": {"precision": {"accum": "ap_fixed<8,3,AP_RND_CONV,AP_WRAP>",
+                                           "result": "ap_fixed<7,2,AP_RND,AP_SAT>"}},
+                     "bn": {"precision": {"scale": "ap_fixed<8,2,AP_RND_CONV,AP_SAT>", "bias": "ap_fixed<6,2>",
+                                          "result": "ap_fixed<8,2,AP_RND_CONV,AP_SAT>"}}}}
+CSIM_MODELS = {   # name -> (model, config)
+    "depthwise_chain": (lambda: _depthwise_chain(), None),
+    "depthwise_chain_narrow": (lambda: _depthwise_chain(seed=6), NARROW),
+    "separable_1chan": (lambda: qdepthwise_model("same_2x3_stride2_1chan", seed=2, separable=True), None),
+    "folded": (lambda: folded_model(seed=3), None),
+    "qbn_1d": (lambda: qbn_model(seed=4, flat=True), None),
+    "float_bn": (lambda: float_bn_model(seed=5), None),
 }
 
 
@@ -280,21 +287,21 @@ def _depthwise_chain(seed=1):
     return model
 
 
-def _csim_model(name):
-    return _depthwise_chain() if name == "depthwise_chain" else CSIM_MODELS[name]()
-
-
 @needs_gxx
 @pytest.mark.parametrize("name", sorted(CSIM_MODELS))
 def test_csim_equals_emulator_and_backends_agree(name, tmp_path):
-    model = _csim_model(name)
-    project = convert(model, input_precision="ap_fixed<10,3>" if name == "float_bn" else IN_PREC)
+    make, config = CSIM_MODELS[name]
+    project = convert(make(), config=config, input_precision="ap_fixed<10,3>" if name == "float_bn" else IN_PREC)
     project.write(tmp_path / "prj")
     x = edge_inputs(project, 300)
     emu = project.predict(x)
     y = csim.predict(tmp_path / "prj", x)
     assert np.array_equal(y, emu), f"{np.mean(y == emu):.4f} match"
     assert csim.run_testbench(tmp_path / "prj").passed
+    if config is NARROW:
+        trace = project.emulator().predict(x, trace=True)
+        assert np.mean(np.abs(trace["dw1"]) >= 1.99) > 0.02          # the accumulator does saturate
+        assert np.mean(np.abs(trace["bn"]) >= 1.99) > 0.02
     pytest.importorskip("torch")
     from fpga_gen.emulate.torch_ops import TorchOps
     ref = project.emulator().predict(x, trace=True)

@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
-from fpga_gen import convert, csim
+from fpga_gen import convert, csim, load_project
 from fpga_gen.api import load
 from fpga_gen.emulate import Emulator
 from fpga_gen.frontend import FrontendError, load_graph
@@ -298,6 +298,7 @@ def test_csim_equals_emulator_and_backends_agree(name, tmp_path):
     y = csim.predict(tmp_path / "prj", x)
     assert np.array_equal(y, emu), f"{np.mean(y == emu):.4f} match"
     assert csim.run_testbench(tmp_path / "prj").passed
+    assert np.array_equal(load_project(tmp_path / "prj").predict(x), emu)     # attributes survive graph.json
     if config is NARROW:
         trace = project.emulator().predict(x, trace=True)
         assert np.mean(np.abs(trace["dw1"]) >= 1.99) > 0.02          # the accumulator does saturate
@@ -362,3 +363,72 @@ def test_depthwise_reuse_factor_is_refused():
     with pytest.raises(PassError, match="layers.conv: strategy/reuse_factor apply to dense and conv2d layers, "
                                         "'conv' is a depthwise_conv2d layer"):
         convert(model, config={"layers": {"conv": {"reuse_factor": 2}}}, input_precision=IN_PREC)
+
+
+# ---------------------------------------------------------------------------- random types, every mode
+def random_dw_bn_graph(seed: int, accum_mode: str):
+    """input -> depthwise_conv2d (random geometry, accum exact / narrow wrapping / narrow saturating / coarser
+    than the products) -> activation -> batchnorm (random scale, bias and result types and modes)."""
+    from fpga_gen.emulate.kernels import product_type
+    from fpga_gen.ir import FixedType, Graph, Node, exact_type_for_range
+    from fpga_gen.ir.spatial import out_size_and_pads
+    from test_backends import _rand_type
+    rng = np.random.default_rng(seed)
+    h, w, c = (int(v) for v in rng.integers(2, 6, size=3))
+    kh, kw = int(rng.integers(1, min(h, 3) + 1)), int(rng.integers(1, min(w, 3) + 1))
+    sh, sw = (int(v) for v in rng.integers(1, 3, size=2))
+    padding = str(rng.choice(["same", "valid"]))
+    (oh, pt, pb), (ow, pl, pr) = out_size_and_pads(h, kh, sh, padding), out_size_and_pads(w, kw, sw, padding)
+    xt = _rand_type(rng, width=(3, 12), integer=(-1, 5))
+    x = Node("x", "input", [], (h, w, c), types={"result": xt})
+    wt, bt = FixedType(int(rng.integers(2, 9)), int(rng.integers(-1, 3))), FixedType(int(rng.integers(2, 9)), 2)
+    kernel = rng.integers(wt.raw_min, wt.raw_max + 1, size=(kh, kw, c)) * wt.step
+    bias = rng.integers(bt.raw_min, bt.raw_max + 1, size=(c,)) * bt.step
+    frac = max(product_type(xt, wt).frac, bt.frac)
+    bound = max(abs(xt.min), abs(xt.max)) * np.abs(kernel).reshape(-1, c).sum(0).max() + np.abs(bias).max()
+    exact = exact_type_for_range(-int(bound * 2.0 ** frac) - 1, int(bound * 2.0 ** frac) + 1, frac)
+    narrow = max(2, exact.width - int(rng.integers(2, 5)))
+    at = {"exact": exact,
+          "wrap": FixedType(narrow, narrow - frac, True, "TRN", "WRAP"),
+          "sat": FixedType(narrow, narrow - frac, True, str(rng.choice(["RND", "TRN"])), "SAT"),
+          "coarse": FixedType(exact.width - 2, exact.integer, True, "RND_CONV", "WRAP")}[accum_mode]
+    dw = Node("dw", "depthwise_conv2d", ["x"], (oh, ow, c),
+              attrs={"in_height": h, "in_width": w, "n_chan": c, "n_filt": c, "kernel_size": (kh, kw),
+                     "strides": (sh, sw), "padding": padding, "pads": (pt, pb, pl, pr)},
+              weights={"kernel": kernel, "bias": bias},
+              types={"weight": wt, "bias": bt, "accum": at, "result": _rand_type(rng, width=(3, 12))})
+    act = Node("act", "activation", ["dw"], dw.shape, attrs={"activation": str(rng.choice(["relu", "linear"]))},
+               types={"result": _rand_type(rng, width=(3, 12), integer=(-1, 5))})
+    st, sbt = FixedType(int(rng.integers(3, 10)), 2), FixedType(int(rng.integers(3, 10)), 3)
+    bn = Node("bn", "batchnorm", ["act"], dw.shape, attrs={"n_filt": c},
+              weights={"scale": rng.integers(st.raw_min, st.raw_max + 1, size=c) * st.step,
+                       "bias": rng.integers(sbt.raw_min, sbt.raw_max + 1, size=c) * sbt.step},
+              types={"scale": st, "bias": sbt, "result": _rand_type(rng, width=(3, 12))})
+    return Graph(f"dwbn_{seed}", [x, dw, act, bn], inputs=["x"], outputs=["bn"])
+
+
+@pytest.mark.parametrize("accum_mode", ["exact", "wrap", "sat", "coarse"])
+def test_random_depthwise_batchnorm_torch_equals_numpy(accum_mode):
+    pytest.importorskip("torch")
+    from fpga_gen.emulate.torch_ops import TorchOps
+    from test_backends import assert_same_as_numpy
+    from test_backends import edge_inputs as edges
+    for seed in range(6):
+        g = random_dw_bn_graph(seed, accum_mode)
+        x = edges(g["x"].types["result"], g["x"].size, 150, seed).reshape(-1, *g["x"].shape)
+        assert_same_as_numpy(g, x, TorchOps("cpu"))
+
+
+@needs_gxx
+@pytest.mark.parametrize("seed,accum_mode", [(21, "sat"), (22, "coarse")])
+def test_random_depthwise_batchnorm_in_cpp(seed, accum_mode):
+    from fpga_gen.api import Project
+    from fpga_gen.config import ProjectConfig
+    from test_backends import _cpp_safe
+    from test_backends import edge_inputs as edges
+    g = random_dw_bn_graph(seed, accum_mode)
+    x = _cpp_safe(edges(g["x"].types["result"], g["x"].size, 300, seed)).reshape(-1, *g["x"].shape)
+    project = Project(g, ProjectConfig(name=f"dwbn_{seed}"))
+    with np.errstate(all="ignore"):
+        ref = project.predict(x, backend="emu")
+    assert np.array_equal(ref, project.predict(x, backend="native"), equal_nan=True)

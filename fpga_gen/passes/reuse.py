@@ -46,6 +46,13 @@ class ApplyReuse(Pass):
     def apply(self, graph: Graph, config: ProjectConfig) -> bool:
         changed = False
         for node in graph:
+            if node.op == "batchnorm":
+                # nnet::normalize: II = reuse factor, ceil(n / RF) multipliers; any RF >= 1 is valid.  Like
+                # hls4ml it takes the model's reuse factor (per-layer settings are for dense and conv layers)
+                if node.attrs.get("reuse_factor") != config.reuse_factor:
+                    node.attrs["reuse_factor"] = int(config.reuse_factor)
+                    changed = True
+                continue
             if node.op == "dense":
                 n_in, n_out = node.attrs["n_in"], node.attrs["n_out"]
             elif node.op == "conv2d":   # the dense kernel that runs on every output pixel

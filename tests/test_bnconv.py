@@ -432,3 +432,26 @@ def test_random_depthwise_batchnorm_in_cpp(seed, accum_mode):
     with np.errstate(all="ignore"):
         ref = project.predict(x, backend="emu")
     assert np.array_equal(ref, project.predict(x, backend="native"), equal_nan=True)
+
+
+@needs_gxx
+def test_model_reuse_factor_reaches_depthwise_and_batchnorm(tmp_path):
+    """Like hls4ml, depthwise and batchnorm take the model's reuse factor (their II; the arithmetic is unchanged)."""
+    tf = _tf()
+    from qkeras import QBatchNormalization
+    base = qdepthwise_model("same_3x3", seed=7)
+    model = tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=DW["same_3x3"][0], name="x"),
+                                 base.layers[0], QBatchNormalization(name="bn"), *base.layers[1:]])
+    _set_bn_stats(model.get_layer("bn"), 3, 7)
+    project = convert(model, reuse_factor=2, input_precision=IN_PREC)
+    for name in ("conv", "bn"):
+        assert project.graph[name].attrs["reuse_factor"] == 2
+    assert project.graph["conv"].attrs["strategy"] == "latency"
+    project.write(tmp_path / "prj")
+    params = (tmp_path / "prj" / "firmware" / "parameters.h").read_text()
+    assert params.count("static const unsigned reuse_factor = 2;") >= 4      # dw, its mult config, bn, fc
+    x = edge_inputs(project, 200)
+    assert np.array_equal(csim.predict(tmp_path / "prj", x), project.predict(x))
+    from fpga_gen.estimate import estimate
+    rows = {r["name"]: r for r in estimate(project.graph, project.config).layers}
+    assert rows["bn"]["ii_cycles"] == 2 and rows["conv"]["ii_cycles"] >= 2

@@ -57,8 +57,8 @@ def depthwise_conv2d(node: Node, graph: Graph, namer: Namer, code: LayerCode) ->
         _fail(node, f"bias has shape {bias.shape}, expected ({n_chan},)")
     strategy = str(node.attrs.get("strategy", "latency")).lower()
     rf = int(node.attrs.get("reuse_factor", 1))
-    if strategy != "latency" or rf != 1:
-        _fail(node, f"nnet's io_parallel depthwise convolution has the latency strategy with reuse factor 1 only, "
+    if strategy != "latency" or rf < 1:
+        _fail(node, f"nnet's io_parallel depthwise convolution has the latency strategy only (reuse factor >= 1), "
                     f"got {strategy} with reuse factor {rf}")
     slot_types = {s: _type(node, s) for s in ("weight", "bias", "accum")}
     td = {s: namer.unique(f"{code.stem}_{s}_t") for s in slot_types}

@@ -455,3 +455,24 @@ def test_model_reuse_factor_reaches_depthwise_and_batchnorm(tmp_path):
     from fpga_gen.estimate import estimate
     rows = {r["name"]: r for r in estimate(project.graph, project.config).layers}
     assert rows["bn"]["ii_cycles"] == 2 and rows["conv"]["ii_cycles"] >= 2
+
+
+@needs_gxx
+def test_batchnorm_exact_result_is_sign_extended_for_a_coarse_quantizer(tmp_path):
+    """quantized_relu(2, 9) after a 10-bit exact batchnorm result would read past its MSB (an ap_types abort):
+    SafeCasts sign-extends the batchnorm's exact type instead, and csim runs every input code."""
+    tf = _tf()
+    from qkeras import QActivation, QBatchNormalization, QDense, quantized_relu
+    tf.keras.utils.set_random_seed(0)
+    model = tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=(4,), name="x"),
+                                 QDense(3, kernel_quantizer=_q(3, 0), bias_quantizer=_q(3, 0), name="d"),
+                                 QBatchNormalization(name="bn"), QActivation(quantized_relu(2, 9), name="a")])
+    _set_bn_stats(model.get_layer("bn"), 3, 1)
+    cfg = {"layers": {"bn": {"precision": {"scale": "ap_fixed<3,2>", "bias": "ap_fixed<3,2>"}}}}
+    project = convert(model, config=cfg, input_precision="ap_fixed<4,2>")
+    assert project.graph["bn"].types["result"].cpp() == "ap_fixed<12,7>"      # 10 exact bits + 2 sign bits
+    project.write(tmp_path / "prj")
+    t = project.graph["x"].types["result"]
+    codes = np.arange(t.raw_min, t.raw_max + 1) * t.step
+    x = np.stack(np.meshgrid(codes, codes, codes, codes), -1).reshape(-1, 4)
+    assert np.array_equal(csim.predict(tmp_path / "prj", x), project.predict(x))

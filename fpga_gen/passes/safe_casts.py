@@ -8,7 +8,7 @@ own C simulation.  Such a cast arises from narrow quantizers with large integer 
 
 The fix is exact: sign-extend ``src`` (``width + k``, ``integer + k``) so it holds the bit.  That
 is free for the types this tool chose itself (accumulators and the exact results of dense/conv
-layers); a cast out of any other type is refused naming the layer.
+layers and of a quantized model's batchnorm); a cast out of any other type is refused naming the layer.
 """
 
 from __future__ import annotations
@@ -62,6 +62,10 @@ class SafeCasts(Pass):
         if producer.op in _WEIGHTED and src == producer.types.get("accum"):
             producer.types["accum"] = _widen(src, k)
             producer.types["result"] = producer.types["accum"]
+            return
+        if producer.op == "batchnorm" and producer.meta.get("quantized") \
+                and "result" not in producer.meta.get("override", {}):
+            producer.types["result"] = _widen(src, k)     # the exact x * scale + bias type this tool chose
             return
         raise PassError(f"layer {node.name!r}: casting {src} to {node.types['result']} drops more bits than the "
                         f"input has, which the ap_fixed headers cannot round; give {producer.name!r} "

@@ -33,13 +33,15 @@ pooling      2-D max/average pooling, channels_last (nnet::pooling2d_cl).  attrs
              cells inside the image, truncating towards zero in accum, cast to result.
 depthwise_conv2d
              Depthwise 2-D convolution, depth multiplier 1, channels_last
-             (nnet::depthwise_conv_2d_cl, latency).  attrs: as conv2d, with n_filt == n_chan.
+             (nnet::depthwise_conv_2d_cl, latency).  attrs: as conv2d, with n_filt == n_chan,
+             strategy always 'latency' and the model's reuse_factor (the II only).
              weights: kernel (kh, kw, n_chan), bias (n_chan,).  types: weight, bias, accum, result.
              Per output pixel and channel c: the bias cast to accum, then for every window cell
              in (row, column) order ``acc += (accum) (x * w)`` (each product cast to accum, each
              partial sum cast back to accum), the sum cast to result.  Padded cells are 0.
 batchnorm    y = x * scale + bias, per channel (the last axis; a 1-D input has one scale per
-             element), nnet::normalize.  attrs: n_filt (channels).  weights: scale (n_filt,),
+             element), nnet::normalize.  attrs: n_filt (channels), reuse_factor (the model's: the
+             II, no effect on the arithmetic).  weights: scale (n_filt,),
              bias (n_filt,).  types: scale, bias, result.  The product x * scale is full
              precision (ap_fixed's operator*), the bias is added in full precision, and only
              that exact sum is cast to result (one rounding, one overflow).
@@ -118,7 +120,7 @@ _register(OpDef(
 ))
 _register(OpDef(
     "batchnorm",
-    attrs={"n_filt": (int, REQUIRED)},
+    attrs={"n_filt": (int, REQUIRED), "reuse_factor": (int, 1)},
     weights=("scale", "bias"),
     type_slots=("result", "scale", "bias"),
 ))

@@ -242,3 +242,4 @@ from . import kernels_conv as _kernels_conv  # noqa: E402,F401  (registers conv2
 from . import kernels_merge as _kernels_merge  # noqa: E402,F401  (registers merge and concatenate)
 from . import kernels_spatial as _kernels_spatial  # noqa: E402,F401  (zeropad, cropping, upsampling, transpose)
 from . import kernels_activation as _kernels_activation  # noqa: E402,F401  (activation kinds, softmax variants)
+from . import kernels_depthwise as _kernels_depthwise  # noqa: E402,F401  (registers batchnorm and depthwise_conv2d)

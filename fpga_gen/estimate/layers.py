@@ -351,7 +351,8 @@ def _softmax(node, ctx: Context) -> Cost:
 @register("batchnorm")
 def _batchnorm(node, ctx: Context) -> Cost:
     """y = x * scale + bias per element (per channel, repeated): one constant product and one add per element;
-    hls4ml limits the multipliers to ceil(n / RF), so II = min(RF, n)."""
+    nnet::normalize limits the multipliers to ceil(n / RF) and pipelines with II = RF (the model's reuse factor,
+    fpga_gen.passes.reuse)."""
     import numpy as np
     c, fam = ctx.c, ctx.family
     t = node.types
@@ -369,7 +370,8 @@ def _batchnorm(node, ctx: Context) -> Cost:
         n_dsp, n_lut, adders = st.split(MAX_DIGITS)
     limit = _cdiv(n, rf)
     dsp_units = min(n_dsp, limit)
-    ii = min(rf, max(1, _cdiv(n_dsp, limit))) if n_dsp else 1
+    # nnet::normalize pipelines with II=reuse_factor whatever the multipliers are (DSP or LUT)
+    ii = rf
     dsp = dsp_units * dsp_per_product(fam, wx, max(st.max_const_bits, 1))
     lut = adders * wx * c.lut_per_adder_bit + n * res.width * (c.lut_per_adder_bit + c.lut_per_output_bit)
     t_path = (c.t_dsp_mult if n_dsp else 0.0) + c.t_add
@@ -437,6 +439,23 @@ def _conv1d(node, ctx: Context) -> Cost:
 @register("conv2d")
 def _conv2d(node, ctx: Context) -> Cost:
     return _conv(node, ctx, 2)
+
+
+@register("depthwise_conv2d")
+def _depthwise_conv2d(node, ctx: Context) -> Cost:
+    """depthwise_conv2d (depth multiplier 1): the conv2d model over the block-diagonal (kh, kw, C, C) kernel that
+    computes the same sums, its zero weights free as in a conv with pruned weights [guess: the adder trees of
+    nnet::depthwise_product are C trees of kh * kw terms, which the zero-skipping dense model approximates].
+    io_parallel has the latency strategy only; the reuse factor limits the multipliers."""
+    import dataclasses
+
+    import numpy as np
+    k = np.asarray(node.weights["kernel"], dtype=np.float64)
+    kh, kw, n_chan = k.shape
+    full = np.zeros((kh, kw, n_chan, n_chan))
+    full[:, :, np.arange(n_chan), np.arange(n_chan)] = k
+    shadow = dataclasses.replace(node, weights={**node.weights, "kernel": full})
+    return _conv(shadow, dataclasses.replace(ctx, strategy="latency"), 2)
 
 
 @register("pooling")

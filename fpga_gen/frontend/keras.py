@@ -360,3 +360,5 @@ from . import keras_conv as _keras_conv  # noqa: E402,F401  (registers the 2-D l
 from . import keras_merge as _keras_merge  # noqa: E402,F401  (registers the merge layer handlers)
 from . import keras_spatial as _keras_spatial  # noqa: E402,F401  (1-D, global pooling, padding, reshaping)
 from . import keras_activation as _keras_activation  # noqa: E402,F401  (ReLU, LeakyReLU, ELU, PReLU, ...)
+from . import keras_depthwise as _keras_depthwise  # noqa: E402,F401  (depthwise and separable 2-D layers)
+from . import keras_norm as _keras_norm  # noqa: E402,F401  (batch normalization, QKeras folded layers)

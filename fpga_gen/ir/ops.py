@@ -77,6 +77,20 @@ upsampling   Nearest-neighbour upsampling (nnet::resize_nearest; UpSampling1D/2D
 transpose    Permute (nnet::transpose).  attrs: in_shape (the Keras input shape, without the
              batch), perm (0-based over those axes).  types: result.  out = transpose(in,
              perm) in C order, each value cast to result.
+depthwise_conv2d
+             Depthwise 2-D convolution, depth multiplier 1, channels_last
+             (nnet::depthwise_conv_2d_cl, latency).  attrs: as conv2d, with n_filt == n_chan,
+             strategy always 'latency' and the model's reuse_factor (the II only).
+             weights: kernel (kh, kw, n_chan), bias (n_chan,).  types: weight, bias, accum, result.
+             Per output pixel and channel c: the bias cast to accum, then for every window cell
+             in (row, column) order ``acc += (accum) (x * w)`` (each product cast to accum, each
+             partial sum cast back to accum), the sum cast to result.  Padded cells are 0.
+batchnorm    y = x * scale + bias, per channel (the last axis; a 1-D input has one scale per
+             element), nnet::normalize.  attrs: n_filt (channels), reuse_factor (the model's: the
+             II, no effect on the arithmetic).  weights: scale (n_filt,),
+             bias (n_filt,).  types: scale, bias, result.  The product x * scale is full
+             precision (ap_fixed's operator*), the bias is added in full precision, and only
+             that exact sum is cast to result (one rounding, one overflow).
 float_activation
              Element-wise float function, CPU/GPU fallback only (hls=False: no HLS template; a
              model holding one is split before it, see :meth:`Graph.split`).  attrs: function
@@ -168,6 +182,19 @@ _register(OpDef("zeropad", attrs={**_MOVE, "pads": (tuple, REQUIRED)}))
 _register(OpDef("cropping", attrs={**_MOVE, "crops": (tuple, REQUIRED)}))
 _register(OpDef("upsampling", attrs={**_MOVE, "size": (tuple, REQUIRED)}))
 _register(OpDef("transpose", attrs={"in_shape": (tuple, REQUIRED), "perm": (tuple, REQUIRED)}))
+_register(OpDef(
+    "depthwise_conv2d",
+    attrs={**_SPATIAL, "n_filt": (int, REQUIRED), "kernel_size": (tuple, REQUIRED), "strategy": (str, "latency"),
+           "reuse_factor": (int, 1)},
+    weights=("kernel", "bias"),
+    type_slots=("result", "weight", "bias", "accum"),
+))
+_register(OpDef(
+    "batchnorm",
+    attrs={"n_filt": (int, REQUIRED), "reuse_factor": (int, 1)},
+    weights=("scale", "bias"),
+    type_slots=("result", "scale", "bias"),
+))
 _register(OpDef("float_activation", attrs={"function": (str, REQUIRED)}, hls=False))
 
 # functions with no nnet_activation kernel: computed in float on the CPU/GPU fallback

@@ -11,6 +11,13 @@
   (otherwise exact types would grow layer after layer of a float model).
 - conv2d: a dense layer per output pixel over its (kh, kw, n_chan) patch; the same rule with the
   kernel reshaped to (kh * kw * n_chan, n_filt) (padded cells are 0, inside the input's range).
+- depthwise_conv2d: per channel a dense layer over its kh * kw window cells (the kernel read as
+  (kh * kw, n_chan)); the same rule.
+- batchnorm: scale and bias are float (1/sqrt of the variance): in a float model they and the result
+  take ``default_precision`` (as hls4ml); in a quantized model (a QBatchNormalization, or one after a
+  quantized layer) scale and bias are rounded to ``BN_WEIGHT_WIDTH``-bit types whose integer bits fit
+  their largest value, and the result is the exact type of x * scale + bias, so the only rounding is
+  the next quantizer's.
 - max pooling: accum and result are the input type.  average pooling: the sum is held exactly in
   accum, whose extra fraction bits make the division exact when every window size is a power of
   two, and otherwise leave ``AVG_GUARD_BITS`` guard bits below the input's; the result is accum.
@@ -53,10 +60,20 @@ from ..ir.types import FixedType, exact_type_for_range
 from .base import Pass, PassError
 
 __all__ = ["InferPrecision", "ApplyLayerConfig", "RemoveIdentity", "softmax_types", "dense_accum_type",
-           "pool_window_sizes", "AVG_GUARD_BITS", "merge_result_type", "MAX_EXACT_WIDTH"]
+           "pool_window_sizes", "AVG_GUARD_BITS", "merge_result_type", "MAX_EXACT_WIDTH", "BN_WEIGHT_WIDTH",
+           "fitted_type"]
 
 # fraction bits average pooling keeps below the input's when a window size is not a power of two
 AVG_GUARD_BITS = 8
+# width of a quantized model's batchnorm scale and bias: 18 bits, a DSP48's B port (one DSP per product)
+BN_WEIGHT_WIDTH = 18
+
+
+def fitted_type(values: np.ndarray, width: int) -> FixedType:
+    """Signed ``width``-bit type whose integer bits (at least 1) just hold the largest |value|."""
+    m = float(np.max(np.abs(values), initial=0.0))
+    integer = max(1, int(np.floor(np.log2(m))) + 2) if m > 0 else 1
+    return FixedType(width, integer, True)
 
 
 # the widest exact type a merge may get (the emulator holds raw values in float64)
@@ -403,6 +420,26 @@ class InferPrecision(Pass):
 
     def _conv2d(self, graph, node: Node, config: ProjectConfig, ov):
         self._weighted(graph, node, config, ov, lambda k: k.reshape(-1, k.shape[-1]))
+
+    def _depthwise_conv2d(self, graph, node: Node, config: ProjectConfig, ov):
+        self._weighted(graph, node, config, ov, lambda k: k.reshape(-1, k.shape[-1]))
+
+    def _batchnorm(self, graph, node: Node, config: ProjectConfig, ov):
+        x = graph[node.inputs[0]].types["result"]
+        quantized = bool(node.meta.get("quantized"))
+        for slot in ("scale", "bias"):
+            values = node.weights[slot]
+            t = ov.get(slot) or node.types.get(slot) or \
+                (fitted_type(values, BN_WEIGHT_WIDTH) if quantized else config.default_precision)
+            node.weights[slot] = _quantize_weights(values, t)
+            node.types[slot] = t.plain()
+        if quantized:
+            # x * scale + bias held exactly: a dense layer with one input per output
+            exact = dense_accum_type(x, node.types["scale"], node.types["bias"],
+                                     np.asarray(node.weights["scale"]).reshape(1, -1), node.weights["bias"])
+        else:
+            exact = config.default_precision
+        node.types["result"] = ov.get("result") or node.types.get("result") or exact
 
     def _pooling(self, graph, node: Node, config: ProjectConfig, ov):
         x = graph[node.inputs[0]].types["result"]

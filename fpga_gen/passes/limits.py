@@ -37,6 +37,9 @@ def kernel_size(node) -> tuple[int, int] | None:
     if node.op == "conv2d":
         kh, kw = node.attrs["kernel_size"]
         return kh * kw * node.attrs["n_chan"], node.attrs["n_filt"]
+    if node.op == "depthwise_conv2d":          # kh * kw products per channel, no cross-channel sums
+        kh, kw = node.attrs["kernel_size"]
+        return kh * kw, node.attrs["n_chan"]
     return None
 
 
@@ -77,7 +80,7 @@ class CheckHlsLimits(Pass):
         unrolled = n_in * n_out if strategy == "latency" else math.ceil(n_in * n_out / rf)
         if unrolled <= MAX_UNROLL:
             return None
-        what = f"a {n_in}x{n_out} {node.op} layer" + (" (per output pixel)" if node.op == "conv2d" else "")
+        what = f"a {n_in}x{n_out} {node.op} layer" + (" (per output pixel)" if node.op != "dense" else "")
         fit = _fitting_reuse(n_in, n_out)
         fix = (f"use strategy resource with reuse factor {fit} or a larger valid one (config: layers: "
                f"{node.name}: {{strategy: resource, reuse_factor: {fit}}})" if fit else "use a smaller layer")

@@ -8,7 +8,8 @@ own C simulation.  Such a cast arises from narrow quantizers with large integer 
 
 The fix is exact: sign-extend ``src`` (``width + k``, ``integer + k``) so it holds the bit.  That
 is free for the types this tool chose itself (accumulators and the exact results of dense/conv
-layers, the exact results of merges); a cast out of any other type is refused naming the layer.
+layers, the exact results of merges and of a quantized model's batchnorm); a cast out of any other type is
+refused naming the layer.
 
 A merge casts the ap_fixed operator's own result (``+``: max integer bits + 1, max fraction bits;
 ``*``: the widths added; average: the sum times ``ap_ufixed<1,0>``; maximum, minimum and concatenate:
@@ -25,7 +26,7 @@ from .infer_precision import merge_result_type
 
 __all__ = ["SafeCasts", "cast_reads_past_msb", "merge_cast_sources"]
 
-_WEIGHTED = ("dense", "conv2d")
+_WEIGHTED = ("dense", "conv2d", "depthwise_conv2d")
 
 
 def cast_reads_past_msb(src: FixedType, dst: FixedType) -> int:
@@ -111,6 +112,10 @@ class SafeCasts(Pass):
                 # the exact type this tool chose (or one holding it on the same grid): sign-extending is free
                 producer.types["result"] = _widen(src, k)
                 return
+        if producer.op == "batchnorm" and producer.meta.get("quantized") \
+                and "result" not in producer.meta.get("override", {}):
+            producer.types["result"] = _widen(src, k)     # the exact x * scale + bias type this tool chose
+            return
         raise PassError(f"layer {node.name!r}: casting {src} to {node.types['result']} drops more bits than the "
                         f"input has, which the ap_fixed headers cannot round; give {producer.name!r} "
                         f"{k} more integer bits or use fewer integer bits in {node.name!r}'s quantizer")

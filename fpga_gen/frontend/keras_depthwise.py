@@ -1,0 +1,121 @@
+"""Keras/QKeras depthwise and separable 2-D layers -> graph (io_parallel, channels_last).
+
+DepthwiseConv2D/QDepthwiseConv2D (depth_multiplier 1) -> one ``depthwise_conv2d`` node.
+SeparableConv2D/QSeparableConv2D -> ``<name>_depthwise`` (a ``depthwise_conv2d`` without bias) and
+``<name>_pointwise`` (a 1x1 ``conv2d`` with the layer's bias), as hls4ml 1.3's
+SeparableToDepthwiseAndConv splits it; the consumers read the pointwise node.  Keras computes the
+separable layer as the same two steps in float32, so with quantized kernels the intermediate value
+is exact in both (the depthwise result keeps its exact accumulator type, see infer_precision).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.graph import Node
+from .keras import Context, _activation_name, _add_activation, handler
+from .keras_conv import _check_common, _geometry, _pair, _quantized, _spatial_input
+from .loader import FrontendError
+
+__all__ = ["add_depthwise_node", "check_depthwise_options"]
+
+
+def check_depthwise_options(layer, cfg: dict) -> None:
+    cls = type(layer).__name__
+    _check_common(layer, cfg)
+    if _pair(cfg.get("dilation_rate", 1)) != (1, 1):
+        raise FrontendError(f"layer {layer.name!r} ({cls}): dilation_rate={tuple(_pair(cfg['dilation_rate']))} is "
+                            f"not supported yet; use dilation_rate=1")
+    dm = int(cfg.get("depth_multiplier", 1))
+    if dm != 1:
+        raise FrontendError(f"layer {layer.name!r} ({cls}): depth_multiplier={dm} is not supported (nnet's "
+                            f"depthwise kernel needs n_filt == n_chan); use depth_multiplier=1")
+
+
+def add_depthwise_node(ctx: Context, layer, name: str, src: str, in_shape, kernel: np.ndarray, bias: np.ndarray,
+                       types: dict, meta: dict) -> Node:
+    """A depthwise_conv2d node from a (kh, kw, n_chan, 1) Keras kernel."""
+    cls = type(layer).__name__
+    cfg = layer.get_config()
+    kernel_size, strides = _pair(cfg["kernel_size"]), _pair(cfg["strides"])
+    n_chan = in_shape[2]
+    if kernel.shape != (*kernel_size, n_chan, 1):
+        raise FrontendError(f"layer {layer.name!r} ({cls}): depthwise kernel has shape {kernel.shape}, expected "
+                            f"{(*kernel_size, n_chan, 1)}")
+    if not np.all(np.isfinite(kernel)) or not np.all(np.isfinite(bias)):
+        raise FrontendError(f"layer {layer.name!r}: weights contain NaN or Inf; retrain or clean the model")
+    out_hw, pads = _geometry(layer, in_shape, kernel_size, strides, cfg["padding"])
+    shape = (*out_hw, int(n_chan))
+    node = Node(name, "depthwise_conv2d", [src], shape,
+                attrs={"in_height": in_shape[0], "in_width": in_shape[1], "n_chan": n_chan, "n_filt": n_chan,
+                       "kernel_size": kernel_size, "strides": strides, "padding": cfg["padding"], "pads": pads},
+                weights={"kernel": kernel[..., 0], "bias": bias}, types=types, meta=meta)
+    return ctx.add(node)
+
+
+def _check_shape(layer, shape) -> None:
+    if tuple(shape) != tuple(layer.output_shape[1:]):
+        raise FrontendError(f"layer {layer.name!r} ({type(layer).__name__}): computed output shape {tuple(shape)} "
+                            f"differs from Keras' {tuple(layer.output_shape[1:])}")
+
+
+def add_layer_activation(ctx: Context, layer, out: str) -> None:
+    act = getattr(layer, "activation", None)
+    is_q = act is not None and type(act).__module__.startswith("qkeras")
+    act_name = "quant" if is_q else _activation_name(act)
+    if act_name != "linear":
+        _add_activation(ctx, layer, out, act, ctx.unique(f"{layer.name}_{act_name}"), layer.name)
+
+
+@handler("DepthwiseConv2D", "QDepthwiseConv2D")
+def _depthwise_conv2d(layer, ctx: Context):
+    cls = type(layer).__name__
+    cfg = layer.get_config()
+    check_depthwise_options(layer, cfg)
+    src, in_shape = _spatial_input(layer, ctx)
+    kernel = np.asarray(layer.depthwise_kernel.numpy(), dtype=np.float64)
+    bias = np.asarray(layer.bias.numpy(), dtype=np.float64) if layer.use_bias else np.zeros(in_shape[2])
+    types, meta = {}, {}
+    if cls == "QDepthwiseConv2D":
+        kernel = _quantized(layer, kernel, "depthwise_quantizer_internal", "kernel", types, "weight", meta)
+        if layer.use_bias:
+            bias = _quantized(layer, bias, "bias_quantizer_internal", "bias", types, "bias", meta)
+    node = add_depthwise_node(ctx, layer, layer.name, src, in_shape, kernel, bias, types, meta)
+    _check_shape(layer, node.shape)
+    add_layer_activation(ctx, layer, layer.name)
+
+
+@handler("SeparableConv2D", "QSeparableConv2D")
+def _separable_conv2d(layer, ctx: Context):
+    cls = type(layer).__name__
+    cfg = layer.get_config()
+    check_depthwise_options(layer, cfg)
+    src, in_shape = _spatial_input(layer, ctx)
+    dw = np.asarray(layer.depthwise_kernel.numpy(), dtype=np.float64)
+    pw = np.asarray(layer.pointwise_kernel.numpy(), dtype=np.float64)
+    n_filt = pw.shape[-1]
+    bias = np.asarray(layer.bias.numpy(), dtype=np.float64) if layer.use_bias else np.zeros(n_filt)
+    dw_types, dw_meta, pw_types, pw_meta = {}, {}, {}, {}
+    if cls == "QSeparableConv2D":
+        dw = _quantized(layer, dw, "depthwise_quantizer_internal", "kernel", dw_types, "weight", dw_meta)
+        pw = _quantized(layer, pw, "pointwise_quantizer_internal", "kernel", pw_types, "weight", pw_meta)
+        if layer.use_bias:
+            bias = _quantized(layer, bias, "bias_quantizer_internal", "bias", pw_types, "bias", pw_meta)
+        if "weight" in dw_types:
+            # no bias of its own: a zero bias in the depthwise kernel's type keeps the step exact
+            dw_types["bias"] = dw_types["weight"]
+    if pw.shape != (1, 1, in_shape[2], n_filt):
+        raise FrontendError(f"layer {layer.name!r} ({cls}): pointwise kernel has shape {pw.shape}, expected "
+                            f"{(1, 1, in_shape[2], n_filt)}")
+    if not np.all(np.isfinite(pw)) or not np.all(np.isfinite(bias)):
+        raise FrontendError(f"layer {layer.name!r}: weights contain NaN or Inf; retrain or clean the model")
+    dw_name = ctx.unique(f"{layer.name}_depthwise")
+    dw_node = add_depthwise_node(ctx, layer, dw_name, src, in_shape, dw, np.zeros(in_shape[2]), dw_types, dw_meta)
+    oh, ow, n_chan = dw_node.shape
+    pw_name = ctx.unique(f"{layer.name}_pointwise")
+    ctx.add(Node(pw_name, "conv2d", [dw_name], (oh, ow, int(n_filt)),
+                 attrs={"in_height": oh, "in_width": ow, "n_chan": n_chan, "n_filt": int(n_filt),
+                        "kernel_size": (1, 1), "strides": (1, 1), "padding": "valid", "pads": (0, 0, 0, 0)},
+                 weights={"kernel": pw, "bias": bias}, types=pw_types, meta=pw_meta), layer.name)
+    _check_shape(layer, (oh, ow, int(n_filt)))
+    add_layer_activation(ctx, layer, pw_name)

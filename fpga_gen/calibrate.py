@@ -64,7 +64,8 @@ def check_calibration_data(x, graph: Graph, source: str) -> np.ndarray:
 
 
 def profile(graph: Graph, x: np.ndarray) -> dict[str, tuple[float, float]]:
-    """Per node: (min, max) of its float value over the batch."""
+    """Per node: (min, max) of its float value over the batch (api.convert profiles the graph after batchnorm
+    fusion, see :mod:`fpga_gen.passes.calibrate`)."""
     from .emulate.float_ref import float_forward
     values = float_forward(graph, x)
     return {name: (float(v.min()), float(v.max())) for name, v in values.items()}
@@ -90,12 +91,12 @@ class Calibration:
             explicit = set(config.layer_precision(node.name))
             if node.op == "input" and config.input_precision is not None:
                 explicit.add("result")
-            for slot in ("result", "weight", "bias", "accum"):
+            for slot in ("result", "weight", "scale", "bias", "accum"):
                 t = node.types.get(slot)
                 if t is None:
                     continue
-                if slot in ("weight", "bias"):
-                    v = node.weights["kernel" if slot == "weight" else "bias"]
+                if slot in ("weight", "scale", "bias"):
+                    v = node.weights["kernel" if slot == "weight" else slot]
                     lo, hi = float(v.min(initial=0)), float(v.max(initial=0))
                 else:
                     lo, hi = self.ranges[node.name]

@@ -20,6 +20,12 @@ Keras ``Dense(..., activation='relu')`` becomes two hls4ml layers, ``<name>`` an
 split activation ``<layer>_<activation>``); the reader applies ``<name>_relu`` settings to the activation node the
 frontend creates for it, whatever that node is called, through :func:`apply_to_graph`'s ``aliases``.
 
+``LayerType`` keys: hls4ml matches them against its own layer class (``Pooling2D`` for MaxPooling2D,
+``GlobalPooling2D``, ``Merge`` for Add/Subtract/..., ``Resize`` for UpSampling, ``Transpose`` for Permute,
+``ParametrizedActivation`` for LeakyReLU/ELU/ThresholdedReLU, ...), while its ``config_from_keras_model`` writes
+the Keras class names (``Add``, ``ELU``, ``GlobalAveragePooling2D``); :func:`layer_classes` tries hls4ml's class
+first, then the Keras class the frontend recorded in ``node.meta['keras_class']``, so both reach the layer.
+
 Nothing here imports TensorFlow or hls4ml.
 """
 
@@ -35,7 +41,7 @@ import yaml
 from .config import ConfigError, ProjectConfig
 from .ir.types import FixedType, TypeParseError
 
-__all__ = ["Hls4mlConfig", "read_hls4ml_config", "config_from_hls4ml", "parse_hls4ml_precision", "to_project_config", "apply_to_graph",
+__all__ = ["Hls4mlConfig", "read_hls4ml_config", "config_from_hls4ml", "parse_hls4ml_precision", "to_project_config", "apply_to_graph", "layer_classes",
            "SOFTMAX_TABLE_DEFAULT"]
 
 #: hls4ml 1.3 default for softmax exp/inv tables (backends/fpga/fpga_backend.py)
@@ -94,16 +100,17 @@ class Hls4mlConfig:
     raw: dict = field(default_factory=dict)
 
     # ------------------------------------------------------------------ hls4ml's resolution order
-    def precision(self, layer: str, var: str, layer_class: str | None = None) -> tuple[FixedType, str]:
+    def precision(self, layer: str, var: str, layer_class=None) -> tuple[FixedType, str]:
         """(type, where it came from) for slot ``var`` of ``layer``; where is 'layer', 'type', 'model' or
-        'model_default' (hls4ml's ``model_default_t``)."""
+        'model_default' (hls4ml's ``model_default_t``).  ``layer_class``: a LayerType key or a sequence of
+        them (:func:`layer_classes`), tried in order."""
         lp = self.layer_precision.get(layer.lower(), {})
         if var in lp:
             return lp[var], "layer"
         if "default" in lp:
             return lp["default"], "layer"
-        if layer_class:
-            tp = self.type_precision.get(layer_class.lower(), {})
+        for cls in _classes(layer_class):
+            tp = self.type_precision.get(cls.lower(), {})
             if var in tp:
                 return tp[var], "type"
             if "default" in tp:
@@ -117,16 +124,25 @@ class Hls4mlConfig:
     def reuse_factor(self, layer: str, layer_class: str | None = None) -> int:
         if layer.lower() in self.layer_reuse:
             return self.layer_reuse[layer.lower()]
-        if layer_class and layer_class.lower() in self.type_reuse:
-            return self.type_reuse[layer_class.lower()]
+        for cls in _classes(layer_class):
+            if cls.lower() in self.type_reuse:
+                return self.type_reuse[cls.lower()]
         return self.model_reuse
 
     def strategy(self, layer: str, layer_class: str | None = None) -> str:
         if layer.lower() in self.layer_strategy:
             return self.layer_strategy[layer.lower()]
-        if layer_class and layer_class.lower() in self.type_strategy:
-            return self.type_strategy[layer_class.lower()]
+        for cls in _classes(layer_class):
+            if cls.lower() in self.type_strategy:
+                return self.type_strategy[cls.lower()]
         return self.model_strategy
+
+
+def _classes(layer_class) -> tuple[str, ...]:
+    """A LayerType key or several (:func:`layer_classes`: the first one the config names wins)."""
+    if not layer_class:
+        return ()
+    return (layer_class,) if isinstance(layer_class, str) else tuple(layer_class)
 
 
 def _strategy(v, where: str) -> str:
@@ -286,9 +302,59 @@ _OP_SLOTS = {
     "pooling": ("result", "accum"),
     "input": ("result",),
 }
+# op -> hls4ml's layer class (``layer.class_name``, what HLSConfig.get_precision matches LayerType keys against)
 _OP_CLASS = {"dense": "Dense", "conv1d": "Conv1D", "conv2d": "Conv2D", "depthwise_conv2d": "DepthwiseConv2D",
-             "activation": "Activation",
-             "softmax": "Softmax", "batchnorm": "BatchNormalization", "input": "InputLayer", "pooling": "Pooling2D"}
+             "activation": "Activation", "float_activation": "Activation",
+             "softmax": "Softmax", "batchnorm": "BatchNormalization", "input": "InputLayer", "pooling": "Pooling2D",
+             "zeropad": "ZeroPadding2D", "cropping": "Cropping2D", "upsampling": "Resize", "transpose": "Transpose",
+             "merge": "Merge", "concatenate": "Concatenate"}
+# activation kind -> hls4ml class (keras converter: LeakyReLU/ELU/ThresholdedReLU are ParametrizedActivation)
+_ACTIVATION_CLASS = {"leaky_relu": "ParametrizedActivation", "elu": "ParametrizedActivation",
+                     "thresholded_relu": "ParametrizedActivation", "prelu": "PReLU",
+                     "hard_sigmoid": "HardActivation", "hard_tanh": "HardActivation"}
+# Keras classes whose layer is one activation node (other layers' activation nodes are their split activation)
+_ACTIVATION_LAYERS = ("Activation", "QActivation", "ReLU", "LeakyReLU", "ELU", "PReLU", "ThresholdedReLU", "Softmax")
+_MERGE_CLASS = {"add": "Add", "subtract": "Subtract", "multiply": "Multiply", "average": "Average",
+                "maximum": "Maximum", "minimum": "Minimum"}
+
+
+def layer_classes(node) -> tuple[str, ...]:
+    """The LayerType keys that reach ``node``, first match wins: hls4ml's layer class (what hls4ml itself
+    resolves: Pooling2D, GlobalPooling2D, Merge, Resize, ParametrizedActivation, ...), then the Keras class the
+    frontend recorded (``node.meta['keras_class']``: Conv1D, GlobalAveragePooling2D, Add, ELU, ... as hls4ml's
+    ``config_from_keras_model(granularity='type')`` writes them), then the op's own class.  1-D layers are 2-D
+    ops with a 2-d node shape (width, channels); global pooling covers the whole input in one window."""
+    op, a = node.op, node.attrs
+    keras = node.meta.get("keras_class")
+    one_d = len(tuple(node.shape)) <= 2 and int(a.get("in_height", 0) or 0) == 1
+    if op == "activation" and keras not in _ACTIVATION_LAYERS:
+        keras = None                                    # Dense(activation=...)'s split activation: 'Activation'
+    if op == "conv2d":
+        hls = "SeparableConv2D" if keras == "SeparableConv2D" else ("Conv1D" if one_d else "Conv2D")
+    elif op == "depthwise_conv2d":
+        hls = "SeparableConv2D" if keras == "SeparableConv2D" else "DepthwiseConv2D"
+    elif op == "pooling":
+        is_global = (keras or "").startswith("Global") or (
+            keras is None and tuple(a.get("pool_size", ())) == (a.get("in_height"), a.get("in_width")) and
+            node.size == int(a.get("n_chan", 0)))
+        hls = ("GlobalPooling" if is_global else "Pooling") + ("1D" if (keras or "").endswith("1D") or
+                                                              (keras is None and one_d and not is_global) else "2D")
+    elif op in ("zeropad", "cropping"):
+        hls = {"zeropad": "ZeroPadding", "cropping": "Cropping"}[op] + ("1D" if one_d else "2D")
+    elif op == "activation":
+        hls = _ACTIVATION_CLASS.get(a.get("activation"), "Activation")
+    elif op == "input":
+        hls = "Input"
+    else:
+        hls = _OP_CLASS.get(op)
+    names = [hls, keras, _OP_CLASS.get(op)]
+    if op == "merge" and keras is None:
+        names.append(_MERGE_CLASS.get(a.get("mode")))
+    out = []
+    for n in names:
+        if n and n not in out:
+            out.append(n)
+    return tuple(out)
 
 
 def apply_to_graph(graph, h: Hls4mlConfig, aliases: dict | None = None) -> None:
@@ -299,7 +365,7 @@ def apply_to_graph(graph, h: Hls4mlConfig, aliases: dict | None = None) -> None:
     aliases = aliases or {}
     for node in graph:
         lname = aliases.get(node.name, node.name)
-        cls = _OP_CLASS.get(node.op)
+        cls = layer_classes(node)
         if node.op == "softmax":
             _apply_softmax(graph, node, h, lname)
             continue

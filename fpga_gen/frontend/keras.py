@@ -336,6 +336,7 @@ def keras_to_graph(model, name: str | None = None) -> Graph:
         except Exception as e:
             raise FrontendError(f"layer {layer.name!r} ({cls}): {type(e).__name__}: {e}") from e
         for node in list(graph)[n_nodes:]:
+            node.meta.setdefault("keras_class", cls)          # hls4ml_config's LayerType keys, reports
             if any(int(d) < 1 for d in node.shape):
                 raise FrontendError(f"layer {layer.name!r} ({cls}): output shape {tuple(node.shape)} has a zero "
                                     f"dimension; every layer needs at least one output value")

@@ -295,3 +295,27 @@ def test_hls4ml_layer_type_keys_reach_the_new_layers(built, tmp_path):
     # a Dense's own split activation is an 'Activation', not the Dense
     d = load_graph(built["activations"])[0]
     assert layer_classes(d["sigmoid"])[0] == "Activation"
+
+
+# ------------------------------------------------------------------------- Keras 3 activation defaults
+def test_keras3_activations_match_keras3():
+    """Keras 3's hard_sigmoid is relu6(x + 3) / 6 (slope 1/6, tf-keras: 0.2); its string activations and
+    LeakyReLU/ELU defaults differ from tf-keras too: the float reference and the emulator follow Keras 3."""
+    from fpga_gen.frontend.loader import import_keras3
+    keras = import_keras3()
+    L = keras.layers
+    keras.utils.set_random_seed(1)
+    x_in = keras.Input((6,), name="x")
+    outs = [L.Activation(k, name=k)(L.Dense(4, name="d_" + k)(x_in))
+            for k in ("hard_sigmoid", "leaky_relu", "elu", "relu6")]
+    outs += [L.LeakyReLU(name="lr")(L.Dense(3, name="d_lr")(x_in)), L.ELU(name="el")(L.Dense(3, name="d_el")(x_in))]
+    m = keras.Model(x_in, L.Concatenate(name="cat")(outs))
+    x = np.random.default_rng(0).uniform(-6, 6, (100, 6))
+    ref, _ = load_graph(m)
+    keras_out = np.asarray(m.predict(x.astype(np.float32), verbose=0))
+    assert np.abs(float_forward(ref, x)[ref.outputs[0]] - keras_out).max() <= 1e-5 * max(1, np.abs(keras_out).max())
+    p = convert(m, calibrate=x)
+    b = error_bound(p.graph, ref, x)
+    hs = np.abs(p.emulator().predict(x, trace=True)["hard_sigmoid"].reshape(len(x), -1)
+                - keras_out[:, :4])
+    assert np.all(hs <= b["hard_sigmoid"] + 1e-6) and hs.max() < 0.01

@@ -169,7 +169,10 @@ def _add_activation(ctx: Context, layer, src: str, act, name: str, layer_name: s
             ctx.alias[layer_name] = src
         return src
     if kind in KERAS_ACTIVATIONS:
-        return add_activation_node(ctx, src, name, layer_name, KERAS_ACTIVATIONS[kind])
+        attrs = KERAS_ACTIVATIONS[kind]
+        if kind == "hard_sigmoid" and is_keras3(layer):
+            attrs = {**attrs, "slope": 1.0 / 6.0}      # Keras 3: relu6(x + 3) / 6 (tf-keras: 0.2 * x + 0.5)
+        return add_activation_node(ctx, src, name, layer_name, attrs)
     if kind == "softmax":
         if len(shape) != 1:
             raise FrontendError(f"layer {layer.name!r}: softmax over a {len(shape)}-d tensor is not supported yet; "

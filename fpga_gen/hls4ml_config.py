@@ -42,6 +42,7 @@ from .config import ConfigError, ProjectConfig
 from .ir.types import FixedType, TypeParseError
 
 __all__ = ["Hls4mlConfig", "read_hls4ml_config", "config_from_hls4ml", "parse_hls4ml_precision", "to_project_config", "apply_to_graph", "layer_classes",
+           "layer_type_settings",
            "SOFTMAX_TABLE_DEFAULT"]
 
 #: hls4ml 1.3 default for softmax exp/inv tables (backends/fpga/fpga_backend.py)
@@ -251,11 +252,13 @@ def read_hls4ml_config(path: str | Path) -> Hls4mlConfig:
 
 # ---------------------------------------------------------------------------------------------- applying
 
-def to_project_config(h: Hls4mlConfig, base: ProjectConfig | None = None) -> ProjectConfig:
+def to_project_config(h: Hls4mlConfig, base: ProjectConfig | None = None, graph=None) -> ProjectConfig:
     """A :class:`ProjectConfig` with the model-level settings and per-layer reuse/strategy/precision overrides.
 
     Per-layer precision overrides carry only what the hls4ml config states for that layer; slots it leaves open
-    are resolved by :func:`apply_to_graph` (which needs the node's op to know hls4ml's defaults)."""
+    are resolved by :func:`apply_to_graph` (which needs the node's op to know hls4ml's defaults).  With the
+    frontend's ``graph``, ``LayerType`` settings become per-layer settings of the nodes they reach
+    (:func:`layer_type_settings`) wherever the layer's own entry leaves the slot open."""
     cfg = ProjectConfig() if base is None else base.copy()
     cfg.source = h.path
     cfg.io_type = h.io_type
@@ -282,13 +285,54 @@ def to_project_config(h: Hls4mlConfig, base: ProjectConfig | None = None) -> Pro
             spec["precision"] = {("result" if k == "default" else k): t for k, t in prec.items()}
         if spec:
             layers[ln] = spec
+    if graph is not None:
+        lower = {k.lower(): k for k in layers}
+        for name, spec in layer_type_settings(h, graph).items():
+            mine = layers.setdefault(lower.get(name.lower(), name), {})
+            for k, v in spec.items():
+                if k == "precision":
+                    prec = mine.setdefault("precision", {})
+                    for slot, t in v.items():
+                        prec.setdefault(slot, t)
+                else:
+                    mine.setdefault(k, v)
     cfg.layers = layers
     return cfg.validate()
 
 
-def config_from_hls4ml(path: str | Path, base: ProjectConfig | None = None) -> ProjectConfig:
-    """``to_project_config(read_hls4ml_config(path))``: what ``fpga-gen ... --hls4ml-config f.yml`` uses."""
-    return to_project_config(read_hls4ml_config(path), base)
+def layer_type_settings(h: Hls4mlConfig, graph) -> dict:
+    """Per node, the ``LayerType`` settings that reach it (:func:`layer_classes`): ``{name: {"precision": {slot:
+    type}, "reuse_factor": n, "strategy": s}}``, for the slots of :data:`_OP_SLOTS` (result only for the other
+    ops; none for upsampling, whose result is its input type, and softmax, whose tables follow hls4ml's
+    defaults).  The layer's own LayerName entries are merged over these by :func:`to_project_config`."""
+    out = {}
+    for node in graph:
+        if node.op in ("upsampling", "softmax"):
+            continue
+        classes = [c.lower() for c in layer_classes(node)]
+        spec, prec = {}, {}
+        for var in _OP_SLOTS.get(node.op, ("result",)):
+            for c in classes:
+                tp = h.type_precision.get(c, {})
+                if var in tp or "default" in tp:
+                    prec[var] = tp.get(var, tp.get("default"))
+                    break
+        if prec:
+            spec["precision"] = prec
+        if node.op in ("dense", "conv2d"):                  # the ops whose reuse factor the config sets
+            for key, table in (("reuse_factor", h.type_reuse), ("strategy", h.type_strategy)):
+                hit = next((table[c] for c in classes if c in table), None)
+                if hit is not None:
+                    spec[key] = hit
+        if spec:
+            out[node.name] = spec
+    return out
+
+
+def config_from_hls4ml(path: str | Path, base: ProjectConfig | None = None, graph=None) -> ProjectConfig:
+    """``to_project_config(read_hls4ml_config(path), base, graph)``: what ``fpga-gen ... --hls4ml-config f.yml``
+    uses (with the frontend's graph, so LayerType keys reach their layers)."""
+    return to_project_config(read_hls4ml_config(path), base, graph)
 
 
 # type slots hls4ml resolves through get_precision for each of our ops

@@ -16,6 +16,7 @@ from fpga_gen import convert, csim
 from fpga_gen.emulate.float_ref import FLOAT_OPS, error_bound, float_forward
 from fpga_gen.frontend import load_graph
 from fpga_gen.ir.ops import OPS
+from fpga_gen.ir.types import FixedType
 
 needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
 
@@ -319,3 +320,27 @@ def test_keras3_activations_match_keras3():
     hs = np.abs(p.emulator().predict(x, trace=True)["hard_sigmoid"].reshape(len(x), -1)
                 - keras_out[:, :4])
     assert np.all(hs <= b["hard_sigmoid"] + 1e-6) and hs.max() < 0.01
+
+
+def test_hls4ml_layer_type_keys_reach_the_layers_from_the_cli(built, tmp_path, capsys):
+    """``--hls4ml-config``: LayerType settings become the reached layers' settings (a LayerName entry wins)."""
+    import yaml
+
+    from fpga_gen.cli import main
+    from fpga_gen.hls4ml_config import config_from_hls4ml
+    model = built["add"]
+    model.save(tmp_path / "m.h5")
+    cfg = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency"},
+           "LayerType": {"Add": {"Precision": "ap_fixed<20,8>"}, "Conv2D": {"Precision": {"weight": "ap_fixed<9,2>"},
+                                                                          "ReuseFactor": 2}},
+           "LayerName": {"cb": {"Precision": {"weight": "ap_fixed<7,1>"}}}}
+    p = tmp_path / "hls4ml_config.yml"
+    p.write_text(yaml.safe_dump({"HLSConfig": cfg}))
+    pc = config_from_hls4ml(p, graph=load_graph(model)[0])
+    assert pc.layers["m"]["precision"] == {"result": FixedType.parse("ap_fixed<20,8>")}
+    assert pc.layers["ca"] == {"precision": {"weight": FixedType.parse("ap_fixed<9,2>")}, "reuse_factor": 2}
+    assert pc.layers["cb"]["precision"] == {"weight": FixedType.parse("ap_fixed<7,1>")}
+    assert config_from_hls4ml(p).layers.keys() == {"cb"}              # without the graph: LayerName only
+    assert main(["inspect", str(tmp_path / "m.h5"), "--hls4ml-config", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert "ap_fixed<20,8>" in out and "ap_fixed<9,2>" in out and "ap_fixed<7,1>" in out

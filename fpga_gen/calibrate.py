@@ -80,15 +80,19 @@ class Calibration:
     ranges: dict
     source: str = "calibration data"
     rows: list = field(default_factory=list)
+    fused: dict = field(default_factory=dict)       # layer -> the batchnorm folded into it (filled by describe)
 
     def describe(self, graph: Graph, config) -> "Calibration":
         """One row per (node, slot) among result, weight, bias, accum: observed range, type, origin."""
         rows = []
+        self.fused = {n.name: n.meta["fused_batchnorm"] for n in graph if "fused_batchnorm" in n.meta}
         for node in graph:
             if node.name not in self.ranges:
                 continue
             calibrated = set(node.meta.get("calibrated", ()))
             explicit = set(config.layer_precision(node.name))
+            if "result" in config.layer_precision(self.fused.get(node.name, node.name)):
+                explicit.add("result")                  # set on the folded batchnorm: its output's type
             if node.op == "input" and config.input_precision is not None:
                 explicit.add("result")
             for slot in ("result", "weight", "scale", "bias", "accum"):
@@ -119,7 +123,8 @@ class Calibration:
     def as_config(self, config):
         """``config`` with every calibrated type written in as an explicit setting (``input_precision``,
         ``layers.<name>.precision.<slot>``): a copy that reproduces the calibrated types without the data
-        (what ``build --fit --calibrate`` hands the sweep)."""
+        (what ``build --fit --calibrate`` hands the sweep).  The result type of a layer that a batchnorm was
+        folded into is written as that batchnorm's result type, so the batchnorm folds again."""
         import copy
 
         from .ir.types import FixedType
@@ -131,7 +136,10 @@ class Calibration:
             if r["op"] == "input":
                 cfg.input_precision = t
             else:
-                cfg.layers.setdefault(r["layer"], {}).setdefault("precision", {})[r["slot"]] = t
+                # a folded layer's result is its batchnorm's output: written there, so that the batchnorm still
+                # folds (a result type set on the dense/conv itself would keep it a layer, see FuseBatchNorm)
+                layer = self.fused.get(r["layer"], r["layer"]) if r["slot"] == "result" else r["layer"]
+                cfg.layers.setdefault(layer, {}).setdefault("precision", {})[r["slot"]] = t
         return cfg.validate()
 
     def to_json(self) -> dict:

@@ -242,6 +242,29 @@ def test_batchnorm_folds_under_calibration(resnet, resnet_calibrated, resnet_dat
         assert row["holds"], row
 
 
+def test_calibrated_config_reproduces_the_folded_model(resnet, resnet_calibrated, resnet_data):
+    """as_config (what build --fit --calibrate hands the sweep): the batchnorms fold again, same types, same bits."""
+    cfg = resnet_calibrated.calibration.as_config(resnet_calibrated.config)
+    assert "c1" not in {k for k, v in cfg.layers.items() if "result" in v.get("precision", {})}
+    assert "result" in cfg.layers["bn1"]["precision"]
+    again = convert(resnet, config=cfg)
+    assert [(n.name, n.op) for n in again.graph] == [(n.name, n.op) for n in resnet_calibrated.graph]
+    for n in again.graph:
+        assert n.types == resnet_calibrated.graph[n.name].types, n.name
+    x = resnet_data[:50]
+    assert np.array_equal(again.predict(x), resnet_calibrated.predict(x))
+
+
+def test_batchnorm_result_type_in_the_config_folds_into_the_layer(resnet):
+    t = FixedType.parse("ap_fixed<14,5>")
+    p = convert(resnet, config={"layers": {"bn1": {"precision": {"result": str(t)}}}})
+    assert p.graph["c1"].meta["fused_batchnorm"] == "bn1" and p.graph["c1"].types["result"] == t
+    # scale/bias types set on a batchnorm, or a result type on the conv, keep the batchnorm a layer (as hls4ml)
+    p = convert(resnet, config={"layers": {"bn1": {"precision": {"scale": "ap_fixed<12,4>"}},
+                                           "c2": {"precision": {"result": "ap_fixed<16,6>"}}}})
+    assert "bn1" in p.graph and "bn2" in p.graph
+
+
 def test_calibrated_resnet_is_close_to_keras(resnet, resnet_calibrated, resnet_data):
     x = resnet_data[:100]
     ref, _ = load_graph(resnet)

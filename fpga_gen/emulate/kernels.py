@@ -189,3 +189,4 @@ def softmax_kernel(node: Node, inputs, in_types, xp):
 
 
 from . import kernels_conv as _kernels_conv  # noqa: E402,F401  (registers conv2d and pooling)
+from . import kernels_quant as _kernels_quant  # noqa: E402,F401  (registers quant_act and apply_scale)

@@ -443,3 +443,31 @@ def _float_activation(node, ctx: Context) -> Cost:
 @register("flatten")
 def _flatten(node, ctx: Context) -> Cost:
     return Cost()
+
+
+@register("quant_act")
+def _quant_act(node, ctx: Context) -> Cost:
+    """[guess] QKeras activation quantizers, per element: 'round' is an adder (the offset) and the rounding/
+    saturating cast, like a linear cast plus an adder; 'leaky' a relu, a shifted rounding cast and a
+    compare, muxed; 'step' one or two comparators of the input's width and a mux of constants."""
+    c = ctx.c
+    n = node.size
+    res = node.types["result"]
+    wx = _in_width(ctx)
+    fn = node.attrs.get("function")
+    quant = _cast_lut(c, ctx.in_type or res, res)
+    if fn == "round":
+        per = res.width * c.lut_cast_per_bit + quant + (wx * c.lut_per_adder_bit if node.attrs.get("offset") else 0)
+    elif fn == "leaky":
+        per = res.width * (c.lut_relu_per_bit + c.lut_cast_per_bit) + 2 * quant + wx * c.lut_per_adder_bit
+    elif fn == "step":
+        per = (2 if node.attrs.get("mid") is not None else 1) * wx * c.lut_per_adder_bit + res.width
+    else:
+        raise UnsupportedOp(f"quant_act {fn!r} has no cost model yet")
+    return Cost(LUT=n * per, latency_cycles=0, ii_cycles=1)
+
+
+@register("apply_scale")
+def _apply_scale(node, ctx: Context) -> Cost:
+    """nnet::normalize with power-of-two scales: the batchnorm model (constant products, here shifts)."""
+    return _batchnorm(node, ctx)

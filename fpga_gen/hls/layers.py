@@ -196,3 +196,4 @@ def softmax(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCod
 
 
 from . import layers_conv as _layers_conv  # noqa: E402,F401  (registers conv2d and pooling)
+from . import layers_quant as _layers_quant  # noqa: E402,F401  (registers quant_act and apply_scale)

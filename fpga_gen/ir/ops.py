@@ -31,6 +31,18 @@ pooling      2-D max/average pooling, channels_last (nnet::pooling2d_cl).  attrs
              (padded cells never win), cast to accum then to result.  average: the window's
              inputs summed in accum (padded cells are 0), the sum divided by the number of
              cells inside the image, truncating towards zero in accum, cast to result.
+quant_act    Element-wise QKeras activation quantizer (fpga_gen::quant_act_* in fpga_gen_quant.h).
+             types: result.  attrs: function and its parameters:
+             'round': v = x * 2**-shift + offset, exact (ir.quant.affine_type), cast to result
+               (AP_RND_CONV, AP_SAT), then clamped to [lo, hi] where given (quantized_sigmoid).
+             'leaky' (quantized_relu with negative_slope 2**-shift, bits, integer): x > 0 -> x cast to
+               ap_ufixed<bits-1, integer, RND_CONV, SAT>; else s*x (exact) rounded half to even to the
+               step 2**(integer-bits+1), and neg_min (= -s * 2**integer) where that is smaller.
+             'step' (binary, ternary, binary_tanh): x >= threshold (x > threshold when not inclusive)
+               -> hi; with mid given, x <= -threshold (<) -> lo, else mid; without it, else lo.
+apply_scale  y = x * scale[c] + bias[c], c the channel (last axis), as nnet::normalize: the product and
+             sum held exactly, cast to result.  weights: scale, bias (n_chan,).  types: scale, bias, result.
+             QKeras' per-channel power-of-two alpha ('auto_po2'), split off the dense/conv weights.
 float_activation
              Element-wise float function, CPU/GPU fallback only (hls=False: no HLS template; a
              model holding one is split before it, see :meth:`Graph.split`).  attrs: function
@@ -97,6 +109,8 @@ _register(OpDef(
     attrs={**_SPATIAL, "mode": (str, REQUIRED), "pool_size": (tuple, REQUIRED)},
     type_slots=("result", "accum"),
 ))
+_register(OpDef("quant_act", attrs={"function": (str, REQUIRED)}))
+_register(OpDef("apply_scale", weights=("scale", "bias"), type_slots=("result", "scale", "bias")))
 _register(OpDef("float_activation", attrs={"function": (str, REQUIRED)}, hls=False))
 
 FLOAT_FUNCTIONS = ("sigmoid", "tanh")

@@ -16,6 +16,8 @@
   two, and otherwise leave ``AVG_GUARD_BITS`` guard bits below the input's; the result is accum.
 - relu without a quantizer: the unsigned type that holds the non-negative part exactly.
 - softmax: table types chosen so argmax is preserved (see :func:`softmax_types`).
+- quant_act: the quantizer's type from the frontend.  apply_scale: scale/bias types exact from their
+  values, the result the exact type of x * scale + bias (see :mod:`fpga_gen.passes.quant_scale`).
 - float_activation (sigmoid, tanh; CPU/GPU fallback only): ``default_precision`` with RND_CONV, SAT.
 """
 
@@ -200,6 +202,14 @@ class InferPrecision(Pass):
             node.types["result"] = FixedType(max(x.width - 1, 1), x.integer - 1, False) if x.signed else x.plain()
         else:
             node.types["result"] = x.plain()
+
+    def _quant_act(self, graph, node: Node, config: ProjectConfig, ov):
+        # the frontend sets the quantizer's exact type
+        node.types["result"] = ov.get("result") or node.types["result"]
+
+    def _apply_scale(self, graph, node: Node, config: ProjectConfig, ov):
+        from .quant_scale import apply_scale_types
+        apply_scale_types(graph, node, ov, config.default_precision)
 
     def _float_activation(self, graph, node: Node, config: ProjectConfig, ov):
         node.types["result"] = ov.get("result") or node.types.get("result") or \

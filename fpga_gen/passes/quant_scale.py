@@ -1,0 +1,34 @@
+"""Exact types of apply_scale (QKeras' per-channel power-of-two alpha after a dense/conv)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..ir.graph import Graph, Node
+from ..ir.quant import scale_sum_type, value_frac
+from ..ir.types import FixedType, exact_type_for_range
+
+__all__ = ["apply_scale_types", "exact_value_type"]
+
+
+def exact_value_type(values) -> FixedType:
+    """The smallest type that holds every (dyadic) value exactly."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    frac = max([value_frac(float(x)) for x in v] + [0])
+    raw = v * 2.0 ** frac
+    return exact_type_for_range(math.floor(raw.min(initial=0)), math.ceil(raw.max(initial=0)), frac,
+                                force_signed=bool(v.min(initial=0) < 0))
+
+
+def apply_scale_types(graph: Graph, node: Node, ov: dict, default: FixedType) -> None:
+    x = graph[node.inputs[0]].types["result"]
+    if "bias" not in node.types:        # a float bias: rounded to the default precision, as dense does
+        from ..emulate.fixed import from_float
+        rt = default.with_modes("RND_CONV", "SAT")
+        node.weights["bias"] = from_float(np.asarray(node.weights["bias"], dtype=np.float64), rt) * 2.0 ** -rt.frac
+    node.types["scale"] = node.types.get("scale") or exact_value_type(node.weights["scale"])
+    node.types["bias"] = node.types.get("bias") or exact_value_type(node.weights["bias"])
+    exact = scale_sum_type(x, node.types["scale"], node.types["bias"], node.weights["scale"], node.weights["bias"])
+    node.types["result"] = ov.get("result") or node.types.get("result") or exact

@@ -155,8 +155,8 @@ def test_unsupported_quantizer_option():
     tf = import_tf()
     from qkeras import QDense, quantized_bits
     m = tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=(4,), name="inp"),
-                             QDense(3, kernel_quantizer=quantized_bits(4, 0, alpha="auto_po2"), name="fc")])
-    with pytest.raises(FrontendError, match="layer 'fc': kernel quantizer .*alpha='auto_po2' is not supported yet"):
+                             QDense(3, kernel_quantizer=quantized_bits(4, 0, alpha="auto"), name="fc")])
+    with pytest.raises(FrontendError, match="layer 'fc': kernel quantizer .*alpha='auto' scales by a float"):
         load_graph(m)
 
 

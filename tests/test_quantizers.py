@@ -244,8 +244,9 @@ def test_unsupported_quantizers_are_one_line_errors():
         "alpha='auto_po2' (an exact power-of-two scale) or alpha=1")
     assert _refused({"kernel_quantizer": ternary(alpha="auto")}).startswith(
         "layer 'fc': kernel quantizer ternary(alpha='auto'): alpha='auto' scales by a float")
-    assert _refused({"kernel_quantizer": stochastic_binary()}).startswith(
-        "layer 'fc': kernel quantizer stochastic_binary() (stochastic_binary) is not supported yet")
+    assert _refused({"kernel_quantizer": stochastic_binary()}) == (
+        "layer 'fc': kernel quantizer stochastic_binary(alpha='auto_po2') (stochastic_binary) samples random numbers "
+        "and has no hardware equivalent; use binary()")
     assert _refused({"kernel_quantizer": quantized_bits(4, 0, alpha=1, use_stochastic_rounding=True)}).endswith(
         "stochastic rounding has no hardware equivalent; set use_stochastic_rounding=False")
     assert _refused(act=quantized_tanh(4, use_real_tanh=True)) == (

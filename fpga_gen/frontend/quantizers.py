@@ -274,7 +274,10 @@ def quantize_weights(q, values: np.ndarray, layer: str, role: str) -> WeightQuan
     q = resolve_quantizer(q)
     cls = type(q).__name__
     text = str(q)
-    if cls.startswith(("stochastic", "bernoulli")) or cls not in _WEIGHT_QUANTIZERS:
+    if cls.startswith(("stochastic", "bernoulli")):
+        raise FrontendError(f"layer {layer!r}: {role} quantizer {text} ({cls}) samples random numbers and has no "
+                            f"hardware equivalent; use {cls.replace('stochastic_', '') if cls != 'bernoulli' else 'binary'}()")
+    if cls not in _WEIGHT_QUANTIZERS:
         raise FrontendError(f"layer {layer!r}: {role} quantizer {text or cls} ({cls}) is not supported yet; "
                             f"supported for weights: {', '.join(_WEIGHT_QUANTIZERS)}")
     _no_stochastic(q, layer, role, text)

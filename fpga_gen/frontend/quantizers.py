@@ -89,10 +89,11 @@ def _no_stochastic(q, layer, role, text):
 def _bits_and_integer(q, layer, role, text, lo_bits=1):
     bits = _as_int(q.bits, "bits", layer)
     integer = _as_int(q.integer, "integer", layer)
+    what = text if type(q).__name__ == "quantized_relu" else f"{role} quantizer {text}"
     if bits < lo_bits or bits > 32:
-        raise FrontendError(f"layer {layer!r}: {role} quantizer {text}: bits must be between {lo_bits} and 32")
+        raise FrontendError(f"layer {layer!r}: {what}: bits must be between {lo_bits} and 32")
     if integer < 0:
-        raise FrontendError(f"layer {layer!r}: {role} quantizer {text}: integer={integer} is negative, which "
+        raise FrontendError(f"layer {layer!r}: {what}: integer={integer} is negative, which "
                             f"QKeras cannot compute (TensorFlow refuses the negative power); use integer >= 0")
     return bits, integer
 

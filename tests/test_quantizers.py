@@ -31,7 +31,8 @@ def _all_values(t: str) -> np.ndarray:
 
 
 def _activation_quantizers():
-    from qkeras import binary, quantized_bits, quantized_relu, quantized_sigmoid, quantized_tanh, ternary
+    from qkeras import (binary, quantized_bits, quantized_po2, quantized_relu, quantized_relu_po2, quantized_sigmoid,
+                        quantized_tanh, ternary)
     return {
         "bits_sym": quantized_bits(4, 1, symmetric=1, alpha=1),
         "bits_unsigned": quantized_bits(5, 2, keep_negative=False, alpha=1),
@@ -51,12 +52,22 @@ def _activation_quantizers():
         "ternary_thr_offgrid": ternary(threshold=0.3),
         "binary_tanh": "binary_tanh",
         "binary_sigmoid": "binary_sigmoid",
+        # float functions in QKeras, tabulated (thresholds on the input grid)
+        "real_tanh": quantized_tanh(4, use_real_tanh=True),
+        "real_tanh_sym": quantized_tanh(6, symmetric=True, use_real_tanh=True),
+        "real_sigmoid": quantized_sigmoid(5, use_real_sigmoid=True),
+        "po2": quantized_po2(4),
+        "po2_max": quantized_po2(5, 4),
+        "po2_quadratic": quantized_po2(5, quadratic_approximation=True),
+        "po2_floor": quantized_po2(4, log2_rounding="floor"),
+        "relu_po2": quantized_relu_po2(4),
+        "relu_po2_slope": quantized_relu_po2(4, 2, negative_slope=0.25),
     }
 
 
 ACT_CASES = list(_activation_quantizers())
 CSIM_CASES = ("bits_sym", "tanh_sym", "sigmoid_sym", "relu_slope", "relu_slope_tiny", "binary_01", "binary_tanh",
-              "ternary_thr_offgrid")
+              "ternary_thr_offgrid", "real_tanh_sym", "po2_max", "relu_po2_slope")
 
 
 def _act_model(key):
@@ -113,6 +124,31 @@ def test_activation_types_are_the_small_exact_ones(act_projects):
         "ternary": "ap_fixed<2,2>",
         "ternary_thr_alpha": "ap_fixed<2,3>",      # -2, 0, 2
     }
+
+
+def test_float_quantizer_tables_equal_qkeras_on_a_wide_input():
+    """The tabulated float quantizers on all 2**18 values of ap_fixed<18,5> (steps of 2**-13): still exact."""
+    tf = _tf()
+    from qkeras import QActivation, quantized_po2, quantized_relu_po2, quantized_sigmoid, quantized_tanh
+    x = _all_values("ap_fixed<18,5>")
+    for q in (quantized_tanh(8, use_real_tanh=True), quantized_sigmoid(8, use_real_sigmoid=True), quantized_po2(6),
+              quantized_relu_po2(5, 8, negative_slope=0.5)):
+        m = tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=(1,), name="x"), QActivation(q, name="q")])
+        project = convert(m, input_precision="ap_fixed<18,5>")
+        ref = m.predict(x.astype(np.float32), verbose=0, batch_size=1 << 18).astype(np.float64)
+        assert np.array_equal(project.predict(x), ref), str(q)
+
+
+def test_non_monotonic_float32_po2_is_refused_in_one_line():
+    tf = _tf()
+    from qkeras import QActivation, quantized_po2
+    from fpga_gen.passes import PassError
+    m = tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=(1,), name="x"),
+                             QActivation(quantized_po2(5, quadratic_approximation=True), name="q")])
+    with pytest.raises(PassError) as e:
+        convert(m, input_precision="ap_fixed<20,5>")
+    assert str(e.value).startswith("layer 'q': po2 quantizer: QKeras' float32 function is not monotonic on the "
+                                   "values of its input type ap_fixed<20,5>")
 
 
 # ---------------------------------------------------------------------------- weights
@@ -237,7 +273,7 @@ def _refused(layer_kwargs=None, act=None):
 
 
 def test_unsupported_quantizers_are_one_line_errors():
-    from qkeras import (bernoulli, binary, quantized_bits, quantized_po2, quantized_relu, quantized_tanh,
+    from qkeras import (bernoulli, binary, quantized_bits, quantized_relu, quantized_tanh, quantized_ulaw,
                         stochastic_binary, ternary)
     assert _refused({"kernel_quantizer": quantized_bits(4, 0, alpha="auto")}) == (
         "layer 'fc': kernel quantizer quantized_bits(4,0,1,alpha='auto'): alpha='auto' scales by a float; use "
@@ -249,14 +285,12 @@ def test_unsupported_quantizers_are_one_line_errors():
         "and has no hardware equivalent; use binary()")
     assert _refused({"kernel_quantizer": quantized_bits(4, 0, alpha=1, use_stochastic_rounding=True)}).endswith(
         "stochastic rounding has no hardware equivalent; set use_stochastic_rounding=False")
-    assert _refused(act=quantized_tanh(4, use_real_tanh=True)) == (
-        "layer 'act': activation quantizer quantized_tanh(4,1): the real (float) tanh/sigmoid has no exact "
-        "fixed-point form; use the default hard version (use_real_tanh/use_real_sigmoid=False, "
-        "set_internal_sigmoid('hard'))")
+    assert _refused(act=quantized_tanh(40)) == (
+        "layer 'act': activation quantizer quantized_tanh(40): bits must be between 2 and 16")
     assert _refused(act=binary(alpha="auto_po2")).startswith(
         "layer 'act': activation quantizer binary(alpha='auto_po2'): alpha='auto_po2' scales by the data")
     assert _refused(act=bernoulli()).startswith("layer 'act': activation quantizer bernoulli() (bernoulli) samples "
                                                 "random numbers")
-    assert _refused(act=quantized_po2(4)).startswith(
-        "layer 'act': activation quantizer quantized_po2(4) (quantized_po2) is not supported yet; supported: ")
+    assert _refused(act=quantized_ulaw(4)).startswith(
+        "layer 'act': activation quantizer quantized_ulaw(4,0) (quantized_ulaw) is not supported yet; supported: ")
     assert _refused(act=quantized_relu(4, 0, use_sigmoid=1)).endswith("use_sigmoid is not supported; use use_sigmoid=0")

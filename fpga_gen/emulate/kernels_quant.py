@@ -57,6 +57,14 @@ def quant_act_kernel(node: Node, inputs, in_types, xp):
         down = (v <= -t) if a.get("inclusive", True) else (v < -t)
         mid = float(a["mid"]) * 2.0 ** rt.frac
         return xp.where(up, hi + xp.zeros_like(x), xp.where(down, lo + xp.zeros_like(x), mid + xp.zeros_like(x)))
+    if fn == "table":
+        # levels[number of thresholds <= x], the thresholds on x's grid (passes/quant_table.py)
+        thr = weight_raw(node.weights["thresholds"], xt)
+        levels = weight_raw(node.weights["levels"], rt)
+        count = xp.zeros_like(x)
+        for t in thr:
+            count = count + xp.where(x >= float(t), 1.0, 0.0)
+        return xp.take(levels, count)
     raise NotImplementedError(f"quant_act function {fn!r} has no emulator kernel")
 
 

@@ -449,7 +449,8 @@ def _flatten(node, ctx: Context) -> Cost:
 def _quant_act(node, ctx: Context) -> Cost:
     """[guess] QKeras activation quantizers, per element: 'round' is an adder (the offset) and the rounding/
     saturating cast, like a linear cast plus an adder; 'leaky' a relu, a shifted rounding cast and a
-    compare, muxed; 'step' one or two comparators of the input's width and a mux of constants."""
+    compare, muxed; 'step' one or two comparators of the input's width and a mux of constants; 'table' a
+    comparator per threshold and a mux over the levels."""
     c = ctx.c
     n = node.size
     res = node.types["result"]
@@ -462,6 +463,10 @@ def _quant_act(node, ctx: Context) -> Cost:
         per = res.width * (c.lut_relu_per_bit + c.lut_cast_per_bit) + 2 * quant + wx * c.lut_per_adder_bit
     elif fn == "step":
         per = (2 if node.attrs.get("mid") is not None else 1) * wx * c.lut_per_adder_bit + res.width
+    elif fn == "table":
+        # one comparator of the input's width per threshold and a mux over the levels
+        n_thr = len(node.weights.get("thresholds", ()))
+        per = n_thr * wx * c.lut_per_adder_bit + (n_thr + 1) * res.width * c.lut_cast_per_bit
     else:
         raise UnsupportedOp(f"quant_act {fn!r} has no cost model yet")
     return Cost(LUT=n * per, latency_cycles=0, ii_cycles=1)

@@ -32,7 +32,7 @@ def add_quant_activation(ctx, layer, src: str, q, name: str, layer_name: str | N
                     types={"result": spec.type}, meta={"quantizer": spec.text})
     else:
         node = Node(name, "quant_act", [src], shape, attrs=dict(spec.attrs),
-                    types={"result": spec.type}, meta={"quantizer": spec.text})
+                    types={} if spec.type is None else {"result": spec.type}, meta={"quantizer": spec.text})
     return ctx.add(node, layer_name).name
 
 

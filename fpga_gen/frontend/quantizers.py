@@ -22,6 +22,10 @@ quantized_bits(b, i, keep_negative=False)              -> ap_ufixed<b, i, AP_RND
 quantized_relu(b, i)                                   -> activation 'relu' into ap_ufixed<b, i, AP_RND_CONV, AP_SAT>
 quantized_relu(b, i, negative_slope=2**-k)             -> quant_act 'leaky' (below)
 quantized_tanh(b[, symmetric]) (hard, QKeras' default)  -> activation 'linear' into ap_fixed<b, 1, AP_RND_CONV, AP_SAT[_SYM]>
+quantized_tanh(use_real_tanh=True), quantized_sigmoid(use_real_sigmoid=True), quantized_po2, quantized_relu_po2
+                                                       -> quant_act 'table': thresholds on the input grid where the
+                                                          float function's quantized output changes (exact vs the
+                                                          float64 function; QKeras' float32 may differ at a boundary)
 quantized_sigmoid(b[, symmetric]) (hard, the default)  -> quant_act 'round': x/2 + 1/2 into ap_ufixed<b, 0, AP_RND_CONV, AP_SAT>
 binary(...), binary_tanh, binary_sigmoid               -> quant_act 'step' (a comparison with an exact threshold)
 ternary(alpha=None|a, threshold=t)                     -> quant_act 'step' (two comparisons)
@@ -30,9 +34,8 @@ QKeras rounds with tf.round (half to even) and clips: exactly AP_RND_CONV with A
 here is fixed-point arithmetic in QKeras too (powers of two, additions of 1/2, comparisons), so the
 emulator equals QKeras exactly, up to QKeras' own float32 rounding of inputs with more than 24
 significant bits.  Refused, one line each: stochastic rounding and the stochastic/bernoulli
-quantizers (no hardware equivalent), alpha='auto' (a float scale) on quantized_bits, data-dependent
-alpha on activations, use_real_tanh / use_real_sigmoid / use_sigmoid (float functions),
-quantized_po2 / quantized_relu_po2 / quantized_ulaw / quantized_hswish as activations.
+quantizers (no hardware equivalent), alpha='auto' (a float scale) on weights, data-dependent
+alpha on activations, quantized_relu(use_sigmoid), quantized_ulaw / quantized_hswish.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ QKERAS_FUNCTIONS = ("binary_tanh", "binary_sigmoid")
 @dataclass(frozen=True)
 class QuantSpec:
     kind: str            # 'bits' (a cast), 'relu' (relu, then a cast) or 'quant_act' (see attrs)
-    type: FixedType
+    type: FixedType | None     # None: the precision pass derives it (quant_act 'table')
     text: str
     attrs: dict = field(default_factory=dict)
 
@@ -217,10 +220,16 @@ def activation_spec(q, layer: str) -> QuantSpec:
         bits = _as_int(q.bits, "bits", layer)
         _no_stochastic(q, layer, role, text)
         real = getattr(q, "use_real_tanh", False) or getattr(q, "use_real_sigmoid", False)
-        if real or not _hard_sigmoid_in_use():
-            raise FrontendError(f"layer {layer!r}: activation quantizer {text}: the real (float) tanh/sigmoid has no "
-                                f"exact fixed-point form; use the default hard version (use_real_tanh/"
-                                f"use_real_sigmoid=False, set_internal_sigmoid('hard'))")
+        if bits < 1 + (cls == "quantized_tanh") or bits > 16:
+            raise FrontendError(f"layer {layer!r}: activation quantizer {text}: bits must be between "
+                                f"{1 + (cls == 'quantized_tanh')} and 16")
+        if real:
+            # the float function, tabulated over the input type (exact thresholds; see passes/quant_table.py)
+            return QuantSpec("quant_act", None, text, {"function": "table", "fn": cls.split("_")[1], "bits": bits,
+                                                       "symmetric": bool(q.symmetric)})
+        if not _hard_sigmoid_in_use():
+            raise FrontendError(f"layer {layer!r}: activation quantizer {text}: QKeras' internal sigmoid is not the "
+                                f"hard one; call set_internal_sigmoid('hard') or use use_real_tanh/use_real_sigmoid")
         if cls == "quantized_tanh":
             # 2*clip(x/2 + 1/2, 0, 1) - 1 == clip(x, -1, 1); rounding then clipping to [-1(+1 LSB), 1 - 1 LSB]
             # is the saturating cast
@@ -250,11 +259,22 @@ def activation_spec(q, layer: str) -> QuantSpec:
         thr = q.default_threshold if q.threshold is None else float(q.threshold)
         # |x| >= float32(threshold) -> sign(x) * alpha, else 0
         return _step_spec(-a, a, 0.0, float(np.float32(thr)), True, text)
+    if cls in ("quantized_po2", "quantized_relu_po2"):
+        _no_stochastic(q, layer, role, text)
+        bits = _as_int(q.bits, "bits", layer)
+        if bits < 2 or bits > 8:
+            raise FrontendError(f"layer {layer!r}: activation quantizer {text}: bits must be between 2 and 8")
+        attrs = {"function": "table", "fn": "po2" if cls == "quantized_po2" else "relu_po2", "bits": bits,
+                 "min_exp": int(q._min_exp), "max_exp": int(q._max_exp),
+                 "max_value": None if q.max_value is None else float(q.max_value),
+                 "quadratic": bool(q.quadratic_approximation), "log2_rounding": str(q.log2_rounding),
+                 "negative_slope": float(getattr(q, "negative_slope", 0.0) or 0.0)}
+        return QuantSpec("quant_act", None, text, attrs)
     if cls.startswith(("stochastic", "bernoulli")):
         raise FrontendError(f"layer {layer!r}: activation quantizer {text} ({cls}) samples random numbers and has "
                             f"no hardware equivalent; use binary/ternary")
     raise FrontendError(f"layer {layer!r}: activation quantizer {text or cls} ({cls}) is not supported yet; supported: "
-                        f"quantized_bits, quantized_relu, quantized_tanh, quantized_sigmoid, binary, ternary, "
+                        f"quantized_bits, quantized_relu, quantized_tanh, quantized_sigmoid, quantized_po2, quantized_relu_po2, binary, ternary, "
                         f"{', '.join(QKERAS_FUNCTIONS)}")
 
 

@@ -51,8 +51,16 @@ def quant_act(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerC
             _fail(node, f"input type {xt.cpp()} is wider than the 53 bits a double compares exactly")
         p.update(threshold=_num(a["threshold"]), inclusive=_cbool(a.get("inclusive", True)), hi=_num(a["hi"]),
                  lo=_num(a["lo"]), has_mid=_cbool(a.get("mid") is not None), mid=_num(a.get("mid") or 0.0))
+    elif fn == "table":
+        thr, levels = node.weights["thresholds"], node.weights["levels"]
+        td = namer.unique(f"{code.stem}_threshold_t")
+        code.typedefs.append(TypeDef(td, xt.plain().cpp()))
+        t = weight_array(namer, f"t_{code.stem}", td, node, thr, xt.plain(), "thresholds")
+        lv = weight_array(namer, f"l_{code.stem}", code.out_type, node, levels, _type(node, "result"), "levels")
+        code.weights += [t, lv]
+        p.update(threshold_t=td, n_thr=len(thr), t=t.name, levels=lv.name)
     else:
-        _fail(node, f"quant_act function {fn!r} has no HLS template; supported: round, leaky, step")
+        _fail(node, f"quant_act function {fn!r} has no HLS template; supported: round, leaky, step, table")
     code.includes = (QUANT_HEADER,)
     code.summary = f"{p['quantizer']} ({fn})"
     code.params.update(p)

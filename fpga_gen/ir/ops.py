@@ -40,6 +40,10 @@ quant_act    Element-wise QKeras activation quantizer (fpga_gen::quant_act_* in 
                step 2**(integer-bits+1), and neg_min (= -s * 2**integer) where that is smaller.
              'step' (binary, ternary, binary_tanh): x >= threshold (x > threshold when not inclusive)
                -> hi; with mid given, x <= -threshold (<) -> lo, else mid; without it, else lo.
+             'table' (fn 'tanh'|'sigmoid' with the real function, 'po2', 'relu_po2'): weights thresholds
+               (ascending, on the input's grid) and levels (one more, in result):
+               levels[number of thresholds <= x]; built by passes/quant_table.py from the function
+               evaluated in float64 on every value of the input type.
 apply_scale  y = x * scale[c] + bias[c], c the channel (last axis), as nnet::normalize: the product and
              sum held exactly, cast to result.  weights: scale, bias (n_chan,).  types: scale, bias, result.
              QKeras' per-channel power-of-two alpha ('auto_po2'), split off the dense/conv weights.

@@ -204,7 +204,11 @@ class InferPrecision(Pass):
             node.types["result"] = x.plain()
 
     def _quant_act(self, graph, node: Node, config: ProjectConfig, ov):
-        # the frontend sets the quantizer's exact type
+        # the frontend sets the quantizer's exact type; a table's comes from the levels it reaches
+        if node.attrs.get("function") == "table":
+            from .quant_table import table_types
+            table_types(node, graph[node.inputs[0]].types["result"])
+            return
         node.types["result"] = ov.get("result") or node.types["result"]
 
     def _apply_scale(self, graph, node: Node, config: ProjectConfig, ov):

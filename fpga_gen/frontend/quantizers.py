@@ -8,10 +8,15 @@ what it returns; a per-channel scale (alpha='auto_po2') is split off into its ow
 quantized_bits(b, i, keep_negative=True, alpha=1|None) -> ap_fixed<b, i+1>   (symmetric: same type)
 quantized_bits(b, i, keep_negative=False, ...)         -> ap_ufixed<b, i>
 quantized_bits(1, i)                                   -> ap_int<2> (QKeras: +-1, the integer is ignored)
+quantized_bits(b, i, alpha=a) (a number)               -> the exact type of the values QKeras gives (a * the grid)
 quantized_bits(b, i, alpha='auto_po2')                 -> ap_fixed<b, i+1> and apply_scale(2**k per channel)
 binary(), binary(alpha=a), binary(use_01=True)         -> the exact type of {-a, a} (ap_int<2> for +-1; ap_uint<1>)
 ternary(alpha=None|a, threshold=t)                     -> the exact type of {-a, 0, a} (ap_int<2> for a=1)
 binary/ternary(alpha='auto_po2')                       -> ap_int<2> and apply_scale(2**k per channel)
+alpha='auto' (quantized_bits, binary, ternary)         -> the same with QKeras' float32 per-channel scale, held exactly
+                                                          in apply_scale: exact fixed point, where QKeras multiplies
+                                                          s*q into float32 weights and sums in float32 (so QKeras
+                                                          may differ by its float32 rounding; tests measure it)
 quantized_po2(b[, max_value])                          -> the exact type of the power-of-two values it gave
 
 Activations (QActivation, or a layer's activation=):
@@ -34,8 +39,7 @@ QKeras rounds with tf.round (half to even) and clips: exactly AP_RND_CONV with A
 here is fixed-point arithmetic in QKeras too (powers of two, additions of 1/2, comparisons), so the
 emulator equals QKeras exactly, up to QKeras' own float32 rounding of inputs with more than 24
 significant bits.  Refused, one line each: stochastic rounding and the stochastic/bernoulli
-quantizers (no hardware equivalent), alpha='auto' (a float scale) on weights, data-dependent
-alpha on activations, quantized_relu(use_sigmoid), quantized_ulaw / quantized_hswish.
+quantizers (no hardware equivalent), data-dependent alpha on activations, quantized_relu(use_sigmoid), quantized_ulaw / quantized_hswish.
 """
 
 from __future__ import annotations
@@ -306,37 +310,33 @@ def quantize_weights(q, values: np.ndarray, layer: str, role: str) -> WeightQuan
     spec_type = None
     if cls == "quantized_bits":
         bits, integer = _bits_and_integer(q, layer, role, text)
-        if alpha == "auto":
-            raise FrontendError(f"layer {layer!r}: {role} quantizer {text}: alpha='auto' scales by a float; use "
-                                f"alpha='auto_po2' (an exact power-of-two scale) or alpha=1")
-        if isinstance(alpha, str) and alpha != "auto_po2":
+        if isinstance(alpha, str) and alpha not in ("auto", "auto_po2"):
             raise FrontendError(f"layer {layer!r}: {role} quantizer {text}: alpha={alpha!r} is not supported")
-        if not isinstance(alpha, str) and alpha is not None and float(alpha) != 1.0:
-            raise FrontendError(f"layer {layer!r}: {role} quantizer {text}: alpha={alpha} is not supported yet; "
-                                f"use alpha=1 or 'auto_po2'")
-        if bits - bool(q.keep_negative) >= 1:
+        numeric = not isinstance(alpha, str) and alpha is not None and float(np.max(alpha)) != 1.0
+        if numeric:                      # a fixed number (or per-channel array): the values carry it exactly
+            for a in np.ravel(alpha):
+                _float32_alpha(a, layer, role, text)
+        elif bits - bool(q.keep_negative) >= 1:
             spec_type = quantizer_spec(_plain_bits(q), layer, role).type.plain()
     elif cls in ("binary", "ternary"):
-        if alpha == "auto":
-            raise FrontendError(f"layer {layer!r}: {role} quantizer {text}: alpha='auto' scales by a float; use "
-                                f"alpha='auto_po2' (an exact power-of-two scale), None or a number")
-        if isinstance(alpha, str) and alpha != "auto_po2":
+        if isinstance(alpha, str) and alpha not in ("auto", "auto_po2"):
             raise FrontendError(f"layer {layer!r}: {role} quantizer {text}: alpha={alpha!r} is not supported")
         if alpha is not None and not isinstance(alpha, str):
             _float32_alpha(alpha, layer, role, text)
     import tensorflow as tf
     w = np.asarray(q(tf.constant(values, dtype=tf.float32)).numpy(), dtype=np.float64)
     scale = None
-    if isinstance(alpha, str):          # 'auto_po2': QKeras multiplies a per-channel power of two in
-        s = np.asarray(getattr(q, "scale", 1.0), dtype=np.float64)
+    if isinstance(alpha, str):          # 'auto'/'auto_po2': QKeras multiplies a per-channel scale in
+        s = np.asarray(getattr(q, "scale", 1.0), dtype=np.float32).astype(np.float64)
         s = np.broadcast_to(s, (1,) * (values.ndim - s.ndim) + s.shape)
         if role == "bias" or values.ndim < 2 or s.size == 1 and values.ndim == 1:
             scale = None                # a bias is kept exactly as QKeras computed it (its own exact type)
         else:
             s = np.broadcast_to(s.reshape(-1), (values.shape[-1],)).copy()
             e = np.log2(s)
-            if not np.all(np.isfinite(e)) or not np.array_equal(e, np.round(e)):
-                raise FrontendError(f"layer {layer!r}: {role} quantizer {text}: QKeras' scale is not a power of two")
+            if not np.all(np.isfinite(e)) or (alpha == "auto_po2" and not np.array_equal(e, np.round(e))):
+                raise FrontendError(f"layer {layer!r}: {role} quantizer {text}: QKeras' scale {s} is not a positive "
+                                    f"{'power of two' if alpha == 'auto_po2' else 'number'}")
             unscaled = w / s
             grid = np.round(unscaled * 2 ** 20) / 2 ** 20
             if np.max(np.abs(unscaled - grid), initial=0) > 1e-6:

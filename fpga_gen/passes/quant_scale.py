@@ -9,6 +9,7 @@ import numpy as np
 from ..ir.graph import Graph, Node
 from ..ir.quant import scale_sum_type, value_frac
 from ..ir.types import FixedType, exact_type_for_range
+from .base import PassError
 
 __all__ = ["apply_scale_types", "exact_value_type"]
 
@@ -30,5 +31,13 @@ def apply_scale_types(graph: Graph, node: Node, ov: dict, default: FixedType) ->
         node.weights["bias"] = from_float(np.asarray(node.weights["bias"], dtype=np.float64), rt) * 2.0 ** -rt.frac
     node.types["scale"] = node.types.get("scale") or exact_value_type(node.weights["scale"])
     node.types["bias"] = node.types.get("bias") or exact_value_type(node.weights["bias"])
-    exact = scale_sum_type(x, node.types["scale"], node.types["bias"], node.weights["scale"], node.weights["bias"])
+    try:
+        exact = scale_sum_type(x, node.types["scale"], node.types["bias"], node.weights["scale"],
+                               node.weights["bias"])
+    except ValueError:
+        exact = None
+    if exact is None or exact.width > 53:
+        raise PassError(f"layer {node.name!r}: x * scale + bias of {x.cpp()} and the per-channel scales "
+                        f"{node.types['scale'].cpp()} needs more than 53 bits to be exact; use alpha='auto_po2' or "
+                        f"fewer bits before it")
     node.types["result"] = ov.get("result") or node.types.get("result") or exact

@@ -46,7 +46,8 @@ quant_act    Element-wise QKeras activation quantizer (fpga_gen::quant_act_* in 
                evaluated in float64 on every value of the input type.
 apply_scale  y = x * scale[c] + bias[c], c the channel (last axis), as nnet::normalize: the product and
              sum held exactly, cast to result.  weights: scale, bias (n_chan,).  types: scale, bias, result.
-             QKeras' per-channel power-of-two alpha ('auto_po2'), split off the dense/conv weights.
+             QKeras' per-channel alpha ('auto_po2': powers of two; 'auto': float32 values, held
+             exactly), split off the dense/conv weights, whose bias moves here.
 float_activation
              Element-wise float function, CPU/GPU fallback only (hls=False: no HLS template; a
              model holding one is split before it, see :meth:`Graph.split`).  attrs: function

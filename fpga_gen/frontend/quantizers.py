@@ -45,10 +45,12 @@ quantizers (no hardware equivalent), data-dependent alpha on activations, quanti
 from __future__ import annotations
 
 import math
+import types
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..ir.quant import exact_value_type
 from ..ir.types import FixedType, exact_type_for_range
 from .loader import FrontendError
 
@@ -172,20 +174,7 @@ def _leaky_spec(bits, integer, slope, layer, text) -> QuantSpec:
 
 def _value_type(values) -> FixedType:
     """The smallest type holding every value exactly (values must be dyadic rationals)."""
-    v = np.asarray(values, dtype=np.float64).ravel()
-    nz = v[v != 0]
-    frac = 0
-    if nz.size:
-        frac = max(int(-np.frexp(x)[1] + 53 - _trailing_zero_bits(x)) for x in np.unique(np.abs(nz)))
-        frac = max(frac, -60)
-    raw = v * 2.0 ** frac
-    return exact_type_for_range(int(raw.min(initial=0)), int(raw.max(initial=0)), frac,
-                                force_signed=bool(v.min(initial=0) < 0))
-
-
-def _trailing_zero_bits(x: float) -> int:
-    m = int(np.frexp(x)[0] * 2 ** 53)
-    return (m & -m).bit_length() - 1
+    return exact_value_type(values)
 
 
 def _step_spec(lo: float, hi: float, mid: float | None, threshold: float, inclusive: bool, text: str) -> QuantSpec:
@@ -208,7 +197,7 @@ def activation_spec(q, layer: str) -> QuantSpec:
     """A QKeras quantizer (or quantizing function) used as an activation -> its exact op and type."""
     q = resolve_quantizer(q)
     role = "activation"
-    if callable(q) and not hasattr(q, "__dict__") or type(q).__name__ == "function":
+    if isinstance(q, types.FunctionType):
         name = getattr(q, "__name__", str(q))
         if name == "binary_tanh":        # 2*round(clip(x/2 + 1/2, 0, 1)) - 1: round(1/2) = 0, so x > 0 -> 1
             return _step_spec(-1.0, 1.0, None, 0.0, False, name)

@@ -5,25 +5,35 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .types import FixedType, exact_type_for_range
 
-__all__ = ["value_frac", "affine_type", "leaky_types", "scale_sum_type"]
+__all__ = ["value_frac", "exact_value_type", "affine_type", "leaky_types", "scale_sum_type"]
 
 
-def value_frac(v: float) -> int:
-    """Fraction bits a dyadic value needs (0 for integers and 0)."""
+def value_frac(v: float) -> int | None:
+    """Fraction bits a nonzero dyadic value needs (negative for multiples of 2, 4, ...); None for 0."""
     if v == 0:
-        return 0
+        return None
     m, e = math.frexp(abs(v))
     mant = int(m * 2 ** 53)
     tz = (mant & -mant).bit_length() - 1
-    return max(53 - e - tz, 0)
+    return 53 - e - tz
+
+
+def exact_value_type(values) -> FixedType:
+    """The smallest type (TRN, WRAP) that holds every (dyadic) value exactly."""
+    vals = [float(v) for v in np.asarray(values, dtype=np.float64).ravel()] or [0.0]
+    frac = max([value_frac(v) for v in vals if v != 0] or [0])
+    lo, hi = min(vals + [0.0]), max(vals + [0.0])
+    return exact_type_for_range(math.floor(lo * 2 ** frac), math.ceil(hi * 2 ** frac), frac, force_signed=lo < 0)
 
 
 def affine_type(xt: FixedType, shift: int, offset: float) -> FixedType:
     """The exact type of x * 2**-shift + offset, x anywhere in xt.  It also holds x itself (the C++
     assigns x, shifts it right in place, then adds offset), so it has xt's integer bits at least."""
-    frac = max(xt.frac + shift, value_frac(offset))
+    frac = max(xt.frac + shift, value_frac(offset) or 0)
     lo = min(xt.min * 2.0 ** -shift + offset, xt.min)
     hi = max(xt.max * 2.0 ** -shift + offset, xt.max)
     return exact_type_for_range(math.floor(lo * 2 ** frac), math.ceil(hi * 2 ** frac), frac, force_signed=True)

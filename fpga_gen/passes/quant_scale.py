@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..ir.graph import Graph, Node
-from ..ir.quant import scale_sum_type, value_frac
-from ..ir.types import FixedType, exact_type_for_range
+from ..ir.quant import exact_value_type, scale_sum_type
+from ..ir.types import FixedType
 from .base import PassError
 
-__all__ = ["apply_scale_types", "exact_value_type"]
-
-
-def exact_value_type(values) -> FixedType:
-    """The smallest type that holds every (dyadic) value exactly."""
-    v = np.asarray(values, dtype=np.float64).ravel()
-    frac = max([value_frac(float(x)) for x in v] + [0])
-    raw = v * 2.0 ** frac
-    return exact_type_for_range(math.floor(raw.min(initial=0)), math.ceil(raw.max(initial=0)), frac,
-                                force_signed=bool(v.min(initial=0) < 0))
+__all__ = ["apply_scale_types"]
 
 
 def apply_scale_types(graph: Graph, node: Node, ov: dict, default: FixedType) -> None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.graph import Node
+from ..ir.quant import exact_value_type
 from ..ir.types import FixedType
 from .base import PassError
-from .quant_scale import exact_value_type
 
 __all__ = ["table_function", "build_table", "table_types", "MAX_TABLE_INPUT_BITS"]
 

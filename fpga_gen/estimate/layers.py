@@ -555,3 +555,34 @@ def _concatenate(node, ctx: Context) -> Cost:
     if ctx.io_type != "parallel":
         raise UnsupportedOp("concatenate layers are estimated for io_parallel only")
     return Cost(LUT=node.size * _cast_lut(ctx.c, res, res), ii_cycles=1)
+@register("quant_act")
+def _quant_act(node, ctx: Context) -> Cost:
+    """[guess] QKeras activation quantizers, per element: 'round' is an adder (the offset) and the rounding/
+    saturating cast, like a linear cast plus an adder; 'leaky' a relu, a shifted rounding cast and a
+    compare, muxed; 'step' one or two comparators of the input's width and a mux of constants; 'table' a
+    comparator per threshold and a mux over the levels."""
+    c = ctx.c
+    n = node.size
+    res = node.types["result"]
+    wx = _in_width(ctx)
+    fn = node.attrs.get("function")
+    quant = _cast_lut(c, ctx.in_type or res, res)
+    if fn == "round":
+        per = res.width * c.lut_cast_per_bit + quant + (wx * c.lut_per_adder_bit if node.attrs.get("offset") else 0)
+    elif fn == "leaky":
+        per = res.width * (c.lut_relu_per_bit + c.lut_cast_per_bit) + 2 * quant + wx * c.lut_per_adder_bit
+    elif fn == "step":
+        per = (2 if node.attrs.get("mid") is not None else 1) * wx * c.lut_per_adder_bit + res.width
+    elif fn == "table":
+        # one comparator of the input's width per threshold and a mux over the levels
+        n_thr = len(node.weights.get("thresholds", ()))
+        per = n_thr * wx * c.lut_per_adder_bit + (n_thr + 1) * res.width * c.lut_cast_per_bit
+    else:
+        raise UnsupportedOp(f"quant_act {fn!r} has no cost model yet")
+    return Cost(LUT=n * per, latency_cycles=0, ii_cycles=1)
+
+
+@register("apply_scale")
+def _apply_scale(node, ctx: Context) -> Cost:
+    """nnet::normalize with power-of-two scales: the batchnorm model (constant products, here shifts)."""
+    return _batchnorm(node, ctx)

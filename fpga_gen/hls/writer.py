@@ -25,6 +25,8 @@ __all__ = ["write_project", "HlsWriteError", "COPIED_DIRS"]
 
 # hls4ml's folders copied into every project's firmware/ (never edited)
 COPIED_DIRS = ("ap_types", "nnet_utils")
+# headers fpga-gen writes itself, rendered into firmware/ when a layer includes them
+OWN_HEADERS = {"fpga_gen_quant.h": "hls/firmware/fpga_gen_quant.h.j2"}
 
 
 def write_project(graph: Graph, config: ProjectConfig, out_dir, tb_x=None, tb_y=None) -> list[Path]:
@@ -62,6 +64,9 @@ def write_project(graph: Graph, config: ProjectConfig, out_dir, tb_x=None, tb_y=
     elif tb_y is not None:
         raise HlsWriteError("tb_y was given without tb_x")
     files["README.md"] = render("hls/README.md.j2", has_tb=tb_x is not None, **ctx)
+    for h in ctx["includes"]:
+        if h in OWN_HEADERS:                 # fpga-gen's own kernels (not in hls4ml's nnet_utils)
+            files[f"firmware/{h}"] = render(OWN_HEADERS[h], **ctx)
 
     written = write_files(out, files)
     written += _copy_hls4ml(out / "firmware")

@@ -41,7 +41,7 @@ from ..ir.graph import Graph
 from ..ir.types import FixedType
 from ..templating import render
 from .names import Namer
-from .writer import write_files
+from .writer import io_context, write_files
 
 __all__ = ["write_board_files", "StreamLayout", "BoardProjectError", "board_context", "IP_VENDOR", "IP_LIBRARY",
            "IP_VERSION", "TB_SAMPLES"]
@@ -181,8 +181,6 @@ def board_context(graph: Graph, config: ProjectConfig, board) -> dict:
         raise BoardProjectError(
             f"{config.source}: part {config.part} differs from the part of board {board.name} ({board.part}); "
             f"remove 'part' from the config or set part: {board.part}")
-    if config.io_type != "parallel":
-        raise BoardProjectError(f"board packaging supports io_type 'parallel' only, got {config.io_type!r}")
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise BoardProjectError(f"board packaging supports one input and one output, the graph has "
                                 f"{len(graph.inputs)} inputs and {len(graph.outputs)} outputs")
@@ -217,6 +215,7 @@ def board_context(graph: Graph, config: ProjectConfig, board) -> dict:
         "ip_cell": f"{axi_top}_0", "bd_name": "system", "vivado_project": f"{top}_{board.name.replace('-', '_')}",
         "deploy_base": top, "driver_module": f"{top}_driver", "max_batch": max_batch,
         "max_transfer_bytes": MAX_TRANSFER_BYTES, "tb_packets": TB_PACKETS,
+        **io_context(graph, config),
     }
 
 

@@ -202,6 +202,11 @@ def _conv2d(code: StreamStage, node: Node, graph: Graph, namer: Namer, src: Pack
     # nnet::conv_2d_cl (nnet_conv2d_stream.h), hls4ml's default line-buffer implementation: the window of
     # every output pixel goes through the same dense kernel (mult_config) as io_parallel's im2col
     _spatial_input(code, node, src)
+    p = code.params
+    if p["filt_height"] == 1 and p["stride_height"] > 1:
+        _fail(node, f"io_stream conv2d with a kernel of height 1 and stride height {p['stride_height']} is not "
+                    f"supported (hls4ml's line buffer then runs its 1-D kernel, which ignores the row stride); "
+                    f"use stride height 1 or io_type 'parallel'")
     pad = _zero_pad(code, node, namer, src)
     code.includes = ("nnet_utils/nnet_conv2d.h", "nnet_utils/nnet_conv2d_stream.h")
     code.params.pop("fill", None)           # io_parallel's im2col code: not used by the stream kernel

@@ -22,7 +22,7 @@ from .layers import HANDLERS, HlsWriteError, LayerCode, TypeDef
 from .names import Namer
 from .stream import to_stream
 
-__all__ = ["write_project", "HlsWriteError", "COPIED_DIRS"]
+__all__ = ["write_project", "io_context", "HlsWriteError", "COPIED_DIRS", "IO_TEMPLATES"]
 
 # hls4ml's folders copied into every project's firmware/ (never edited)
 COPIED_DIRS = ("ap_types", "nnet_utils")
@@ -70,6 +70,14 @@ def write_project(graph: Graph, config: ProjectConfig, out_dir, tb_x=None, tb_y=
     written = write_files(out, files)
     written += _copy_hls4ml(out / "firmware")
     return sorted(written)
+
+
+def io_context(graph: Graph, config: ProjectConfig) -> dict:
+    """What the code around the top function (AXI wrapper) needs to call it: the io type, its macros
+    (``io_template``) and, for io_stream, the words and values per word of the input and the output."""
+    ctx = _project_context(graph, config)
+    keys = ("io_type", "io_template", "in_pack", "in_words", "out_pack", "out_words")
+    return {k: ctx[k] for k in keys if k in ctx}
 
 
 def write_files(out: Path, files: dict[str, str]) -> list[Path]:

@@ -198,3 +198,57 @@ def _mk(p):
 
 def test_registry_lists_the_stream_ops():
     assert sorted(STREAM_HANDLERS) == ["activation", "conv2d", "dense", "pooling", "softmax"]
+
+
+# ---------------------------------------------------------------------------- AXI4-Stream wrapper, CLI
+@needs_gxx
+def test_axi_wrapper_of_a_stream_project_under_gxx(tmp_path):
+    """The board wrapper around a stream top (input in 2 words of 5 values, output 1 word) matches the emulator
+    word for word, as the io_parallel wrapper test does."""
+    from board_graphs import config_for, small_graph
+    from fpga_gen.boards import load_board
+    from test_board_project import _compile_axi_tb, make_project
+
+    board = load_board("pynq-z2")
+    g = small_graph(input_shape=(2, 5))
+    cfg = config_for(board)
+    cfg.io_type = "stream"
+    root, ctx = make_project(tmp_path / "p", board, graph=g, config=cfg)
+    assert ctx["io_type"] == "stream" and (ctx["in_pack"], ctx["in_words"], ctx["out_words"]) == (5, 2, 1)
+    assert "hls::stream<input_pack_t> fpga_gen_in" in (root / "firmware" / "net_axi.cpp").read_text()
+    exe = _compile_axi_tb(root, ctx)
+    r = subprocess.run([str(exe)], cwd=root, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "PASS: net_axi matches the emulator on 8 samples" in r.stdout, r.stdout + r.stderr
+
+
+@needs_gxx
+def test_cli_build_csim_and_predict_with_io_stream(tmp_path, capsys):
+    from fpga_gen.cli import main
+
+    shape, layers, _ = CNNS["valid_1chan_avg_softmax"]
+    model = qchain(shape, layers, seed=2)
+    model.save(tmp_path / "cnn.h5")
+    project = _project(model)
+    x = random_inputs(project, 40, seed=4)
+    np.save(tmp_path / "x.npy", x)
+    out = tmp_path / "prj"
+    assert main(["build", str(tmp_path / "cnn.h5"), "-o", str(out), "--io", "stream", "--input-precision", IN_PREC,
+                 "--tb-data", str(tmp_path / "x.npy")]) == 0
+    assert "io_stream" in capsys.readouterr().out
+    assert "#pragma HLS DATAFLOW" in (out / "firmware" / "qchain.cpp").read_text()
+    assert main(["csim", str(out)]) == 0
+    assert main(["predict", str(out), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy"),
+                 "--backend", "csim"]) == 0
+    assert np.array_equal(np.load(tmp_path / "y.npy"), project.predict(x))
+    assert main(["build", str(tmp_path / "cnn.h5"), "-o", str(tmp_path / "bad"), "--io", "stream",
+                 "--input-precision", IN_PREC, "-c", str(_yaml(tmp_path, "layers: {pool2: {precision: "
+                                                                        "{accum: 'ap_fixed<4,2>'}}}"))]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "layer 'pool2' (pooling): io_stream pooling casts each input" in err[0], err
+    assert not (tmp_path / "bad").exists()
+
+
+def _yaml(tmp_path, text):
+    p = tmp_path / "cfg.yml"
+    p.write_text(text + "\n")
+    return p

@@ -235,7 +235,7 @@ def test_cli_build_csim_and_predict_with_io_stream(tmp_path, capsys):
     assert main(["build", str(tmp_path / "cnn.h5"), "-o", str(out), "--io", "stream", "--input-precision", IN_PREC,
                  "--tb-data", str(tmp_path / "x.npy")]) == 0
     assert "io_stream" in capsys.readouterr().out
-    assert "#pragma HLS DATAFLOW" in (out / "firmware" / "qchain.cpp").read_text()
+    assert "#pragma HLS DATAFLOW" in (out / "firmware" / "cnn.cpp").read_text()
     assert main(["csim", str(out)]) == 0
     assert main(["predict", str(out), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy"),
                  "--backend", "csim"]) == 0

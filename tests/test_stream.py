@@ -252,3 +252,20 @@ def _yaml(tmp_path, text):
     p = tmp_path / "cfg.yml"
     p.write_text(text + "\n")
     return p
+
+
+def test_estimator_costs_stream_padding_and_fifos():
+    """io_stream estimate: a 'same' conv reads the zero-padded image (its latency counts padded pixels, its row
+    notes the padding stage) and the FIFOs between layers are a row of their own."""
+    from fpga_gen.estimate import estimate
+
+    model = qchain((8, 8, 2), [("conv", 2, 3, 1, "same"), ("flat",), ("dense", 3)], seed=3)
+    valid = qchain((8, 8, 2), [("conv", 2, 3, 1, "valid"), ("flat",), ("dense", 3)], seed=3)
+    same = estimate(_project(model).graph, _project(model).config)
+    rows = {L["name"]: L for L in same.layers}
+    assert any("zero padding to 10x10" in n for n in rows["conv0"]["notes"])
+    rows_valid = {L["name"]: L for L in estimate(_project(valid).graph, _project(valid).config).layers}
+    assert rows["conv0"]["latency_cycles"] - rows_valid["conv0"]["latency_cycles"] >= 100 - 64
+    assert rows["(dataflow channels)"]["op"] == "dataflow"
+    par = estimate(_project(model, io="parallel").graph, _project(model, io="parallel").config)
+    assert "(dataflow channels)" not in {L["name"] for L in par.layers}

@@ -269,3 +269,20 @@ def test_estimator_costs_stream_padding_and_fifos():
     assert rows["(dataflow channels)"]["op"] == "dataflow"
     par = estimate(_project(model, io="parallel").graph, _project(model, io="parallel").config)
     assert "(dataflow channels)" not in {L["name"] for L in par.layers}
+
+
+@needs_gxx
+def test_native_and_split_csim_backends_in_stream(tmp_path):
+    """A model with a sigmoid tail in io_stream: the FPGA head is the stream project, 'split-csim' chains its
+    C simulation with the fallback; 'native' is the same library as 'csim' on an unsplit project."""
+    from test_split import sigmoid_model, x_batch
+
+    p = convert(sigmoid_model(), io="stream")
+    assert p.split_at == "dense_1"
+    p.write(tmp_path / "split")
+    x = x_batch(200, seed=4)
+    assert np.array_equal(p.predict(x, backend="split-csim"), p.predict(x, backend="emu"))
+    mlp = _project(qmlp([6, 8, 3], softmax=True, seed=6))
+    mlp.write(tmp_path / "mlp")
+    xm = random_inputs(mlp, 200)
+    assert np.array_equal(mlp.predict(xm, backend="native"), mlp.predict(xm, backend="emu"))

@@ -202,20 +202,24 @@ def test_registry_lists_the_stream_ops():
 
 # ---------------------------------------------------------------------------- AXI4-Stream wrapper, CLI
 @needs_gxx
-def test_axi_wrapper_of_a_stream_project_under_gxx(tmp_path):
-    """The board wrapper around a stream top (input in 2 words of 5 values, output 1 word) matches the emulator
-    word for word, as the io_parallel wrapper test does."""
+@pytest.mark.parametrize("graph_kw,packing", [
+    (dict(input_shape=(2, 5)), (5, 2, 1)),
+    (dict(input_shape=(2, 2, 3), out_type=None), (3, 4, 1)),       # 3-channel pixels across 4-lane words, relu out
+])
+def test_axi_wrapper_of_a_stream_project_under_gxx(tmp_path, graph_kw, packing):
+    """The dataflow board wrapper around a stream top matches the emulator word for word (the generated vectors:
+    two DMA packets), as the io_parallel wrapper test does."""
     from board_graphs import config_for, small_graph
     from fpga_gen.boards import load_board
     from test_board_project import _compile_axi_tb, make_project
 
     board = load_board("pynq-z2")
-    g = small_graph(input_shape=(2, 5))
+    g = small_graph(**graph_kw)
     cfg = config_for(board)
     cfg.io_type = "stream"
     root, ctx = make_project(tmp_path / "p", board, graph=g, config=cfg)
-    assert ctx["io_type"] == "stream" and (ctx["in_pack"], ctx["in_words"], ctx["out_words"]) == (5, 2, 1)
-    assert "hls::stream<input_pack_t> fpga_gen_in" in (root / "firmware" / "net_axi.cpp").read_text()
+    assert ctx["io_type"] == "stream" and (ctx["in_pack"], ctx["in_words"], ctx["out_words"]) == packing
+    assert "#pragma HLS DATAFLOW" in (root / "firmware" / "net_axi.cpp").read_text()
     exe = _compile_axi_tb(root, ctx)
     r = subprocess.run([str(exe)], cwd=root, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "PASS: net_axi matches the emulator on 8 samples" in r.stdout, r.stdout + r.stderr

@@ -54,6 +54,11 @@ TB_PACKETS = (5, 3)
 MAX_TRANSFER_BYTES = (1 << 26) - 1   # AXI DMA with c_sg_length_width = 26
 
 
+# io type -> the AXI4-Stream wrapper: io_parallel reads a sample into an array and calls the top once;
+# io_stream converts words to the top's stream words in a dataflow region
+AXIS_WRAPPERS = {"parallel": "hls/axis_wrapper.cpp.j2", "stream": "hls/axis_wrapper_stream.cpp.j2"}
+
+
 class BoardProjectError(ValueError):
     pass
 
@@ -231,7 +236,7 @@ def write_board_files(graph: Graph, config: ProjectConfig, board, out_dir) -> li
     top = ctx["top"]
     files = {
         f"firmware/{top}_axi.h": render("hls/axis_wrapper.h.j2", **ctx),
-        f"firmware/{top}_axi.cpp": render("hls/axis_wrapper.cpp.j2", **ctx),
+        f"firmware/{top}_axi.cpp": render(AXIS_WRAPPERS[ctx["io_type"]], **ctx),
         f"{top}_axi_test.cpp": render("hls/axis_test.cpp.j2", **ctx),
         "build_axi_ip.tcl": render("board/build_axi_ip.tcl.j2", **ctx),
         "vivado/build_bitstream.tcl": render("vivado/build_bitstream.tcl.j2", **ctx),

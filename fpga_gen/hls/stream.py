@@ -18,6 +18,8 @@ reads in (a line-buffer convolution reads ``(kh - 1)`` lines before it writes it
 layer reads all its input before it writes); smaller depths (hls4ml's FIFO depth optimisation, from
 co-simulation) are a later step.
 
+docs/io_stream.md has the whole story (packing, FIFO depths, what is refused and why).
+
 Adding an op's stream form: write ``templates/hls/layers_stream/<op>.j2`` (macros ``config(l)`` and
 ``call(l)``; or reuse the io_parallel template where the nnet_utils stream overload has the same name and
 arguments) and register a function here::

@@ -290,3 +290,21 @@ def test_native_and_split_csim_backends_in_stream(tmp_path):
     mlp.write(tmp_path / "mlp")
     xm = random_inputs(mlp, 200)
     assert np.array_equal(mlp.predict(xm, backend="native"), mlp.predict(xm, backend="emu"))
+
+
+def test_hls_limits_in_stream(tmp_path):
+    """A 66x66 conv output is too big for io_parallel's partitioned arrays but fine in FIFOs; a dense kernel
+    unrolls the same products in io_stream, so its limit stays (without suggesting io_stream)."""
+    from fpga_gen.passes import PassError
+
+    big = qchain((66, 66, 1), [("conv", 1, 1, 1, "valid"), ("act", "quantized_relu"), ("max", 4, None, "valid"),
+                               ("flat",), ("dense", 2)])
+    with pytest.raises(PassError, match="too large for io_parallel"):
+        _project(big, io="parallel").write(tmp_path / "par")
+    _project(big).write(tmp_path / "stream")
+    wide = qmlp([80, 64, 2], seed=1)
+    with pytest.raises(PassError) as e:
+        _project(wide).write(tmp_path / "wide")
+    assert str(e.value).startswith("layer 'dense_0': a 80x64 dense layer is too large for io_stream: the Latency "
+                                   "strategy unrolls all its 5120 multiplications")
+    assert str(e.value).endswith("reuse_factor: 2})") and "io_type stream" not in str(e.value)

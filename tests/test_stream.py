@@ -308,3 +308,22 @@ def test_hls_limits_in_stream(tmp_path):
     assert str(e.value).startswith("layer 'dense_0': a 80x64 dense layer is too large for io_stream: the Latency "
                                    "strategy unrolls all its 5120 multiplications")
     assert str(e.value).endswith("reuse_factor: 2})") and "io_type stream" not in str(e.value)
+
+
+def test_stream_projects_are_identical_across_processes(tmp_path):
+    """Fresh interpreters with other hash seeds write the same bytes for a stream CNN with a board."""
+    import sys
+
+    shape, layers, _ = CNNS["same_nonsquare_stride_max"]
+    qchain(shape, layers, seed=1).save(tmp_path / "cnn.h5")
+    trees = []
+    for seed in ("1", "2"):
+        d = tmp_path / f"p{seed}"
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        r = subprocess.run([sys.executable, "-m", "fpga_gen.cli", "build", str(tmp_path / "cnn.h5"), "-o", str(d),
+                            "--io", "stream", "--board", "pynq-z2", "--input-precision", IN_PREC],
+                           env=env, capture_output=True, text=True, cwd=os.getcwd())
+        assert r.returncode == 0, r.stderr
+        trees.append({p.relative_to(d): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()})
+    assert trees[0].keys() == trees[1].keys()
+    assert [k for k in trees[0] if trees[0][k] != trees[1][k]] == []

@@ -101,6 +101,18 @@ def test_cnn_csim_equals_emulator(case, strategy, tmp_path):
 
 
 @needs_gxx
+def test_stride_larger_than_kernel_and_one_wide_windows(tmp_path):
+    """Line-buffer corners: a 2x2 kernel with stride 3 (rows and columns skipped), a 3x1 kernel (a window one
+    column wide) with stride (2, 1), a 1x3 max pooling (one row high)."""
+    model = qchain((16, 10, 2), [("conv", 3, (2, 2), (3, 3), "valid"), ("act", "quantized_bits"),
+                                 ("conv", 2, (3, 1), (2, 1), "valid"), ("act", "quantized_bits"),
+                                 ("max", (1, 3), None, "valid"), ("flat",), ("dense", 3)], seed=7)
+    project = _project(model)
+    assert [n.shape for n in project.graph if n.op in ("conv2d", "pooling")] == [(5, 3, 3), (2, 3, 2), (2, 1, 2)]
+    _check_csim(project, tmp_path / "prj")
+
+
+@needs_gxx
 @pytest.mark.parametrize("act,softmax,cfg", [
     ("quantized_relu", True, {}),
     ("relu", True, {"strategy": "resource", "reuse_factor": 4}),

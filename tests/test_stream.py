@@ -339,3 +339,15 @@ def test_stream_projects_are_identical_across_processes(tmp_path):
         trees.append({p.relative_to(d): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()})
     assert trees[0].keys() == trees[1].keys()
     assert [k for k in trees[0] if trees[0][k] != trees[1][k]] == []
+
+
+def test_hls4ml_config_with_io_stream_gives_a_stream_project(tmp_path):
+    from fpga_gen.hls4ml_config import config_from_hls4ml
+
+    p = tmp_path / "hls4ml_config.yml"
+    p.write_text("IOType: io_stream\nModel:\n  Precision: fixed<16,6>\n  ReuseFactor: 1\n  Strategy: Latency\n")
+    cfg = config_from_hls4ml(p)
+    assert cfg.io_type == "stream"
+    project = convert(qmlp([8, 6, 4], softmax=True, seed=1), config=cfg)
+    project.write(tmp_path / "prj")
+    assert "#pragma HLS DATAFLOW" in (tmp_path / "prj" / "firmware" / f"{project.name}.cpp").read_text()

@@ -15,6 +15,7 @@ import numpy as np
 from ..ir.graph import Node
 from .keras import Context, _activation_name, _add_activation, handler
 from .keras_conv import _check_common, _geometry, _pair, _quantized, _spatial_input
+from .keras_quant import is_qkeras_quantizer
 from .loader import FrontendError
 
 __all__ = ["add_depthwise_node", "check_depthwise_options"]
@@ -61,8 +62,7 @@ def _check_shape(layer, shape) -> None:
 
 def add_layer_activation(ctx: Context, layer, out: str) -> None:
     act = getattr(layer, "activation", None)
-    is_q = act is not None and type(act).__module__.startswith("qkeras")
-    act_name = "quant" if is_q else _activation_name(act)
+    act_name = "quant" if is_qkeras_quantizer(act) else _activation_name(act)
     if act_name != "linear":
         _add_activation(ctx, layer, out, act, ctx.unique(f"{layer.name}_{act_name}"), layer.name)
 

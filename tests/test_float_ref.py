@@ -367,3 +367,28 @@ def test_hls4ml_layer_type_keys_reach_the_layers_from_the_cli(built, tmp_path, c
     assert main(["inspect", str(tmp_path / "m.h5"), "--hls4ml-config", str(p)]) == 0
     out = capsys.readouterr().out
     assert "ap_fixed<20,8>" in out and "ap_fixed<9,2>" in out and "ap_fixed<7,1>" in out
+
+
+# ------------------------------------------------------------------------- QKeras quantizer ops
+def test_quantizer_ops_float_reference_equals_qkeras():
+    """quant_act (every activation quantizer of tests/test_quantizers.py) and apply_scale (alpha='auto_po2')
+    on float inputs: what QKeras computes in float (inputs off the quantizers' rounding ties and thresholds,
+    where float32 and float64 may round apart)."""
+    import test_quantizers as Q
+    _tf()
+    x = (np.linspace(-5, 5, 1001) + 0.00123)[:, None]
+    for key in Q.ACT_CASES:
+        m = Q._act_model(key)
+        g, _ = load_graph(m)
+        got = float_forward(g, x)[g.outputs[0]]
+        keras = m.predict(x.astype(np.float32), verbose=0).reshape(len(x), -1)
+        assert np.array_equal(got, keras), (key, x[(got != keras).ravel()][:3])
+    for kind in ("mlp", "cnn"):
+        m = Q._weights_model(kind)
+        g, _ = load_graph(m)
+        assert "apply_scale" in [n.op for n in g]
+        xw = np.random.default_rng(1).uniform(-3, 3, (200,) + tuple(m.input_shape[1:])) + 0.00123
+        got = float_forward(g, xw)[g.outputs[0]]
+        keras = m.predict(xw.astype(np.float32), verbose=0).reshape(len(xw), -1)
+        # quantizers after float32 sums: a value near a rounding edge may land one step apart
+        assert np.mean(np.isclose(got, keras, atol=1e-5)) > 0.97, kind

@@ -9,11 +9,15 @@ one function per op (what the Keras layer computes in float), like the bit-exact
 - max pooling over the cells inside the image; average pooling the mean over those cells (what Keras
   and nnet divide by); global pooling is pooling over one whole-input window;
 - zeropad, cropping, upsampling, transpose: the op's index map (:mod:`fpga_gen.ir.spatial`), padded cells 0;
+- apply_scale ``x * scale + bias`` per channel; quant_act: the QKeras quantizer on the float input (round,
+  leaky, step; table: the QKeras function the op tabulates);
 - merge: a + b, a - b, a * b, (a + b) / 2, max, min; concatenate along the op's axis (both inputs);
 - activation kinds: relu, relu_max ``clip(x, 0, max_int)``, leaky_relu / prelu ``x > 0 ? x : alpha * x``,
   thresholded_relu ``x > theta ? x : 0``, elu ``x > 0 ? x : alpha * (exp(x) - 1)``, hard_sigmoid
   ``clip(slope * x + shift, 0, 1)``, hard_tanh ``2 * clip(...) - 1``, sigmoid, tanh, softplus
   ``log(1 + exp(x))``, softsign ``x / (1 + |x|)`` (the exact functions, not nnet's tables);
+- an activation carrying a QKeras quantizer (``meta['quantizer']``, a cast to its type): the function, then
+  that cast (QKeras rounds and clips onto the quantizer's grid);
 - softmax (stable, latency, legacy: the softmax; argmax: the one-hot of the first maximum, which is
   what that implementation computes); float_activation (selu, swish, gelu, exponential, mish) with
   the emulator's float64 functions.
@@ -110,6 +114,54 @@ def _batchnorm(node: Node, x: np.ndarray) -> np.ndarray:
     return (x.reshape(x.shape[0], -1, n) * s + t).reshape(x.shape[0], -1)
 
 
+@_op("apply_scale")
+def _apply_scale(node: Node, x: np.ndarray) -> np.ndarray:
+    s = np.asarray(node.weights["scale"], dtype=np.float64).reshape(-1)
+    t = np.asarray(node.weights["bias"], dtype=np.float64).reshape(-1)
+    return (x.reshape(x.shape[0], -1, s.size) * s + t).reshape(x.shape[0], -1)
+
+
+def _round_to(v: np.ndarray, t, saturate: bool = True) -> np.ndarray:
+    """v rounded half to even onto the grid of type t (QKeras' tf.round), saturated to t's range."""
+    q = np.round(v * 2.0 ** t.frac) * 2.0 ** -t.frac
+    return np.clip(q, t.min, t.max) if saturate else q
+
+
+@_op("quant_act")
+def _quant_act(node: Node, x: np.ndarray) -> np.ndarray:
+    """The QKeras activation quantizer on the float input (QKeras computes it in float): round / leaky / step
+    as the op defines them with the exact input; 'table' the QKeras function (passes/quant_table.py)."""
+    a = node.attrs
+    fn = a["function"]
+    if fn == "step":
+        t = float(a["threshold"])
+        up = x >= t if a.get("inclusive", True) else x > t
+        if a.get("mid") is None:
+            return np.where(up, float(a["hi"]), float(a["lo"]))
+        down = x <= -t if a.get("inclusive", True) else x < -t
+        return np.where(up, float(a["hi"]), np.where(down, float(a["lo"]), float(a["mid"])))
+    if fn == "table":
+        # the QKeras function itself (the typed op tabulates it on the input grid: passes/quant_table.py)
+        from ..passes.quant_table import table_function
+        with np.errstate(over="ignore", divide="ignore"):
+            return table_function(a)(x)
+    rt = node.types.get("result")
+    if fn == "round" and rt is not None:
+        v = _round_to(x * 2.0 ** -int(a.get("shift", 0)) + float(a.get("offset", 0.0)), rt)
+        if a.get("lo") is not None:
+            v = np.maximum(v, float(a["lo"]))
+        if a.get("hi") is not None:
+            v = np.minimum(v, float(a["hi"]))
+        return v
+    if fn == "leaky":
+        from ..ir.types import FixedType
+        bits, integer, k = int(a["bits"]), int(a["integer"]), int(a["shift"])
+        pos = _round_to(x, FixedType(bits - 1, integer, False))
+        neg = np.round(x * 2.0 ** -k * 2.0 ** (bits - 1 - integer)) * 2.0 ** -(bits - 1 - integer)
+        return np.where(x > 0, pos, np.maximum(neg, float(a["neg_min"])))
+    raise ValueError(f"layer {node.name!r}: quant_act {fn!r} has no float reference")
+
+
 def _gather(node: Node, x: np.ndarray) -> np.ndarray:
     from .kernels_spatial import _index_map
     idx = _index_map(node)
@@ -181,7 +233,14 @@ def _activation(node: Node, x: np.ndarray) -> np.ndarray:
     kind = node.attrs["activation"]
     if kind not in ACTIVATION_FUNCTIONS:
         raise ValueError(f"layer {node.name!r}: activation {kind!r} has no float reference")
-    return ACTIVATION_FUNCTIONS[kind](node, x)
+    y = ACTIVATION_FUNCTIONS[kind](node, x)
+    t = node.types.get("result")
+    if node.meta.get("quantizer") and t is not None:
+        # a QKeras quantizer the op computes as a cast (quantized_bits, quantized_relu, hard quantized_tanh):
+        # QKeras rounds and clips the float value onto the quantizer's grid, which is the cast to its type
+        from .fixed import from_float, to_float
+        y = to_float(from_float(y, t), t)
+    return y
 
 
 @_op("softmax")

@@ -351,7 +351,7 @@ _OP_CLASS = {"dense": "Dense", "conv1d": "Conv1D", "conv2d": "Conv2D", "depthwis
              "activation": "Activation", "float_activation": "Activation",
              "softmax": "Softmax", "batchnorm": "BatchNormalization", "input": "InputLayer", "pooling": "Pooling2D",
              "zeropad": "ZeroPadding2D", "cropping": "Cropping2D", "upsampling": "Resize", "transpose": "Transpose",
-             "merge": "Merge", "concatenate": "Concatenate"}
+             "merge": "Merge", "concatenate": "Concatenate", "quant_act": "Activation", "apply_scale": "ApplyAlpha"}
 # activation kind -> hls4ml class (keras converter: LeakyReLU/ELU/ThresholdedReLU are ParametrizedActivation)
 _ACTIVATION_CLASS = {"leaky_relu": "ParametrizedActivation", "elu": "ParametrizedActivation",
                      "thresholded_relu": "ParametrizedActivation", "prelu": "PReLU",
@@ -371,6 +371,8 @@ def layer_classes(node) -> tuple[str, ...]:
     op, a = node.op, node.attrs
     keras = node.meta.get("keras_class")
     one_d = len(tuple(node.shape)) <= 2 and int(a.get("in_height", 0) or 0) == 1
+    if op == "apply_scale":
+        keras = None                                    # hls4ml's own <layer>_alpha layer, not the QDense/QConv
     if op == "activation" and keras not in _ACTIVATION_LAYERS:
         keras = None                                    # Dense(activation=...)'s split activation: 'Activation'
     if op == "conv2d":

@@ -3,7 +3,8 @@
 Used to profile a model on calibration data (per node: observed min and max, see
 :mod:`fpga_gen.calibrate`).  It walks the graph built by the frontend with its float weights,
 one function per op, like the bit-exact interpreter: dense ``x @ kernel + bias``; conv2d the same
-on every im2col window (padded cells are 0); max pooling over the cells inside the image; average
+on every im2col window (padded cells are 0); depthwise_conv2d per channel over its window cells;
+max pooling over the cells inside the image; average
 pooling the mean over those cells (what Keras and nnet divide by); relu; softmax; sigmoid/tanh.
 Arrays are flat channels_last (batch, size), as in the emulator.
 """
@@ -53,6 +54,19 @@ def _conv2d(node: Node, x: np.ndarray) -> np.ndarray:
     for i in range(0, x.shape[0], 256):                      # bounded memory for the gathered windows
         win, _ = _windows(node, x[i:i + 256], int(a["n_chan"]), a["kernel_size"], 0.0)
         out.append((win @ k + node.weights["bias"]).reshape(win.shape[0], -1))
+    return np.concatenate(out, axis=0)
+
+
+@_op("depthwise_conv2d")
+def _depthwise_conv2d(node: Node, x: np.ndarray) -> np.ndarray:
+    a = node.attrs
+    c = int(a["n_chan"])
+    k = node.weights["kernel"].reshape(-1, c)                # (kh * kw, C)
+    out = []
+    for i in range(0, x.shape[0], 256):
+        win, _ = _windows(node, x[i:i + 256], c, a["kernel_size"], 0.0)
+        win = win.reshape(win.shape[0], win.shape[1], -1, c)
+        out.append(((win * k).sum(axis=2) + node.weights["bias"]).reshape(win.shape[0], -1))
     return np.concatenate(out, axis=0)
 
 
@@ -115,7 +129,7 @@ def error_bound(typed: Graph, reference: Graph, x: np.ndarray) -> dict[str, np.n
     e the input's bound and v the float input, for one step ``s`` of a type (2**-frac):
 
     - input: ``|q(x) - x|`` exactly (the cast of the data into the input type);
-    - dense / conv2d: ``|Wq|^T e + |W - Wq|^T |v| + |b - bq| + s(result)`` (the accumulator is exact or
+    - dense / conv2d / depthwise_conv2d: ``|Wq|^T e + |W - Wq|^T |v| + |b - bq| + s(result)`` (the accumulator is exact or
       holds the sum; the result cast rounds or truncates by less than one step);
     - relu, linear: e (1-Lipschitz), plus one result step when the result has fewer fraction bits than
       its input (the derived relu type has as many: exact);
@@ -136,7 +150,7 @@ def error_bound(typed: Graph, reference: Graph, x: np.ndarray) -> dict[str, np.n
             continue
         e = bound[node.inputs[0]]
         v = np.abs(values[node.inputs[0]])
-        if node.op in ("dense", "conv2d"):
+        if node.op in ("dense", "conv2d", "depthwise_conv2d"):
             ref = reference[node.name].weights
             kq, bq = node.weights["kernel"], node.weights["bias"]
             fn = FLOAT_OPS[node.op]

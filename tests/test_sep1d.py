@@ -150,6 +150,31 @@ def test_float_separable_conv1d_within_the_float_bound():
     assert 0 < err.max() < 0.05                            # rounded, and close
 
 
+def test_keras3_archive_with_depthwise_and_separable_layers_within_the_float_bound(tmp_path):
+    """Keras 3 names the depthwise kernel ``kernel`` and has no ``output_shape``: the same handlers convert it."""
+    from fpga_gen.frontend.loader import import_keras3
+    keras = import_keras3()
+    keras.utils.set_random_seed(6)
+    L = keras.layers
+    inp = keras.Input((10, 3), name="x")
+    h = L.SeparableConv1D(4, 3, strides=2, padding="same", name="sep")(inp)
+    h = L.DepthwiseConv1D(2, name="dw")(h)
+    h = L.Reshape((1, 4, 4), name="rs")(h)
+    h = L.DepthwiseConv2D((1, 2), name="dw2")(h)
+    out = L.SeparableConv2D(2, (1, 2), name="sep2")(h)
+    model = keras.Model(inp, out, name="k3_sep")
+    model.save(tmp_path / "m.keras")
+    project = convert(tmp_path / "m.keras", precision="ap_fixed<18,6>")
+    assert [n.op for n in project.graph] == ["input", "depthwise_conv2d", "conv2d", "depthwise_conv2d",
+                                             "depthwise_conv2d", "depthwise_conv2d", "conv2d"]
+    x = grid_inputs(200, (10, 3), lo=-2, hi=2, seed=6)
+    ref_graph, _ = load_graph(tmp_path / "m.keras")
+    bound = error_bound(project.graph, ref_graph, x)[project.graph.outputs[0]]
+    k3 = np.asarray(model.predict(x.astype(np.float32), verbose=0)).reshape(200, -1)
+    err = np.abs(project.predict(x).reshape(200, -1) - k3)
+    assert np.all(err <= bound.reshape(err.shape) + 1e-5 * (1 + np.abs(k3)))
+    assert 0 < err.max() < 0.02
+
 def test_one_d_node_equals_the_two_d_layer_with_one_row():
     """DepthwiseConv1D on (w, c) == DepthwiseConv2D (1, k) on (1, w, c): same values, same estimate."""
     tf = _tf()
@@ -250,7 +275,7 @@ def test_every_backend_equals_the_emulator(chain_project):
 
 
 # ---------------------------------------------------------------------------- errors
-def _one_layer(layer, shape=(8, 2)):
+def _one_layer(layer, shape=(8, 8)):
     tf = _tf()
     return tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=shape, name="inp"), layer])
 

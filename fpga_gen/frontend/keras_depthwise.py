@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.graph import Node
-from .keras import Context, _activation_name, _add_activation, handler
+from .keras import Context, _activation_name, _add_activation, handler, output_shape
 from ..ir.spatial import out_size_and_pads
 from .keras_conv import _check_common, _geometry, _pair, _quantized, _spatial_input
 from .keras_spatial import _check_shape as _check_1d_shape
@@ -63,10 +63,21 @@ def add_depthwise_node(ctx: Context, layer, name: str, src: str, in_shape, kerne
     return ctx.add(node)
 
 
+def _layer_weights(layer, names: tuple[str, ...]) -> list[np.ndarray]:
+    """The kernels then the bias (when used) in float64, in get_weights() order: tf-keras/QKeras name the
+    depthwise kernel ``depthwise_kernel``, Keras 3's DepthwiseConv1D/2D ``kernel``; the order is the same."""
+    w = [np.asarray(v, dtype=np.float64) for v in layer.get_weights()]
+    n = len(names) + int(bool(layer.use_bias))
+    if len(w) != n:
+        _fail(layer, f"has {len(w)} weight arrays, expected {n} ({', '.join(names)}{', bias' if layer.use_bias else ''})")
+    return w
+
+
 def _check_shape(layer, shape) -> None:
-    if tuple(shape) != tuple(layer.output_shape[1:]):
+    keras = tuple(output_shape(layer)[1:])          # Keras 3 layers have no .output_shape
+    if tuple(shape) != keras:
         raise FrontendError(f"layer {layer.name!r} ({type(layer).__name__}): computed output shape {tuple(shape)} "
-                            f"differs from Keras' {tuple(layer.output_shape[1:])}")
+                            f"differs from Keras' {keras}")
 
 
 def add_layer_activation(ctx: Context, layer, out: str) -> None:
@@ -83,8 +94,8 @@ def _depthwise_conv2d(layer, ctx: Context):
     cfg = layer.get_config()
     check_depthwise_options(layer, cfg)
     src, in_shape = _spatial_input(layer, ctx)
-    kernel = np.asarray(layer.depthwise_kernel.numpy(), dtype=np.float64)
-    bias = np.asarray(layer.bias.numpy(), dtype=np.float64) if layer.use_bias else np.zeros(in_shape[2])
+    kernel, *b = _layer_weights(layer, ("depthwise_kernel",))
+    bias = b[0] if layer.use_bias else np.zeros(in_shape[2])
     types, meta = {}, {}
     if cls == "QDepthwiseConv2D":
         kernel = _quantized(layer, kernel, "depthwise_quantizer_internal", "kernel", types, "weight", meta)
@@ -101,10 +112,9 @@ def _separable_conv2d(layer, ctx: Context):
     cfg = layer.get_config()
     check_depthwise_options(layer, cfg)
     src, in_shape = _spatial_input(layer, ctx)
-    dw = np.asarray(layer.depthwise_kernel.numpy(), dtype=np.float64)
-    pw = np.asarray(layer.pointwise_kernel.numpy(), dtype=np.float64)
+    dw, pw, *b = _layer_weights(layer, ("depthwise_kernel", "pointwise_kernel"))
     n_filt = pw.shape[-1]
-    bias = np.asarray(layer.bias.numpy(), dtype=np.float64) if layer.use_bias else np.zeros(n_filt)
+    bias = b[0] if layer.use_bias else np.zeros(n_filt)
     dw_types, dw_meta, pw_types, pw_meta = {}, {}, {}, {}
     if cls == "QSeparableConv2D":
         dw = _quantized(layer, dw, "depthwise_quantizer_internal", "kernel", dw_types, "weight", dw_meta)
@@ -164,8 +174,9 @@ def _depthwise_conv1d(layer, ctx: Context):
     cfg = layer.get_config()
     _check_1d_options(layer, cfg)
     src, (_, in_w, n_chan) = _input(layer, ctx, 1)
-    kernel = np.asarray(layer.depthwise_kernel.numpy(), dtype=np.float64)[None]
-    bias = np.asarray(layer.bias.numpy(), dtype=np.float64) if layer.use_bias else np.zeros(n_chan)
+    kernel, *b = _layer_weights(layer, ("depthwise_kernel",))
+    kernel = kernel[None]                                                          # (1, kw, C, 1)
+    bias = b[0] if layer.use_bias else np.zeros(n_chan)
     node = _depthwise_1d(ctx, layer, layer.name, src, in_w, n_chan, kernel, bias, {}, {})
     _check_1d_shape(layer, node.shape)
     add_layer_activation(ctx, layer, layer.name)
@@ -177,10 +188,10 @@ def _separable_conv1d(layer, ctx: Context):
     cfg = layer.get_config()
     _check_1d_options(layer, cfg)
     src, (_, in_w, n_chan) = _input(layer, ctx, 1)
-    dw = np.asarray(layer.depthwise_kernel.numpy(), dtype=np.float64)[None]     # (1, kw, C, 1), as QKeras
-    pw = np.asarray(layer.pointwise_kernel.numpy(), dtype=np.float64)[None]     # (1, 1, C, F)
+    dw, pw, *b = _layer_weights(layer, ("depthwise_kernel", "pointwise_kernel"))
+    dw, pw = dw[None], pw[None]                             # (1, kw, C, 1) and (1, 1, C, F), as QKeras quantizes
     n_filt = int(pw.shape[-1])
-    bias = np.asarray(layer.bias.numpy(), dtype=np.float64) if layer.use_bias else np.zeros(n_filt)
+    bias = b[0] if layer.use_bias else np.zeros(n_filt)
     dw_types, dw_meta, pw_types, pw_meta = {}, {}, {}, {}
     if cls == "QSeparableConv1D":
         dw = _quantized(layer, dw, "depthwise_quantizer_internal", "kernel", dw_types, "weight", dw_meta)

@@ -129,8 +129,8 @@ def error_bound(typed: Graph, reference: Graph, x: np.ndarray) -> dict[str, np.n
     e the input's bound and v the float input, for one step ``s`` of a type (2**-frac):
 
     - input: ``|q(x) - x|`` exactly (the cast of the data into the input type);
-    - dense / conv2d / depthwise_conv2d: ``|Wq|^T e + |W - Wq|^T |v| + |b - bq| + s(result)`` (the accumulator is exact or
-      holds the sum; the result cast rounds or truncates by less than one step);
+    - dense / conv2d / depthwise_conv2d: ``|Wq|^T e + |W - Wq|^T |v| + |b - bq| + s(result)`` (the
+      accumulator is exact or holds the sum; the result cast rounds or truncates by less than one step);
     - relu, linear: e (1-Lipschitz), plus one result step when the result has fewer fraction bits than
       its input (the derived relu type has as many: exact);
     - max pooling: the window's max of e; average pooling: the window's mean of e, plus one step of

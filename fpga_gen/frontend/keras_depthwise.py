@@ -69,7 +69,8 @@ def _layer_weights(layer, names: tuple[str, ...]) -> list[np.ndarray]:
     w = [np.asarray(v, dtype=np.float64) for v in layer.get_weights()]
     n = len(names) + int(bool(layer.use_bias))
     if len(w) != n:
-        _fail(layer, f"has {len(w)} weight arrays, expected {n} ({', '.join(names)}{', bias' if layer.use_bias else ''})")
+        wanted = ", ".join(names + (("bias",) if layer.use_bias else ()))
+        _fail(layer, f"has {len(w)} weight arrays, expected {n} ({wanted})")
     return w
 
 

@@ -443,8 +443,6 @@ def convert(model_or_path, config=None, tb_inputs=None, split_at: str | None = N
     runs on the CPU/GPU fallback.  Without it, a model holding layers the HLS writer cannot generate
     (selu, swish, gelu, exponential, mish: no nnet kernel) is split automatically before the first of them."""
     cfg = _resolve_config(config, overrides)
-    if cfg.io_type == "stream":
-        raise ConfigError("io_type 'stream' is not supported yet (it arrives with CNN support); use --io parallel")
     graph, cfg, model = load(model_or_path, cfg, **{k: v for k, v in overrides.items()
                                                    if k in ("name", "part", "clock_period")})
     passes, calibration = DEFAULT_PASSES, None

@@ -323,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--precision", help="default precisions, e.g. 'ap_fixed<16,6>,ap_fixed<12,4>'; "
                                        "'DEFAULT/WEIGHT' also sets the weight precision")
     s.add_argument("--strategy", help="latency,resource (default both)")
-    s.add_argument("--io", help="io types (only parallel today)")
+    s.add_argument("--io", help="io types: parallel, stream or parallel,stream (default parallel)")
     s.add_argument("--budget", help="fractions of the board (default dsp=0.8,lut=0.7,ff=0.7,bram=0.8)")
     s.add_argument("-o", "--output", default="sweep", help="output folder; its sweep.sqlite makes a rerun resume")
     s.add_argument("--verify", type=int, default=0, metavar="N", help="build and C-simulate the best N designs")

@@ -156,8 +156,9 @@ def test_unsupported_quantizer_option():
     tf = import_tf()
     from qkeras import QDense, quantized_bits
     m = tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=(4,), name="inp"),
-                             QDense(3, kernel_quantizer=quantized_bits(4, 0, alpha="auto_po2"), name="fc")])
-    with pytest.raises(FrontendError, match="layer 'fc': kernel quantizer .*alpha='auto_po2' is not supported yet"):
+                             QDense(3, kernel_quantizer=quantized_bits(4, 0, alpha=1, use_stochastic_rounding=True),
+                                    name="fc")])
+    with pytest.raises(FrontendError, match="layer 'fc': kernel quantizer .*: stochastic rounding has no hardware"):
         load_graph(m)
 
 

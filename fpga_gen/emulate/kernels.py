@@ -243,3 +243,4 @@ from . import kernels_merge as _kernels_merge  # noqa: E402,F401  (registers mer
 from . import kernels_spatial as _kernels_spatial  # noqa: E402,F401  (zeropad, cropping, upsampling, transpose)
 from . import kernels_activation as _kernels_activation  # noqa: E402,F401  (activation kinds, softmax variants)
 from . import kernels_depthwise as _kernels_depthwise  # noqa: E402,F401  (registers batchnorm and depthwise_conv2d)
+from . import kernels_quant as _kernels_quant  # noqa: E402,F401  (registers quant_act and apply_scale)

@@ -391,7 +391,8 @@ def _conv(node, ctx: Context, spatial: int) -> Cost:
     iterations, so DSPs are one patch-kernel's worth and the layer's II is n_partitions * RF.  A mux selects each
     iteration's patch from the fully partitioned input [guess: ~W/2 LUT per bit per doubling of the choices].
     io_stream (line buffer): one patch per input pixel, the kernel II cycles per pixel; (kh - 1) rows of input
-    in shift registers (BRAM when big) [guess]."""
+    in shift registers (BRAM when big) [guess]; padded layers read the zero-padded image (+ its padding stage
+    and FIFO) [guess]."""
     a = node.attrs
     n_chan, n_filt = int(a["n_chan"]), int(a["n_filt"])
     kern = tuple(int(k) for k in (a.get("kernel_size") or (1,) * spatial))
@@ -419,6 +420,19 @@ def _conv(node, ctx: Context, spatial: int) -> Cost:
         return core
     core = _dense_core(ctx, k2, node.weights.get("bias"), t.get("weight", res), t.get("bias", res),
                        t.get("accum", res), res, ksz * n_chan, n_filt)
+    pads = tuple(int(p) for p in (a.get("pads") or (0, 0, 0, 0)))
+    if any(pads):
+        # 'same' in io_stream: a zero-padding process in front (hls4ml's nnet::zeropad2d_cl, as the writer
+        # inserts it) feeds the line buffer the padded image through a FIFO of all its pixels [guess: one
+        # pipelined loop of padded pixels, a 2:1 mux per bit, the FIFO as io_stream FIFOs are costed]
+        in_h, in_w = in_h + pads[0] + pads[1], in_w + pads[2] + pads[3]
+        n_pix_in = in_h * in_w
+        f_bram, f_lut, f_ff = rom_cost(c, n_pix_in, n_chan * wx, 1, min_depth=1) if n_pix_in > c.fifo_srl_depth \
+            else (0, _cdiv(n_pix_in * n_chan * wx, 32), 0)
+        core.BRAM_18K += f_bram
+        core.LUT += f_lut + n_chan * wx * c.lut_cast_per_bit + c.lut_layer_overhead
+        core.FF += n_chan * wx * (1 + c.fifo_ff_per_bit) + c.ff_layer_overhead
+        core.notes = tuple(core.notes) + (f"zero padding to {in_h}x{in_w} in front (io_stream 'same') [guess]",)
     # a folded kernel (II > 1) costs one more cycle per pixel for the window hand-over [fit: pominiq RF 16
     # stream conv: 13 cycles per pixel for a 12-cycle kernel, 10194 cycles for 784 pixels]
     ii_pix = core.ii_cycles + (1 if core.ii_cycles > 1 else 0)
@@ -555,3 +569,34 @@ def _concatenate(node, ctx: Context) -> Cost:
     if ctx.io_type != "parallel":
         raise UnsupportedOp("concatenate layers are estimated for io_parallel only")
     return Cost(LUT=node.size * _cast_lut(ctx.c, res, res), ii_cycles=1)
+@register("quant_act")
+def _quant_act(node, ctx: Context) -> Cost:
+    """[guess] QKeras activation quantizers, per element: 'round' is an adder (the offset) and the rounding/
+    saturating cast, like a linear cast plus an adder; 'leaky' a relu, a shifted rounding cast and a
+    compare, muxed; 'step' one or two comparators of the input's width and a mux of constants; 'table' a
+    comparator per threshold and a mux over the levels."""
+    c = ctx.c
+    n = node.size
+    res = node.types["result"]
+    wx = _in_width(ctx)
+    fn = node.attrs.get("function")
+    quant = _cast_lut(c, ctx.in_type or res, res)
+    if fn == "round":
+        per = res.width * c.lut_cast_per_bit + quant + (wx * c.lut_per_adder_bit if node.attrs.get("offset") else 0)
+    elif fn == "leaky":
+        per = res.width * (c.lut_relu_per_bit + c.lut_cast_per_bit) + 2 * quant + wx * c.lut_per_adder_bit
+    elif fn == "step":
+        per = (2 if node.attrs.get("mid") is not None else 1) * wx * c.lut_per_adder_bit + res.width
+    elif fn == "table":
+        # one comparator of the input's width per threshold and a mux over the levels
+        n_thr = len(node.weights.get("thresholds", ()))
+        per = n_thr * wx * c.lut_per_adder_bit + (n_thr + 1) * res.width * c.lut_cast_per_bit
+    else:
+        raise UnsupportedOp(f"quant_act {fn!r} has no cost model yet")
+    return Cost(LUT=n * per, latency_cycles=0, ii_cycles=1)
+
+
+@register("apply_scale")
+def _apply_scale(node, ctx: Context) -> Cost:
+    """nnet::normalize with power-of-two scales: the batchnorm model (constant products, here shifts)."""
+    return _batchnorm(node, ctx)

@@ -13,7 +13,8 @@ import numpy as np
 from ..ir.graph import Graph, Node
 from ..ir.ops import FLOAT_FUNCTIONS
 from .loader import FrontendError
-from .quantizers import quantizer_spec, resolve_quantizer
+from .keras_quant import add_quant_activation, add_weighted, is_qkeras_quantizer, quantized_weights
+from .quantizers import resolve_quantizer
 
 __all__ = ["HANDLERS", "handler", "keras_to_graph", "supported_layers", "is_keras3", "output_shape", "KERAS_ACTIVATIONS",
            "add_activation_node"]
@@ -157,12 +158,8 @@ def _add_activation(ctx: Context, layer, src: str, act, name: str, layer_name: s
     q = act
     if isinstance(act, str) and act.startswith(("quantized_", "binary", "ternary", "bernoulli", "stochastic")):
         q = resolve_quantizer(act)
-    if q is not None and not isinstance(q, str) and type(q).__module__.startswith("qkeras"):
-        spec = quantizer_spec(q, layer.name, "activation")
-        op_act = "relu" if spec.kind == "relu" else "linear"
-        node = Node(name, "activation", [src], shape, attrs={"activation": op_act},
-                    types={"result": spec.type}, meta={"quantizer": spec.text})
-        return ctx.add(node, layer_name).name
+    if is_qkeras_quantizer(q):
+        return add_quant_activation(ctx, layer, src, q, name, layer_name)
     kind = _activation_name(act)
     if kind == "linear":
         if layer_name is not None:
@@ -222,34 +219,21 @@ def _dense(layer, ctx: Context):
     n_in, n_out = kernel.shape
     if n_in != in_shape[0]:
         raise FrontendError(f"layer {layer.name!r}: kernel has {n_in} inputs but its input has {in_shape[0]}")
-    types = {}
-    meta = {}
+    types, meta = {}, {}
+    scale = None
     if type(layer).__name__ == "QDense":
-        import tensorflow as tf
-        kq = getattr(layer, "kernel_quantizer_internal", None)
-        bq = getattr(layer, "bias_quantizer_internal", None)
-        if kq is not None:
-            spec = quantizer_spec(kq, layer.name, "kernel")
-            kernel = np.asarray(kq(tf.constant(kernel, dtype=tf.float32)).numpy(), dtype=np.float64)
-            types["weight"] = spec.type.plain()
-            meta["kernel_quantizer"] = spec.text
-        if bq is not None and layer.use_bias:
-            spec = quantizer_spec(bq, layer.name, "bias")
-            bias = np.asarray(bq(tf.constant(bias, dtype=tf.float32)).numpy(), dtype=np.float64)
-            types["bias"] = spec.type.plain()
-            meta["bias_quantizer"] = spec.text
+        kernel, bias, scale = quantized_weights(layer, kernel, bias, types, meta)
     if not np.all(np.isfinite(kernel)) or not np.all(np.isfinite(bias)):
         raise FrontendError(f"layer {layer.name!r}: weights contain NaN or Inf; retrain or clean the model")
     act = getattr(layer, "activation", None)
-    is_q = act is not None and type(act).__module__.startswith("qkeras")
-    act_name = "quant" if is_q else _activation_name(act)
-    ctx.add(Node(layer.name, "dense", [src], (n_out,),
-                 attrs={"n_in": int(n_in), "n_out": int(n_out)},
-                 weights={"kernel": kernel, "bias": bias}, types=types, meta=meta))
+    act_name = "quant" if is_qkeras_quantizer(act) else _activation_name(act)
+    out = add_weighted(ctx, Node(layer.name, "dense", [src], (n_out,),
+                                 attrs={"n_in": int(n_in), "n_out": int(n_out)},
+                                 weights={"kernel": kernel, "bias": bias}, types=types, meta=meta), scale)
     if act_name != "linear":
         # like hls4ml: the dense node keeps the layer's name, its activation becomes <layer>_<activation>
         act_node = ctx.unique(f"{layer.name}_{act_name}")
-        _add_activation(ctx, layer, layer.name, act, act_node, layer.name)
+        _add_activation(ctx, layer, out, act, act_node, layer.name)
 
 
 @handler("Activation", "QActivation")

@@ -19,9 +19,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.graph import Node
-from .keras import Context, _activation_name, _add_activation, handler, output_shape
 from ..ir.spatial import out_size_and_pads
+from .keras import Context, _activation_name, _add_activation, handler, output_shape
 from .keras_conv import _check_common, _geometry, _pair, _quantized, _spatial_input
+from .keras_quant import is_qkeras_quantizer
 from .keras_spatial import _check_shape as _check_1d_shape
 from .keras_spatial import _fail, _input, _ints
 from .loader import FrontendError
@@ -83,8 +84,7 @@ def _check_shape(layer, shape) -> None:
 
 def add_layer_activation(ctx: Context, layer, out: str) -> None:
     act = getattr(layer, "activation", None)
-    is_q = act is not None and type(act).__module__.startswith("qkeras")
-    act_name = "quant" if is_q else _activation_name(act)
+    act_name = "quant" if is_qkeras_quantizer(act) else _activation_name(act)
     if act_name != "linear":
         _add_activation(ctx, layer, out, act, ctx.unique(f"{layer.name}_{act_name}"), layer.name)
 

@@ -74,7 +74,8 @@ def _batchnorm(layer, ctx: Context):
                             f"retrain or clean the model")
     producer = ctx.graph[src]
     # a batchnorm inside a quantized model keeps its exact result (the next quantizer rounds it)
-    quantized = cls == "QBatchNormalization" or "kernel_quantizer" in producer.meta or "quantizer" in producer.meta
+    quantized = cls == "QBatchNormalization" or "kernel_quantizer" in producer.meta or "quantizer" in producer.meta \
+        or producer.op == "apply_scale"
     meta["quantized"] = bool(quantized)
     ctx.add(Node(layer.name, "batchnorm", [src], shape, attrs={"n_filt": int(n)},
                  weights={"scale": scale, "bias": bias}, meta=meta))

@@ -18,7 +18,8 @@ import numpy as np
 from ..ir.graph import Node
 from ..ir.spatial import out_size_and_pads, resize_nearest_rows
 from .keras import Context, _activation_name, _add_activation, handler, output_shape
-from .keras_conv import _check_common, _quantized
+from .keras_conv import _check_common
+from .keras_quant import add_weighted, is_qkeras_quantizer, quantized_weights
 from .loader import FrontendError
 
 __all__ = []
@@ -74,23 +75,22 @@ def _conv1d(layer, ctx: Context):
     if kernel.shape != (kw, n_chan, n_filt):
         _fail(layer, f"kernel has shape {kernel.shape}, expected {(kw, n_chan, n_filt)}")
     types, meta = {}, {}
+    scale = None
     if cls == "QConv1D":
-        kernel = _quantized(layer, kernel, "kernel_quantizer_internal", "kernel", types, "weight", meta)
-        if layer.use_bias:
-            bias = _quantized(layer, bias, "bias_quantizer_internal", "bias", types, "bias", meta)
+        kernel, bias, scale = quantized_weights(layer, kernel, bias, types, meta)
     if not np.all(np.isfinite(kernel)) or not np.all(np.isfinite(bias)):
         raise FrontendError(f"layer {layer.name!r}: weights contain NaN or Inf; retrain or clean the model")
     shape = _check_shape(layer, (ow, n_filt))
-    ctx.add(Node(layer.name, "conv2d", [src], shape,
-                 attrs={"in_height": 1, "in_width": in_w, "n_chan": n_chan, "n_filt": n_filt,
-                        "kernel_size": (1, kw), "strides": (1, sw), "padding": cfg["padding"],
-                        "pads": (0, 0, pl, pr)},
-                 weights={"kernel": kernel.reshape(1, kw, n_chan, n_filt), "bias": bias}, types=types, meta=meta))
+    out = add_weighted(ctx, Node(layer.name, "conv2d", [src], shape,
+                                 attrs={"in_height": 1, "in_width": in_w, "n_chan": n_chan, "n_filt": n_filt,
+                                        "kernel_size": (1, kw), "strides": (1, sw), "padding": cfg["padding"],
+                                        "pads": (0, 0, pl, pr)},
+                                 weights={"kernel": kernel.reshape(1, kw, n_chan, n_filt), "bias": bias},
+                                 types=types, meta=meta), scale)
     act = getattr(layer, "activation", None)
-    is_q = act is not None and type(act).__module__.startswith("qkeras")
-    act_name = "quant" if is_q else _activation_name(act)
+    act_name = "quant" if is_qkeras_quantizer(act) else _activation_name(act)
     if act_name != "linear":
-        _add_activation(ctx, layer, layer.name, act, ctx.unique(f"{layer.name}_{act_name}"), layer.name)
+        _add_activation(ctx, layer, out, act, ctx.unique(f"{layer.name}_{act_name}"), layer.name)
 
 
 @handler("MaxPooling1D", "AveragePooling1D")

@@ -157,3 +157,4 @@ from . import layers_merge as _layers_merge  # noqa: E402,F401  (registers merge
 from . import layers_spatial as _layers_spatial  # noqa: E402,F401  (zeropad, cropping, upsampling, transpose)
 from . import layers_activation as _layers_activation  # noqa: E402,F401  (activation, softmax)
 from . import layers_depthwise as _layers_depthwise  # noqa: E402,F401  (registers batchnorm and depthwise_conv2d)
+from . import layers_quant as _layers_quant  # noqa: E402,F401  (registers quant_act and apply_scale)

@@ -95,6 +95,23 @@ batchnorm    y = x * scale + bias, per channel (the last axis; a 1-D input has o
              bias (n_filt,).  types: scale, bias, result.  The product x * scale is full
              precision (ap_fixed's operator*), the bias is added in full precision, and only
              that exact sum is cast to result (one rounding, one overflow).
+quant_act    Element-wise QKeras activation quantizer (fpga_gen::quant_act_* in fpga_gen_quant.h).
+             types: result.  attrs: function and its parameters:
+             'round': v = x * 2**-shift + offset, exact (ir.quant.affine_type), cast to result
+               (AP_RND_CONV, AP_SAT), then clamped to [lo, hi] where given (quantized_sigmoid).
+             'leaky' (quantized_relu with negative_slope 2**-shift, bits, integer): x > 0 -> x cast to
+               ap_ufixed<bits-1, integer, RND_CONV, SAT>; else s*x (exact) rounded half to even to the
+               step 2**(integer-bits+1), and neg_min (= -s * 2**integer) where that is smaller.
+             'step' (binary, ternary, binary_tanh): x >= threshold (x > threshold when not inclusive)
+               -> hi; with mid given, x <= -threshold (<) -> lo, else mid; without it, else lo.
+             'table' (fn 'tanh'|'sigmoid' with the real function, 'po2', 'relu_po2'): weights thresholds
+               (ascending, on the input's grid) and levels (one more, in result):
+               levels[number of thresholds <= x]; built by passes/quant_table.py from the function
+               evaluated in float64 on every value of the input type.
+apply_scale  y = x * scale[c] + bias[c], c the channel (last axis), as nnet::normalize: the product and
+             sum held exactly, cast to result.  weights: scale, bias (n_chan,).  types: scale, bias, result.
+             QKeras' per-channel alpha ('auto_po2': powers of two; 'auto': float32 values, held
+             exactly), split off the dense/conv weights, whose bias moves here.
 float_activation
              Element-wise float function, CPU/GPU fallback only (hls=False: no HLS template; a
              model holding one is split before it, see :meth:`Graph.split`).  attrs: function
@@ -199,6 +216,8 @@ _register(OpDef(
     weights=("scale", "bias"),
     type_slots=("result", "scale", "bias"),
 ))
+_register(OpDef("quant_act", attrs={"function": (str, REQUIRED)}))
+_register(OpDef("apply_scale", weights=("scale", "bias"), type_slots=("result", "scale", "bias")))
 _register(OpDef("float_activation", attrs={"function": (str, REQUIRED)}, hls=False))
 
 # functions with no nnet_activation kernel: computed in float on the CPU/GPU fallback

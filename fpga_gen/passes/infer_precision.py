@@ -45,6 +45,8 @@
 - softmax: table types chosen so argmax is preserved (see :func:`softmax_types`); implementation from
   ``layers.<name>.implementation``, ``softmax.implementation`` or 'stable'.
 - float_activation (selu, swish, gelu, ...; CPU/GPU fallback only): ``default_precision`` with RND_CONV, SAT.
+- quant_act: the quantizer's type from the frontend.  apply_scale: scale/bias types exact from their
+  values, the result the exact type of x * scale + bias (see :mod:`fpga_gen.passes.quant_scale`).
 """
 
 from __future__ import annotations
@@ -506,6 +508,18 @@ class InferPrecision(Pass):
             return
         a, b = graph.producer_types(node)
         node.types["result"] = merge_result_type(mode, a, b)
+
+    def _quant_act(self, graph, node: Node, config: ProjectConfig, ov):
+        # the frontend sets the quantizer's exact type; a table's comes from the levels it reaches
+        if node.attrs.get("function") == "table":
+            from .quant_table import table_types
+            table_types(node, graph[node.inputs[0]].types["result"])
+            return
+        node.types["result"] = ov.get("result") or node.types["result"]
+
+    def _apply_scale(self, graph, node: Node, config: ProjectConfig, ov):
+        from .quant_scale import apply_scale_types
+        apply_scale_types(graph, node, ov, config.default_precision)
 
     def _float_activation(self, graph, node: Node, config: ProjectConfig, ov):
         node.types["result"] = ov.get("result") or node.types.get("result") or \

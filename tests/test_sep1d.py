@@ -118,6 +118,34 @@ def test_qseparable_conv1d_emulator_equals_qkeras_exactly(case):
     assert np.array_equal(project.predict(x), ref)
 
 
+def test_qseparable_conv1d_with_alpha_scales_equals_qkeras_exactly():
+    """Per-channel auto_po2 scales on both kernels: QKeras quantizes the kernels expanded to 2-D; the frontend
+    folds each scale into the exact weights."""
+    tf = _tf()
+    from qkeras import QActivation, QSeparableConv1D, quantized_bits
+    tf.keras.utils.set_random_seed(9)
+    model = tf.keras.Sequential([
+        tf.keras.layers.InputLayer(input_shape=(9, 3), name="x"),
+        QSeparableConv1D(4, 3, strides=2, padding="same", depthwise_quantizer=quantized_bits(5, 0, alpha="auto_po2"),
+                         pointwise_quantizer=quantized_bits(5, 0, alpha="auto_po2"), bias_quantizer=_q(),
+                         depthwise_initializer=_init(-3, 3), pointwise_initializer=_init(-0.2, 0.2),
+                         bias_initializer=_init(-0.5, 0.5), name="conv"),
+        QActivation(_q(8, 3), name="act")])
+    project = convert(model, input_precision=IN_PREC)
+    x = grid_inputs(300, (9, 3))
+    ref = model.predict(x.astype(np.float32), verbose=0).astype(np.float64)
+    assert np.array_equal(project.predict(x), ref)
+    assert np.mean(ref != 0) > 0.5
+
+
+def test_io_stream_refuses_the_1d_depthwise_in_one_line(tmp_path):
+    from fpga_gen.hls.layers import HlsWriteError
+    project = convert(qseparable_model("same_k3"), io_type="stream", input_precision=IN_PREC)
+    with pytest.raises(HlsWriteError) as e:
+        project.write(tmp_path / "prj")
+    assert str(e.value).startswith("layer 'conv_depthwise' (depthwise_conv2d): no io_stream form yet; use io_type "
+                                   "'parallel'")
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_depthwise_conv1d_on_a_grid_equals_keras_exactly(case):
     shape = CASES[case][0]

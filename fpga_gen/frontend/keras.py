@@ -152,9 +152,27 @@ def add_activation_node(ctx: Context, src: str, name: str, layer_name: str | Non
                    layer_name).name
 
 
+def _elementwise_shape(ctx: Context, layer, src: str) -> tuple[int, ...]:
+    """The shape of an element-wise layer's output: Keras' own when it holds as many values as its source (a
+    Flatten or Reshape before it adds no node, so the source node may hold the values in another shape)."""
+    shape = tuple(ctx.graph[src].shape)
+    try:
+        keras_shape = tuple(int(d) for d in output_shape(layer)[1:])
+    except (AttributeError, TypeError, ValueError, RuntimeError):
+        return shape
+    return keras_shape if int(np.prod(keras_shape)) == int(np.prod(shape)) else shape
+
+
 def _add_activation(ctx: Context, layer, src: str, act, name: str, layer_name: str | None) -> str:
     """Add the node(s) for an activation (function, name or QKeras quantizer); return the output node."""
-    shape = ctx.graph[src].shape
+    out = _add_activation_nodes(ctx, layer, src, act, name, layer_name)
+    if out != src:
+        ctx.graph[out].shape = _elementwise_shape(ctx, layer, src)
+    return out
+
+
+def _add_activation_nodes(ctx: Context, layer, src: str, act, name: str, layer_name: str | None) -> str:
+    shape = _elementwise_shape(ctx, layer, src)
     q = act
     if isinstance(act, str) and act.startswith(("quantized_", "binary", "ternary", "bernoulli", "stochastic")):
         q = resolve_quantizer(act)

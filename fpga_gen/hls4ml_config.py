@@ -366,7 +366,7 @@ def layer_classes(node) -> tuple[str, ...]:
     """The LayerType keys that reach ``node``, first match wins: hls4ml's layer class (what hls4ml itself
     resolves: Pooling2D, GlobalPooling2D, Merge, Resize, ParametrizedActivation, ...), then the Keras class the
     frontend recorded (``node.meta['keras_class']``: Conv1D, GlobalAveragePooling2D, Add, ELU, ... as hls4ml's
-    ``config_from_keras_model(granularity='type')`` writes them), then the op's own class.  1-D layers are 2-D
+    ``config_from_keras_model(granularity='type')`` writes them).  1-D layers are 2-D
     ops with a 2-d node shape (width, channels); global pooling covers the whole input in one window."""
     op, a = node.op, node.attrs
     keras = node.meta.get("keras_class")
@@ -375,10 +375,13 @@ def layer_classes(node) -> tuple[str, ...]:
         keras = None                                    # hls4ml's own <layer>_alpha layer, not the QDense/QConv
     if op == "activation" and keras not in _ACTIVATION_LAYERS:
         keras = None                                    # Dense(activation=...)'s split activation: 'Activation'
-    if op == "conv2d":
-        hls = "SeparableConv2D" if keras == "SeparableConv2D" else ("Conv1D" if one_d else "Conv2D")
+    dim = "1D" if one_d else "2D"
+    if op in ("conv2d", "depthwise_conv2d") and (keras or "").startswith(("SeparableConv", "QSeparableConv")):
+        hls = "SeparableConv" + dim                     # hls4ml keeps the separable layer whole
+    elif op == "conv2d":
+        hls = "Conv" + dim
     elif op == "depthwise_conv2d":
-        hls = "SeparableConv2D" if keras == "SeparableConv2D" else "DepthwiseConv2D"
+        hls = "DepthwiseConv" + dim
     elif op == "pooling":
         is_global = (keras or "").startswith("Global") or (
             keras is None and tuple(a.get("pool_size", ())) == (a.get("in_height"), a.get("in_width")) and
@@ -393,7 +396,7 @@ def layer_classes(node) -> tuple[str, ...]:
         hls = "Input"
     else:
         hls = _OP_CLASS.get(op)
-    names = [hls, keras, _OP_CLASS.get(op)]
+    names = [hls, keras, "InputLayer" if op == "input" else None]
     if op == "merge" and keras is None:
         names.append(_MERGE_CLASS.get(a.get("mode")))
     out = []

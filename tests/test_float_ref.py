@@ -392,3 +392,17 @@ def test_quantizer_ops_float_reference_equals_qkeras():
         keras = m.predict(xw.astype(np.float32), verbose=0).reshape(len(xw), -1)
         # quantizers after float32 sums: a value near a rounding edge may land one step apart
         assert np.mean(np.isclose(got, keras, atol=1e-5)) > 0.97, kind
+
+
+def test_hls4ml_classes_of_1d_and_separable_layers():
+    from fpga_gen.hls4ml_config import layer_classes
+    tf = _tf()
+    L = tf.keras.layers
+    x = tf.keras.Input((10, 3), name="x")
+    y = L.SeparableConv1D(4, 3, name="sep1")(L.DepthwiseConv1D(3, name="dw1")(x))
+    g, _ = load_graph(tf.keras.Model(x, y))
+    assert layer_classes(g["dw1"]) == ("DepthwiseConv1D",)
+    assert {layer_classes(n)[0] for n in g if n.name.startswith("sep1")} == {"SeparableConv1D"}
+    g2, _ = load_graph(MODELS["separable"]())
+    assert {layer_classes(n)[0] for n in g2 if n.name.startswith("sep")} == {"SeparableConv2D"}
+    assert layer_classes(load_graph(MODELS["conv1d"]())[0]["c1"]) == ("Conv1D",)     # a Conv2D key does not reach it

@@ -1,0 +1,124 @@
+"""Fuzzing the layers together: random functional QKeras models (tests/fuzz_mixed.py) mixing skip Add /
+Concatenate, Conv1D/Conv2D, depthwise/separable, batchnorm (folded and separate), padding/cropping/upsampling,
+pooling and global pooling, the quantizer zoo, the activation kinds, io_parallel and io_stream.
+
+Properties, per model:
+- TorchOps (CPU) equals numpy, every node, bit for bit;
+- the emulator equals QKeras bit for bit where every layer is fixed point in QKeras (``MixedSpec.qkeras_exact``)
+  and every type is at most 24 bits wide (QKeras' float32 sums are then exact); the other models skip it;
+- the written project is byte-identical when the model is converted and written again;
+- io_stream: the writer either writes the project or refuses it in one line naming a layer (HlsWriteError);
+  io_parallel always writes;
+- csim (g++) equals the emulator bit for bit (a few models in the default suite, one in three in the long one).
+
+Default suite: a fixed (derandomized) handful of models.  Long profile: ``pytest -m slow tests/test_fuzz_mixed.py``
+(``make fuzz``), ``FPGA_GEN_FUZZ_MIXED_EXAMPLES`` models (default 200).
+"""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import shutil
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, Phase, given, reject, settings
+from hypothesis import strategies as st
+
+from fpga_gen import convert
+from fpga_gen.frontend.loader import FrontendError
+from fpga_gen.hls.layers import HlsWriteError
+from fpga_gen.passes.base import PassError
+from fuzz_mixed import mixed_specs
+
+HAVE_GXX = shutil.which("g++") is not None
+N = 48
+
+EXPECTED_REFUSALS = (
+    "max pooling with padding='same' needs a signed input",     # nnet pads with the type's most negative value
+    "a table over its values needs <= 22",                       # table quantizers (po2) on a wide input
+)
+
+
+def _same_tree(a, b) -> list:
+    cmp = filecmp.dircmp(a, b)
+    bad = cmp.left_only + cmp.right_only + cmp.funny_files
+    _, mismatch, errors = filecmp.cmpfiles(a, b, cmp.common_files, shallow=False)
+    bad += mismatch + errors
+    for d in cmp.common_dirs:
+        bad += [f"{d}/{f}" for f in _same_tree(os.path.join(a, d), os.path.join(b, d))]
+    return bad
+
+
+def check_mixed(spec, tmp, csim: bool = False) -> dict:
+    from fpga_gen.emulate import Emulator
+    model = spec.build()
+    try:
+        project = convert(model, config=spec.config())
+    except (PassError, FrontendError) as e:
+        # documented one-line refusals of valid Keras models: the draw is rejected, any other error fails
+        assert "\n" not in str(e), str(e)
+        if not any(r in str(e) for r in EXPECTED_REFUSALS):
+            raise
+        reject()
+    graph = project.graph
+    x = spec.inputs(N, seed=spec.seed % 1000)
+    trace = project.emulator().predict(x, trace=True)
+    out = trace[graph.outputs[0]].reshape(N, -1)
+
+    # TorchOps == numpy, every node
+    try:
+        from fpga_gen.emulate.torch_ops import TorchOps
+    except ImportError:
+        TorchOps = None
+    if TorchOps is not None:
+        got = Emulator(graph, xp=TorchOps("cpu")).predict(x, trace=True)
+        for name, ref in trace.items():
+            assert np.array_equal(np.asarray(got[name]), ref), f"TorchOps != numpy at node {name!r}"
+
+    # QKeras, where it computes in fixed point
+    widths = max(t.width for n in graph for t in n.types.values())
+    exact = spec.qkeras_exact and widths <= 24
+    if exact:
+        q = model.predict(x.astype(np.float32), verbose=0, batch_size=N).astype(np.float64).reshape(N, -1)
+        assert np.array_equal(out, q), (f"emulator != QKeras at {np.argwhere(out != q)[:5].tolist()}: "
+                                        f"{out[out != q][:5]} vs {q[out != q][:5]}")
+
+    # the writer: io_parallel writes, io_stream writes or refuses in one line
+    d1 = tmp / "a"
+    try:
+        project.write(d1)
+    except HlsWriteError as e:
+        assert spec.io_type == "stream", f"io_parallel refused: {e}"
+        assert "\n" not in str(e) and str(e).startswith("layer "), str(e)
+        return {"qkeras_exact": exact, "written": False}
+    again = convert(spec.build(), config=spec.config())
+    again.write(tmp / "b")
+    bad = _same_tree(d1, tmp / "b")
+    assert not bad, f"a rerun wrote other bytes: {bad}"
+
+    if csim:
+        y = project.predict(x, backend="csim").reshape(N, -1)
+        assert np.array_equal(y, out), f"csim != emulator: {np.mean(y != out):.2%} differ"
+    return {"qkeras_exact": exact, "written": True}
+
+
+_HC = list(HealthCheck)
+_NO_SHRINK = [Phase.explicit, Phase.reuse, Phase.generate]    # a failing model is printed as drawn: shrinking
+# one (minutes of conversions) is slower than reading it
+
+
+@settings(max_examples=int(os.environ.get("FPGA_GEN_FUZZ_MIXED_FAST", "12")), deadline=None, derandomize=True,
+          database=None, suppress_health_check=_HC, phases=_NO_SHRINK)
+@given(spec=mixed_specs(), csim=st.integers(0, 5).map(lambda k: k == 0 and HAVE_GXX))
+def test_fuzz_mixed(spec, csim, tmp_path_factory):
+    check_mixed(spec, tmp_path_factory.mktemp("mixed"), csim=csim)
+
+
+@pytest.mark.slow
+@settings(max_examples=int(os.environ.get("FPGA_GEN_FUZZ_MIXED_EXAMPLES", "200")), deadline=None, database=None,
+          suppress_health_check=_HC, print_blob=True, phases=_NO_SHRINK)
+@given(spec=mixed_specs(), csim=st.integers(0, 2).map(lambda k: k == 0 and HAVE_GXX))
+def test_fuzz_mixed_long(spec, csim, tmp_path_factory):
+    check_mixed(spec, tmp_path_factory.mktemp("mixed"), csim=csim)

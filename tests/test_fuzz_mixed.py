@@ -30,7 +30,7 @@ from fpga_gen import convert
 from fpga_gen.frontend.loader import FrontendError
 from fpga_gen.hls.layers import HlsWriteError
 from fpga_gen.passes.base import PassError
-from fuzz_mixed import mixed_specs
+from fuzz_mixed import MixedSpec, mixed_specs
 
 HAVE_GXX = shutil.which("g++") is not None
 N = 48
@@ -38,6 +38,7 @@ N = 48
 EXPECTED_REFUSALS = (
     "max pooling with padding='same' needs a signed input",     # nnet pads with the type's most negative value
     "a table over its values needs <= 22",                       # table quantizers (po2) on a wide input
+    "its exact accumulator needs more than 53 bits",             # exact types grown through float BN/activations
 )
 
 
@@ -122,3 +123,28 @@ def test_fuzz_mixed(spec, csim, tmp_path_factory):
 @given(spec=mixed_specs(), csim=st.integers(0, 2).map(lambda k: k == 0 and HAVE_GXX))
 def test_fuzz_mixed_long(spec, csim, tmp_path_factory):
     check_mixed(spec, tmp_path_factory.mktemp("mixed"), csim=csim)
+
+
+# ---------------------------------------------------------------------------- regressions found by the fuzzer
+# QConv2D -> BatchNormalization -> LeakyReLU -> QConv2D -> BatchNormalization -> QActivation: the exact types
+# grow through the (unquantized) batchnorm and leaky relu until the second convolution needs 54 bits.
+WIDE = MixedSpec(input_shape=(7, 3, 1), input_bits=8, input_int=4, layers=[
+    dict(kind="conv", name="conv1", kernel=(2, 2), strides=(2, 1), padding="same", bias=False, quant=("bits", 5, 2),
+         bq=("bits", 7, 2), wfrac=0, filters=3),
+    dict(kind="bn", name="bn2"), dict(kind="act", name="a3", fn="leaky", alpha=0.3),
+    dict(kind="conv", name="conv4", kernel=(2, 2), strides=(2, 2), padding="valid", bias=True, quant=("bits", 7, 2),
+         bq=("bits", 10, 1), wfrac=3, filters=2),
+    dict(kind="bn", name="bn5"), dict(kind="qact", name="qa6", q=("relu", 6, 3)), dict(kind="flatten", name="flat7"),
+    dict(kind="dense", name="fc8", units=3, bias=False, quant=("po2", 3), bq=("bits", 10, 1), wfrac=2)], seed=12728)
+
+
+def test_too_wide_exact_accumulator_is_refused_at_its_layer_naming_the_fix():
+    """Was: a 54-bit accum type on conv4 (its range < 2**53, plus the sign bit), then 'layer 'bn5': dense
+    accumulator range exceeds 53 bits' with no fix (or the emulator's error on conv4)."""
+    with pytest.raises(PassError) as e:
+        convert(WIDE.build(), config=WIDE.config())
+    assert str(e.value) == (
+        "layer 'conv4': its exact accumulator needs more than 53 bits (input ap_fixed<46,8>); quantize its input "
+        "(e.g. a QActivation(quantized_bits) before it) or set its precision in the config (accum; batchnorm: "
+        "result)")
+

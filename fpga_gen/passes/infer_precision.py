@@ -183,10 +183,14 @@ def dense_accum_type(x: FixedType, w: FixedType, b: FixedType, kernel: np.ndarra
     lo_x, hi_x = float(x.raw_min), float(x.raw_max)
     hi = br + np.where(wr > 0, wr * hi_x, wr * lo_x).sum(axis=0)
     lo = br + np.where(wr > 0, wr * lo_x, wr * hi_x).sum(axis=0)
-    if max(np.abs(hi).max(initial=0), np.abs(lo).max(initial=0)) >= 2.0 ** 53:
-        raise PassError("dense accumulator range exceeds 53 bits")
-    t = exact_type_for_range(int(lo.min(initial=0)), int(hi.max(initial=0)), frac,
-                             force_signed=bool(lo.min(initial=0) < 0) or x.signed or w.signed)
+    t = None
+    if max(np.abs(hi).max(initial=0), np.abs(lo).max(initial=0)) < 2.0 ** 53:
+        t = exact_type_for_range(int(lo.min(initial=0)), int(hi.max(initial=0)), frac,
+                                 force_signed=bool(lo.min(initial=0) < 0) or x.signed or w.signed)
+    if t is None or t.width > 53:      # the emulator holds raw values in float64 (53 bits, sign included)
+        raise PassError(f"its exact accumulator needs more than 53 bits (input {x}); quantize its input (e.g. a "
+                        f"QActivation(quantized_bits) before it) or set its precision in the config (accum; "
+                        f"batchnorm: result)")
     return t
 
 

@@ -38,6 +38,6 @@ test-slow: install
 clean:
 	rm -rf $(VENV) build dist *.egg-info
 
-# long fuzz profile (>= 200 random models; FPGA_GEN_FUZZ_EXAMPLES sets the count)
+# long fuzz profile (>= 200 random models each; FPGA_GEN_FUZZ_EXAMPLES / FPGA_GEN_FUZZ_MIXED_EXAMPLES set the counts)
 fuzz: install
-	$(BIN)/python -m pytest -q -m slow tests/test_fuzz.py
+	$(BIN)/python -m pytest -q -m slow tests/test_fuzz.py tests/test_fuzz_mixed.py

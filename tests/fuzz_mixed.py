@@ -38,6 +38,7 @@ class MixedSpec:
     io_type: str = "parallel"
     strategy: str = "latency"
     seed: int = 0
+    float_model: bool = False       # no QKeras layer: converted with calibrate= (the float-model flow)
 
     @property
     def input_precision(self) -> str:
@@ -49,6 +50,15 @@ class MixedSpec:
     @property
     def qkeras_exact(self) -> bool:
         return all(_exact(l) for l in self.layers)
+
+    @property
+    def end_activation(self) -> bool:
+        """The model ends in a softmax/sigmoid after its dense layer (QKeras is then compared before it)."""
+        return self.layers[-1]["kind"] == "act" and self.layers[-1]["name"].startswith("out")
+
+    @property
+    def qkeras_exact_before_end(self) -> bool:
+        return self.end_activation and all(_exact(l) for l in self.layers[:-1])
 
     def inputs(self, n: int, seed: int = 0) -> np.ndarray:
         rng = np.random.default_rng(seed)
@@ -153,10 +163,14 @@ def _apply(tf, l, y, rng):
         b = y
         for bl in l["branch"]:
             b = _apply(tf, bl, b, rng)
-        return (K.Add if l["merge"] == "add" else K.Concatenate)(name=name)([y, b])
+        cls = {"add": K.Add, "concat": K.Concatenate, "subtract": K.Subtract, "multiply": K.Multiply,
+               "average": K.Average, "maximum": K.Maximum, "minimum": K.Minimum}[l["merge"]]
+        return cls(name=name)([y, b])
     if k in ("conv", "sep", "dw"):
         q = l["quant"]
         kw = dict(name=name, strides=l["strides"], padding=l["padding"], use_bias=l["bias"])
+        if l.get("act_arg"):
+            kw["activation"] = _aq(l["act_arg"])
         if k == "conv":
             if q is None:
                 layer = getattr(K, f"Conv{D}")(l["filters"], l["kernel"], **kw)
@@ -172,9 +186,9 @@ def _apply(tf, l, y, rng):
                     bias_quantizer=_wq(l["bq"]), **kw)
         else:
             if q is None:
-                layer = getattr(K, f"DepthwiseConv{D}")(l["kernel"], **kw)
+                layer = getattr(K, f"DepthwiseConv{D}")(l["kernel"], depth_multiplier=l["mult"], **kw)
             else:
-                layer = qkeras.QDepthwiseConv2D(l["kernel"], depthwise_quantizer=_wq(q),
+                layer = qkeras.QDepthwiseConv2D(l["kernel"], depth_multiplier=l["mult"], depthwise_quantizer=_wq(q),
                                                 bias_quantizer=_wq(l["bq"]), **kw)
         out = layer(y)
         _set_weights(layer, l, rng)
@@ -262,6 +276,7 @@ class _State:
     def __init__(self, draw, shape, stream):
         self.draw, self.shape, self.stream, self.k = draw, list(shape), stream, 0
         self.unquantized = 0       # layers since the last quantizer: bounds how wide exact types grow
+        self.float = False         # a float model (no QKeras layer): converted with calibration
 
     def name(self, stem):
         self.k += 1
@@ -288,17 +303,24 @@ def _conv(draw, s: _State, kind="conv", same_shape=False, filters=None):
     else:
         strides = tuple(draw(st.integers(1, 2)) for _ in range(rank))
         padding = draw(st.sampled_from(["valid", "same"]))
-    quantized = draw(st.integers(0, 4)) > 0 and not (kind == "dw" and rank == 1)   # no QDepthwiseConv1D
+    quantized = draw(st.integers(0, 4)) > 0 and not (kind == "dw" and rank == 1) and not s.float
     l = dict(kind=kind, name=s.name(kind), kernel=kernel, strides=strides, padding=padding,
              bias=draw(st.booleans()), quant=_weight_quant(draw) if quantized else None,
              bq=_bias_quant(draw), wfrac=draw(st.integers(0, 3)))
     if kind == "sep":
         l["pq"] = _weight_quant(draw)
     c = s.shape[-1]
+    if kind == "dw":
+        l["mult"] = 1          # depth_multiplier > 1: refused in one line (nnet needs n_filt == n_chan)
+        c *= l["mult"]
     if kind != "dw":
         l["filters"] = filters or draw(st.integers(1, 4))
         c = l["filters"]
     s.shape = [_out(n, k, st_, padding) for n, k, st_ in zip(s.spatial, kernel, strides)] + [c]
+    if quantized and draw(st.integers(0, 4)) == 0:
+        l["act_arg"] = _act_quant(draw, zoo=False)     # QConv(activation=quantizer): its own node
+        s.unquantized = 0
+        return [l]
     s.unquantized += 1
     return [l] + _after_weighted(draw, s, quantized)
 
@@ -314,7 +336,7 @@ def _after_weighted(draw, s: _State, quantized) -> list:
 
 
 def _activation(draw, s: _State):
-    if draw(st.integers(0, 3)) > 0:
+    if draw(st.integers(0, 3)) > 0 and not s.float:
         s.unquantized = 0
         return dict(kind="qact", name=s.name("qa"), q=_act_quant(draw))
     fn = draw(st.sampled_from(["relu", "relu6", "leaky", "elu", "sigmoid", "tanh"]))
@@ -355,12 +377,14 @@ def _spatial_layer(draw, s: _State) -> list:
 
 
 def _skip(draw, s: _State) -> list:
-    merge = draw(st.sampled_from(["add", "concat"]))
+    merge = draw(st.sampled_from(["add", "add", "concat", "concat", "subtract", "multiply", "average", "maximum",
+                                  "minimum"]))
     c = s.shape[-1]
     inner = _State(draw, s.shape, s.stream)
+    inner.float = s.float
     inner.k, inner.unquantized = s.k + 100, s.unquantized
-    kind = draw(st.sampled_from(["conv", "conv", "sep"] + (["dw"] if merge == "add" else [])))
-    branch = _conv(draw, inner, kind=kind, same_shape=True, filters=c if merge == "add" else None)
+    kind = draw(st.sampled_from(["conv", "conv", "sep"] + (["dw"] if merge != "concat" else [])))
+    branch = _conv(draw, inner, kind=kind, same_shape=True, filters=None if merge == "concat" else c)
     s.k = inner.k
     if merge == "concat":
         s.shape = s.shape[:-1] + [c + inner.shape[-1]]
@@ -383,6 +407,7 @@ def mixed_specs(draw, stream=None):
     spec = MixedSpec(input_shape=shape, input_bits=ib, input_int=draw(st.integers(1, min(4, ib - 1))),
                      io_type=io, strategy=draw(st.sampled_from(["latency", "resource"])), seed=seed)
     s = _State(draw, shape, io == "stream")
+    s.float = spec.float_model = draw(st.integers(0, 5)) == 0
     layers: list = []
     for _ in range(draw(st.integers(1, 4))):
         if simple:
@@ -406,6 +431,7 @@ def mixed_specs(draw, stream=None):
         if min(s.spatial) < 1 or any(n > 12 for n in s.spatial):
             # sizes drawn out of range: fall back to a single convolution on the input
             s = _State(draw, shape, io == "stream")
+            s.float = spec.float_model
             layers = _conv(draw, s, "conv", same_shape=True)
     head = "flatten" if simple else draw(st.sampled_from(["flatten", "gpool"]))
     if head == "gpool":
@@ -417,9 +443,12 @@ def mixed_specs(draw, stream=None):
         n = int(np.prod(s.shape))
     if s.unquantized >= 1 and not simple:
         layers.append(_activation(draw, s))
-    quantized = draw(st.integers(0, 4)) > 0
+    quantized = draw(st.integers(0, 4)) > 0 and not s.float
     layers.append(dict(kind="dense", name=s.name("fc"), units=draw(st.integers(1, 6)), bias=draw(st.booleans()),
                        quant=_weight_quant(draw) if quantized else None, bq=_bias_quant(draw),
                        wfrac=draw(st.integers(0, 3))))
+    end = draw(st.sampled_from([None, None, None, "softmax", "sigmoid"]))
+    if end:
+        layers.append(dict(kind="act", name=s.name("out"), fn=end))
     spec.layers = layers
     return spec

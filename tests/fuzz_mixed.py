@@ -7,7 +7,8 @@ tf.keras functional model.  Layers drawn:
 - Conv1D/Conv2D (QKeras quantized or float), DepthwiseConv2D/QDepthwiseConv2D, DepthwiseConv1D,
   SeparableConv1D/2D (quantized or float), BatchNormalization (after a float layer: folded by FuseBatchNorm;
   after a quantized layer or an activation: its own batchnorm node);
-- ZeroPadding, Cropping, UpSampling, Max/AveragePooling, GlobalMax/AveragePooling, Flatten;
+- ZeroPadding, Cropping, UpSampling, Max/AveragePooling, GlobalMax/AveragePooling, Flatten, Permute, Reshape
+  (an image into a sequence of pixels and back);
 - skip blocks: ``y = Add([x, branch(x)])`` or ``Concatenate([x, branch(x)])`` with a 'same' convolution branch;
 - activations: QActivation with the quantizer zoo (quantized_bits, quantized_relu (with negative_slope),
   quantized_tanh, quantized_sigmoid, binary, ternary, quantized_po2, quantized_relu_po2), and the activation
@@ -28,6 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from hypothesis import strategies as st
 
+from fpga_gen.passes import valid_reuse_factors
+
 
 @dataclass
 class MixedSpec:
@@ -45,7 +48,13 @@ class MixedSpec:
         return f"ap_fixed<{self.input_bits},{self.input_int}>"
 
     def config(self) -> dict:
-        return {"strategy": self.strategy, "input_precision": self.input_precision, "io_type": self.io_type}
+        layers = {}
+        for l in self.layers:
+            for x in [l] + l.get("branch", []):
+                if x.get("reuse", 1) != 1:
+                    layers[x["name"]] = {"reuse_factor": x["reuse"]}
+        return {"strategy": self.strategy, "input_precision": self.input_precision, "io_type": self.io_type,
+                "layers": layers}
 
     @property
     def qkeras_exact(self) -> bool:
@@ -235,6 +244,10 @@ def _apply(tf, l, y, rng):
         return cls(name=name)(y)
     if k == "flatten":
         return K.Flatten(name=name)(y)
+    if k == "permute":
+        return K.Permute(l["perm"], name=name)(y)
+    if k == "reshape":
+        return K.Reshape(l["shape"], name=name)(y)
     raise ValueError(k)
 
 
@@ -277,6 +290,7 @@ class _State:
         self.draw, self.shape, self.stream, self.k = draw, list(shape), stream, 0
         self.unquantized = 0       # layers since the last quantizer: bounds how wide exact types grow
         self.float = False         # a float model (no QKeras layer): converted with calibration
+        self.simple = False        # io_stream: mostly the ops and quantizers io_stream has
 
     def name(self, stem):
         self.k += 1
@@ -302,10 +316,12 @@ def _conv(draw, s: _State, kind="conv", same_shape=False, filters=None):
         strides, padding = (1,) * rank, "same"
     else:
         strides = tuple(draw(st.integers(1, 2)) for _ in range(rank))
+        if s.simple and kernel[0] == 1:
+            strides = (1,) + strides[1:]        # io_stream's line buffer ignores the row stride of a 1-row kernel
         padding = draw(st.sampled_from(["valid", "same"]))
     quantized = draw(st.integers(0, 4)) > 0 and not (kind == "dw" and rank == 1) and not s.float
     l = dict(kind=kind, name=s.name(kind), kernel=kernel, strides=strides, padding=padding,
-             bias=draw(st.booleans()), quant=_weight_quant(draw) if quantized else None,
+             bias=draw(st.booleans()), quant=_weight_quant(draw, not s.simple) if quantized else None,
              bq=_bias_quant(draw), wfrac=draw(st.integers(0, 3)))
     if kind == "sep":
         l["pq"] = _weight_quant(draw)
@@ -315,6 +331,8 @@ def _conv(draw, s: _State, kind="conv", same_shape=False, filters=None):
         c *= l["mult"]
     if kind != "dw":
         l["filters"] = filters or draw(st.integers(1, 4))
+        if kind == "conv":
+            l["reuse"] = draw(st.sampled_from(valid_reuse_factors(int(np.prod(kernel)) * c, l["filters"])))
         c = l["filters"]
     s.shape = [_out(n, k, st_, padding) for n, k, st_ in zip(s.spatial, kernel, strides)] + [c]
     if quantized and draw(st.integers(0, 4)) == 0:
@@ -328,7 +346,8 @@ def _conv(draw, s: _State, kind="conv", same_shape=False, filters=None):
 def _after_weighted(draw, s: _State, quantized) -> list:
     out = []
     if draw(st.integers(0, 3)) == 0:
-        out.append(dict(kind="bn", name=s.name("bn")))
+        if not s.simple:
+            out.append(dict(kind="bn", name=s.name("bn")))
         s.unquantized += 1
     if s.unquantized >= 2 or draw(st.integers(0, 2)) > 0:
         out.append(_activation(draw, s))
@@ -338,8 +357,8 @@ def _after_weighted(draw, s: _State, quantized) -> list:
 def _activation(draw, s: _State):
     if draw(st.integers(0, 3)) > 0 and not s.float:
         s.unquantized = 0
-        return dict(kind="qact", name=s.name("qa"), q=_act_quant(draw))
-    fn = draw(st.sampled_from(["relu", "relu6", "leaky", "elu", "sigmoid", "tanh"]))
+        return dict(kind="qact", name=s.name("qa"), q=_act_quant(draw, not s.simple))
+    fn = draw(st.sampled_from(["relu"] if s.simple else ["relu", "relu6", "leaky", "elu", "sigmoid", "tanh"]))
     l = dict(kind="act", name=s.name("a"), fn=fn)
     if fn == "leaky":
         l["alpha"] = draw(st.sampled_from([0.1, 0.25, 0.3]))
@@ -348,8 +367,22 @@ def _activation(draw, s: _State):
 
 
 def _spatial_layer(draw, s: _State) -> list:
-    kind = draw(st.sampled_from(["pad", "crop", "up", "pool", "pool"]))
+    kind = draw(st.sampled_from(["pad", "crop", "up", "pool", "pool", "permute", "reshape"]))
     rank = len(s.spatial)
+    if kind == "permute":
+        if rank == 1:
+            return []
+        perm = draw(st.sampled_from([(2, 1, 3), (1, 3, 2), (3, 2, 1), (3, 1, 2), (2, 3, 1)]))
+        s.shape = [s.shape[p - 1] for p in perm]
+        return [dict(kind="permute", name=s.name("perm"), perm=perm)]
+    if kind == "reshape":        # an image as a sequence of its pixels, or back
+        if rank == 2:
+            s.shape = [s.shape[0] * s.shape[1], s.shape[2]]
+        else:
+            n = s.shape[0]
+            h = max(d for d in range(1, n + 1) if n % d == 0 and d * d <= n)
+            s.shape = [h, n // h, s.shape[1]]
+        return [dict(kind="reshape", name=s.name("reshape"), shape=tuple(s.shape))]
     if kind == "pad":
         pad = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in range(rank))
         s.shape = [n + a + b for n, (a, b) in zip(s.spatial, pad)] + [s.shape[-1]]
@@ -408,6 +441,7 @@ def mixed_specs(draw, stream=None):
                      io_type=io, strategy=draw(st.sampled_from(["latency", "resource"])), seed=seed)
     s = _State(draw, shape, io == "stream")
     s.float = spec.float_model = draw(st.integers(0, 5)) == 0
+    s.simple = simple
     layers: list = []
     for _ in range(draw(st.integers(1, 4))):
         if simple:
@@ -431,7 +465,7 @@ def mixed_specs(draw, stream=None):
         if min(s.spatial) < 1 or any(n > 12 for n in s.spatial):
             # sizes drawn out of range: fall back to a single convolution on the input
             s = _State(draw, shape, io == "stream")
-            s.float = spec.float_model
+            s.float, s.simple = spec.float_model, simple
             layers = _conv(draw, s, "conv", same_shape=True)
     head = "flatten" if simple else draw(st.sampled_from(["flatten", "gpool"]))
     if head == "gpool":
@@ -444,10 +478,11 @@ def mixed_specs(draw, stream=None):
     if s.unquantized >= 1 and not simple:
         layers.append(_activation(draw, s))
     quantized = draw(st.integers(0, 4)) > 0 and not s.float
-    layers.append(dict(kind="dense", name=s.name("fc"), units=draw(st.integers(1, 6)), bias=draw(st.booleans()),
-                       quant=_weight_quant(draw) if quantized else None, bq=_bias_quant(draw),
-                       wfrac=draw(st.integers(0, 3))))
-    end = draw(st.sampled_from([None, None, None, "softmax", "sigmoid"]))
+    units = draw(st.integers(1, 6))
+    layers.append(dict(kind="dense", name=s.name("fc"), units=units, bias=draw(st.booleans()),
+                       quant=_weight_quant(draw, not s.simple) if quantized else None, bq=_bias_quant(draw),
+                       wfrac=draw(st.integers(0, 3)), reuse=draw(st.sampled_from(valid_reuse_factors(n, units)))))
+    end = draw(st.sampled_from([None, None, "softmax"] if simple else [None, None, None, "softmax", "sigmoid"]))
     if end:
         layers.append(dict(kind="act", name=s.name("out"), fn=end))
     spec.layers = layers

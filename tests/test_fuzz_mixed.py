@@ -159,3 +159,15 @@ def test_too_wide_exact_accumulator_is_refused_at_its_layer_naming_the_fix():
         "(e.g. a QActivation(quantized_bits) before it) or set its precision in the config (accum; batchnorm: "
         "result)")
 
+
+
+def test_tensorflow_reference_convolution():
+    """The QKeras reference itself: with TensorFlow's oneDNN kernels (TF_ENABLE_ONEDNN_OPTS unset on x86) this
+    strided convolution of an all-equal image gave [-4, -4, -4, 6.0001, 0] (fuzzer: QConv2D (1, 3) kernel,
+    strides (1, 2), emulator != QKeras); tests/conftest.py turns oneDNN off so QKeras computes what it means."""
+    from fpga_gen.frontend.loader import import_tf
+    tf = import_tf()
+    x = np.full((4, 5, 4, 1), -8.0, np.float32)
+    k = np.array([-1.25, 0.5, 1.25], np.float32).reshape(1, 3, 1, 1)
+    y = tf.nn.convolution(x, k, strides=(1, 2), padding="VALID").numpy()
+    assert np.array_equal(y, np.full((4, 5, 1, 1), -4.0, np.float32)), y[0].ravel()

@@ -10,6 +10,10 @@ Properties, per model:
 Fast profile (default suite): a fixed (derandomized) set of models.  Long profile:
 ``pytest -m slow tests/test_fuzz.py`` (or ``make fuzz``): 220 models with fresh random draws
 (``FPGA_GEN_FUZZ_EXAMPLES=1000`` for more), csim on one in eight.
+
+The layers that came later (merges, 1-D and depthwise/separable convolutions, batchnorm, data movement, the
+quantizer zoo, activation kinds, io_stream, calibrated float models) are fuzzed together in
+tests/test_fuzz_mixed.py (random functional models, tests/fuzz_mixed.py).
 """
 
 from __future__ import annotations

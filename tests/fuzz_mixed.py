@@ -316,6 +316,8 @@ def _conv(draw, s: _State, kind="conv", same_shape=False, filters=None):
         strides, padding = (1,) * rank, "same"
     else:
         strides = tuple(draw(st.integers(1, 2)) for _ in range(rank))
+        if kind in ("dw", "sep"):
+            strides = (strides[0],) * rank      # TensorFlow's (Eigen) depthwise kernel takes equal strides only
         if s.simple and kernel[0] == 1:
             strides = (1,) + strides[1:]        # io_stream's line buffer ignores the row stride of a 1-row kernel
         padding = draw(st.sampled_from(["valid", "same"]))
@@ -332,7 +334,8 @@ def _conv(draw, s: _State, kind="conv", same_shape=False, filters=None):
     if kind != "dw":
         l["filters"] = filters or draw(st.integers(1, 4))
         if kind == "conv":
-            l["reuse"] = draw(st.sampled_from(valid_reuse_factors(int(np.prod(kernel)) * c, l["filters"])))
+            n_in = int(np.prod(kernel)) * c     # the resource conv kernel takes reuse factors up to n_in
+            l["reuse"] = draw(st.sampled_from([v for v in valid_reuse_factors(n_in, l["filters"]) if v <= n_in]))
         c = l["filters"]
     s.shape = [_out(n, k, st_, padding) for n, k, st_ in zip(s.spatial, kernel, strides)] + [c]
     if quantized and draw(st.integers(0, 4)) == 0:

@@ -172,3 +172,20 @@ def test_tensorflow_reference_convolution():
     k = np.array([-1.25, 0.5, 1.25], np.float32).reshape(1, 3, 1, 1)
     y = tf.nn.convolution(x, k, strides=(1, 2), padding="VALID").numpy()
     assert np.array_equal(y, np.full((4, 5, 1, 1), -4.0, np.float32)), y[0].ravel()
+
+
+def test_power_of_two_scale_too_wide_names_a_fix_that_applies():
+    """Was: '... needs more than 53 bits to be exact; use alpha='auto_po2' or fewer bits before it' for a QDense
+    that already has alpha='auto_po2' (fuzzer: Conv-BN-ELU-pooling grew the input to ap_fixed<52,14>)."""
+    spec = MixedSpec(input_shape=(6, 6, 3), input_bits=7, input_int=4, seed=1526250, layers=[
+        dict(kind="conv", name="conv1", kernel=(3, 3), strides=(2, 2), padding="same", bias=True,
+             quant=("bits", 5, 1), bq=("bits", 4, 3), wfrac=3, filters=3, reuse=1),
+        dict(kind="bn", name="bn2"), dict(kind="act", name="a3", fn="elu"),
+        dict(kind="pool", name="pool4", mode="average", pool=(3, 1), strides=(3, 1), padding="valid"),
+        dict(kind="gpool", name="gpool5", mode="max", size=3),
+        dict(kind="dense", name="fc6", units=5, bias=True, quant=("bits_po2", 7, 0), bq=("bits", 7, 2), wfrac=2)])
+    with pytest.raises(PassError) as e:
+        convert(spec.build(), config=spec.config())
+    assert str(e.value).startswith("layer 'fc6_alpha': x * scale + bias of ap_fixed<52,14> ")
+    assert str(e.value).endswith("needs more than 53 bits to be exact; quantize the layer's input "
+                                 "(e.g. a QActivation(quantized_bits) before it)")

@@ -26,7 +26,10 @@ def apply_scale_types(graph: Graph, node: Node, ov: dict, default: FixedType) ->
     except ValueError:
         exact = None
     if exact is None or exact.width > 53:
+        s = np.abs(np.asarray(node.weights["scale"], dtype=np.float64))
+        po2 = bool(np.all((s == 0) | (np.frexp(s)[0] == 0.5)))      # already powers of two (auto_po2)
+        fix = ("quantize the layer's input (e.g. a QActivation(quantized_bits) before it)" if po2 else
+               "use alpha='auto_po2' or fewer bits before it")
         raise PassError(f"layer {node.name!r}: x * scale + bias of {x.cpp()} and the per-channel scales "
-                        f"{node.types['scale'].cpp()} needs more than 53 bits to be exact; use alpha='auto_po2' or "
-                        f"fewer bits before it")
+                        f"{node.types['scale'].cpp()} needs more than 53 bits to be exact; {fix}")
     node.types["result"] = ov.get("result") or node.types.get("result") or exact

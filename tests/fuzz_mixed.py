@@ -92,7 +92,11 @@ def _exact(l) -> bool:
     k = l["kind"]
     if k == "skip":
         return all(_exact(b) for b in l["branch"])
-    if k in ("conv", "dw", "sep", "dense"):
+    if k in ("conv", "dw", "sep"):
+        # TensorFlow's oneDNN convolution (on by default on x86) is wrong for some unequal strides, e.g. a (1, 3)
+        # kernel with strides (1, 2) on a (5, 4, 1) image (test_tensorflow_onednn_convolution_bug): no reference
+        return l["quant"] is not None and len(set(l["strides"])) == 1
+    if k == "dense":
         return l["quant"] is not None
     if k == "bn":
         return False
@@ -316,8 +320,6 @@ def _conv(draw, s: _State, kind="conv", same_shape=False, filters=None):
         strides, padding = (1,) * rank, "same"
     else:
         strides = tuple(draw(st.integers(1, 2)) for _ in range(rank))
-        if kind in ("dw", "sep"):
-            strides = (strides[0],) * rank      # TensorFlow's (Eigen) depthwise kernel takes equal strides only
         if s.simple and kernel[0] == 1:
             strides = (1,) + strides[1:]        # io_stream's line buffer ignores the row stride of a 1-row kernel
         padding = draw(st.sampled_from(["valid", "same"]))

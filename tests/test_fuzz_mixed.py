@@ -162,17 +162,21 @@ def test_too_wide_exact_accumulator_is_refused_at_its_layer_naming_the_fix():
 
 
 
-def test_tensorflow_reference_convolution():
-    """The QKeras reference itself: with TensorFlow's oneDNN kernels (TF_ENABLE_ONEDNN_OPTS unset on x86) this
-    strided convolution of an all-equal image gave [-4, -4, -4, 6.0001, 0] (fuzzer: QConv2D (1, 3) kernel,
-    strides (1, 2), emulator != QKeras); tests/conftest.py turns oneDNN off so QKeras computes what it means."""
+
+@pytest.mark.xfail(strict=False, reason="TensorFlow's oneDNN convolution bug (upstream); without oneDNN "
+                                        "(TF_ENABLE_ONEDNN_OPTS=0) it passes")
+def test_tensorflow_onednn_convolution_bug():
+    """The QKeras reference itself: with TensorFlow's oneDNN kernels (the x86 default) this strided convolution
+    of an all-equal image gives [-4, -4, -4, 6.0001, 0] (fuzzer: QConv2D (1, 3) kernel, strides (1, 2): emulator
+    != QKeras).  A sweep found it with W=4, C=1, kernel width 3, strides (1, 2); the fuzzer compares with QKeras
+    only convolutions with equal strides.  (Turning oneDNN off is no way out: TensorFlow's own depthwise kernel
+    then refuses unequal strides, which tests/test_bnconv.py uses.)"""
     from fpga_gen.frontend.loader import import_tf
     tf = import_tf()
     x = np.full((4, 5, 4, 1), -8.0, np.float32)
     k = np.array([-1.25, 0.5, 1.25], np.float32).reshape(1, 3, 1, 1)
     y = tf.nn.convolution(x, k, strides=(1, 2), padding="VALID").numpy()
     assert np.array_equal(y, np.full((4, 5, 1, 1), -4.0, np.float32)), y[0].ravel()
-
 
 def test_power_of_two_scale_too_wide_names_a_fix_that_applies():
     """Was: '... needs more than 53 bits to be exact; use alpha='auto_po2' or fewer bits before it' for a QDense

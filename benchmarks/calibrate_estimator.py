@@ -37,6 +37,18 @@ from fpga_gen.hls4ml_config import apply_to_graph, read_hls4ml_config, to_projec
 CAL = Path(os.environ.get("FPGA_GEN_CALIBRATION", "/work/shared/calibration"))
 METRICS = ("DSP", "LUT", "FF", "BRAM_18K", "latency")
 TARGETS = {"DSP": 10.0, "LUT": 30.0, "FF": 30.0, "latency": 15.0}
+# The 17 projects the [fit] constants were fitted on (the ones the frontend read when they were fitted).  The
+# others are out-of-sample for those constants: their medians are printed apart, as the honest prediction error.
+FITTED_ON = frozenset("""
+cestmerneil-hls4ml_LeNet_LeNet_PYNQ-6dec378 cestmerneil-hls4ml_LeNet_LeNet_PYNQ-95bec00
+jmduarte-precision_lut_scaling-bits_6 jmduarte-precision_lut_scaling-bits_f32 nrp-model_1_hls4ml_prj
+pominiq-Folder_2_HLS4ML_Vivado_HLS_models_Dummy_RF16_with_pruning75
+pominiq-Folder_2_HLS4ML_Vivado_HLS_models_Dummy_RF1_no_pruning pominiq-Folder_2_HLS4ML_Vivado_HLS_models_MNIST_R16
+pominiq-Folder_2_HLS4ML_Vivado_HLS_models_MNIST_RE16 pominiq-Folder_2_HLS4ML_Vivado_HLS_models_MNIST_original
+pominiq-Folder_2_HLS4ML_Vivado_HLS_models_hls4ml_prj-3096600 pominiq-Folder_2_HLS4ML_Vivado_HLS_models_hls4ml_prj-7d3cf35
+pominiq-Folder_2_HLS4ML_Vivado_HLS_models_hls4ml_prj-8e4ac39 pominiq-Folder_2_HLS4ML_Vivado_HLS_models_hls4ml_prj-b73fa37
+pominiq-hls4ml_prj-c28e4f1 rishthakkar-projects_qat_hls4ml_prj_Rank thifjj-projeto_iris_hls_ip_axi
+""".split())
 
 
 # ---------------------------------------------------------------------------------------------- loading
@@ -372,6 +384,8 @@ def print_medians(rows, layer_rows):
     print(f"\nMedian absolute error ({len(evaluated)} records evaluated, "
           f"{sum(1 for r in rows if 'skipped' in r)} skipped); latency within 3 cycles counts as 0:")
     show("all records (top level)", medians(rows))
+    show("  fitted on (in-sample)", medians(rows, lambda r: r["project"] in FITTED_ON))
+    show("  not fitted on (out-of-sample)", medians(rows, lambda r: r["project"] not in FITTED_ON))
     for io in ("parallel", "stream"):
         show(f"  io_{io}", medians(rows, lambda r, i=io: r["io"] == i))
     for tool in sorted({r["tool"].split()[0] for r in evaluated}):
@@ -380,6 +394,8 @@ def print_medians(rows, layer_rows):
         show(f"  {part}", medians(rows, lambda r, p=part: r["part"] == p))
     if layer_rows:
         show("per layer (all)", medians(layer_rows))
+        show("  per layer, fitted on", medians(layer_rows, lambda r: r["project"] in FITTED_ON))
+        show("  per layer, not fitted on", medians(layer_rows, lambda r: r["project"] not in FITTED_ON))
         for op in sorted({r["op"] for r in layer_rows}):
             show(f"  per layer: {op}", medians(layer_rows, lambda r, o=op: r["op"] == o))
 

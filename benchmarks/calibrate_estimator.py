@@ -231,7 +231,9 @@ def adapter_graph(path: Path):
 # ---------------------------------------------------------------------------------------------- comparing
 
 _KIND = (("dense", "dense"), ("relu", "activation"), ("linear", "activation"), ("softmax", "softmax"),
-         ("normalize", "batchnorm"), ("conv_2d", "conv2d"), ("conv_1d", "conv1d"), ("pooling", "pooling"))
+         ("normalize", "batchnorm"), ("conv_2d", "conv2d"), ("conv_1d", "conv2d"), ("pooling", "pooling"),
+         ("global_pooling", "pooling"), ("depthwise_conv_2d", "depthwise_conv2d"), ("pointwise_conv_2d", "conv2d"))
+# (the frontend builds Conv1D as the conv2d op with one row, ops.py; a separable conv as depthwise + pointwise)
 
 
 def _report_kind(function: str) -> str | None:
@@ -263,6 +265,7 @@ def match_layers(est_layers: list[dict], report_layers: list[dict]) -> list[tupl
             reps = arrays
         elif k == "dense":  # io_parallel: the nested dense_wrapper / *_mult_* functions are part of dense_latency
             reps = [r for r in reps if "_mult_" not in r["function"] and "wrapper" not in r["function"]] or reps
+        reps = [r for r in reps if "_Pipelin" not in r["function"]] or reps   # a loop's own report, nested
         if k == "softmax":
             reps = [r for r in reps if not r["function"].startswith("softmax_stable")] or reps
         reps.sort(key=lambda r: (_config_number(r["function"]) is not None, _config_number(r["function"]) or 0))

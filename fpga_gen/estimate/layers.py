@@ -179,7 +179,9 @@ def _dense_core(ctx: Context, kernel, bias, wtype: FixedType, btype: FixedType, 
         bf = _cdiv(n_total, rf)
         ww = wtype.width
         mv = c.dsp_min_var_bits
-        if min(wx, ww) >= mv:
+        # a DSP when either operand is wide: jmduarte bits_6 (7 x 7 bits) stays in LUTs; kendermag and Rank
+        # (16 x 6), berkbilgin (24 x 8) and kendermag's last dense (6 x 16) use DSPs [fit; 1-bit operands: guess]
+        if max(wx, ww) >= mv and min(wx, ww) > 1:
             dsp = bf * dsp_per_product(fam, wx, ww)
             lut_mult = 0.0
         else:
@@ -205,6 +207,9 @@ def _dense_core(ctx: Context, kernel, bias, wtype: FixedType, btype: FixedType, 
     n_nonzero = st.n_nonzero
     if wx >= c.dsp_min_data_bits:
         n_dsp_prod, n_lut_prod, lut_adders = st.split(c.dsp_min_csd_digits)
+    elif wtype.width >= c.dsp_min_data_bits:
+        # narrow data times a wide constant still gets DSPs, for constants with more digits
+        n_dsp_prod, n_lut_prod, lut_adders = st.split(c.dsp_min_csd_digits_narrow_data)
     else:
         n_dsp_prod, n_lut_prod, lut_adders = st.split(MAX_DIGITS)
     per = dsp_per_product(fam, wx, max(st.max_const_bits, 1))
@@ -358,26 +363,34 @@ def _batchnorm(node, ctx: Context) -> Cost:
     t = node.types
     res = t["result"]
     scale = np.asarray(node.weights["scale"], dtype=np.float64)
-    reps = max(1, node.size // max(scale.size, 1))
+    n_total = node.size
+    rf = max(1, int(ctx.reuse_factor))
+    # multiplier_limit = ceil(n_in / RF) over the whole tensor; the loop's II = n_in / multiplier_limit (integer
+    # division: n_in, not RF, once RF > n_in) [rishthakkar bn_dense_*: 42 and 64 elements at RF 128/256 take
+    # 45/42 and 67/64 cycles]
+    limit = _cdiv(n_total, rf)
+    ii_k = max(1, n_total // limit)
+    # io_stream over a multi-dim tensor: one pixel (n_chan elements, per-channel constants) per loop iteration
+    pixels = _pixels(node.shape) if ctx.io_type == "stream" and len(node.shape) > 1 else 1
+    reps = max(1, n_total // pixels // max(scale.size, 1))
     k = np.tile(scale.reshape(-1), reps).reshape(-1, 1)
     st = weight_stats(k, t.get("scale", res), None, None)
     wx = _in_width(ctx)
     n = k.shape[0]
-    rf = max(1, int(ctx.reuse_factor))
     if wx >= c.dsp_min_data_bits:
         n_dsp, n_lut, adders = st.split(c.dsp_min_csd_digits)
     else:
         n_dsp, n_lut, adders = st.split(MAX_DIGITS)
-    limit = _cdiv(n, rf)
     dsp_units = min(n_dsp, limit)
-    # nnet::normalize pipelines with II=reuse_factor whatever the multipliers are (DSP or LUT)
-    ii = rf
     dsp = dsp_units * dsp_per_product(fam, wx, max(st.max_const_bits, 1))
     lut = adders * wx * c.lut_per_adder_bit + n * res.width * (c.lut_per_adder_bit + c.lut_per_output_bit)
     t_path = (c.t_dsp_mult if n_dsp else 0.0) + c.t_add
     stages = cycles(t_path, ctx.t_eff)
+    ff = (n * res.width * stages * 0.5) if ii_k == 1 else c.ff_folded_io * 2 * n * wx / ii_k
+    # [guess] pixels x II: the kernel asks II = 16 per pixel on pominiq a44b786 (RF 16), Vivado HLS 2020.1
+    # reports 6-7 cycles per pixel (225 pixels: 1352; 9 pixels: 65)
+    ii = pixels * ii_k
     latency = stages + ii - 1
-    ff = (n * res.width * stages * 0.5) if ii == 1 else c.ff_folded_io * 2 * n * wx / ii
     return Cost(DSP=dsp, LUT=lut + c.lut_layer_overhead, FF=ff + c.ff_layer_overhead,
                 latency_cycles=latency, ii_cycles=ii)
 
@@ -469,7 +482,13 @@ def _depthwise_conv2d(node, ctx: Context) -> Cost:
     full = np.zeros((kh, kw, n_chan, n_chan))
     full[:, :, np.arange(n_chan), np.arange(n_chan)] = k
     shadow = dataclasses.replace(node, weights={**node.weights, "kernel": full})
-    return _conv(shadow, dataclasses.replace(ctx, strategy="latency"), 2)
+    cost = _conv(shadow, dataclasses.replace(ctx, strategy="latency"), 2)
+    if ctx.reuse_factor > 1:
+        # the multiplier limit does not bind: every product the CSD rule sends to a DSP gets its own [fit:
+        # pominiq a44b786, RF 16, Vivado HLS 2020.1: 222 and 469 DSPs, exactly the rule's count without the
+        # limit (the limit would give 18 and 36); its first, 3-channel layer: 6 vs 26]; latency keeps the RF model
+        cost.DSP = _conv(shadow, dataclasses.replace(ctx, strategy="latency", reuse_factor=1), 2).DSP
+    return cost
 
 
 @register("pooling")
@@ -490,6 +509,16 @@ def _pooling(node, ctx: Context) -> Cost:
     if ctx.io_type == "parallel":
         return Cost(LUT=n_out * per, latency_cycles=cycles(t_path, ctx.t_eff), ii_cycles=1)
     n_pix_in = int(a.get("in_height", 1)) * int(a.get("in_width", 1))
+    if n_pix_in > 1 and tuple(int(p) for p in (a.get("pool_size") or ())) == (int(a.get("in_height", 1)),
+                                                                              int(a.get("in_width", 1))):
+        # global pooling (nnet::global_pooling*_cl, stream): one running max/sum per channel, one compare (or add)
+        # per channel per pixel, no line buffer [seanlipps 5d10485: 894 LUT, 528 FF, 131 cycles for 128 x 16]
+        per1 = max(wx, acc.width) * c.lut_pool_compare_per_bit * (2 if a.get("mode", "max") == "max" else 1)
+        if a.get("mode") == "average":
+            per1 += acc.width * 2
+        return Cost(LUT=n_chan * per1 * c.pool_stream_lut_factor + c.lut_layer_overhead,
+                    FF=n_chan * max(wx, acc.width) * c.pool_stream_ff_factor + c.ff_layer_overhead,
+                    latency_cycles=n_pix_in + c.stream_loop_overhead, ii_cycles=n_pix_in + c.stream_loop_overhead)
     # line buffer + window registers + compare tree per channel [fit: pominiq stream pooling 3998 LUT /
     # 1716 FF for 4 channels, 4x4 window, 16 bits]
     return Cost(LUT=n_chan * per * c.pool_stream_lut_factor + c.lut_layer_overhead,

@@ -84,8 +84,9 @@ class Constants:
     #: (Vivado HLS 2020.1, xc7z020: 358 vs 354, 307 exactly) [ug1399][fit].
     dsp_min_csd_digits: dict = field(default_factory=lambda: {
         "7series": 3, "ultrascale": 3, "ultrascale+": 3, "versal": 3})
-    #: A product of two *variables* (Resource strategy: weights come from a ROM) goes to a DSP when both
-    #: operands are at least this wide [fit: jmduarte bits_6 (7x7-bit products: 0 DSP)].
+    #: A product of two *variables* (Resource strategy: weights come from a ROM) goes to a DSP when either
+    #: operand is at least this wide [fit: jmduarte bits_6 (7x7-bit products: 0 DSP); kendermag and Rank
+    #: (16 x 6: DSPs, per-layer counts exact), berkbilgin model_2/3 (24 x 8: 816/800 vs 813/800 DSPs)].
     dsp_min_var_bits: dict = field(default_factory=lambda: {
         "7series": 10, "ultrascale": 10, "ultrascale+": 10, "versal": 10})
     #: Data and constant type both narrower than this: constant products stay in LUTs whatever the constant

@@ -560,8 +560,8 @@ def _input_types(node, ctx: Context) -> list:
 def _merge(node, ctx: Context) -> Cost:
     """Element-wise merge of two arrays (nnet_merge.h), io_parallel, every element in parallel [guess, not yet
     fitted to a synthesis report]: add/subtract/average one adder of the aligned width per element (average's
-    * 0.5 is wiring), multiply one variable x variable product (a DSP when both operands reach
-    ``dsp_min_var_bits``, else LUTs), maximum/minimum a comparator and a multiplexer; plus the cast to the
+    * 0.5 is wiring), multiply one variable x variable product (a DSP when either operand reaches
+    ``dsp_min_var_bits``, as the Resource-strategy products, else LUTs), maximum/minimum a comparator and a multiplexer; plus the cast to the
     result where it rounds or saturates."""
     c, fam = ctx.c, ctx.family
     n = node.size
@@ -574,7 +574,7 @@ def _merge(node, ctx: Context) -> Cost:
     if mode in ("add", "subtract", "average"):
         lut = n * (aligned + 1) * c.lut_per_adder_bit
     elif mode == "multiply":
-        if min(ta.width, tb.width) >= c.dsp_min_var_bits:
+        if max(ta.width, tb.width) >= c.dsp_min_var_bits and min(ta.width, tb.width) > 1:
             dsp, lut = n * dsp_per_product(fam, ta.width, tb.width), 0.0
             t_path = c.t_dsp_mult
         else:

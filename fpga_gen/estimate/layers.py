@@ -382,6 +382,9 @@ def _batchnorm(node, ctx: Context) -> Cost:
     else:
         n_dsp, n_lut, adders = st.split(MAX_DIGITS)
     dsp_units = min(n_dsp, limit)
+    # the allocation limit can stretch the requested II (n = 5 at RF 2: II 5 // 3 = 1, but 5 DSP products on 3
+    # multipliers take 2 cycles)
+    ii_k = max(ii_k, _cdiv(n_dsp, limit))
     dsp = dsp_units * dsp_per_product(fam, wx, max(st.max_const_bits, 1))
     lut = adders * wx * c.lut_per_adder_bit + n * res.width * (c.lut_per_adder_bit + c.lut_per_output_bit)
     t_path = (c.t_dsp_mult if n_dsp else 0.0) + c.t_add

@@ -10,8 +10,9 @@ at the report's clock, and compare with the report: top level and, where per-fun
     python benchmarks/calibrate_estimator.py --fit            # grid-search the [fit] constants, print the best
     python benchmarks/calibrate_estimator.py --json out.json  # machine-readable results
 
-Projects whose model has layers the frontend cannot read yet (Conv, pooling, BatchNormalization, HGQ proxies)
-are listed as skipped with the reason; they are never dropped silently.
+Projects whose model has layers the frontend cannot read yet (HGQ proxies, a softmax over a 3-d tensor) are
+listed as skipped with the reason; they are never dropped silently.  Medians are printed for all records and
+apart for the projects the [fit] constants were fitted on (FITTED_ON) and the others (out-of-sample).
 """
 
 from __future__ import annotations

@@ -151,30 +151,49 @@ def _dense(code: StreamStage, node: Node, graph: Graph, namer: Namer, src: Packi
     return [_stage(code, "hls/layers/dense.j2", code.n_out)]
 
 
-# activation kinds whose stream form is tested against the emulator (tests/test_stream.py)
-STREAM_ACTIVATIONS = ("linear", "relu")
+# activation kinds and their io_stream function: hls4ml's nnet_activation_stream.h overloads (the same index
+# math, parameters and casts as the io_parallel functions, element by element), and relu_max, which has none
+# there, through fpga-gen's per-word wrapper (firmware/fpga_gen_stream.h); tested in tests/test_stream_ops.py
+STREAM_ACTIVATIONS = {k: f"nnet::{k}" for k in (
+    "linear", "relu", "sigmoid", "tanh", "softplus", "softsign", "leaky_relu", "thresholded_relu", "elu", "prelu",
+    "hard_sigmoid", "hard_tanh")}
+STREAM_ACTIVATIONS["relu_max"] = "fpga_gen::relu_max"
+STREAM_HEADER = "fpga_gen_stream.h"
+# softmax implementations of nnet_activation_stream.h; each normalises one word: the word must be the vector
+STREAM_SOFTMAX = ("stable", "latency", "legacy", "argmax")
 
 
 @stream_handler("activation")
 def _activation(code: StreamStage, node: Node, graph: Graph, namer: Namer, src: Packing) -> list[StreamStage]:
-    # element-wise: one word in, one word out, the input's packing kept
+    # element-wise: one word in, one word out, the input's packing kept (prelu's alpha indexed by the flat
+    # position i * pack + j, as io_parallel's)
     kind = node.attrs.get("activation")
     if kind not in STREAM_ACTIVATIONS:
         _fail(node, f"activation {kind!r} has no io_stream form yet (io_stream: {', '.join(STREAM_ACTIVATIONS)}); "
                     f"use io_type 'parallel'")
     code.includes = ("nnet_utils/nnet_activation.h", "nnet_utils/nnet_activation_stream.h")
+    if STREAM_ACTIVATIONS[kind].startswith("fpga_gen::"):
+        code.includes += (STREAM_HEADER,)
+    code.params["function"] = STREAM_ACTIVATIONS[kind]
     return [_stage(code, "hls/layers/activation.j2", src.pack)]
 
 
 @stream_handler("softmax")
 def _softmax(code: StreamStage, node: Node, graph: Graph, namer: Namer, src: Packing) -> list[StreamStage]:
-    # softmax_stable (nnet_activation_stream.h) normalises each word on its own: the word must be the vector
+    # nnet::softmax (nnet_activation_stream.h) normalises each word on its own: the word must be the vector
     impl = node.attrs.get("implementation", "stable")
-    if impl != "stable":
-        _fail(node, f"softmax implementation {impl!r} has no io_stream form yet; use 'stable' or io_type 'parallel'")
+    if impl not in STREAM_SOFTMAX:
+        _fail(node, f"softmax implementation {impl!r} has no io_stream form; use one of {', '.join(STREAM_SOFTMAX)} "
+                    f"or io_type 'parallel'")
     if src.pack != code.n_in:
         _fail(node, f"io_stream softmax needs its {code.n_in} inputs in one stream word, the layer before it "
                     f"sends {src.pack} per word; put a Dense layer before the softmax or use io_type 'parallel'")
+    p = code.params
+    if impl == "legacy" and p["exp_table_size"] != p["inv_table_size"]:
+        # the stream softmax_legacy sizes both tables with one table_size
+        _fail(node, f"io_stream legacy softmax uses one table size for both tables, got exp_table_size "
+                    f"{p['exp_table_size']} and inv_table_size {p['inv_table_size']}; make them equal or use "
+                    f"io_type 'parallel'")
     code.includes = ("nnet_utils/nnet_activation.h", "nnet_utils/nnet_activation_stream.h")
     return [_stage(code, "hls/layers/softmax.j2", code.n_in)]
 
@@ -253,3 +272,6 @@ def _pooling(code: StreamStage, node: Node, graph: Graph, namer: Namer, src: Pac
                         f"of {x.cpp()} exactly; widen the accum precision or use io_type 'parallel'")
     code.includes = ("nnet_utils/nnet_pooling.h", "nnet_utils/nnet_pooling_stream.h")
     return [_stage(code, "hls/layers/pooling.j2", p["n_chan"])]
+
+
+from . import stream_ops  # noqa: E402,F401  (registers the stream forms of the other ops)

@@ -170,3 +170,54 @@ def test_stream_refusals_are_one_line(tmp_path):
     assert str(e.value) == ("layer 'sm' (softmax): io_stream legacy softmax uses one table size for both tables, "
                             "got exp_table_size 512 and inv_table_size 1024; make them equal or use io_type "
                             "'parallel'")
+
+
+def branch_model(seed=2):
+    """Branches and merges: the input read by three layers, a residual add around two convolutions, every merge
+    mode, a tensor merged with itself, concatenations along channels, height and width (image words) and of
+    two dense outputs (flat words)."""
+    tf = _tf()
+    L = tf.keras.layers
+    tf.keras.utils.set_random_seed(seed)
+    init = dict(kernel_initializer=tf.keras.initializers.RandomUniform(-1.0, 1.0),
+                bias_initializer=tf.keras.initializers.RandomUniform(-0.5, 0.5))
+    x = L.Input((5, 4, 3), name="x")
+    r1 = L.ReLU(name="r1")(L.Conv2D(3, 3, padding="same", name="c1", **init)(x))
+    c2 = L.Conv2D(3, 3, padding="same", name="c2", **init)(r1)
+    add = L.Add(name="add")([c2, x])                                  # residual: x waits for two convolutions
+    mx = L.Maximum(name="max")([add, r1])
+    sub = L.Subtract(name="sub")([mx, c2])
+    avg = L.Average(name="avg")([sub, x])
+    mul = L.Multiply(name="mul")([avg, avg])                          # one tensor, both inputs
+    mn = L.Minimum(name="min")([mul, add])
+    cat_c = L.Concatenate(axis=-1, name="cat_c")([mn, L.Conv2D(2, 1, name="c3", **init)(add)])
+    cat_h = L.Concatenate(axis=1, name="cat_h")([cat_c, cat_c])
+    cat_w = L.Concatenate(axis=2, name="cat_w")([cat_h, L.Conv2D(5, 1, name="c4", **init)(cat_h)])
+    f = L.Flatten(name="flat")(cat_w)
+    cat_1 = L.Concatenate(name="cat_1")([L.Dense(4, name="d1", **init)(f), L.Dense(5, name="d2", **init)(f)])
+    return tf.keras.Model(x, L.Dense(3, name="out", **init)(cat_1), name="stream_branches")
+
+
+BRANCH_CONFIG = {"layers": {"mul": {"precision": {"result": "ap_fixed<16,6>"}}}}
+
+
+@needs_gxx
+def test_branches_merges_concatenations_csim_equals_emulator(tmp_path):
+    project = convert(branch_model(), config=BRANCH_CONFIG, input_precision="ap_fixed<10,4>", io="stream")
+    modes = {n.attrs["mode"] for n in project.graph if n.op == "merge"}
+    assert modes == {"add", "subtract", "multiply", "average", "maximum", "minimum"}
+    x, emu = _check(project, tmp_path / "prj")
+    assert np.array_equal(convert(branch_model(), config=BRANCH_CONFIG, input_precision="ap_fixed<10,4>",
+                                  io="parallel").predict(x), emu)
+    top = (tmp_path / "prj" / "firmware" / "stream_branches.cpp").read_text()
+    # one copy per reader, each FIFO as deep as the whole tensor (the residual's skip copy holds the input
+    # while the two convolutions run), and every FIFO read by exactly one process
+    assert "nnet::clone_stream<input_pack_t, input_pack_t, 60>(x_in, clone_x_out1, clone_x_out2, clone_x_out3);" in top
+    assert "#pragma HLS STREAM variable=clone_x_out2 depth=20" in top
+    assert "nnet::multiply<avg_pack_t, avg_pack_t, mul_pack_t, config_mul>(clone_avg_out1, clone_avg_out2" in top
+    import re
+    streams = re.findall(r"hls::stream<\w+> (\w+)\(", top)
+    calls = "\n".join(line for line in top.splitlines() if line.strip().startswith("nnet::"))
+    for s in streams:
+        assert len(re.findall(rf"\b{s}\b", calls)) == 2, s          # written once, read once
+    assert csim.run_testbench(tmp_path / "prj").passed

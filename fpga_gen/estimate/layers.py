@@ -556,8 +556,14 @@ def _merge(node, ctx: Context) -> Cost:
     else:
         raise UnsupportedOp(f"merge mode {mode!r} has no cost model yet")
     lut += n * _cast_lut(c, res, res)
-    if ctx.io_type != "parallel":
-        raise UnsupportedOp("merge layers are estimated for io_parallel only")
+    if ctx.io_type == "stream":
+        # nnet_merge_stream.h: one word (a pixel's channels) of both inputs per cycle, so one word's worth of
+        # the element logic, run once per word [guess: the activation's stream loop model]
+        ch = node.shape[-1] if node.shape else 1
+        words = _pixels(node.shape)
+        return Cost(DSP=dsp * ch / n, LUT=lut * ch / n + c.lut_layer_overhead, FF=ch + c.ff_layer_overhead,
+                    latency_cycles=words + c.stream_loop_overhead + cycles(t_path, ctx.t_eff),
+                    ii_cycles=words + c.stream_loop_overhead)
     return Cost(DSP=dsp, LUT=lut, latency_cycles=cycles(t_path, ctx.t_eff), ii_cycles=1)
 
 
@@ -566,8 +572,11 @@ def _concatenate(node, ctx: Context) -> Cost:
     """Concatenation (nnet::concatenate{1,2,3}d), io_parallel: wiring; a value whose type differs from the result
     costs a cast (only rounding or saturation costs LUTs, and the exact result type needs neither) [guess]."""
     res = node.types["result"]
-    if ctx.io_type != "parallel":
-        raise UnsupportedOp("concatenate layers are estimated for io_parallel only")
+    if ctx.io_type == "stream":
+        # nnet_merge_stream.h copies words through: one output word per cycle [guess: the stream loop model]
+        words = _pixels(node.shape)
+        return Cost(LUT=ctx.c.lut_layer_overhead, FF=ctx.c.ff_layer_overhead,
+                    latency_cycles=words + ctx.c.stream_loop_overhead, ii_cycles=words + ctx.c.stream_loop_overhead)
     return Cost(LUT=node.size * _cast_lut(ctx.c, res, res), ii_cycles=1)
 @register("quant_act")
 def _quant_act(node, ctx: Context) -> Cost:

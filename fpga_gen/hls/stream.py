@@ -36,7 +36,7 @@ must reject that option in one line (see pooling) unless the stage emulates the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from ..ir.graph import Graph, Node
 from .layers import HlsWriteError, LayerCode, TypeDef, _fail
@@ -53,6 +53,13 @@ class StreamStage(LayerCode):
     pack_in: int = 1                 # values per input word
     pack_out: int = 1                # values per output word
     depth: int = 1                   # FIFO depth of the output stream, in words
+    pack_ins: list = field(default_factory=list)     # values per word of every input (two-input ops)
+    out_arrays: list = field(default_factory=list)   # a clone stage's output streams (else out_array alone)
+
+    @property
+    def streams_out(self) -> list:
+        """The streams the top function declares for this stage."""
+        return self.out_arrays or [self.out_array]
 
     @property
     def template(self) -> str:
@@ -103,23 +110,46 @@ def natural_pack(shape) -> int:
 
 def to_stream(layers: list[LayerCode], graph: Graph, namer: Namer, in_port: str, out_port: str) -> dict:
     """io_parallel layer facts -> the stages of the dataflow region and the io typedefs (input_pack_t,
-    result_pack_t).  Raises :class:`HlsWriteError` naming the layer for what the stream kernels lack."""
+    result_pack_t).  Raises :class:`HlsWriteError` naming the layer for what the stream kernels lack.
+
+    A tensor read by several layers (a branch, a residual block) is a FIFO with one reader in a dataflow
+    region: a clone stage (nnet::clone_stream, as hls4ml inserts it) copies it into one FIFO per reader, each
+    as deep as the whole tensor, so the short branch's FIFO holds all the long branch delays."""
     in_node = graph[graph.inputs[0]]
     in_pack = natural_pack(in_node.shape)
-    tensors: dict[str, Packing] = {
-        in_node.name: Packing(in_port, "input_pack_t", "input_t", in_pack, in_node.size)}
-    io_typedefs = [TypeDef("input_pack_t", f"nnet::array<input_t, {in_pack}>")]
+    readers: dict[str, int] = {}
+    for code in layers:
+        for name in graph[code.node].inputs:
+            readers[name] = readers.get(name, 0) + 1
+    tensors: dict[str, list[Packing]] = {}      # tensor -> the FIFOs its readers still have to take, in order
     stages: list[StreamStage] = []
+
+    def publish(name: str, packing: Packing, node: Node) -> None:
+        n = readers.get(name, 0)
+        if n <= 1:
+            tensors[name] = [packing]
+            return
+        if n > MAX_CLONES:
+            _fail(node, f"io_stream copies a tensor to at most {MAX_CLONES} readers (nnet::clone_stream), "
+                        f"{name!r} has {n}; use io_type 'parallel'")
+        stages.append(_clone(packing, n, node, namer))
+        tensors[name] = [replace(packing, stream=s) for s in stages[-1].out_arrays]
+
+    publish(in_node.name, Packing(in_port, "input_pack_t", "input_t", in_pack, in_node.size), in_node)
+    io_typedefs = [TypeDef("input_pack_t", f"nnet::array<input_t, {in_pack}>")]
     for code in layers:
         node = graph[code.node]
         if node.op not in STREAM_HANDLERS:
             raise HlsWriteError(f"layer {node.name!r} ({node.op}): no io_stream form yet; use io_type 'parallel' "
                                 f"(io_stream supports: {', '.join(sorted(STREAM_HANDLERS))})")
-        src = tensors[node.inputs[0]]
+        srcs = [tensors[i].pop(0) for i in node.inputs]
+        src = srcs[0]
         stage = StreamStage(**{f: getattr(code, f) for f in LayerCode.__dataclass_fields__})
         stage.typedefs = list(code.typedefs)
         stage.params = dict(code.params, io_type="io_stream")
         stage.in_array, stage.in_type, stage.pack_in = src.stream, src.type, src.pack
+        stage.in_arrays, stage.in_types = [p.stream for p in srcs], [p.type for p in srcs]
+        stage.pack_ins = [p.pack for p in srcs]
         value_type = code.out_type
         stage.out_type = "result_pack_t" if code.is_output else namer.unique(f"{code.stem}_pack_t")
         stage.out_array = out_port if code.is_output else code.out_array
@@ -130,10 +160,27 @@ def to_stream(layers: list[LayerCode], graph: Graph, namer: Namer, in_port: str,
         last.depth = fifo_depth(last.n_out, last.pack_out)
         last.typedefs.append(TypeDef(last.out_type, f"nnet::array<{value_type}, {last.pack_out}>"))
         stages += made
-        tensors[node.name] = Packing(last.out_array, last.out_type, value_type, last.pack_out, last.n_out)
-    out = tensors[graph.outputs[0]]
+        if code.is_output and readers.get(node.name):
+            _fail(node, "io_stream: the output layer is also read by another layer; use io_type 'parallel'")
+        publish(node.name, Packing(last.out_array, last.out_type, value_type, last.pack_out, last.n_out), node)
+    out = tensors[graph.outputs[0]][0]
     return {"layers": stages, "io_typedefs": io_typedefs, "in_pack": in_pack, "out_pack": out.pack,
             "in_words": in_node.size // in_pack, "out_words": out.words}
+
+
+MAX_CLONES = 7          # nnet_stream.h's clone_stream overloads copy to 2 ... 7 streams
+
+
+def _clone(src: Packing, n: int, node: Node, namer: Namer) -> StreamStage:
+    """A nnet::clone_stream stage copying ``src`` into ``n`` FIFOs of the same words, each a whole tensor deep."""
+    stem = namer.unique(f"clone_{node.name}")
+    outs = [namer.unique(f"{stem}_out{k + 1}") for k in range(n)]
+    return StreamStage(node=node.name, op="clone", stem=stem, config="", in_array=src.stream, in_type=src.type,
+                       out_array=outs[0], out_type=src.type, n_in=src.size, n_out=src.size, typedefs=[],
+                       includes=("nnet_utils/nnet_stream.h",), out_arrays=outs,
+                       summary=f"copies of {node.name!r} for its {n} readers (io_stream branch)",
+                       stream_template="hls/layers_stream/clone.j2", pack_in=src.pack, pack_out=src.pack,
+                       depth=fifo_depth(src.size, src.pack))
 
 
 def _stage(code: StreamStage, template: str, pack_out: int) -> StreamStage:

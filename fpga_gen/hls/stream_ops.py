@@ -42,3 +42,42 @@ def _quant_act(code: StreamStage, node: Node, graph: Graph, namer: Namer, src: P
     # fpga_gen::quant_act_<function> stream overloads: each word through the io_parallel function
     code.includes = (QUANT_HEADER, STREAM_HEADER)
     return [_stage(code, "hls/layers/quant_act.j2", src.pack)]
+
+
+@stream_handler("merge")
+def _merge(code: StreamStage, node: Node, graph: Graph, namer: Namer, src: Packing) -> list[StreamStage]:
+    # nnet::add / subtract / ... (nnet_merge_stream.h): word i of both inputs, element by element, with the
+    # io_parallel expression; both inputs must come in the same words
+    p1, p2 = code.pack_ins
+    if p1 != p2:
+        _fail(node, f"io_stream {node.attrs.get('mode')} reads its inputs word by word: they arrive in words of "
+                    f"{p1} and {p2} values; use io_type 'parallel'")
+    code.includes = ("nnet_utils/nnet_merge.h", "nnet_utils/nnet_merge_stream.h")
+    return [_stage(code, "hls/layers/merge.j2", p1)]
+
+
+@stream_handler("concatenate")
+def _concatenate(code: StreamStage, node: Node, graph: Graph, namer: Namer, src: Packing) -> list[StreamStage]:
+    # nnet::concatenate{1,2,3}d (nnet_merge_stream.h): along the last axis a word of each input makes one output
+    # word; along an outer axis the words pass through (input 1's, then input 2's), so both carry the same
+    # values per word; a 1-d concatenation writes one word of everything
+    p = code.params
+    rank = int(p["function"][-2])            # nnet::concatenate<rank>d
+    p1, p2 = code.pack_ins
+    n1, n2 = code.in_sizes
+    if rank == 1:
+        pack = n1 + n2
+    elif p["axis"] == rank:
+        last1, last2 = p["n_elem1"][rank - 1], p["n_elem2"][rank - 1]
+        if (p1, p2) != (last1, last2):
+            _fail(node, f"io_stream concatenation along the last axis needs one word per position of each input "
+                        f"({last1} and {last2} values), got words of {p1} and {p2}; use io_type 'parallel'")
+        pack = p1 + p2
+    else:
+        if p1 != p2 or p1 != p["n_elem1"][rank - 1]:
+            _fail(node, f"io_stream concatenation along axis {p['axis']} passes words through: both inputs need "
+                        f"words of their {p['n_elem1'][rank - 1]} last-axis values, got {p1} and {p2}; use "
+                        f"io_type 'parallel'")
+        pack = p1
+    code.includes = ("nnet_utils/nnet_merge.h", "nnet_utils/nnet_merge_stream.h")
+    return [_stage(code, "hls/layers/concatenate.j2", pack)]

@@ -221,3 +221,41 @@ def test_branches_merges_concatenations_csim_equals_emulator(tmp_path):
     for s in streams:
         assert len(re.findall(rf"\b{s}\b", calls)) == 2, s          # written once, read once
     assert csim.run_testbench(tmp_path / "prj").passed
+
+
+def spatial_model(seed=4):
+    """Zero padding, depthwise convolutions ('same', and a non-square kernel with strides (2, 1)), a separable
+    convolution, cropping, nearest upsampling by (2, 3), a transpose (Permute) and global max / average
+    pooling of one tensor, concatenated."""
+    tf = _tf()
+    L = tf.keras.layers
+    tf.keras.utils.set_random_seed(seed)
+    init = dict(depthwise_initializer=tf.keras.initializers.RandomUniform(-1.0, 1.0),
+                bias_initializer=tf.keras.initializers.RandomUniform(-0.5, 0.5))
+    x = L.Input((6, 5, 3), name="x")
+    y = L.ZeroPadding2D(((1, 0), (2, 1)), name="zp")(x)
+    y = L.DepthwiseConv2D(3, padding="same", name="dw1", **init)(y)
+    y = L.DepthwiseConv2D((2, 3), strides=(2, 1), name="dw2", **init)(y)
+    y = L.SeparableConv2D(4, (2, 2), padding="same", name="sep", pointwise_initializer=
+                          tf.keras.initializers.RandomUniform(-1.0, 1.0), **init)(y)
+    y = L.Cropping2D(((1, 0), (1, 2)), name="crop")(y)
+    y = L.UpSampling2D((2, 3), name="up")(y)
+    y = L.Permute((2, 1, 3), name="perm")(y)
+    y = L.Concatenate(name="cat")([L.GlobalMaxPooling2D(name="gmax")(y), L.GlobalAveragePooling2D(name="gavg")(y)])
+    return tf.keras.Model(x, L.Dense(3, name="out", kernel_initializer=tf.keras.initializers.RandomUniform(-1, 1))(y),
+                          name="stream_spatial")
+
+
+@needs_gxx
+def test_padding_depthwise_cropping_upsampling_transpose_global_pooling_csim_equals_emulator(tmp_path):
+    project = convert(spatial_model(), input_precision="ap_fixed<10,4>", io="stream")
+    ops = [n.op for n in project.graph]
+    for op in ("zeropad", "depthwise_conv2d", "cropping", "upsampling", "transpose", "pooling"):
+        assert op in ops, (op, ops)
+    x, emu = _check(project, tmp_path / "prj")
+    trace = project.emulator().predict(x, trace=True)
+    assert not np.all(trace["gavg"] == 0) and not np.all(trace["gmax"] == 0)
+    top = (tmp_path / "prj" / "firmware" / "stream_spatial.cpp").read_text()
+    for fn in ("zeropad2d_cl", "depthwise_conv_2d_cl", "cropping2d_cl", "resize_nearest", "transpose",
+               "global_pooling2d_cl"):
+        assert f"nnet::{fn}<" in top, fn

@@ -506,9 +506,17 @@ def _moved(node, ctx: Context) -> Cost:
     output is a wire from an input (or a constant 0) and the layer is free; only a cast to a result type that
     rounds or saturates costs its logic per element (the same rule as an activation's cast) [reasoned]."""
     res = node.types["result"]
-    if ctx.in_type is None or ctx.in_type.plain() == res.plain():
-        return Cost()
-    return Cost(LUT=node.size * _cast_lut(ctx.c, ctx.in_type, res))
+    cast = 0 if ctx.in_type is None or ctx.in_type.plain() == res.plain() else _cast_lut(ctx.c, ctx.in_type, res)
+    if ctx.io_type == "stream":
+        # io_stream: a pipelined loop moving one word per cycle (the larger of the input and the output words;
+        # transpose reads the whole tensor into registers first) [guess: the activation's stream loop model]
+        c = ctx.c
+        ch = node.shape[-1] if node.shape else 1
+        words = max(_pixels(node.shape), _pixels(ctx.in_shape or node.shape))
+        ff = ch + c.ff_layer_overhead + (node.size * res.width if node.op == "transpose" else 0)
+        return Cost(LUT=ch * cast + c.lut_layer_overhead, FF=ff, latency_cycles=words + c.stream_loop_overhead,
+                    ii_cycles=words + c.stream_loop_overhead)
+    return Cost(LUT=node.size * cast) if cast else Cost()
 
 
 @register("float_activation")

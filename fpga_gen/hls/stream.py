@@ -276,27 +276,43 @@ def _zero_pad(code: StreamStage, node: Node, namer: Namer, src: Packing) -> Stre
     return pad
 
 
+def _line_buffer(code: StreamStage, node: Node, namer: Namer, src: Packing, template: str) -> list[StreamStage]:
+    """The line-buffer convolutions (conv2d, depthwise_conv2d): the window of every output pixel, in the
+    io_parallel im2col order, through the layer's own dense kernel (mult_config); 'same' padding by a stage."""
+    _spatial_input(code, node, src)
+    p = code.params
+    if p["filt_height"] == 1 and p["stride_height"] > 1:
+        _fail(node, f"io_stream {node.op} with a kernel of height 1 and stride height {p['stride_height']} is not "
+                    f"supported (hls4ml's line buffer then runs its 1-D kernel, which ignores the row stride); "
+                    f"use stride height 1 or io_type 'parallel'")
+    pad = _zero_pad(code, node, namer, src)
+    code.params.pop("fill", None)           # io_parallel's im2col code: not used by the stream kernel
+    stage = _stage(code, template, code.params["n_filt"])
+    return [pad, stage] if pad else [stage]
+
+
 @stream_handler("conv2d")
 def _conv2d(code: StreamStage, node: Node, graph: Graph, namer: Namer, src: Packing) -> list[StreamStage]:
     # nnet::conv_2d_cl (nnet_conv2d_stream.h), hls4ml's default line-buffer implementation: the window of
     # every output pixel goes through the same dense kernel (mult_config) as io_parallel's im2col
-    _spatial_input(code, node, src)
-    p = code.params
-    if p["filt_height"] == 1 and p["stride_height"] > 1:
-        _fail(node, f"io_stream conv2d with a kernel of height 1 and stride height {p['stride_height']} is not "
-                    f"supported (hls4ml's line buffer then runs its 1-D kernel, which ignores the row stride); "
-                    f"use stride height 1 or io_type 'parallel'")
-    pad = _zero_pad(code, node, namer, src)
     code.includes = ("nnet_utils/nnet_conv2d.h", "nnet_utils/nnet_conv2d_stream.h")
-    code.params.pop("fill", None)           # io_parallel's im2col code: not used by the stream kernel
-    stage = _stage(code, "hls/layers_stream/conv2d.j2", code.params["n_filt"])
-    return [pad, stage] if pad else [stage]
+    return _line_buffer(code, node, namer, src, "hls/layers_stream/conv2d.j2")
+
+
+@stream_handler("depthwise_conv2d")
+def _depthwise_conv2d(code: StreamStage, node: Node, graph: Graph, namer: Namer, src: Packing) -> list[StreamStage]:
+    # nnet::depthwise_conv_2d_cl (nnet_sepconv2d_stream.h), line buffer: the window (kh, kw, n_chan) through
+    # nnet::DepthwiseDenseLatency, the io_parallel kernel of the same window
+    code.includes = ("nnet_utils/nnet_conv2d.h", "nnet_utils/nnet_sepconv2d.h", "nnet_utils/nnet_sepconv2d_stream.h")
+    return _line_buffer(code, node, namer, src, "hls/layers_stream/depthwise_conv2d.j2")
 
 
 @stream_handler("pooling")
 def _pooling(code: StreamStage, node: Node, graph: Graph, namer: Namer, src: Packing) -> list[StreamStage]:
     # nnet::pooling2d_cl (nnet_pooling_stream.h), line buffer: it asserts pool == stride and no padding, and
-    # casts each input to accum before the max / the (tree) sum
+    # casts each input to accum before the max / the (tree) sum; nnet::global_pooling2d_cl (one window over the
+    # whole input) casts each input to accum and keeps a running max (from accum's minimum) or sum in accum,
+    # in pixel order, then divides: io_parallel's order and casts once accum holds the input type
     _spatial_input(code, node, src)
     p = code.params
     if (p["filt_height"], p["filt_width"]) != (p["stride_height"], p["stride_width"]):
@@ -312,7 +328,7 @@ def _pooling(code: StreamStage, node: Node, graph: Graph, namer: Namer, src: Pac
             at.raw_max * 2.0 ** -at.frac < x.raw_max * 2.0 ** -x.frac:
         _fail(node, f"io_stream pooling casts each input to the accum type first; accum {at.cpp()} does not hold "
                     f"the input type {x.cpp()}: widen the accum precision or use io_type 'parallel'")
-    if p["pool_op"] == "Average":
+    if p["pool_op"] == "Average" and not p["is_global"]:
         n = p["filt_height"] * p["filt_width"]
         if at.raw_min > x.raw_min * n * 2 ** (at.frac - x.frac) or at.raw_max < x.raw_max * n * 2 ** (at.frac - x.frac):
             _fail(node, f"io_stream average pooling adds in a tree: accum {at.cpp()} must hold the sum of {n} inputs "

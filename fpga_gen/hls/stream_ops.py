@@ -1,18 +1,21 @@
-"""io_stream forms of the element-wise ops beyond dense/activation/softmax/conv/pooling (registered into
+"""io_stream forms of the ops beyond dense/activation/softmax/conv/pooling (registered into
 :data:`fpga_gen.hls.stream.STREAM_HANDLERS`): batchnorm and apply_scale (nnet::normalize of
 nnet_batchnorm_stream.h), quant_act (fpga-gen's per-word wrappers in firmware/fpga_gen_stream.h around the
-io_parallel functions of fpga_gen_quant.h).
+io_parallel functions of fpga_gen_quant.h), merge and concatenate (nnet_merge_stream.h), zeropad, cropping,
+upsampling (nnet_padding_stream.h, nnet_cropping_stream.h, nnet_image_stream.h) and transpose
+(nnet_transpose_stream.h).
 
-Every stage here keeps its input's packing (one word in, one word out) and computes each value with the
-io_parallel expression; the checks name what would make a stream kernel compute other numbers."""
+Each stage computes every value with the io_parallel expression; the checks name what would make a stream
+kernel compute other numbers (or read other words than its input sends)."""
 
 from __future__ import annotations
 
 from ..ir.graph import Graph, Node
+from ..ir.spatial import resize_nearest_rows
 from .layers import _fail
 from .layers_quant import QUANT_HEADER
 from .names import Namer
-from .stream import STREAM_HEADER, Packing, StreamStage, _stage, stream_handler
+from .stream import STREAM_HEADER, Packing, StreamStage, _stage, natural_pack, stream_handler
 
 __all__ = []
 
@@ -81,3 +84,44 @@ def _concatenate(code: StreamStage, node: Node, graph: Graph, namer: Namer, src:
         pack = p1
     code.includes = ("nnet_utils/nnet_merge.h", "nnet_utils/nnet_merge_stream.h")
     return [_stage(code, "hls/layers/concatenate.j2", pack)]
+
+
+def _pixel_words(code: StreamStage, node: Node, src: Packing) -> int:
+    n_chan = code.params["n_chan"]
+    if src.pack != n_chan:
+        _fail(node, f"io_stream {node.op} reads one pixel ({n_chan} channels) per stream word, the layer before it "
+                    f"sends {src.pack} values per word; use io_type 'parallel'")
+    return n_chan
+
+
+@stream_handler("zeropad")
+def _zeropad(code: StreamStage, node: Node, graph: Graph, namer: Namer, src: Packing) -> list[StreamStage]:
+    # nnet::zeropad{1,2}d_cl (nnet_padding_stream.h): zero pixels and copied pixels in row order, each value
+    # cast to the result as io_parallel's
+    return [_stage(code, "hls/layers/zeropad.j2", _pixel_words(code, node, src))]
+
+
+@stream_handler("cropping")
+def _cropping(code: StreamStage, node: Node, graph: Graph, namer: Namer, src: Packing) -> list[StreamStage]:
+    # nnet::cropping{1,2}d_cl (nnet_cropping_stream.h): the kept pixels copied (cast), the others read and dropped
+    return [_stage(code, "hls/layers/cropping.j2", _pixel_words(code, node, src))]
+
+
+@stream_handler("upsampling")
+def _upsampling(code: StreamStage, node: Node, graph: Graph, namer: Namer, src: Packing) -> list[StreamStage]:
+    # nnet::resize_nearest (nnet_image_stream.h) repeats every row new/old times and every pixel new/old times;
+    # io_parallel's takes row (i * ratio) >> 16: the same pixels where that is i // (new / old)
+    p = code.params
+    for what, old, new in (("height", p["in_height"], p["out_height"]), ("width", p["in_width"], p["out_width"])):
+        if new % old or list(resize_nearest_rows(old, new)) != [i // (new // old) for i in range(new)]:
+            _fail(node, f"io_stream nearest upsampling repeats whole pixels: {what} {old} -> {new} picks other "
+                        f"pixels than io_parallel's; use io_type 'parallel'")
+    code.includes = ("nnet_utils/nnet_image.h", "nnet_utils/nnet_image_stream.h")
+    return [_stage(code, "hls/layers/upsampling.j2", _pixel_words(code, node, src))]
+
+
+@stream_handler("transpose")
+def _transpose(code: StreamStage, node: Node, graph: Graph, namer: Namer, src: Packing) -> list[StreamStage]:
+    # nnet::transpose (nnet_transpose_stream.h) reads the whole tensor, then writes words of the output's last
+    # axis; 2-d: value j of word i is input (j, i), i.e. output (i, j) when a word is an output row
+    return [_stage(code, "hls/layers/transpose.j2", natural_pack(node.shape))]

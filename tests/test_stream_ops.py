@@ -259,3 +259,61 @@ def test_padding_depthwise_cropping_upsampling_transpose_global_pooling_csim_equ
     for fn in ("zeropad2d_cl", "depthwise_conv_2d_cl", "cropping2d_cl", "resize_nearest", "transpose",
                "global_pooling2d_cl"):
         assert f"nnet::{fn}<" in top, fn
+
+
+def one_d_model(seed=6):
+    """The 1-D layers (in_height 1): zero padding, a 'same' Conv1D, cropping, upsampling, max pooling, global
+    average pooling."""
+    tf = _tf()
+    L = tf.keras.layers
+    tf.keras.utils.set_random_seed(seed)
+    init = dict(kernel_initializer=tf.keras.initializers.RandomUniform(-1.0, 1.0),
+                bias_initializer=tf.keras.initializers.RandomUniform(-0.5, 0.5))
+    return tf.keras.Sequential([
+        L.InputLayer(input_shape=(12, 3), name="x"), L.ZeroPadding1D((2, 1), name="zp"),
+        L.Conv1D(4, 3, padding="same", name="conv", **init), L.Cropping1D((1, 2), name="crop"),
+        L.UpSampling1D(2, name="up"), L.MaxPooling1D(2, name="pool"), L.GlobalAveragePooling1D(name="gavg"),
+        L.Dense(3, name="out", **init)], name="stream_1d")
+
+
+@needs_gxx
+def test_one_d_layers_csim_equals_emulator(tmp_path):
+    project = convert(one_d_model(), input_precision="ap_fixed<10,4>", io="stream")
+    assert [n.shape for n in project.graph][1:6] == [(15, 3), (15, 4), (12, 4), (24, 4), (12, 4)]
+    _check(project, tmp_path / "prj")
+    top = (tmp_path / "prj" / "firmware" / "stream_1d.cpp").read_text()
+    assert "nnet::zeropad1d_cl<" in top and "nnet::cropping1d_cl<" in top
+
+
+@needs_gxx
+def test_hard_tanh_from_a_graph(tmp_path):
+    """hard_tanh has no tf.keras activation: the node is built directly, on image words."""
+    from fpga_gen.api import Project
+    from fpga_gen.config import config_from_dict
+    from fpga_gen.ir import Graph, Node
+    from fpga_gen.passes import DEFAULT_PASSES, run_passes
+    g = Graph("ht")
+    g.add(Node("x", "input", [], (4, 4, 2)))
+    g.add(Node("a", "activation", ["x"], (4, 4, 2), attrs={"activation": "hard_tanh"}))
+    g.inputs, g.outputs = ["x"], ["a"]
+    cfg = config_from_dict({"input_precision": "ap_fixed<10,5>", "io_type": "stream"})
+    run_passes(g, cfg, DEFAULT_PASSES)
+    project = Project(g, cfg)
+    x = _inputs(project, n_random=100)
+    emu = project.predict(x)
+    assert np.array_equal(emu, np.clip(x, -1, 1))
+    project.write(tmp_path / "prj")
+    assert np.array_equal(project.predict(x, backend="csim"), emu)
+
+
+def test_merge_of_differently_packed_inputs_is_refused(tmp_path):
+    tf = _tf()
+    L = tf.keras.layers
+    x = L.Input((2, 2, 3), name="x")
+    f = L.Flatten(name="flat")(L.Conv2D(3, 1, name="c")(x))
+    model = tf.keras.Model(x, L.Add(name="add")([f, L.Dense(12, name="d")(f)]))
+    project = convert(model, input_precision="ap_fixed<10,4>", io="stream")
+    with pytest.raises(HlsWriteError) as e:
+        project.write(tmp_path / "p")
+    assert str(e.value) == ("layer 'add' (merge): io_stream add reads its inputs word by word: they arrive in words "
+                            "of 3 and 12 values; use io_type 'parallel'")

@@ -378,8 +378,22 @@ def _batchnorm(node, ctx: Context) -> Cost:
     stages = cycles(t_path, ctx.t_eff)
     latency = stages + ii - 1
     ff = (n * res.width * stages * 0.5) if ii == 1 else c.ff_folded_io * 2 * n * wx / ii
-    return Cost(DSP=dsp, LUT=lut + c.lut_layer_overhead, FF=ff + c.ff_layer_overhead,
+    cost = Cost(DSP=dsp, LUT=lut + c.lut_layer_overhead, FF=ff + c.ff_layer_overhead,
                 latency_cycles=latency, ii_cycles=ii)
+    return _per_word(cost, node, ctx, ii) if ctx.io_type == "stream" else cost
+
+
+def _per_word(cost: Cost, node, ctx: Context, ii_word: int = 1) -> Cost:
+    """io_stream form of an element-wise layer: the stream kernel runs one word (a pixel's channels) per
+    iteration, II ``ii_word``, so one word's share of the element logic, once per word [guess: the
+    activation's stream loop model]."""
+    c = ctx.c
+    ch = node.shape[-1] if len(node.shape) > 1 else node.size
+    share = ch / max(node.size, 1)
+    words = _pixels(node.shape)
+    return Cost(DSP=cost.DSP * share, LUT=cost.LUT * share + c.lut_layer_overhead, FF=cost.FF * share + c.ff_layer_overhead,
+                BRAM_18K=cost.BRAM_18K, latency_cycles=words * ii_word + cost.latency_cycles + c.stream_loop_overhead,
+                ii_cycles=words * ii_word + c.stream_loop_overhead, notes=cost.notes)
 
 
 def _conv(node, ctx: Context, spatial: int) -> Cost:
@@ -610,7 +624,8 @@ def _quant_act(node, ctx: Context) -> Cost:
         per = n_thr * wx * c.lut_per_adder_bit + (n_thr + 1) * res.width * c.lut_cast_per_bit
     else:
         raise UnsupportedOp(f"quant_act {fn!r} has no cost model yet")
-    return Cost(LUT=n * per, latency_cycles=0, ii_cycles=1)
+    cost = Cost(LUT=n * per, latency_cycles=0, ii_cycles=1)
+    return _per_word(cost, node, ctx) if ctx.io_type == "stream" else cost
 
 
 @register("apply_scale")

@@ -22,7 +22,7 @@ import yaml
 from .config import ConfigError, ProjectConfig, config_from_dict, load_config
 from .ir.graph import Graph, deterministic_npz
 from .ir.types import FixedType
-from .passes import DEFAULT_PASSES, RemoveIdentity, run_passes
+from .passes import DEFAULT_PASSES, FuseBatchNorm, run_passes
 from .templating import cpp_ident
 
 __all__ = ["Project", "convert", "load_project", "ProjectError", "BACKENDS", "N_TB_VECTORS"]
@@ -455,10 +455,14 @@ def convert(model_or_path, config=None, tb_inputs=None, split_at: str | None = N
         x = load_calibration_data(calibrate, graph)
         if tb_inputs is None:
             tb_inputs = x[:N_TB_VECTORS]          # the testbench runs on real inputs rather than random ones
+        # profile the graph as the passes up to batchnorm fusion leave it (config overrides applied, identities
+        # removed, batchnorms folded into their float dense/conv in float64): calibration overrides set before
+        # FuseBatchNorm would stop it folding, and the folded layer's range is the batchnorm's output
+        k = [type(p) for p in passes].index(FuseBatchNorm) + 1
+        run_passes(graph, cfg, passes[:k])
         calibration = Calibration(len(x), headroom, profile(graph, x),
                                   source=str(calibrate) if isinstance(calibrate, (str, os.PathLike)) else "an array")
-        k = [type(p) for p in passes].index(RemoveIdentity) + 1    # after the config's overrides are applied
-        passes = passes[:k] + (Calibrate(calibration.ranges, headroom),) + passes[k:]
+        passes = (Calibrate(calibration.ranges, headroom),) + passes[k:]
     elif headroom_bits is not None:
         raise ConfigError("headroom_bits applies to calibration; give calibrate= (--calibrate data.npy) too")
     run_passes(graph, cfg, passes)

@@ -64,7 +64,8 @@ def check_calibration_data(x, graph: Graph, source: str) -> np.ndarray:
 
 
 def profile(graph: Graph, x: np.ndarray) -> dict[str, tuple[float, float]]:
-    """Per node: (min, max) of its float value over the batch."""
+    """Per node: (min, max) of its float value over the batch (api.convert profiles the graph after batchnorm
+    fusion, see :mod:`fpga_gen.passes.calibrate`)."""
     from .emulate.float_ref import float_forward
     values = float_forward(graph, x)
     return {name: (float(v.min()), float(v.max())) for name, v in values.items()}
@@ -79,23 +80,27 @@ class Calibration:
     ranges: dict
     source: str = "calibration data"
     rows: list = field(default_factory=list)
+    fused: dict = field(default_factory=dict)       # layer -> the batchnorm folded into it (filled by describe)
 
     def describe(self, graph: Graph, config) -> "Calibration":
         """One row per (node, slot) among result, weight, bias, accum: observed range, type, origin."""
         rows = []
+        self.fused = {n.name: n.meta["fused_batchnorm"] for n in graph if "fused_batchnorm" in n.meta}
         for node in graph:
             if node.name not in self.ranges:
                 continue
             calibrated = set(node.meta.get("calibrated", ()))
             explicit = set(config.layer_precision(node.name))
+            if "result" in config.layer_precision(self.fused.get(node.name, node.name)):
+                explicit.add("result")                  # set on the folded batchnorm: its output's type
             if node.op == "input" and config.input_precision is not None:
                 explicit.add("result")
-            for slot in ("result", "weight", "bias", "accum"):
+            for slot in ("result", "weight", "scale", "bias", "accum"):
                 t = node.types.get(slot)
                 if t is None:
                     continue
-                if slot in ("weight", "bias"):
-                    v = node.weights["kernel" if slot == "weight" else "bias"]
+                if slot in ("weight", "scale", "bias"):
+                    v = node.weights["kernel" if slot == "weight" else slot]
                     lo, hi = float(v.min(initial=0)), float(v.max(initial=0))
                 else:
                     lo, hi = self.ranges[node.name]
@@ -118,7 +123,8 @@ class Calibration:
     def as_config(self, config):
         """``config`` with every calibrated type written in as an explicit setting (``input_precision``,
         ``layers.<name>.precision.<slot>``): a copy that reproduces the calibrated types without the data
-        (what ``build --fit --calibrate`` hands the sweep)."""
+        (what ``build --fit --calibrate`` hands the sweep).  The result type of a layer that a batchnorm was
+        folded into is written as that batchnorm's result type, so the batchnorm folds again."""
         import copy
 
         from .ir.types import FixedType
@@ -130,7 +136,10 @@ class Calibration:
             if r["op"] == "input":
                 cfg.input_precision = t
             else:
-                cfg.layers.setdefault(r["layer"], {}).setdefault("precision", {})[r["slot"]] = t
+                # a folded layer's result is its batchnorm's output: written there, so that the batchnorm still
+                # folds (a result type set on the dense/conv itself would keep it a layer, see FuseBatchNorm)
+                layer = self.fused.get(r["layer"], r["layer"]) if r["slot"] == "result" else r["layer"]
+                cfg.layers.setdefault(layer, {}).setdefault("precision", {})[r["slot"]] = t
         return cfg.validate()
 
     def to_json(self) -> dict:

@@ -84,8 +84,10 @@ def _convert(args, tb_inputs=None):
     if getattr(args, "hls4ml_config", None):
         if args.config:
             raise CliError("give either -c/--config or --hls4ml-config, not both")
+        from .frontend import load_graph
         from .hls4ml_config import config_from_hls4ml
-        config = config_from_hls4ml(args.hls4ml_config)
+        # the frontend's graph tells which layers the config's LayerType keys reach
+        config = config_from_hls4ml(args.hls4ml_config, graph=load_graph(args.model)[0])
     if getattr(args, "headroom_bits", None) is not None and not getattr(args, "calibrate", None):
         raise CliError("--headroom-bits applies to calibration; give --calibrate DATA.npy too")
     return convert(args.model, config=config, tb_inputs=tb_inputs, split_at=getattr(args, "split_at", None),

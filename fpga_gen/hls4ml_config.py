@@ -20,6 +20,12 @@ Keras ``Dense(..., activation='relu')`` becomes two hls4ml layers, ``<name>`` an
 split activation ``<layer>_<activation>``); the reader applies ``<name>_relu`` settings to the activation node the
 frontend creates for it, whatever that node is called, through :func:`apply_to_graph`'s ``aliases``.
 
+``LayerType`` keys: hls4ml matches them against its own layer class (``Pooling2D`` for MaxPooling2D,
+``GlobalPooling2D``, ``Merge`` for Add/Subtract/..., ``Resize`` for UpSampling, ``Transpose`` for Permute,
+``ParametrizedActivation`` for LeakyReLU/ELU/ThresholdedReLU, ...), while its ``config_from_keras_model`` writes
+the Keras class names (``Add``, ``ELU``, ``GlobalAveragePooling2D``); :func:`layer_classes` tries hls4ml's class
+first, then the Keras class the frontend recorded in ``node.meta['keras_class']``, so both reach the layer.
+
 Nothing here imports TensorFlow or hls4ml.
 """
 
@@ -35,7 +41,8 @@ import yaml
 from .config import ConfigError, ProjectConfig
 from .ir.types import FixedType, TypeParseError
 
-__all__ = ["Hls4mlConfig", "read_hls4ml_config", "config_from_hls4ml", "parse_hls4ml_precision", "to_project_config", "apply_to_graph",
+__all__ = ["Hls4mlConfig", "read_hls4ml_config", "config_from_hls4ml", "parse_hls4ml_precision", "to_project_config", "apply_to_graph", "layer_classes",
+           "layer_type_settings",
            "SOFTMAX_TABLE_DEFAULT"]
 
 #: hls4ml 1.3 default for softmax exp/inv tables (backends/fpga/fpga_backend.py)
@@ -94,16 +101,17 @@ class Hls4mlConfig:
     raw: dict = field(default_factory=dict)
 
     # ------------------------------------------------------------------ hls4ml's resolution order
-    def precision(self, layer: str, var: str, layer_class: str | None = None) -> tuple[FixedType, str]:
+    def precision(self, layer: str, var: str, layer_class=None) -> tuple[FixedType, str]:
         """(type, where it came from) for slot ``var`` of ``layer``; where is 'layer', 'type', 'model' or
-        'model_default' (hls4ml's ``model_default_t``)."""
+        'model_default' (hls4ml's ``model_default_t``).  ``layer_class``: a LayerType key or a sequence of
+        them (:func:`layer_classes`), tried in order."""
         lp = self.layer_precision.get(layer.lower(), {})
         if var in lp:
             return lp[var], "layer"
         if "default" in lp:
             return lp["default"], "layer"
-        if layer_class:
-            tp = self.type_precision.get(layer_class.lower(), {})
+        for cls in _classes(layer_class):
+            tp = self.type_precision.get(cls.lower(), {})
             if var in tp:
                 return tp[var], "type"
             if "default" in tp:
@@ -117,16 +125,25 @@ class Hls4mlConfig:
     def reuse_factor(self, layer: str, layer_class: str | None = None) -> int:
         if layer.lower() in self.layer_reuse:
             return self.layer_reuse[layer.lower()]
-        if layer_class and layer_class.lower() in self.type_reuse:
-            return self.type_reuse[layer_class.lower()]
+        for cls in _classes(layer_class):
+            if cls.lower() in self.type_reuse:
+                return self.type_reuse[cls.lower()]
         return self.model_reuse
 
     def strategy(self, layer: str, layer_class: str | None = None) -> str:
         if layer.lower() in self.layer_strategy:
             return self.layer_strategy[layer.lower()]
-        if layer_class and layer_class.lower() in self.type_strategy:
-            return self.type_strategy[layer_class.lower()]
+        for cls in _classes(layer_class):
+            if cls.lower() in self.type_strategy:
+                return self.type_strategy[cls.lower()]
         return self.model_strategy
+
+
+def _classes(layer_class) -> tuple[str, ...]:
+    """A LayerType key or several (:func:`layer_classes`: the first one the config names wins)."""
+    if not layer_class:
+        return ()
+    return (layer_class,) if isinstance(layer_class, str) else tuple(layer_class)
 
 
 def _strategy(v, where: str) -> str:
@@ -235,11 +252,13 @@ def read_hls4ml_config(path: str | Path) -> Hls4mlConfig:
 
 # ---------------------------------------------------------------------------------------------- applying
 
-def to_project_config(h: Hls4mlConfig, base: ProjectConfig | None = None) -> ProjectConfig:
+def to_project_config(h: Hls4mlConfig, base: ProjectConfig | None = None, graph=None) -> ProjectConfig:
     """A :class:`ProjectConfig` with the model-level settings and per-layer reuse/strategy/precision overrides.
 
     Per-layer precision overrides carry only what the hls4ml config states for that layer; slots it leaves open
-    are resolved by :func:`apply_to_graph` (which needs the node's op to know hls4ml's defaults)."""
+    are resolved by :func:`apply_to_graph` (which needs the node's op to know hls4ml's defaults).  With the
+    frontend's ``graph``, ``LayerType`` settings become per-layer settings of the nodes they reach
+    (:func:`layer_type_settings`) wherever the layer's own entry leaves the slot open."""
     cfg = ProjectConfig() if base is None else base.copy()
     cfg.source = h.path
     cfg.io_type = h.io_type
@@ -266,13 +285,54 @@ def to_project_config(h: Hls4mlConfig, base: ProjectConfig | None = None) -> Pro
             spec["precision"] = {("result" if k == "default" else k): t for k, t in prec.items()}
         if spec:
             layers[ln] = spec
+    if graph is not None:
+        lower = {k.lower(): k for k in layers}
+        for name, spec in layer_type_settings(h, graph).items():
+            mine = layers.setdefault(lower.get(name.lower(), name), {})
+            for k, v in spec.items():
+                if k == "precision":
+                    prec = mine.setdefault("precision", {})
+                    for slot, t in v.items():
+                        prec.setdefault(slot, t)
+                else:
+                    mine.setdefault(k, v)
     cfg.layers = layers
     return cfg.validate()
 
 
-def config_from_hls4ml(path: str | Path, base: ProjectConfig | None = None) -> ProjectConfig:
-    """``to_project_config(read_hls4ml_config(path))``: what ``fpga-gen ... --hls4ml-config f.yml`` uses."""
-    return to_project_config(read_hls4ml_config(path), base)
+def layer_type_settings(h: Hls4mlConfig, graph) -> dict:
+    """Per node, the ``LayerType`` settings that reach it (:func:`layer_classes`): ``{name: {"precision": {slot:
+    type}, "reuse_factor": n, "strategy": s}}``, for the slots of :data:`_OP_SLOTS` (result only for the other
+    ops; none for upsampling, whose result is its input type, and softmax, whose tables follow hls4ml's
+    defaults).  The layer's own LayerName entries are merged over these by :func:`to_project_config`."""
+    out = {}
+    for node in graph:
+        if node.op in ("upsampling", "softmax"):
+            continue
+        classes = [c.lower() for c in layer_classes(node)]
+        spec, prec = {}, {}
+        for var in _OP_SLOTS.get(node.op, ("result",)):
+            for c in classes:
+                tp = h.type_precision.get(c, {})
+                if var in tp or "default" in tp:
+                    prec[var] = tp.get(var, tp.get("default"))
+                    break
+        if prec:
+            spec["precision"] = prec
+        if node.op in ("dense", "conv2d"):                  # the ops whose reuse factor the config sets
+            for key, table in (("reuse_factor", h.type_reuse), ("strategy", h.type_strategy)):
+                hit = next((table[c] for c in classes if c in table), None)
+                if hit is not None:
+                    spec[key] = hit
+        if spec:
+            out[node.name] = spec
+    return out
+
+
+def config_from_hls4ml(path: str | Path, base: ProjectConfig | None = None, graph=None) -> ProjectConfig:
+    """``to_project_config(read_hls4ml_config(path), base, graph)``: what ``fpga-gen ... --hls4ml-config f.yml``
+    uses (with the frontend's graph, so LayerType keys reach their layers)."""
+    return to_project_config(read_hls4ml_config(path), base, graph)
 
 
 # type slots hls4ml resolves through get_precision for each of our ops
@@ -286,9 +346,64 @@ _OP_SLOTS = {
     "pooling": ("result", "accum"),
     "input": ("result",),
 }
+# op -> hls4ml's layer class (``layer.class_name``, what HLSConfig.get_precision matches LayerType keys against)
 _OP_CLASS = {"dense": "Dense", "conv1d": "Conv1D", "conv2d": "Conv2D", "depthwise_conv2d": "DepthwiseConv2D",
-             "activation": "Activation",
-             "softmax": "Softmax", "batchnorm": "BatchNormalization", "input": "InputLayer", "pooling": "Pooling2D"}
+             "activation": "Activation", "float_activation": "Activation",
+             "softmax": "Softmax", "batchnorm": "BatchNormalization", "input": "InputLayer", "pooling": "Pooling2D",
+             "zeropad": "ZeroPadding2D", "cropping": "Cropping2D", "upsampling": "Resize", "transpose": "Transpose",
+             "merge": "Merge", "concatenate": "Concatenate", "quant_act": "Activation", "apply_scale": "ApplyAlpha"}
+# activation kind -> hls4ml class (keras converter: LeakyReLU/ELU/ThresholdedReLU are ParametrizedActivation)
+_ACTIVATION_CLASS = {"leaky_relu": "ParametrizedActivation", "elu": "ParametrizedActivation",
+                     "thresholded_relu": "ParametrizedActivation", "prelu": "PReLU",
+                     "hard_sigmoid": "HardActivation", "hard_tanh": "HardActivation"}
+# Keras classes whose layer is one activation node (other layers' activation nodes are their split activation)
+_ACTIVATION_LAYERS = ("Activation", "QActivation", "ReLU", "LeakyReLU", "ELU", "PReLU", "ThresholdedReLU", "Softmax")
+_MERGE_CLASS = {"add": "Add", "subtract": "Subtract", "multiply": "Multiply", "average": "Average",
+                "maximum": "Maximum", "minimum": "Minimum"}
+
+
+def layer_classes(node) -> tuple[str, ...]:
+    """The LayerType keys that reach ``node``, first match wins: hls4ml's layer class (what hls4ml itself
+    resolves: Pooling2D, GlobalPooling2D, Merge, Resize, ParametrizedActivation, ...), then the Keras class the
+    frontend recorded (``node.meta['keras_class']``: Conv1D, GlobalAveragePooling2D, Add, ELU, ... as hls4ml's
+    ``config_from_keras_model(granularity='type')`` writes them).  1-D layers are 2-D
+    ops with a 2-d node shape (width, channels); global pooling covers the whole input in one window."""
+    op, a = node.op, node.attrs
+    keras = node.meta.get("keras_class")
+    one_d = len(tuple(node.shape)) <= 2 and int(a.get("in_height", 0) or 0) == 1
+    if op == "apply_scale":
+        keras = None                                    # hls4ml's own <layer>_alpha layer, not the QDense/QConv
+    if op == "activation" and keras not in _ACTIVATION_LAYERS:
+        keras = None                                    # Dense(activation=...)'s split activation: 'Activation'
+    dim = "1D" if one_d else "2D"
+    if op in ("conv2d", "depthwise_conv2d") and (keras or "").startswith(("SeparableConv", "QSeparableConv")):
+        hls = "SeparableConv" + dim                     # hls4ml keeps the separable layer whole
+    elif op == "conv2d":
+        hls = "Conv" + dim
+    elif op == "depthwise_conv2d":
+        hls = "DepthwiseConv" + dim
+    elif op == "pooling":
+        is_global = (keras or "").startswith("Global") or (
+            keras is None and tuple(a.get("pool_size", ())) == (a.get("in_height"), a.get("in_width")) and
+            node.size == int(a.get("n_chan", 0)))
+        hls = ("GlobalPooling" if is_global else "Pooling") + ("1D" if (keras or "").endswith("1D") or
+                                                              (keras is None and one_d and not is_global) else "2D")
+    elif op in ("zeropad", "cropping"):
+        hls = {"zeropad": "ZeroPadding", "cropping": "Cropping"}[op] + ("1D" if one_d else "2D")
+    elif op == "activation":
+        hls = _ACTIVATION_CLASS.get(a.get("activation"), "Activation")
+    elif op == "input":
+        hls = "Input"
+    else:
+        hls = _OP_CLASS.get(op)
+    names = [hls, keras, "InputLayer" if op == "input" else None]
+    if op == "merge" and keras is None:
+        names.append(_MERGE_CLASS.get(a.get("mode")))
+    out = []
+    for n in names:
+        if n and n not in out:
+            out.append(n)
+    return tuple(out)
 
 
 def apply_to_graph(graph, h: Hls4mlConfig, aliases: dict | None = None) -> None:
@@ -299,7 +414,7 @@ def apply_to_graph(graph, h: Hls4mlConfig, aliases: dict | None = None) -> None:
     aliases = aliases or {}
     for node in graph:
         lname = aliases.get(node.name, node.name)
-        cls = _OP_CLASS.get(node.op)
+        cls = layer_classes(node)
         if node.op == "softmax":
             _apply_softmax(graph, node, h, lname)
             continue

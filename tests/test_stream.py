@@ -291,11 +291,11 @@ def test_estimator_costs_stream_padding_and_fifos():
 
 @needs_gxx
 def test_native_and_split_csim_backends_in_stream(tmp_path):
-    """A model with a sigmoid tail in io_stream: the FPGA head is the stream project, 'split-csim' chains its
+    """A model with a selu tail (CPU-only) in io_stream: the FPGA head is the stream project, 'split-csim' chains its
     C simulation with the fallback; 'native' is the same library as 'csim' on an unsplit project."""
-    from test_split import sigmoid_model, x_batch
+    from test_split import selu_model, x_batch
 
-    p = convert(sigmoid_model(), io="stream")
+    p = convert(selu_model(), io="stream")
     assert p.split_at == "dense_1"
     p.write(tmp_path / "split")
     x = x_batch(200, seed=4)

@@ -152,9 +152,27 @@ def add_activation_node(ctx: Context, src: str, name: str, layer_name: str | Non
                    layer_name).name
 
 
+def _elementwise_shape(ctx: Context, layer, src: str) -> tuple[int, ...]:
+    """The shape of an element-wise layer's output: Keras' own when it holds as many values as its source (a
+    Flatten or Reshape before it adds no node, so the source node may hold the values in another shape)."""
+    shape = tuple(ctx.graph[src].shape)
+    try:
+        keras_shape = tuple(int(d) for d in output_shape(layer)[1:])
+    except (AttributeError, TypeError, ValueError, RuntimeError):
+        return shape
+    return keras_shape if int(np.prod(keras_shape)) == int(np.prod(shape)) else shape
+
+
 def _add_activation(ctx: Context, layer, src: str, act, name: str, layer_name: str | None) -> str:
     """Add the node(s) for an activation (function, name or QKeras quantizer); return the output node."""
-    shape = ctx.graph[src].shape
+    out = _add_activation_nodes(ctx, layer, src, act, name, layer_name)
+    if out != src:
+        ctx.graph[out].shape = _elementwise_shape(ctx, layer, src)
+    return out
+
+
+def _add_activation_nodes(ctx: Context, layer, src: str, act, name: str, layer_name: str | None) -> str:
+    shape = _elementwise_shape(ctx, layer, src)
     q = act
     if isinstance(act, str) and act.startswith(("quantized_", "binary", "ternary", "bernoulli", "stochastic")):
         q = resolve_quantizer(act)
@@ -166,7 +184,10 @@ def _add_activation(ctx: Context, layer, src: str, act, name: str, layer_name: s
             ctx.alias[layer_name] = src
         return src
     if kind in KERAS_ACTIVATIONS:
-        return add_activation_node(ctx, src, name, layer_name, KERAS_ACTIVATIONS[kind])
+        attrs = KERAS_ACTIVATIONS[kind]
+        if kind == "hard_sigmoid" and is_keras3(layer):
+            attrs = {**attrs, "slope": 1.0 / 6.0}      # Keras 3: relu6(x + 3) / 6 (tf-keras: 0.2 * x + 0.5)
+        return add_activation_node(ctx, src, name, layer_name, attrs)
     if kind == "softmax":
         if len(shape) != 1:
             raise FrontendError(f"layer {layer.name!r}: softmax over a {len(shape)}-d tensor is not supported yet; "
@@ -320,6 +341,7 @@ def keras_to_graph(model, name: str | None = None) -> Graph:
         except Exception as e:
             raise FrontendError(f"layer {layer.name!r} ({cls}): {type(e).__name__}: {e}") from e
         for node in list(graph)[n_nodes:]:
+            node.meta.setdefault("keras_class", cls)          # hls4ml_config's LayerType keys, reports
             if any(int(d) < 1 for d in node.shape):
                 raise FrontendError(f"layer {layer.name!r} ({cls}): output shape {tuple(node.shape)} has a zero "
                                     f"dimension; every layer needs at least one output value")

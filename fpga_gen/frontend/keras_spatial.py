@@ -17,7 +17,7 @@ import numpy as np
 
 from ..ir.graph import Node
 from ..ir.spatial import out_size_and_pads, resize_nearest_rows
-from .keras import Context, _activation_name, _add_activation, handler
+from .keras import Context, _activation_name, _add_activation, handler, output_shape
 from .keras_conv import _check_common
 from .keras_quant import add_weighted, is_qkeras_quantizer, quantized_weights
 from .loader import FrontendError
@@ -51,7 +51,7 @@ def _input(layer, ctx: Context, rank: int) -> tuple[str, tuple[int, int, int]]:
 
 
 def _check_shape(layer, shape: tuple) -> tuple:
-    keras = tuple(int(d) for d in layer.output_shape[1:])
+    keras = tuple(int(d) for d in output_shape(layer)[1:])     # Keras 3 layers have no .output_shape
     if tuple(shape) != keras:
         _fail(layer, f"computed output shape {tuple(shape)} differs from Keras' {keras}")
     return keras

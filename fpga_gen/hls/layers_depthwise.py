@@ -46,7 +46,7 @@ def batchnorm(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerC
 def depthwise_conv2d(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode:
     g = _geometry(node, code, "kernel_size")
     n_chan = g["n_chan"]
-    if int(node.attrs.get("n_filt", n_chan)) != n_chan or node.shape[2] != n_chan:
+    if int(node.attrs.get("n_filt", n_chan)) != n_chan or node.shape[-1] != n_chan:
         _fail(node, f"nnet's depthwise kernel needs n_filt == n_chan (depth multiplier 1), got "
                     f"{node.attrs.get('n_filt')} filters over {n_chan} channels")
     kernel = np.asarray(node.weights.get("kernel"))

@@ -85,6 +85,10 @@ depthwise_conv2d
              Per output pixel and channel c: the bias cast to accum, then for every window cell
              in (row, column) order ``acc += (accum) (x * w)`` (each product cast to accum, each
              partial sum cast back to accum), the sum cast to result.  Padded cells are 0.
+             DepthwiseConv1D / the depthwise half of SeparableConv1D: in_height 1, kernel
+             (1, kw, n_chan), strides (1, sw), pads (0, 0, left, right), node shape
+             (width, n_chan), as Conv1D is conv2d (the HLS writes depthwise_conv_2d_cl with
+             one row; the loops are nnet's 1-D kernel's).
 batchnorm    y = x * scale + bias, per channel (the last axis; a 1-D input has one scale per
              element), nnet::normalize.  attrs: n_filt (channels), reuse_factor (the model's: the
              II, no effect on the arithmetic).  weights: scale (n_filt,),

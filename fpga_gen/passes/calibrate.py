@@ -4,20 +4,24 @@ The ranges come from :func:`fpga_gen.calibrate.profile` (the float graph run on 
 slot that would otherwise take ``default_precision`` the width stays the configured one
 (``default_precision.width``) and only the split between integer and fraction bits is chosen:
 
-- results (the model input, float dense/conv results, sigmoid/tanh): the smallest signed type whose range
+- results (the model input, float dense/conv/depthwise/batchnorm results, float_activation): the smallest signed type whose range
   holds the observed [min, max] (``max|v| < 2**(I-1)``, at least 1 integer bit: the sign), plus
   ``headroom_bits`` more integer bits (default 1: twice the observed range) for inputs the
   calibration data did not show and for the rounding of earlier layers.
-- weights and biases: the smallest integer bits that hold every value after rounding to nearest
+- weights and biases (batchnorm: scale and bias): the smallest integer bits that hold every value after rounding to nearest
   (no headroom: the values are known).
-- accumulators of float dense/conv layers: the exact type's fraction bits (no product is rounded)
+- accumulators of float dense/conv/depthwise layers: the exact type's fraction bits (no product is rounded)
   with the result's calibrated integer bits, when that is narrower than the exact type.  The
   accumulator wraps (AP_WRAP): partial sums may leave its range, the final sum is exact whenever
   it lies inside it, as two's complement addition is modular.
 
 Slots the config sets (``layers.<name>.precision.<slot>``, ``input_precision``) and slots a QKeras
-quantizer fixes are left alone: explicit settings win.  Everything derived from these types
-(relu, pooling, softmax tables) follows in :class:`~fpga_gen.passes.infer_precision.InferPrecision`.
+quantizer fixes are left alone: explicit settings win.
+
+The ranges are those of the graph after :class:`~fpga_gen.passes.fuse_batchnorm.FuseBatchNorm` (api.convert
+profiles the fused float graph), so a batchnorm folded into its dense/conv is calibrated as that layer's
+result, and a batchnorm that stays a layer gets its own scale, bias and result types.  Everything derived from these types
+(activations, pooling, merges, data movement, softmax tables: exact or table types) follows in :class:`~fpga_gen.passes.infer_precision.InferPrecision`.
 """
 
 from __future__ import annotations
@@ -81,7 +85,7 @@ class Calibrate(Pass):
             chosen = {}
             if node.op == "input" and "result" not in ov and config.input_precision is None:
                 chosen["result"] = self._result_type(node.name, d.width, d)
-            elif node.op in ("dense", "conv2d") and "weight" not in node.types:      # a float (not QKeras) layer
+            elif node.op in ("dense", "conv2d", "depthwise_conv2d") and "weight" not in node.types:   # a float layer
                 for slot, wname in (("weight", "kernel"), ("bias", "bias")):
                     if slot not in ov and slot not in node.types:
                         i = integer_bits_for_values(node.weights[wname], d.width)
@@ -91,6 +95,12 @@ class Calibrate(Pass):
                 if "accum" not in ov and node.name in self.ranges:
                     lo, hi = self.ranges[node.name]
                     node.meta["calibrated_accum_integer"] = integer_bits_for_range(lo, hi, self.headroom_bits)
+            elif node.op == "batchnorm" and not node.meta.get("quantized"):         # a float BatchNormalization
+                for slot in ("scale", "bias"):
+                    if slot not in ov and slot not in node.types:
+                        chosen[slot] = FixedType(d.width, integer_bits_for_values(node.weights[slot], d.width), True)
+                if "result" not in ov and "result" not in node.types:
+                    chosen["result"] = self._result_type(node.name, d.width, d)
             elif node.op == "float_activation" and "result" not in ov and "result" not in node.types:
                 chosen["result"] = self._result_type(node.name, d.width, d.with_modes("RND_CONV", "SAT"))
             chosen = {k: v for k, v in chosen.items() if v is not None}

@@ -6,8 +6,10 @@ once, where a separate batchnorm would round its scale, bias and result again).
 
 The rule: fold when the producer is a ``dense``, ``conv2d`` or ``depthwise_conv2d`` whose weights are
 *not* quantized (a float Keras layer: no weight or bias type from a QKeras quantizer), the batchnorm is
-its only consumer, it is not a graph output, and neither the batchnorm's types nor the producer's result
-type are set in the config.  A quantized QKeras layer's weights cannot absorb a float scale without
+its only consumer, it is not a graph output, the config sets neither the batchnorm's scale and bias types nor
+the producer's result type (a result type set on the batchnorm is the type of its output, which the fused
+layer computes: it becomes the fused layer's result type; this is how calibrated types written into a config,
+``Calibration.as_config``, reproduce a folded layer).  A quantized QKeras layer's weights cannot absorb a float scale without
 changing the numbers QKeras computes (the product of a quantized weight and a float scale is no longer on
 the quantizer's grid), so after a QDense/QConv2D the batchnorm stays a separate layer
 (nnet::normalize); QKeras' own folded layers (QConv2DBatchnorm) are converted as the folded layer.
@@ -27,7 +29,7 @@ FUSABLE = ("dense", "conv2d", "depthwise_conv2d")
 
 
 def _fusable(graph: Graph, bn, config: ProjectConfig) -> bool:
-    if bn.op != "batchnorm" or bn.meta.get("override"):
+    if bn.op != "batchnorm" or set(bn.meta.get("override") or {}) - {"result"}:
         return False
     prod = graph[bn.inputs[0]]
     if prod.op not in FUSABLE or "weight" in prod.types or "bias" in prod.types:
@@ -54,6 +56,8 @@ class FuseBatchNorm(Pass):
             prod.weights["kernel"] = np.asarray(prod.weights["kernel"], dtype=np.float64) * s
             prod.weights["bias"] = np.asarray(prod.weights["bias"], dtype=np.float64) * s + t
             prod.meta["fused_batchnorm"] = bn.name
+            if "result" in (bn.meta.get("override") or {}):       # the batchnorm's output is the fused layer's
+                prod.meta.setdefault("override", {})["result"] = bn.meta["override"]["result"]
             graph.remove(bn.name)
             return True
         return False

@@ -90,9 +90,11 @@ class CheckHlsLimits(Pass):
             return None
         what = f"a {n_in}x{n_out} {node.op} layer" + (" (per output pixel)" if node.op != "dense" else "")
         io = f"io_{config.io_type}"
-        fit = _fitting_reuse(n_in, n_out)
+        fit = None if node.op == "depthwise_conv2d" else _fitting_reuse(n_in, n_out)
         fix = (f"use strategy resource with reuse factor {fit} or a larger valid one (config: layers: "
                f"{node.name}: {{strategy: resource, reuse_factor: {fit}}})" if fit else "use a smaller layer")
+        if node.op == "depthwise_conv2d":     # no resource strategy: hls4ml asserts on it
+            fix = "nnet's depthwise kernel has the latency strategy only: use fewer channels or a smaller kernel"
         how = ("the Latency strategy unrolls all its" if strategy == "latency"
                else f"the Resource strategy with reuse factor {rf} unrolls")
         other = "" if stream else ", or io_type stream"

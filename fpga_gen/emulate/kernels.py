@@ -12,8 +12,8 @@ import numpy as np
 
 from ..ir.graph import Node
 from ..ir.types import FixedType
-from .fixed import (EXACT_LIMIT, EmulationRangeError, _overflow, c_expf, cast, ceillog2, from_float,
-                    raw_from_top_bits)
+from .fixed import (EXACT_LIMIT, EmulationRangeError, _in_range, _overflow, _quantize_scaled, c_expf, cast,
+                    ceillog2, from_float, raw_from_top_bits)
 
 __all__ = ["KERNELS", "kernel", "product_type", "weight_raw"]
 
@@ -47,6 +47,14 @@ def input_kernel(node: Node, inputs, in_types, xp):
     return from_float(x, node.types["result"], xp)
 
 
+def _accum_range(w: np.ndarray, b_acc: np.ndarray, xt: FixedType, scale: float):
+    """Per output column, the least and the greatest value ``b_acc + scale * sum_i x_i * w_i`` can take for
+    inputs of ``xt`` (float64, exact: every partial sum is below 2**53, and ``scale`` is a power of two)."""
+    lo_x, hi_x = float(xt.raw_min), float(xt.raw_max)
+    return (b_acc + np.minimum(lo_x * w, hi_x * w).sum(axis=0) * scale,
+            b_acc + np.maximum(lo_x * w, hi_x * w).sum(axis=0) * scale)
+
+
 @kernel("dense")
 def dense_kernel(node: Node, inputs, in_types, xp):
     (x,) = inputs
@@ -65,9 +73,14 @@ def dense_kernel(node: Node, inputs, in_types, xp):
                 f"below 2**53: narrow the input or weight precision")
         exact_products = at.frac >= pt.frac
         b_acc = cast(b, bt, at)
-        plan = (xp, xp.asarray(w), xp.asarray(b_acc), pt, exact_products)
+        # accum never overflows when its range holds every value the sum can take: no overflow pass then
+        acc_fits = False
+        if exact_products and at.saturation == "WRAP":
+            lo, hi = _accum_range(w, np.asarray(b_acc, dtype=np.float64), xt, 2.0 ** (at.frac - pt.frac))
+            acc_fits = bool(lo.min(initial=0.0) >= at.raw_min and hi.max(initial=0.0) <= at.raw_max)
+        plan = (xp, xp.asarray(w), xp.asarray(b_acc), pt, exact_products, acc_fits)
         node.meta["_emu_dense"] = plan
-    _, w, b_acc, pt, exact_products = plan
+    _, w, b_acc, pt, exact_products, acc_fits = plan
     if at.saturation != "WRAP":
         # saturation is order dependent: add the products one by one in the C++ order
         wide = FixedType(at.width + 1, at.integer + 1, at.signed)
@@ -79,17 +92,27 @@ def dense_kernel(node: Node, inputs, in_types, xp):
         else:
             order = range(n_in)
         for i in order:
-            p = cast(x[:, i:i + 1] * w[i:i + 1, :], pt, at, xp)
-            acc = cast(acc + p, wide, at, xp)
-        return cast(acc, at, rt, xp)
+            p = cast(x[:, i:i + 1] * w[i:i + 1, :], pt, at, xp, inplace=True)
+            acc = cast(acc + p, wide, at, xp, inplace=True)
+        return cast(acc, at, rt, xp, inplace=True)
     if exact_products:
-        acc = xp.matmul(x, w) * (2.0 ** (at.frac - pt.frac)) + b_acc
+        # one buffer: the product matrix, scaled to the accum grid and biased in place (the same float
+        # operations as ``matmul(x, w) * 2**k + b``, so the same bits)
+        acc = xp.matmul(x, w)
+        if at.frac != pt.frac:
+            acc *= 2.0 ** (at.frac - pt.frac)
+        acc += b_acc
     else:
-        prods = cast(x[:, :, None] * w[None, :, :], pt, at, xp)
+        prods = cast(x[:, :, None] * w[None, :, :], pt, at, xp, inplace=True)
         acc = xp.sum(prods, axis=1) + b_acc
     # wrap-around is modular: wrapping the final sum equals wrapping every partial sum
-    acc = _overflow(acc, at, xp)
-    return cast(acc, at, rt, xp)
+    if not acc_fits:
+        acc = _overflow(acc, at, xp, inplace=True)
+    return cast(acc, at, rt, xp, inplace=True)
+
+
+# the roundings that never turn a positive value into -0.0 (ceil(0.3 - 0.5) is -0.0)
+_POSITIVE_ZERO_ROUNDING = ("TRN", "TRN_ZERO", "RND", "RND_CONV", "RND_INF")
 
 
 @kernel("activation")
@@ -101,7 +124,22 @@ def activation_kernel(node: Node, inputs, in_types, xp):
     if act == "linear":
         return cast(x, xt, rt, xp)
     if act == "relu":
-        return cast(xp.where(x > 0, x, 0.0), xt, rt, xp)
+        shift = rt.frac - xt.frac
+        if (rt.saturation in ("SAT", "SAT_SYM") or _in_range(xt, rt, shift)) and (
+                shift >= 0 or rt.rounding in _POSITIVE_ZERO_ROUNDING):
+            # the cast is monotone with cast(0) = 0, so cast(max(x, 0)) = max(cast(x), 0): scale, round, and
+            # saturate to [0, max] in one clip (every type's min is <= 0); "+ 0.0" turns the -0.0 of a
+            # rounded negative (rint(-0.3)) into the relu's +0.0 (these roundings give no -0.0 for x > 0)
+            r = x * 2.0 ** shift
+            if shift < 0:
+                r = _quantize_scaled(r, rt.rounding, xp, out=r)
+            r = xp.clip(r, 0.0, float(rt.raw_max), out=r)
+            r += 0.0
+            return r
+        # x > 0 ? x : 0, then the cast, on one buffer; "+ 0.0" turns the -0.0 that maximum may keep into +0.0
+        r = xp.maximum(x, 0.0)
+        r += 0.0
+        return cast(r, xt, rt, xp, inplace=True)
     raise NotImplementedError(f"activation {act!r} has no emulator kernel")
 
 
@@ -144,8 +182,13 @@ def softmax_tables(inp_norm: FixedType, exp_t: FixedType, inv_inp: FixedType, in
 
 
 def _top_bits_index(raw, t: FixedType, n_bits: int, xp):
-    unsigned = xp.mod(raw, float(1 << t.width))                     # two's complement bit pattern
-    return xp.floor(unsigned * 2.0 ** -(t.width - n_bits))
+    """The table index of raw values of ``t``: their top ``n_bits`` bits (as floats; for indexing only)."""
+    if t.signed:
+        raw = xp.mod(raw, float(1 << t.width))                      # two's complement bit pattern
+    else:
+        raw = raw * 1.0                # a raw value of an unsigned type is its own bit pattern; a copy to own
+    raw *= 2.0 ** -(t.width - n_bits)
+    return xp.floor(raw, out=raw)
 
 
 def _reduce(values: list, op):
@@ -171,9 +214,9 @@ def softmax_kernel(node: Node, inputs, in_types, xp):
     n = x.shape[1]
     x_max = xp.max(x, 1)                                   # the max of exact values: order does not matter
     diff_t = FixedType(xt.width + 1, xt.integer + 1, True)
-    d = cast(x_max - x, diff_t, ty["inp_norm"], xp)
+    d = cast(x_max - x, diff_t, ty["inp_norm"], xp, inplace=True)
     idx = _top_bits_index(d, ty["inp_norm"], ceillog2(exp_size), xp)
-    exp_res = cast(xp.take(exp_table, idx), ty["exp_table"], at, xp)
+    exp_res = cast(xp.take(exp_table, idx), ty["exp_table"], at, xp, inplace=True)
     wide = FixedType(at.width + 1, at.integer + 1, at.signed)
     et = ty["exp_table"]
     if n * max(abs(et.raw_min), et.raw_max) * 2.0 ** (at.frac - et.frac) <= at.raw_max:
@@ -182,10 +225,11 @@ def softmax_kernel(node: Node, inputs, in_types, xp):
     else:
         cols = [exp_res[:, i:i + 1] for i in range(n)]
         exp_sum = _reduce(cols, lambda a, b: cast(a + b, wide, at, xp))
-    exp_sum = cast(exp_sum, at, ty["inv_inp"], xp)
+    exp_sum = cast(exp_sum, at, ty["inv_inp"], xp, inplace=True)
     inv = xp.take(inv_table, _top_bits_index(exp_sum, ty["inv_inp"], ceillog2(inv_size), xp))
     pt = product_type(at, ty["inv_table"])
-    return cast(exp_res * inv, pt, ty["result"], xp)
+    exp_res *= inv
+    return cast(exp_res, pt, ty["result"], xp, inplace=True)
 
 
 from . import kernels_conv as _kernels_conv  # noqa: E402,F401  (registers conv2d and pooling)

@@ -91,8 +91,8 @@ class TorchOps:
     signbit = staticmethod(torch.signbit)
 
     @staticmethod
-    def clip(x, lo, hi):
-        return torch.clamp(x, lo, hi)
+    def clip(x, lo, hi, out=None):
+        return torch.clamp(x, lo, hi) if out is None else torch.clamp(x, lo, hi, out=out)
 
     @staticmethod
     def mod(x, m):

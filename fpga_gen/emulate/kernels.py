@@ -12,7 +12,7 @@ import numpy as np
 
 from ..ir.graph import Node
 from ..ir.types import FixedType
-from .fixed import (EXACT_LIMIT, EmulationRangeError, _in_range, _overflow, _quantize_scaled, c_expf, cast,
+from .fixed import (NP, EXACT_LIMIT, EXACT_LIMIT_FLOAT32, EmulationRangeError, _in_range, _overflow, _quantize_scaled, c_expf, cast,
                     ceillog2, from_float, raw_from_top_bits)
 
 __all__ = ["KERNELS", "kernel", "product_type", "weight_raw"]
@@ -55,6 +55,15 @@ def _accum_range(w: np.ndarray, b_acc: np.ndarray, xt: FixedType, scale: float):
             b_acc + np.maximum(lo_x * w, hi_x * w).sum(axis=0) * scale)
 
 
+def _batch_abs_max(x) -> float:
+    """max |x| over the batch (NaN, which raw values never are, or an empty batch: inf)."""
+    try:
+        lo, hi = float(x.min()), float(x.max())
+    except (ValueError, RuntimeError):
+        return float("inf")
+    return max(-lo, hi) if lo == lo and hi == hi else float("inf")
+
+
 @kernel("dense")
 def dense_kernel(node: Node, inputs, in_types, xp):
     (x,) = inputs
@@ -78,9 +87,16 @@ def dense_kernel(node: Node, inputs, in_types, xp):
         if exact_products and at.saturation == "WRAP":
             lo, hi = _accum_range(w, np.asarray(b_acc, dtype=np.float64), xt, 2.0 ** (at.frac - pt.frac))
             acc_fits = bool(lo.min(initial=0.0) >= at.raw_min and hi.max(initial=0.0) <= at.raw_max)
-        plan = (xp, xp.asarray(w), xp.asarray(b_acc), pt, exact_products, acc_fits)
+        # float32 products (see NumpyOps.exact_float32): x and w exact in float32, every partial sum below
+        # 2**24 -- from the types, or else from the batch's largest |x| (checked per call)
+        col_abs = float(np.abs(w).sum(axis=0).max(initial=0.0))
+        w32 = None
+        if getattr(xp, "exact_float32", False) and exact_products and max(xt.width, wt.width) <= 24:
+            w32 = xp.float32(w)
+        f32_static = w32 is not None and x_abs * col_abs < EXACT_LIMIT_FLOAT32
+        plan = (xp, xp.asarray(w), xp.asarray(b_acc), pt, exact_products, acc_fits, w32, f32_static, col_abs)
         node.meta["_emu_dense"] = plan
-    _, w, b_acc, pt, exact_products, acc_fits = plan
+    _, w, b_acc, pt, exact_products, acc_fits, w32, f32_static, col_abs = plan
     if at.saturation != "WRAP":
         # saturation is order dependent: add the products one by one in the C++ order
         wide = FixedType(at.width + 1, at.integer + 1, at.signed)
@@ -95,7 +111,15 @@ def dense_kernel(node: Node, inputs, in_types, xp):
             p = cast(x[:, i:i + 1] * w[i:i + 1, :], pt, at, xp, inplace=True)
             acc = cast(acc + p, wide, at, xp, inplace=True)
         return cast(acc, at, rt, xp, inplace=True)
-    if exact_products:
+    if exact_products and w32 is not None and (f32_static or _batch_abs_max(x) * col_abs < EXACT_LIMIT_FLOAT32):
+        # the same integers as the float64 product below, from float32 BLAS (every partial sum < 2**24),
+        # scaled by a power of two (exact) and biased in float64 (the float64 addition of the form below)
+        acc32 = xp.matmul(xp.float32(x), w32)
+        if at.frac != pt.frac:
+            acc32 *= 2.0 ** (at.frac - pt.frac)
+        acc = xp.asarray(acc32)                   # float64 (a mixed float32 + float64 add is slow)
+        acc += b_acc
+    elif exact_products:
         # one buffer: the product matrix, scaled to the accum grid and biased in place (the same float
         # operations as ``matmul(x, w) * 2**k + b``, so the same bits)
         acc = xp.matmul(x, w)
@@ -202,6 +226,33 @@ def _reduce(values: list, op):
     return op(_reduce(values[:left], op), _reduce(values[left:], op))
 
 
+FEW_COLUMNS = 64
+
+
+def _columnwise(x, op):
+    """op folded over the columns of 2-D x, left to right: (batch, 1)."""
+    acc = x[:, 0:1]
+    for j in range(1, x.shape[1]):
+        acc = op(acc, x[:, j:j + 1])
+    return acc * 1.0 if x.shape[1] == 1 else acc       # a new array either way: callers may write to it
+
+
+# softmax inputs up to this width look the exp of x_max - x up in one table of 2**width entries
+EXP_BY_DIFF_MAX_WIDTH = 18
+
+
+@functools.lru_cache(maxsize=64)
+def _exp_by_diff(xt: FixedType, inp_norm: FixedType, exp_t: FixedType, inv_inp: FixedType, inv_t: FixedType,
+                 at: FixedType, exp_size: int, inv_size: int) -> np.ndarray:
+    """exp_res for every difference x_max - x of raw values of ``xt``: the kernel's own steps (cast to
+    inp_norm, top bits, exp table, cast to accum) run once on 0 .. 2**width - 1."""
+    exp_table, _ = softmax_tables(inp_norm, exp_t, inv_inp, inv_t, exp_size, inv_size)
+    diff_t = FixedType(xt.width + 1, xt.integer + 1, True)
+    d = cast(np.arange(float(1 << xt.width)), diff_t, inp_norm, inplace=True)
+    idx = _top_bits_index(d, inp_norm, ceillog2(exp_size), NP).astype(np.int64)
+    return cast(np.take(exp_table, idx), exp_t, at, inplace=True)
+
+
 @kernel("softmax")
 def softmax_kernel(node: Node, inputs, in_types, xp):
     (x,) = inputs
@@ -212,20 +263,30 @@ def softmax_kernel(node: Node, inputs, in_types, xp):
                                           exp_size, inv_size)
     at = ty["accum"]
     n = x.shape[1]
-    x_max = xp.max(x, 1)                                   # the max of exact values: order does not matter
+    # the max of exact values: order does not matter (nor does the sign of a zero max: x_max - x only
+    # indexes tables); a few columns are reduced column by column (numpy's row-wise reduce is slow on them)
+    x_max = xp.max(x, 1) if n > FEW_COLUMNS else _columnwise(x, xp.maximum)
     diff_t = FixedType(xt.width + 1, xt.integer + 1, True)
-    d = cast(x_max - x, diff_t, ty["inp_norm"], xp, inplace=True)
-    idx = _top_bits_index(d, ty["inp_norm"], ceillog2(exp_size), xp)
-    exp_res = cast(xp.take(exp_table, idx), ty["exp_table"], at, xp, inplace=True)
+    if xt.width <= EXP_BY_DIFF_MAX_WIDTH:
+        # x_max - x is an integer in [0, 2**width): one lookup in the whole chain below, tabulated per value
+        exp_res = xp.take(_exp_by_diff(xt, ty["inp_norm"], ty["exp_table"], ty["inv_inp"], ty["inv_table"], at,
+                                       exp_size, inv_size), x_max - x)
+    else:
+        d = cast(x_max - x, diff_t, ty["inp_norm"], xp, inplace=True)
+        idx = _top_bits_index(d, ty["inp_norm"], ceillog2(exp_size), xp)
+        exp_res = cast(xp.take(exp_table, idx), ty["exp_table"], at, xp, inplace=True)
     wide = FixedType(at.width + 1, at.integer + 1, at.signed)
     et = ty["exp_table"]
     if n * max(abs(et.raw_min), et.raw_max) * 2.0 ** (at.frac - et.frac) <= at.raw_max:
         # the accumulator holds any sum of n table values: the adder tree is exact in any order
-        exp_sum = xp.sum(exp_res, 1)[:, None]
+        # exp_res >= +0.0 (table values): any order of the exact sum gives the same bits
+        exp_sum = xp.sum(exp_res, 1)[:, None] if n > FEW_COLUMNS else _columnwise(exp_res, lambda a, b: a + b)
+        owned = True
     else:
         cols = [exp_res[:, i:i + 1] for i in range(n)]
         exp_sum = _reduce(cols, lambda a, b: cast(a + b, wide, at, xp))
-    exp_sum = cast(exp_sum, at, ty["inv_inp"], xp, inplace=True)
+        owned = n > 1                                      # one column is a view of exp_res
+    exp_sum = cast(exp_sum, at, ty["inv_inp"], xp, inplace=owned)
     inv = xp.take(inv_table, _top_bits_index(exp_sum, ty["inv_inp"], ceillog2(inv_size), xp))
     pt = product_type(at, ty["inv_table"])
     exp_res *= inv

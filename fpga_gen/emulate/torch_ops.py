@@ -53,7 +53,15 @@ class TorchOps:
     def __repr__(self) -> str:
         return f"TorchOps(device={str(self.device)!r})"
 
+    # float32 products are left to float64 here: a CUDA (or oneDNN) float32 matmul may run in TF32/bf16
+    # when the user allows it (torch.set_float32_matmul_precision), which would not be exact
+    exact_float32 = False
+
     # ------------------------------------------------------------------ conversion
+    def float32(self, x):
+        """x as a float32 tensor (exact only for values with at most 24 significant bits: the caller checks)."""
+        return self._t(x).to(torch.float32)
+
     def asarray(self, x):
         if isinstance(x, torch.Tensor):
             return x.to(device=self.device, dtype=torch.float64)

@@ -91,6 +91,12 @@ class NumpyOps:
         return np.asarray(table, dtype=np.float64)[idx.astype(np.int64)]
 
     @staticmethod
+    def take_columns(x, idx):
+        """``x[:, idx]`` of 2-D x for a 1-D integer index, C-contiguous (numpy's x[:, idx] is laid out
+        column-major, and reshaping it afterwards costs a slow strided copy)."""
+        return np.take(x, np.asarray(idx, dtype=np.intp), axis=1)
+
+    @staticmethod
     def reshape(x, shape):
         return np.reshape(x, shape)
 

@@ -43,13 +43,14 @@ def _windows(node: Node, x, pad_value: float, xp, window: tuple, n_chan_window: 
     a = node.attrs
     key = "_emu_windows"
     idx = node.meta.get(key)
-    if idx is None:
-        idx = window_indices(int(a["in_height"]), int(a["in_width"]), n_chan_window, tuple(window),
-                             tuple(a["strides"]), tuple(a["pads"]))
-        node.meta[key] = idx
     n = x.shape[1]
+    if idx is None or idx[0] != n:
+        w = window_indices(int(a["in_height"]), int(a["in_width"]), n_chan_window, tuple(window),
+                           tuple(a["strides"]), tuple(a["pads"]))
+        idx = (n, w.shape, np.where(w < 0, n, w).ravel())     # -1 reads the extra column
+        node.meta[key] = idx
     padded = xp.concat([x, xp.zeros_like(x[:, :1]) + pad_value], axis=1)
-    return padded[:, np.where(idx < 0, n, idx)]
+    return xp.reshape(xp.take_columns(padded, idx[2]), (x.shape[0],) + idx[1])
 
 
 @kernel("conv2d")

@@ -142,6 +142,17 @@ class TorchOps:
             t = hit[1]
         return t[idx.long()]
 
+    def take_columns(self, x, idx):
+        """``x[:, idx]`` of 2-D x for a 1-D integer index (contiguous)."""
+        key = ("cols", id(idx))
+        hit = self._tables.get(key)
+        if hit is None or hit[0] is not idx:
+            if len(self._tables) >= 256:
+                self._tables.clear()
+            hit = (idx, torch.as_tensor(np.asarray(idx, dtype=np.int64), device=self.device))
+            self._tables[key] = hit              # keeps ``idx`` alive, so its id stays unique
+        return torch.index_select(x, 1, hit[1])
+
     @staticmethod
     def reshape(x, shape):
         return torch.reshape(x, shape)

@@ -47,9 +47,10 @@ def _windows(node: Node, x, pad_value: float, xp, window: tuple, n_chan_window: 
     if idx is None or idx[0] != n:
         w = window_indices(int(a["in_height"]), int(a["in_width"]), n_chan_window, tuple(window),
                            tuple(a["strides"]), tuple(a["pads"]))
-        idx = (n, w.shape, np.where(w < 0, n, w).ravel())     # -1 reads the extra column
+        idx = (n, w.shape, np.where(w < 0, n, w).ravel(), bool((w < 0).any()))   # -1 reads the extra column
         node.meta[key] = idx
-    padded = xp.concat([x, xp.zeros_like(x[:, :1]) + pad_value], axis=1)
+    # without padded cells, no extra column (a copy of the whole input) is needed
+    padded = xp.concat([x, xp.zeros_like(x[:, :1]) + pad_value], axis=1) if idx[3] else x
     return xp.reshape(xp.take_columns(padded, idx[2]), (x.shape[0],) + idx[1])
 
 

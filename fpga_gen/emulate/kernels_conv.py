@@ -44,7 +44,7 @@ def _windows(node: Node, x, pad_value: float, xp, window: tuple, n_chan_window: 
     ``tap_major``: (batch, kh * kw, n_windows * n_chan_window) instead, each window cell (tap) one contiguous
     row of (pixel, channel) values -- what the pooling kernels fold tap by tap."""
     a = node.attrs
-    key = "_emu_windows_taps" if tap_major else "_emu_windows"
+    key = "_emu_window_take_taps" if tap_major else "_emu_window_take"
     idx = node.meta.get(key)
     n = x.shape[1]
     if idx is None or idx[0] != n:

@@ -222,6 +222,9 @@ def from_float(x, dst: FixedType, xp=NP):
         except (ValueError, RuntimeError):  # empty
             return r
         if math.isfinite(lo) and math.isfinite(hi):
+            t_lo = -float(dst.raw_max) if dst.saturation == "SAT_SYM" and dst.signed else float(dst.raw_min)
+            if lo >= t_lo and hi <= float(dst.raw_max):
+                return r                    # what _overflow returns when every value is in range
             return _overflow(r, dst, xp, inplace=True)
     finite = xp.isfinite(x * scale)         # a finite x near 1e308 can scale to inf: treat it as inf
     # exact: scaling by a power of two; floor/rint of a float >= 2**52 is the float itself, and

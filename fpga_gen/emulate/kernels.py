@@ -12,8 +12,8 @@ import numpy as np
 
 from ..ir.graph import Node
 from ..ir.types import FixedType
-from .fixed import (NP, EXACT_LIMIT, EXACT_LIMIT_FLOAT32, EmulationRangeError, _in_range, _overflow, _quantize_scaled, c_expf, cast,
-                    ceillog2, from_float, raw_from_top_bits)
+from .fixed import (EXACT_LIMIT, EXACT_LIMIT_FLOAT32, NP, EmulationRangeError, _in_range, _overflow,
+                    _quantize_scaled, c_expf, cast, ceillog2, from_float, raw_from_top_bits)
 
 __all__ = ["KERNELS", "kernel", "product_type", "weight_raw"]
 

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test test-slow fuzz install clean
+.PHONY: demo test test-slow fuzz install clean examples
 
 install: $(VENV)/.installed
 
@@ -22,6 +22,12 @@ demo: install examples/digits_mlp.h5
 	$(BIN)/fpga-gen build examples/digits_mlp.h5 -o hls_projects/digits_mlp --tb-data examples/digits_x_test.npy --input-precision 'ap_ufixed<6,1>' --force
 	$(BIN)/fpga-gen csim hls_projects/digits_mlp
 	$(BIN)/python examples/check_digits.py --model examples/digits_mlp.h5 --project hls_projects/digits_mlp
+
+# the other bundled examples, each into hls_projects/ (each exits 1 unless csim == emulator and accuracies agree)
+examples: install
+	$(BIN)/python examples/train_digits_cnn.py
+	$(BIN)/python examples/train_digits_skip.py
+	$(BIN)/python examples/float_digits_calibrate.py
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -22,7 +22,7 @@ import yaml
 from .config import ConfigError, ProjectConfig, config_from_dict, load_config
 from .ir.graph import Graph, deterministic_npz
 from .ir.types import FixedType
-from .passes import DEFAULT_PASSES, run_passes
+from .passes import DEFAULT_PASSES, RemoveIdentity, run_passes
 from .templating import cpp_ident
 
 __all__ = ["Project", "convert", "load_project", "ProjectError", "BACKENDS", "N_TB_VECTORS"]
@@ -63,8 +63,10 @@ class Project:
     """A converted model: the typed graph plus the settings it is generated with."""
 
     def __init__(self, graph: Graph, config: ProjectConfig, model=None, directory: Path | None = None,
-                 tb_inputs: np.ndarray | None = None, split_at: str | None = None):
+                 tb_inputs: np.ndarray | None = None, split_at: str | None = None, calibration=None):
         self.graph = graph
+        # fpga_gen.calibrate.Calibration when the types were calibrated on data (report.md, calibration.json)
+        self.calibration = calibration
         # heterogeneous split: the graph up to and including split_at is the FPGA project (the head), the
         # rest (the tail) runs on the CPU/GPU fallback; the whole graph stays in self.graph
         self.split_at = split_at
@@ -294,7 +296,11 @@ class Project:
         if self.config.board:
             from .boards import load_board
             available = load_board(self.config.board).resources
-        (d / "report.md").write_text(est.to_markdown(available=available))
+        md = est.to_markdown(available=available)
+        if self.calibration is not None:
+            md = md.rstrip("\n") + "\n\n" + self.calibration.to_markdown()
+            self.calibration.write_json(d / "calibration.json")
+        (d / "report.md").write_text(md)
         from .report import write_report
         write_report(d, graph, self.config, est, available=available)
 
@@ -422,22 +428,46 @@ def load(model_or_path, config=None, **overrides):
     return graph, cfg, model
 
 
-def convert(model_or_path, config=None, tb_inputs=None, split_at: str | None = None, **overrides) -> Project:
+def convert(model_or_path, config=None, tb_inputs=None, split_at: str | None = None, calibrate=None,
+            headroom_bits: int | None = None, **overrides) -> Project:
     """Keras/QKeras model (path or object) -> typed Project.  ``overrides``: name, io_type/io, strategy,
     reuse_factor/reuse, precision (default precision), input_precision, clock_period, part, board.
 
+    ``calibrate``: inputs (an array (N, *input shape) or a .npy path) to profile the float model on; the
+    input, float weight/bias/result and accumulator types then take integer bits from the observed ranges
+    at the configured width, ``headroom_bits`` (default 1) above them (see :mod:`fpga_gen.calibrate`);
+    explicit config settings win.  ``project.calibration`` holds the report.  Without ``tb_inputs`` the
+    testbench vectors are the first calibration samples.
+
     ``split_at``: a layer name; the graph up to and including it becomes the FPGA project and the rest
     runs on the CPU/GPU fallback.  Without it, a model holding layers the HLS writer cannot generate
-    (sigmoid, tanh) is split automatically before the first of them."""
+    (selu, swish, gelu, exponential, mish: no nnet kernel) is split automatically before the first of them."""
     cfg = _resolve_config(config, overrides)
-    if cfg.io_type == "stream":
-        raise ConfigError("io_type 'stream' is not supported yet (it arrives with CNN support); use --io parallel")
     graph, cfg, model = load(model_or_path, cfg, **{k: v for k, v in overrides.items()
                                                    if k in ("name", "part", "clock_period")})
-    run_passes(graph, cfg, DEFAULT_PASSES)
+    passes, calibration = DEFAULT_PASSES, None
+    if calibrate is not None:
+        from .calibrate import Calibration, load_calibration_data, profile
+        from .passes.calibrate import DEFAULT_HEADROOM_BITS, Calibrate
+        headroom = DEFAULT_HEADROOM_BITS if headroom_bits is None else int(headroom_bits)
+        if headroom < 0:
+            raise ConfigError(f"headroom_bits must be 0 or more, got {headroom}")
+        x = load_calibration_data(calibrate, graph)
+        if tb_inputs is None:
+            tb_inputs = x[:N_TB_VECTORS]          # the testbench runs on real inputs rather than random ones
+        calibration = Calibration(len(x), headroom, profile(graph, x),
+                                  source=str(calibrate) if isinstance(calibrate, (str, os.PathLike)) else "an array")
+        k = [type(p) for p in passes].index(RemoveIdentity) + 1    # after the config's overrides are applied
+        passes = passes[:k] + (Calibrate(calibration.ranges, headroom),) + passes[k:]
+    elif headroom_bits is not None:
+        raise ConfigError("headroom_bits applies to calibration; give calibrate= (--calibrate data.npy) too")
+    run_passes(graph, cfg, passes)
     from .emulate import Emulator
     Emulator(graph)  # validates that every type can be emulated exactly
-    project = Project(graph, cfg, model=model, tb_inputs=tb_inputs, split_at=split_at or auto_split_point(graph))
+    if calibration is not None:
+        calibration.describe(graph, cfg)
+    project = Project(graph, cfg, model=model, tb_inputs=tb_inputs, split_at=split_at or auto_split_point(graph),
+                      calibration=calibration)
     if project.split_at:
         head, _ = project.split_parts()        # a bad split point: a one-line GraphError naming it
         _check_hls_ops(head)

@@ -31,7 +31,8 @@ def _known_errors() -> tuple:
             TypeParseError, PassError, TemplateError]
     for mod, name in (("fpga_gen.csim", "CsimError"), ("fpga_gen.boards", "BoardError"),
                       ("fpga_gen.estimate.model", "EstimateError"), ("fpga_gen.hls.layers", "HlsWriteError"),
-                      ("fpga_gen.verify", "VerifyError"), ("fpga_gen.sweep", "SweepError")):
+                      ("fpga_gen.verify", "VerifyError"), ("fpga_gen.sweep", "SweepError"),
+                      ("fpga_gen.calibrate", "CalibrationError")):
         try:
             errs.append(getattr(__import__(mod, fromlist=[name]), name))
         except (ImportError, AttributeError):
@@ -70,6 +71,13 @@ def _split_arg(p: argparse.ArgumentParser) -> None:
                                                       "before the first layer without an HLS template)")
 
 
+def _calibrate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--calibrate", metavar="DATA.npy", help="inputs (N, *input shape) to profile the float model on: "
+                                                          "types take integer bits from the observed ranges")
+    p.add_argument("--headroom-bits", type=int, help="with --calibrate: integer bits above the observed range "
+                                                     "(default 1)")
+
+
 def _convert(args, tb_inputs=None):
     from .api import convert
     config = args.config
@@ -78,7 +86,10 @@ def _convert(args, tb_inputs=None):
             raise CliError("give either -c/--config or --hls4ml-config, not both")
         from .hls4ml_config import config_from_hls4ml
         config = config_from_hls4ml(args.hls4ml_config)
+    if getattr(args, "headroom_bits", None) is not None and not getattr(args, "calibrate", None):
+        raise CliError("--headroom-bits applies to calibration; give --calibrate DATA.npy too")
     return convert(args.model, config=config, tb_inputs=tb_inputs, split_at=getattr(args, "split_at", None),
+                   calibrate=getattr(args, "calibrate", None), headroom_bits=getattr(args, "headroom_bits", None),
                    board=args.board, part=args.part,
                    io=args.io, strategy=args.strategy, reuse=args.reuse, precision=args.precision,
                    input_precision=args.input_precision, clock_period=args.clock_period, name=args.name)
@@ -89,6 +100,8 @@ def cmd_inspect(args) -> int:
     print(project.graph.summary())
     if project.split_at:
         print(project.split_summary())
+    if project.calibration is not None:
+        print(project.calibration.summary())
     return 0
 
 
@@ -100,7 +113,18 @@ def _fit(args, tb_inputs=None):
         raise CliError(f"--board {args.board} and --fit {args.fit} name different boards; give only --fit")
     if args.reuse or args.strategy:
         raise CliError("--fit chooses the reuse factors and strategy itself; drop --reuse/--strategy")
-    ev, model = prepare(args.model, args.fit, config=args.config, part=args.part, io=args.io,
+    config, calibration = args.config, None
+    if args.calibrate:
+        # calibrate once, then sweep with the calibrated types written into the config
+        from .api import convert
+        calibrated = convert(args.model, config=args.config, calibrate=args.calibrate,
+                             headroom_bits=args.headroom_bits, precision=args.precision,
+                             input_precision=args.input_precision, name=args.name)
+        calibration = calibrated.calibration
+        config = calibration.as_config(calibrated.config)
+        if tb_inputs is None:
+            tb_inputs = calibrated.tb_inputs
+    ev, model = prepare(args.model, args.fit, config=config, part=args.part, io=args.io,
                         precision=args.precision, input_precision=args.input_precision,
                         clock_period=args.clock_period, name=args.name)
     res, point = fit(ev, budget=args.budget)
@@ -110,7 +134,7 @@ def _fit(args, tb_inputs=None):
           f"II {best['ii_cycles']}, latency {best['latency_cycles']} cycles ({best['layers']}), "
           f"{best['budget_use'] * 100:.0f} % of the tightest budget")
     project = Project(graph, config, model=model, tb_inputs=tb_inputs,
-                      split_at=args.split_at or auto_split_point(graph))
+                      split_at=args.split_at or auto_split_point(graph), calibration=calibration)
     project.split_parts()                     # a bad split point: one line naming it
     return project
 
@@ -122,6 +146,9 @@ def cmd_build(args) -> int:
     project.write(out, force=args.force)
     print(f"wrote {out} ({project.name}: {len(project.graph)} layers, io_{project.config.io_type}, "
           f"{project.config.strategy}, part {project.config.part})")
+    if project.calibration is not None:
+        print(project.calibration.summary())
+        print(f"calibration table: {out / 'report.md'}, {out / 'calibration.json'}")
     if project.split_at:
         print(project.split_summary())
     return 0
@@ -173,19 +200,27 @@ def cmd_estimate(args) -> int:
     from .api import load_project
     if Path(args.model).is_dir() and (Path(args.model) / "fpga_gen_project.json").is_file():
         project = load_project(args.model)
+        if args.calibrate:
+            raise CliError(f"{args.model} is a built project; --calibrate applies to a model file")
         if args.board or args.part or args.clock_period:
             project.config = project.config.copy(board=args.board, part=args.part, clock_period=args.clock_period)
     else:
         project = _convert(args)
     est = estimate(project.head, project.config, board=project.config.board)     # the FPGA part only
+    cal = getattr(project, "calibration", None)
     if args.json:
-        print(json.dumps(est.to_json(), indent=1, sort_keys=True))
+        out = est.to_json()
+        if cal is not None:
+            out["calibration"] = cal.to_json()
+        print(json.dumps(out, indent=1, sort_keys=True))
     else:
         available = None
         if project.config.board:
             from .boards import load_board
             available = load_board(project.config.board).resources
         print(est.to_markdown(available=available))
+        if cal is not None:
+            print(cal.to_markdown())
     return 0
 
 
@@ -265,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("model")
     _convert_args(s)
     _split_arg(s)
+    _calibrate_args(s)
     s.set_defaults(fn=cmd_inspect)
 
     s = sub.add_parser("build", help="generate an HLS project")
@@ -277,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--budget", help="with --fit: fractions of the board, e.g. dsp=0.8,lut=0.7,ff=0.7,bram=0.8")
     _convert_args(s)
     _split_arg(s)
+    _calibrate_args(s)
     s.set_defaults(fn=cmd_build)
 
     s = sub.add_parser("sweep", help="estimate many designs on a board: budget filter, Pareto front, report")
@@ -286,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--precision", help="default precisions, e.g. 'ap_fixed<16,6>,ap_fixed<12,4>'; "
                                        "'DEFAULT/WEIGHT' also sets the weight precision")
     s.add_argument("--strategy", help="latency,resource (default both)")
-    s.add_argument("--io", help="io types (only parallel today)")
+    s.add_argument("--io", help="io types: parallel, stream or parallel,stream (default parallel)")
     s.add_argument("--budget", help="fractions of the board (default dsp=0.8,lut=0.7,ff=0.7,bram=0.8)")
     s.add_argument("-o", "--output", default="sweep", help="output folder; its sweep.sqlite makes a rerun resume")
     s.add_argument("--verify", type=int, default=0, metavar="N", help="build and C-simulate the best N designs")
@@ -318,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     _convert_args(s)
     _split_arg(s)
+    _calibrate_args(s)
     s.set_defaults(fn=cmd_estimate)
 
     s = sub.add_parser("verify", help="run a model's project on a back end and compare it with Keras, per output")

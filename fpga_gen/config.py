@@ -17,8 +17,15 @@ YAML form (every key optional)::
         strategy: resource
         precision:                      # any type slot of the layer's op: result, weight, bias, accum, ...
           result: ap_fixed<18,8>
+        table_size: 2048                # table-based activations (sigmoid, tanh, softplus, softsign, elu)
+        implementation: latency         # softmax layers; also exp_table_size, inv_table_size
     softmax:                            # defaults for softmax layers
+      implementation: stable            # stable | latency | legacy | argmax
       exp_table_size: 1024
+      inv_table_size: 1024
+    activations:                        # defaults for table-based activations
+      table_size: 1024
+      table_precision: ap_fixed<18,8>   # layers.<name>.precision.table overrides it per layer
 """
 
 from __future__ import annotations
@@ -35,7 +42,11 @@ __all__ = ["ProjectConfig", "ConfigError", "load_config", "IO_TYPES", "STRATEGIE
 
 IO_TYPES = ("parallel", "stream")
 STRATEGIES = ("latency", "resource")
-LAYER_KEYS = ("reuse_factor", "strategy", "precision")
+LAYER_KEYS = ("reuse_factor", "strategy", "precision", "table_size", "implementation", "exp_table_size",
+              "inv_table_size")
+TABLE_KEYS = ("table_size", "exp_table_size", "inv_table_size")
+SOFTMAX_KEYS = ("implementation", "exp_table_size", "inv_table_size")
+ACTIVATION_KEYS = ("table_size", "table_precision")
 
 
 class ConfigError(ValueError):
@@ -60,6 +71,7 @@ class ProjectConfig:
     input_precision: FixedType | None = None
     layers: dict = field(default_factory=dict)
     softmax: dict = field(default_factory=dict)
+    activations: dict = field(default_factory=dict)
     source: str = "<defaults>"
 
     def layer(self, name: str) -> dict:
@@ -85,6 +97,8 @@ class ProjectConfig:
             if f.name == "layers":
                 v = {ln: {k: ({s: t.cpp() for s, t in lv.items()} if k == "precision" else lv)
                           for k, lv in spec.items()} for ln, spec in v.items()}
+            if f.name == "activations":
+                v = {k: (x.cpp() if isinstance(x, FixedType) else x) for k, x in v.items()}
             d[f.name] = v
         return d
 
@@ -114,6 +128,22 @@ class ProjectConfig:
             v = getattr(self, k)
             if v is not None and not isinstance(v, FixedType):
                 setattr(self, k, _parse_type(v, f"{src}: {k}", (k,)))
+        for key, allowed in (("softmax", SOFTMAX_KEYS), ("activations", ACTIVATION_KEYS)):
+            d = getattr(self, key)
+            if not isinstance(d, dict):
+                raise ConfigError(f"{src}: {key} must be a mapping with keys {', '.join(allowed)}", (key,))
+            for k in d:
+                if k not in allowed:
+                    raise ConfigError(f"{src}: unknown key {k!r} in {key}; allowed keys: {', '.join(allowed)}",
+                                      (key, k))
+            _check_sizes(d, f"{src}: {key}", (key,))
+        if "implementation" in self.softmax:
+            _check_implementation(self.softmax["implementation"], f"{src}: softmax.implementation",
+                                  ("softmax", "implementation"))
+        if "table_precision" in self.activations:
+            self.activations["table_precision"] = _parse_type(
+                self.activations["table_precision"], f"{src}: activations.table_precision",
+                ("activations", "table_precision"))
         for lname, spec in self.layers.items():
             if not isinstance(spec, dict):
                 raise ConfigError(f"{src}: layers.{lname} must be a mapping with keys {', '.join(LAYER_KEYS)}",
@@ -128,6 +158,11 @@ class ProjectConfig:
             if "reuse_factor" in spec and (not isinstance(spec["reuse_factor"], int) or spec["reuse_factor"] < 1):
                 raise ConfigError(f"{src}: layers.{lname}.reuse_factor must be a positive integer, "
                                   f"got {spec['reuse_factor']!r}", ("layers", lname, "reuse_factor"))
+            if isinstance(spec, dict):
+                _check_sizes(spec, f"{src}: layers.{lname}", ("layers", lname))
+                if "implementation" in spec:
+                    _check_implementation(spec["implementation"], f"{src}: layers.{lname}.implementation",
+                                          ("layers", lname, "implementation"))
             if "precision" in spec:
                 p = spec["precision"]
                 if isinstance(p, (str, FixedType)):
@@ -138,6 +173,20 @@ class ProjectConfig:
                 spec["precision"] = {s: _parse_type(t, f"{src}: layers.{lname}.precision.{s}",
                                                        ("layers", lname, "precision", s)) for s, t in p.items()}
         return self
+
+
+def _check_sizes(d: dict, where: str, key: tuple) -> None:
+    for k in TABLE_KEYS:
+        if k in d:
+            v = d[k]
+            if not isinstance(v, int) or isinstance(v, bool) or v < 2 or v & (v - 1):
+                raise ConfigError(f"{where}.{k} must be a power of two >= 2, got {v!r}", key + (k,))
+
+
+def _check_implementation(v, where: str, key: tuple) -> None:
+    from .ir.ops import SOFTMAX_IMPLEMENTATIONS
+    if v not in SOFTMAX_IMPLEMENTATIONS:
+        raise ConfigError(f"{where} must be one of {', '.join(SOFTMAX_IMPLEMENTATIONS)}, got {v!r}", key)
 
 
 def _parse_type(v, where: str, key: tuple = ()) -> FixedType:

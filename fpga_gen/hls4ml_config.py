@@ -286,7 +286,8 @@ _OP_SLOTS = {
     "pooling": ("result", "accum"),
     "input": ("result",),
 }
-_OP_CLASS = {"dense": "Dense", "conv1d": "Conv1D", "conv2d": "Conv2D", "activation": "Activation",
+_OP_CLASS = {"dense": "Dense", "conv1d": "Conv1D", "conv2d": "Conv2D", "depthwise_conv2d": "DepthwiseConv2D",
+             "activation": "Activation",
              "softmax": "Softmax", "batchnorm": "BatchNormalization", "input": "InputLayer", "pooling": "Pooling2D"}
 
 

@@ -402,3 +402,46 @@ def test_conv_and_pooling(ops, case):
     x = np.concatenate([grid_images(200, shape).reshape(200, n_in), edge_inputs(xt, n_in, 100, seed=8)])
     assert_same_as_numpy(project.graph, x.reshape((-1,) + tuple(shape)), ops)
     assert case in CASES
+
+
+# ---------------------------------------------------------------------------- activation kinds (tests/test_activations.py)
+ACTIVATION_KINDS = {
+    "sigmoid": {}, "tanh": {}, "softplus": {}, "softsign": {}, "elu": {"param": 0.7},
+    "relu_max": {"max_int": 3}, "leaky_relu": {"param": 0.3}, "thresholded_relu": {"param": 0.25},
+    "prelu": {}, "hard_sigmoid": {}, "hard_tanh": {},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(ACTIVATION_KINDS))
+@pytest.mark.parametrize("seed", range(3))
+def test_activation_kinds(ops, kind, seed):
+    """Every nnet activation kind on random input / table / result types (every rounding and overflow mode)."""
+    from fpga_gen.config import ProjectConfig
+    from fpga_gen.passes import DEFAULT_PASSES, run_passes
+    rng = np.random.default_rng(100 + seed)
+    xt = _rand_type(rng, width=(3, 20), integer=(-1, 12))
+    g = Graph("act")
+    g.add(Node("x", "input", [], (6,), types={"result": xt}))
+    weights = {"alpha": rng.uniform(-1, 2, size=6)} if kind == "prelu" else {}
+    types = {"result": _rand_type(rng)} if seed else {}
+    if kind in ("sigmoid", "tanh", "softplus", "softsign", "elu") and seed:
+        types["table"] = _rand_type(rng, width=(6, 20), integer=(1, 9))
+    g.add(Node("a", "activation", ["x"], (6,), attrs={"activation": kind, "table_size": 2 ** (6 + seed),
+                                                     **ACTIVATION_KINDS[kind]}, weights=weights, types=types))
+    g.inputs, g.outputs = ["x"], ["a"]
+    run_passes(g, ProjectConfig(), DEFAULT_PASSES)
+    assert_same_as_numpy(g, edge_inputs(xt, 6, 300, seed=seed), ops)
+
+
+@pytest.mark.parametrize("impl", ["stable", "latency", "legacy", "argmax"])
+def test_softmax_implementations(ops, impl):
+    from fpga_gen.config import ProjectConfig
+    from fpga_gen.passes import DEFAULT_PASSES, run_passes
+    t = FixedType(12, 5, True, "TRN", "WRAP")
+    g = Graph("sm")
+    g.add(Node("x", "input", [], (6,), types={"result": t}))
+    g.add(Node("softmax", "softmax", ["x"], (6,), attrs={"implementation": impl}))
+    g.inputs, g.outputs = ["x"], ["softmax"]
+    run_passes(g, ProjectConfig(), DEFAULT_PASSES)
+    assert g["softmax"].attrs["implementation"] == impl
+    assert_same_as_numpy(g, edge_inputs(t, 6, 300, seed=4), ops)

@@ -146,8 +146,9 @@ def test_unsupported_layer_names_layer_class_and_list():
                              tf.keras.layers.LSTM(2, name="lstm")])
     with pytest.raises(FrontendError) as e:
         load_graph(m)
-    assert str(e.value).startswith("layer 'lstm' (LSTM) is not supported; supported layers: Activation, AlphaDropout, AveragePooling2D, "
-                                    "Conv2D, Dense, Dropout, Flatten,")
+    from fpga_gen.frontend.keras import supported_layers
+    assert str(e.value) == "layer 'lstm' (LSTM) is not supported; supported layers: " + ", ".join(supported_layers())
+    assert {"Activation", "Conv2D", "Dense", "Dropout", "Flatten"} <= set(supported_layers())
 
 
 def test_unsupported_quantizer_option():
@@ -155,8 +156,9 @@ def test_unsupported_quantizer_option():
     tf = import_tf()
     from qkeras import QDense, quantized_bits
     m = tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=(4,), name="inp"),
-                             QDense(3, kernel_quantizer=quantized_bits(4, 0, alpha="auto_po2"), name="fc")])
-    with pytest.raises(FrontendError, match="layer 'fc': kernel quantizer .*alpha='auto_po2' is not supported yet"):
+                             QDense(3, kernel_quantizer=quantized_bits(4, 0, alpha=1, use_stochastic_rounding=True),
+                                    name="fc")])
+    with pytest.raises(FrontendError, match="layer 'fc': kernel quantizer .*: stochastic rounding has no hardware"):
         load_graph(m)
 
 
@@ -167,3 +169,24 @@ def test_compiled_model_with_optimizer_loads(tmp_path):
     path = _save(model, tmp_path / "compiled.h5")
     graph, _ = load_graph(path)
     assert [n.op for n in graph] == ["input", "dense"]
+
+
+def test_activations_after_flatten_take_keras_shape():
+    """Flatten adds no node, so an activation after it must still be flat: QActivation/Activation -> Dense and
+    a Softmax straight after a Flatten convert, and the emulator equals QKeras on them."""
+    from fpga_gen.frontend.loader import import_tf
+    tf = import_tf()
+    from qkeras import QActivation, QConv2D, QDense, quantized_bits, quantized_relu
+    import fpga_gen
+    tf.keras.utils.set_random_seed(3)
+    q = dict(kernel_quantizer=quantized_bits(6, 0, alpha=1), bias_quantizer=quantized_bits(6, 0, alpha=1))
+    m = tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=(6, 6, 1)), QConv2D(3, 3, name="c", **q),
+                             tf.keras.layers.Flatten(), QActivation(quantized_relu(6, 2), name="a"),
+                             QDense(4, name="d", **q), QActivation(quantized_bits(8, 3), name="o")])
+    p = fpga_gen.convert(m, input_precision="ap_fixed<8,1>")
+    assert [(n.name, tuple(n.shape)) for n in p.graph][2:] == [("a", (48,)), ("d", (4,)), ("o", (4,))]
+    x = np.random.default_rng(0).integers(-128, 128, (64, 6, 6, 1)) / 128     # every ap_fixed<8,1> code
+    assert np.array_equal(p.predict(x), m.predict(x, verbose=0).astype(np.float64))
+    m2 = tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=(6, 6, 1)), QConv2D(3, 3, name="c", **q),
+                              tf.keras.layers.Flatten(), tf.keras.layers.Activation("softmax", name="s")])
+    assert fpga_gen.convert(m2).graph["s"].shape == (48,)

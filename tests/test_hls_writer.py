@@ -184,8 +184,9 @@ def test_unsupported_graphs(tmp_path):
     g.outputs = ["t"]
     with pytest.raises(HlsWriteError, match="op 'tanh' has no HLS template"):
         write(g, tmp_path, "a")
-    with pytest.raises(HlsWriteError, match="io_type 'stream'"):
-        write(mlp_graph((16, 8, 4)), tmp_path, "b", config=ProjectConfig(io_type="stream"))
+    with pytest.raises(HlsWriteError, match="io_type 'serial' is not supported by the HLS writer; use 'parallel' "
+                                            "or 'stream'"):
+        write(mlp_graph((16, 8, 4)), tmp_path, "b", config=ProjectConfig(io_type="serial"))
     g = mlp_graph((16, 8, 4), softmax=True)
     g["softmax"].attrs["exp_table_size"] = 1000
     with pytest.raises(HlsWriteError, match="exp_table_size must be a power of two"):

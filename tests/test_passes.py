@@ -48,7 +48,7 @@ def test_layer_precision_override(tmp_path):
 
 
 @pytest.mark.parametrize("text,msg", [
-    ("reuse: 4\n", "c.yml: line 1: unknown key 'reuse'; allowed keys: board, clock_period, default_precision"),
+    ("reuse: 4\n", "c.yml: line 1: unknown key 'reuse'; allowed keys: activations, board, clock_period, default_precision"),
     ("layers:\n  nope:\n    reuse_factor: 2\n", "c.yml: layers.nope: no layer named 'nope' in the model; layers: x, "),
     ("layers:\n  dense_0:\n    reuse: 2\n", "c.yml: line 3: unknown key 'reuse' in layers.dense_0; allowed keys: reuse_factor"),
     ("layers:\n  dense_0:\n    precision:\n      table: ap_fixed<8,3>\n",

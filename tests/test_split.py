@@ -1,7 +1,8 @@
 """Heterogeneous split: the head of the graph is the FPGA project, the tail runs on the CPU/GPU fallback.
 
 Graph.split is checked on hand-made graphs; the rest on a QKeras model QDense -> quantized_relu -> QDense ->
-sigmoid, whose sigmoid has no HLS template (OpDef.hls is False), so it builds split automatically.  Every
+selu, whose selu has no HLS template (a float_activation, OpDef.hls is False), so it builds split automatically.
+(sigmoid and tanh run on the FPGA since they have nnet table kernels: see tests/test_activations.py.)  Every
 split prediction must equal the emulator of the whole model bit for bit (array_equal).
 """
 
@@ -79,8 +80,8 @@ def test_float_activation_is_cpu_only():
     assert op_def("dense").hls is True
 
 
-# ---------------------------------------------------------------------------- a model with a sigmoid tail
-def sigmoid_model(activation_arg: bool = False, fn: str = "sigmoid"):
+# ---------------------------------------------------------------------------- a model with a selu tail
+def selu_model(activation_arg: bool = False, fn: str = "selu"):
     from fpga_gen.frontend.loader import import_tf
     tf = import_tf()
     from qkeras import QActivation, QDense, quantized_bits, quantized_relu
@@ -100,7 +101,7 @@ def sigmoid_model(activation_arg: bool = False, fn: str = "sigmoid"):
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
     p = tmp_path_factory.mktemp("m") / "sigmodel.h5"
-    sigmoid_model().save(p)
+    selu_model().save(p)
     return p
 
 
@@ -120,7 +121,7 @@ def x_batch(n=300, seed=0):
 
 def test_automatic_split(project):
     assert project.split_at == "dense_1"
-    assert project.graph["out"].op == "float_activation" and project.graph["out"].attrs == {"function": "sigmoid"}
+    assert project.graph["out"].op == "float_activation" and project.graph["out"].attrs == {"function": "selu"}
     assert project.graph["out"].types["result"] == FixedType(16, 6, True, "RND_CONV", "SAT")
     assert [n.name for n in project.head] == ["x", "dense_0", "act_0", "dense_1"]
     assert [n.name for n in project.tail] == ["dense_1", "out"]
@@ -128,16 +129,27 @@ def test_automatic_split(project):
                                   "type": project.graph["dense_1"].types["result"].cpp()}
 
 
-@pytest.mark.parametrize("fn", ["sigmoid", "tanh"])
+def test_sigmoid_and_tanh_run_on_the_fpga():
+    for fn in ("sigmoid", "tanh"):
+        p = fpga_gen.convert(selu_model(activation_arg=True, fn=fn))
+        assert p.split_at is None and p.graph[f"dense_1_{fn}"].op == "activation"
+
+
+_SELU = (1.6732632423543772848170429916717, 1.0507009873554804934193349852946)
+FLOAT_REFS = {"selu": lambda z: _SELU[1] * np.where(z > 0, z, _SELU[0] * np.expm1(np.minimum(z, 0))),
+              "swish": lambda z: z / (1.0 + np.exp(-z))}
+
+
+@pytest.mark.parametrize("fn", ["selu", "swish"])
 def test_activation_argument_and_float_values(fn):
-    p = fpga_gen.convert(sigmoid_model(activation_arg=True, fn=fn))
+    p = fpga_gen.convert(selu_model(activation_arg=True, fn=fn))
     assert p.split_at == "dense_1" and p.graph.outputs == [f"dense_1_{fn}"]
     x = x_batch()
     y = p.predict(x, backend="split")
     assert np.array_equal(y, p.predict(x, backend="emu"))
     # the function of the exact boundary value, rounded to the nearest step of ap_fixed<16,6>
     z = Emulator(p.head).predict(x)
-    ref = 1.0 / (1.0 + np.exp(-z)) if fn == "sigmoid" else np.tanh(z)
+    ref = FLOAT_REFS[fn](z)
     assert np.max(np.abs(y - ref)) <= 2.0 ** -11
     assert len(np.unique(y)) > 50
 
@@ -166,9 +178,9 @@ def test_split_at_on_a_supported_model():
 
 
 def test_split_after_the_cpu_layer_refused():
-    m = sigmoid_model(activation_arg=True)
-    with pytest.raises(GraphError, match="^split point 'dense_1_sigmoid' is the model output"):
-        fpga_gen.convert(m, split_at="dense_1_sigmoid")
+    m = selu_model(activation_arg=True)
+    with pytest.raises(GraphError, match="^split point 'dense_1_selu' is the model output"):
+        fpga_gen.convert(m, split_at="dense_1_selu")
 
 
 def test_written_project(project, written):
@@ -183,7 +195,7 @@ def test_written_project(project, written):
     assert "## Heterogeneous split" in readme and project.boundary()["type"] in readme
     # the FPGA part has no trace of the CPU layer
     cpp = "".join(p.read_text() for p in (written / "firmware").rglob("*.cpp"))
-    assert "dense_1" in cpp and "sigmoid" not in cpp
+    assert "dense_1" in cpp and "selu" not in cpp
 
 
 def test_load_project_round_trip(project, written):
@@ -257,7 +269,7 @@ def _graph_with_a_cpu_layer(after_input: bool = False) -> Graph:
     src = g[target].inputs[0]
     t = FixedType(16, 6, True, "RND_CONV", "SAT")
     g.replace(target, [Node("sig", "float_activation", [src], g[src].shape if after_input else (6,),
-                            attrs={"function": "sigmoid"}, types={"result": t})])
+                            attrs={"function": "selu"}, types={"result": t})])
     return g
 
 

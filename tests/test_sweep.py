@@ -120,11 +120,21 @@ def test_infeasible_error_and_exit_code(capsys, tmp_path, model_file):
     assert err.count("\n") == 1 and not (tmp_path / "p").exists()
 
 
-def test_stream_rejected(capsys, tmp_path, model_file):
-    rc = main(["sweep", str(model_file), "--board", "pynq-z2", "--io", "stream", "-o", str(tmp_path / "s")])
+def test_sweep_enumerates_both_io_types(capsys, tmp_path, model_file):
+    rc = main(["sweep", str(model_file), "--board", "pynq-z2", "--io", "parallel,stream", "--reuse", "1,2",
+               "--strategy", "latency", "-o", str(tmp_path / "s")])
     out, err = capsys.readouterr()
-    assert rc == 2 and err == ("fpga-gen: error: io type 'stream' is not supported by sweeps yet (only 'parallel'); "
-                               "use --io parallel\n")
+    assert rc == 0, err
+    rows = json.loads((tmp_path / "s" / "sweep.json").read_text())["rows"]
+    by_io = {io: [r for r in rows if r["io_type"] == io] for io in ("parallel", "stream")}
+    assert by_io["parallel"] and by_io["stream"] and not any(r["error"] for r in rows)
+    # the same layer settings cost differently: stream adds FIFOs and overlaps the layers
+    grid = {(r["io_type"], r["layers"]): r for r in rows if r["search"] == "grid"}
+    pairs = [(grid[("parallel", k)], grid[("stream", k)]) for io, k in grid if io == "parallel"]
+    assert pairs and any(p["LUT"] != s["LUT"] or p["latency_cycles"] != s["latency_cycles"] for p, s in pairs)
+    rc = main(["sweep", str(model_file), "--board", "pynq-z2", "--io", "parallel,serial", "-o", str(tmp_path / "t")])
+    _, err = capsys.readouterr()
+    assert rc == 2 and "io type 'serial': use parallel and/or stream" in err
 
 
 def test_cli_sweep(capsys, tmp_path, model_file):

@@ -24,7 +24,7 @@ _LIBS_LOCK = threading.Lock()
 
 
 def _library(path: Path):
-    """Load (once per process) a compiled library: (handle, input shape, output shape)."""
+    """Load (once per process) a compiled library: (handle, input shape, output shape, thread safe)."""
     with _LIBS_LOCK:
         if path not in _LIBS:
             lib = ctypes.CDLL(str(path))
@@ -41,7 +41,11 @@ def _library(path: Path):
             x = np.zeros(int(np.prod(shapes[0], dtype=np.int64)))
             y = np.zeros(int(np.prod(shapes[1], dtype=np.int64)))
             lib.fpga_gen_predict(x.ctypes.data, y.ctypes.data, 1)
-            _LIBS[path] = (lib, shapes[0], shapes[1])
+            # io_stream kernels keep state in statics: such a library serialises its calls, so one thread
+            safe = getattr(lib, "fpga_gen_thread_safe", None)
+            if safe is not None:
+                safe.restype = ctypes.c_long
+            _LIBS[path] = (lib, shapes[0], shapes[1], True if safe is None else bool(safe()))
         return _LIBS[path]
 
 
@@ -59,7 +63,7 @@ def predict(project_dir, x, threads: int | None = None) -> np.ndarray:
     batch is split over ``threads`` threads (default: the usable CPUs).
     """
     b = build(project_dir, library=True, testbench=False)
-    lib, in_shape, out_shape = _library(b.library)
+    lib, in_shape, out_shape, thread_safe = _library(b.library)
     a = np.asarray(x, dtype=np.float64)
     if a.shape == in_shape:
         a = a[None]
@@ -71,7 +75,7 @@ def predict(project_dir, x, threads: int | None = None) -> np.ndarray:
     y = np.empty((n, int(np.prod(out_shape, dtype=np.int64))), dtype=np.float64)
     if n == 0:
         return y.reshape((0,) + out_shape)
-    k = max(1, min(threads or _threads(), n // MIN_SAMPLES_PER_THREAD))
+    k = max(1, min(threads or _threads(), n // MIN_SAMPLES_PER_THREAD)) if thread_safe else 1
     bounds = np.linspace(0, n, k + 1).astype(np.int64)
 
     def run(i):

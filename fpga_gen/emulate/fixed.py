@@ -268,6 +268,18 @@ def c_expf(values) -> np.ndarray:
     return np.array([lib.expf(float(v)) for v in vals.ravel()], dtype=np.float32).reshape(vals.shape)
 
 
+def c_libm(name: str, values) -> np.ndarray:
+    """A one-argument function of the C library (``tanhf``, ``log``, ...) element by element; the
+    ``f``-suffixed ones in float, the others in double, as the compiled C++ calls them."""
+    lib = _libm()
+    ctype = ctypes.c_float if name.endswith("f") else ctypes.c_double
+    dtype = np.float32 if name.endswith("f") else np.float64
+    fn = getattr(lib, name)
+    fn.restype, fn.argtypes = ctype, [ctype]
+    vals = np.asarray(values, dtype=dtype)
+    return np.array([fn(float(v)) for v in vals.ravel()], dtype=dtype).reshape(vals.shape)
+
+
 def raw_from_top_bits(i: int, t: FixedType, n_bits: int) -> int:
     """The raw value of ``t`` whose top ``n_bits`` bits are ``i`` and whose other bits are 0."""
     bits = i << (t.width - n_bits)

@@ -7,6 +7,7 @@ namespace ``xp``, and returns the raw output array in ``node.types['result']``.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -15,9 +16,20 @@ from ..ir.types import FixedType
 from .fixed import (EXACT_LIMIT, EXACT_LIMIT_FLOAT32, NP, EmulationRangeError, _in_range, _overflow,
                     _quantize_scaled, c_expf, cast, ceillog2, from_float, raw_from_top_bits)
 
-__all__ = ["KERNELS", "kernel", "product_type", "weight_raw"]
+__all__ = ["KERNELS", "kernel", "product_type", "weight_raw", "ACTIVATIONS", "activation", "SOFTMAX"]
 
 KERNELS: dict = {}
+# activation kind -> fn(node, x_raw, x_type, xp) -> raw result (the 'activation' op dispatches on attrs.activation)
+ACTIVATIONS: dict = {}
+# softmax implementation -> fn(node, x_raw, x_type, xp) -> raw result
+SOFTMAX: dict = {}
+
+
+def activation(kind: str):
+    def deco(fn):
+        ACTIVATIONS[kind] = fn
+        return fn
+    return deco
 
 
 def kernel(op: str):
@@ -143,31 +155,52 @@ _POSITIVE_ZERO_ROUNDING = ("TRN", "TRN_ZERO", "RND", "RND_CONV", "RND_INF")
 def activation_kernel(node: Node, inputs, in_types, xp):
     (x,) = inputs
     (xt,) = in_types
+    fn = ACTIVATIONS.get(node.attrs["activation"])
+    if fn is None:
+        raise NotImplementedError(f"activation {node.attrs['activation']!r} has no emulator kernel; "
+                                  f"known: {', '.join(sorted(ACTIVATIONS))}")
+    return fn(node, x, xt, xp)
+
+
+@activation("linear")
+def _linear(node: Node, x, xt: FixedType, xp):
+    return cast(x, xt, node.types["result"], xp)
+
+
+@activation("relu")
+def _relu(node: Node, x, xt: FixedType, xp):
     rt = node.types["result"]
-    act = node.attrs["activation"]
-    if act == "linear":
-        return cast(x, xt, rt, xp)
-    if act == "relu":
-        shift = rt.frac - xt.frac
-        if (rt.saturation in ("SAT", "SAT_SYM") or _in_range(xt, rt, shift)) and (
-                shift >= 0 or rt.rounding in _POSITIVE_ZERO_ROUNDING):
-            # the cast is monotone with cast(0) = 0, so cast(max(x, 0)) = max(cast(x), 0): scale, round, and
-            # saturate to [0, max] in one clip (every type's min is <= 0); "+ 0.0" turns the -0.0 of a
-            # rounded negative (rint(-0.3)) into the relu's +0.0 (these roundings give no -0.0 for x > 0)
-            r = x * 2.0 ** shift
-            if shift < 0:
-                r = _quantize_scaled(r, rt.rounding, xp, out=r)
-            r = xp.clip(r, 0.0, float(rt.raw_max), out=r)
-            r += 0.0
-            return r
-        # x > 0 ? x : 0, then the cast, on one buffer; "+ 0.0" turns the -0.0 that maximum may keep into +0.0
-        r = xp.maximum(x, 0.0)
+    shift = rt.frac - xt.frac
+    if (rt.saturation in ("SAT", "SAT_SYM") or _in_range(xt, rt, shift)) and (
+            shift >= 0 or rt.rounding in _POSITIVE_ZERO_ROUNDING):
+        # the cast is monotone with cast(0) = 0, so cast(max(x, 0)) = max(cast(x), 0): scale, round, and
+        # saturate to [0, max] in one clip (every type's min is <= 0); "+ 0.0" turns the -0.0 of a
+        # rounded negative (rint(-0.3)) into the relu's +0.0 (these roundings give no -0.0 for x > 0)
+        r = x * 2.0 ** shift
+        if shift < 0:
+            r = _quantize_scaled(r, rt.rounding, xp, out=r)
+        r = xp.clip(r, 0.0, float(rt.raw_max), out=r)
         r += 0.0
-        return cast(r, xt, rt, xp, inplace=True)
-    raise NotImplementedError(f"activation {act!r} has no emulator kernel")
+        return r
+    # x > 0 ? x : 0, then the cast, on one buffer; "+ 0.0" turns the -0.0 that maximum may keep into +0.0
+    r = xp.maximum(x, 0.0)
+    r += 0.0
+    return cast(r, xt, rt, xp, inplace=True)
 
 
-_FLOAT_FUNCTIONS = {"sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v)), "tanh": np.tanh}
+def _gelu(v):
+    erf = np.vectorize(math.erf, otypes=[np.float64])
+    return 0.5 * v * (1.0 + erf(v / math.sqrt(2.0)))
+
+
+def _selu(v):
+    alpha, scale = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+    return scale * np.where(v > 0, v, alpha * np.expm1(np.minimum(v, 0.0)))
+
+
+_FLOAT_FUNCTIONS = {"sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v)), "tanh": np.tanh, "selu": _selu,
+                    "swish": lambda v: v / (1.0 + np.exp(-v)), "gelu": _gelu, "exponential": np.exp,
+                    "mish": lambda v: v * np.tanh(np.logaddexp(0.0, v))}
 
 
 @kernel("float_activation")
@@ -189,12 +222,12 @@ def float_activation_kernel(node: Node, inputs, in_types, xp):
 # ---------------------------------------------------------------------------- softmax
 @functools.lru_cache(maxsize=64)
 def softmax_tables(inp_norm: FixedType, exp_t: FixedType, inv_inp: FixedType, inv_t: FixedType,
-                   exp_size: int, inv_size: int, exp_scale: float = 1.0):
+                   exp_size: int, inv_size: int, exp_scale: float = 1.0, negative: bool = True):
     """The exp and 1/x tables exactly as nnet::init_exp_table / init_invert_table fill them."""
     n = ceillog2(exp_size)
     xs = np.array([raw_from_top_bits(i, inp_norm, n) for i in range(exp_size)], dtype=np.float64)
     xs = (xs * 2.0 ** -inp_norm.frac).astype(np.float32) * np.float32(exp_scale)
-    exp_vals = c_expf(-xs).astype(np.float64)                       # negative=true: exp(-x)
+    exp_vals = c_expf(-xs if negative else xs).astype(np.float64)   # negative=true: exp(-x)
     exp_table = from_float(exp_vals, exp_t)
     m = ceillog2(inv_size)
     ys = np.array([raw_from_top_bits(i, inv_inp, m) for i in range(inv_size)], dtype=np.float64)
@@ -246,7 +279,7 @@ def _exp_by_diff(xt: FixedType, inp_norm: FixedType, exp_t: FixedType, inv_inp: 
                  at: FixedType, exp_size: int, inv_size: int) -> np.ndarray:
     """exp_res for every difference x_max - x of raw values of ``xt``: the kernel's own steps (cast to
     inp_norm, top bits, exp table, cast to accum) run once on 0 .. 2**width - 1."""
-    exp_table, _ = softmax_tables(inp_norm, exp_t, inv_inp, inv_t, exp_size, inv_size)
+    exp_table, _ = softmax_tables(inp_norm, exp_t, inv_inp, inv_t, exp_size, inv_size, negative=True)
     diff_t = FixedType(xt.width + 1, xt.integer + 1, True)
     d = cast(np.arange(float(1 << xt.width)), diff_t, inp_norm, inplace=True)
     idx = _top_bits_index(d, inp_norm, ceillog2(exp_size), NP).astype(np.int64)
@@ -257,23 +290,35 @@ def _exp_by_diff(xt: FixedType, inp_norm: FixedType, exp_t: FixedType, inv_inp: 
 def softmax_kernel(node: Node, inputs, in_types, xp):
     (x,) = inputs
     (xt,) = in_types
+    impl = node.attrs.get("implementation", "stable")
+    fn = SOFTMAX.get(impl)
+    if fn is None:
+        raise NotImplementedError(f"softmax implementation {impl!r} has no emulator kernel; "
+                                  f"known: {', '.join(sorted(SOFTMAX))}")
+    return fn(node, x, xt, xp)
+
+
+def _softmax_tables(node: Node, x, xt: FixedType, xp, stable: bool):
+    """softmax_stable (exp(-(max - x)) indexed by inp_norm) and softmax_latency (exp(x) indexed by x's type)."""
     ty = node.types
     exp_size, inv_size = node.attrs["exp_table_size"], node.attrs["inv_table_size"]
-    exp_table, inv_table = softmax_tables(ty["inp_norm"], ty["exp_table"], ty["inv_inp"], ty["inv_table"],
-                                          exp_size, inv_size)
+    idx_t = ty["inp_norm"] if stable else xt.plain()
+    exp_table, inv_table = softmax_tables(idx_t, ty["exp_table"], ty["inv_inp"], ty["inv_table"],
+                                          exp_size, inv_size, negative=stable)
     at = ty["accum"]
     n = x.shape[1]
-    # the max of exact values: order does not matter (nor does the sign of a zero max: x_max - x only
-    # indexes tables); a few columns are reduced column by column (numpy's row-wise reduce is slow on them)
-    x_max = xp.max(x, 1) if n > FEW_COLUMNS else _columnwise(x, xp.maximum)
-    diff_t = FixedType(xt.width + 1, xt.integer + 1, True)
-    if xt.width <= EXP_BY_DIFF_MAX_WIDTH:
+    if stable:
+        # the max of exact values: order does not matter (nor does the sign of a zero max: x_max - x only
+        # indexes tables); a few columns are reduced column by column (numpy's row-wise reduce is slow on them)
+        x_max = xp.max(x, 1) if n > FEW_COLUMNS else _columnwise(x, xp.maximum)
+        diff_t = FixedType(xt.width + 1, xt.integer + 1, True)
+    if stable and xt.width <= EXP_BY_DIFF_MAX_WIDTH:
         # x_max - x is an integer in [0, 2**width): one lookup in the whole chain below, tabulated per value
         exp_res = xp.take(_exp_by_diff(xt, ty["inp_norm"], ty["exp_table"], ty["inv_inp"], ty["inv_table"], at,
                                        exp_size, inv_size), x_max - x)
     else:
-        d = cast(x_max - x, diff_t, ty["inp_norm"], xp, inplace=True)
-        idx = _top_bits_index(d, ty["inp_norm"], ceillog2(exp_size), xp)
+        d = cast(x_max - x, diff_t, ty["inp_norm"], xp, inplace=True) if stable else x
+        idx = _top_bits_index(d, idx_t, ceillog2(exp_size), xp)
         exp_res = cast(xp.take(exp_table, idx), ty["exp_table"], at, xp, inplace=True)
     wide = FixedType(at.width + 1, at.integer + 1, at.signed)
     et = ty["exp_table"]
@@ -293,4 +338,13 @@ def softmax_kernel(node: Node, inputs, in_types, xp):
     return cast(exp_res, pt, ty["result"], xp, inplace=True)
 
 
+SOFTMAX["stable"] = functools.partial(_softmax_tables, stable=True)
+SOFTMAX["latency"] = functools.partial(_softmax_tables, stable=False)
+
+
 from . import kernels_conv as _kernels_conv  # noqa: E402,F401  (registers conv2d and pooling)
+from . import kernels_merge as _kernels_merge  # noqa: E402,F401  (registers merge and concatenate)
+from . import kernels_spatial as _kernels_spatial  # noqa: E402,F401  (zeropad, cropping, upsampling, transpose)
+from . import kernels_activation as _kernels_activation  # noqa: E402,F401  (activation kinds, softmax variants)
+from . import kernels_depthwise as _kernels_depthwise  # noqa: E402,F401  (registers batchnorm and depthwise_conv2d)
+from . import kernels_quant as _kernels_quant  # noqa: E402,F401  (registers quant_act and apply_scale)

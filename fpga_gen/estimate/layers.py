@@ -267,13 +267,35 @@ def _activation(node, ctx: Context) -> Cost:
     res = node.types["result"]
     act = node.attrs.get("activation", "linear")
     quant = _cast_lut(c, ctx.in_type or res, res)          # rounding / saturation of the result, per element
+    dsp = bram = 0
+    latency = 0
+    wx = _in_width(ctx)
+    t = node.types
     if act == "relu":
         lut = n * (res.width * c.lut_relu_per_bit + quant)
     elif act == "linear":
         same = ctx.in_type is not None and ctx.in_type.plain() == res.plain()
         lut = 0 if same else n * (res.width * c.lut_cast_per_bit + quant)
+    elif act in ("relu_max", "thresholded_relu"):
+        # [guess] two compares and a mux per element: twice relu's logic
+        lut = n * (2 * res.width * c.lut_relu_per_bit + quant)
+    elif act in ("leaky_relu", "prelu", "elu", "hard_sigmoid", "hard_tanh"):
+        # [guess] one constant (or per-element) product per element, a compare and a mux; elu adds its table
+        other = t.get("param", t.get("slope", FixedType(16, 0)))
+        dsp = n * dsp_per_product(ctx.family, wx, other.width)
+        lut = n * (res.width * c.lut_relu_per_bit + quant)
+        latency = 1
+    elif act in ("sigmoid", "tanh", "softplus", "softsign"):
+        lut = n * (wx * c.lut_cast_per_bit + quant)             # [guess] index arithmetic and clamp
+        latency = 1
     else:
         raise UnsupportedOp(f"activation {act!r} has no cost model yet")
+    if "table" in t:
+        # [guess] the table is a ROM read by every element in the same cycle: one copy per port pair
+        copies = _cdiv(n, c.bram_ports)
+        b, lt, _ = rom_cost(c, int(node.attrs.get("table_size", 1024)), t["table"].width, copies, min_depth=1)
+        bram, lut = bram + b, lut + lt
+        latency += 1
     if ctx.io_type == "stream":
         # one pixel (n_chan elements) per cycle through a pipelined loop [fit: pominiq/cestmerneil/Rank stream
         # relu: latency = pixels + 2; 60-134 LUT per channel, scaling with the input width]
@@ -282,7 +304,7 @@ def _activation(node, ctx: Context) -> Cost:
         per_bit = c.lut_relu_stream_per_bit if act == "relu" else c.lut_cast_per_bit
         return Cost(LUT=ch * (_in_width(ctx) * per_bit + quant) + c.lut_layer_overhead, FF=ch + c.ff_layer_overhead,
                     latency_cycles=pix + c.stream_loop_overhead, ii_cycles=pix + c.stream_loop_overhead)
-    return Cost(LUT=lut, latency_cycles=0, ii_cycles=1)
+    return Cost(LUT=lut, DSP=dsp, BRAM_18K=bram, latency_cycles=latency, ii_cycles=1)
 
 
 @register("softmax")
@@ -290,6 +312,14 @@ def _softmax(node, ctx: Context) -> Cost:
     c, fam = ctx.c, ctx.family
     t = node.types
     n = node.shape[-1] if node.shape else 1
+    impl = node.attrs.get("implementation", "stable")
+    if impl == "argmax":
+        # [guess] a chain of n - 1 compares and muxes over the input width
+        wx = _in_width(ctx)
+        return Cost(LUT=(n - 1) * wx * 2 * c.lut_relu_per_bit + n, latency_cycles=max(1, n // 4), ii_cycles=1)
+    if impl == "legacy":
+        t = dict(t, exp_table=t.get("table", FixedType(18, 8)), inv_table=t.get("table", FixedType(18, 8)),
+                 accum=t.get("table", FixedType(18, 8)))
     exp_t = t.get("exp_table", FixedType(18, 8))
     inv_t = t.get("inv_table", FixedType(18, 8))
     acc = t.get("accum", FixedType(18 + max(0, math.ceil(math.log2(max(n, 1)))), 8))
@@ -321,7 +351,8 @@ def _softmax(node, ctx: Context) -> Cost:
 @register("batchnorm")
 def _batchnorm(node, ctx: Context) -> Cost:
     """y = x * scale + bias per element (per channel, repeated): one constant product and one add per element;
-    hls4ml limits the multipliers to ceil(n / RF), so II = min(RF, n)."""
+    nnet::normalize limits the multipliers to ceil(n / RF) and pipelines with II = RF (the model's reuse factor,
+    fpga_gen.passes.reuse)."""
     import numpy as np
     c, fam = ctx.c, ctx.family
     t = node.types
@@ -339,7 +370,8 @@ def _batchnorm(node, ctx: Context) -> Cost:
         n_dsp, n_lut, adders = st.split(MAX_DIGITS)
     limit = _cdiv(n, rf)
     dsp_units = min(n_dsp, limit)
-    ii = min(rf, max(1, _cdiv(n_dsp, limit))) if n_dsp else 1
+    # nnet::normalize pipelines with II=reuse_factor whatever the multipliers are (DSP or LUT)
+    ii = rf
     dsp = dsp_units * dsp_per_product(fam, wx, max(st.max_const_bits, 1))
     lut = adders * wx * c.lut_per_adder_bit + n * res.width * (c.lut_per_adder_bit + c.lut_per_output_bit)
     t_path = (c.t_dsp_mult if n_dsp else 0.0) + c.t_add
@@ -359,7 +391,8 @@ def _conv(node, ctx: Context, spatial: int) -> Cost:
     iterations, so DSPs are one patch-kernel's worth and the layer's II is n_partitions * RF.  A mux selects each
     iteration's patch from the fully partitioned input [guess: ~W/2 LUT per bit per doubling of the choices].
     io_stream (line buffer): one patch per input pixel, the kernel II cycles per pixel; (kh - 1) rows of input
-    in shift registers (BRAM when big) [guess]."""
+    in shift registers (BRAM when big) [guess]; padded layers read the zero-padded image (+ its padding stage
+    and FIFO) [guess]."""
     a = node.attrs
     n_chan, n_filt = int(a["n_chan"]), int(a["n_filt"])
     kern = tuple(int(k) for k in (a.get("kernel_size") or (1,) * spatial))
@@ -387,6 +420,19 @@ def _conv(node, ctx: Context, spatial: int) -> Cost:
         return core
     core = _dense_core(ctx, k2, node.weights.get("bias"), t.get("weight", res), t.get("bias", res),
                        t.get("accum", res), res, ksz * n_chan, n_filt)
+    pads = tuple(int(p) for p in (a.get("pads") or (0, 0, 0, 0)))
+    if any(pads):
+        # 'same' in io_stream: a zero-padding process in front (hls4ml's nnet::zeropad2d_cl, as the writer
+        # inserts it) feeds the line buffer the padded image through a FIFO of all its pixels [guess: one
+        # pipelined loop of padded pixels, a 2:1 mux per bit, the FIFO as io_stream FIFOs are costed]
+        in_h, in_w = in_h + pads[0] + pads[1], in_w + pads[2] + pads[3]
+        n_pix_in = in_h * in_w
+        f_bram, f_lut, f_ff = rom_cost(c, n_pix_in, n_chan * wx, 1, min_depth=1) if n_pix_in > c.fifo_srl_depth \
+            else (0, _cdiv(n_pix_in * n_chan * wx, 32), 0)
+        core.BRAM_18K += f_bram
+        core.LUT += f_lut + n_chan * wx * c.lut_cast_per_bit + c.lut_layer_overhead
+        core.FF += n_chan * wx * (1 + c.fifo_ff_per_bit) + c.ff_layer_overhead
+        core.notes = tuple(core.notes) + (f"zero padding to {in_h}x{in_w} in front (io_stream 'same') [guess]",)
     # a folded kernel (II > 1) costs one more cycle per pixel for the window hand-over [fit: pominiq RF 16
     # stream conv: 13 cycles per pixel for a 12-cycle kernel, 10194 cycles for 784 pixels]
     ii_pix = core.ii_cycles + (1 if core.ii_cycles > 1 else 0)
@@ -407,6 +453,23 @@ def _conv1d(node, ctx: Context) -> Cost:
 @register("conv2d")
 def _conv2d(node, ctx: Context) -> Cost:
     return _conv(node, ctx, 2)
+
+
+@register("depthwise_conv2d")
+def _depthwise_conv2d(node, ctx: Context) -> Cost:
+    """depthwise_conv2d (depth multiplier 1): the conv2d model over the block-diagonal (kh, kw, C, C) kernel that
+    computes the same sums, its zero weights free as in a conv with pruned weights [guess: the adder trees of
+    nnet::depthwise_product are C trees of kh * kw terms, which the zero-skipping dense model approximates].
+    io_parallel has the latency strategy only; the reuse factor limits the multipliers."""
+    import dataclasses
+
+    import numpy as np
+    k = np.asarray(node.weights["kernel"], dtype=np.float64)
+    kh, kw, n_chan = k.shape
+    full = np.zeros((kh, kw, n_chan, n_chan))
+    full[:, :, np.arange(n_chan), np.arange(n_chan)] = k
+    shadow = dataclasses.replace(node, weights={**node.weights, "kernel": full})
+    return _conv(shadow, dataclasses.replace(ctx, strategy="latency"), 2)
 
 
 @register("pooling")
@@ -434,6 +497,20 @@ def _pooling(node, ctx: Context) -> Cost:
                 latency_cycles=n_pix_in + c.stream_loop_overhead, ii_cycles=n_pix_in + c.stream_loop_overhead)
 
 
+@register("zeropad")
+@register("cropping")
+@register("upsampling")
+@register("transpose")
+def _moved(node, ctx: Context) -> Cost:
+    """zeropad, cropping, upsampling, transpose (ops.py): io_parallel arrays are fully partitioned, so every
+    output is a wire from an input (or a constant 0) and the layer is free; only a cast to a result type that
+    rounds or saturates costs its logic per element (the same rule as an activation's cast) [reasoned]."""
+    res = node.types["result"]
+    if ctx.in_type is None or ctx.in_type.plain() == res.plain():
+        return Cost()
+    return Cost(LUT=node.size * _cast_lut(ctx.c, ctx.in_type, res))
+
+
 @register("float_activation")
 def _float_activation(node, ctx: Context) -> Cost:
     # runs on the CPU/GPU fallback, after the FPGA part: nothing on the FPGA
@@ -443,3 +520,83 @@ def _float_activation(node, ctx: Context) -> Cost:
 @register("flatten")
 def _flatten(node, ctx: Context) -> Cost:
     return Cost()
+
+
+def _input_types(node, ctx: Context) -> list:
+    graph = ctx.graph
+    return [graph[i].types.get("result") if graph is not None and i in graph else ctx.in_type for i in node.inputs]
+
+
+@register("merge")
+def _merge(node, ctx: Context) -> Cost:
+    """Element-wise merge of two arrays (nnet_merge.h), io_parallel, every element in parallel [guess, not yet
+    fitted to a synthesis report]: add/subtract/average one adder of the aligned width per element (average's
+    * 0.5 is wiring), multiply one variable x variable product (a DSP when both operands reach
+    ``dsp_min_var_bits``, else LUTs), maximum/minimum a comparator and a multiplexer; plus the cast to the
+    result where it rounds or saturates."""
+    c, fam = ctx.c, ctx.family
+    n = node.size
+    res = node.types["result"]
+    ta, tb = (t or res for t in _input_types(node, ctx))
+    mode = node.attrs.get("mode")
+    frac = max(ta.frac, tb.frac)
+    aligned = max(ta.integer + (tb.signed and not ta.signed), tb.integer + (ta.signed and not tb.signed)) + frac
+    dsp, t_path = 0, c.t_add * max(aligned, 8) / 16.0
+    if mode in ("add", "subtract", "average"):
+        lut = n * (aligned + 1) * c.lut_per_adder_bit
+    elif mode == "multiply":
+        if min(ta.width, tb.width) >= c.dsp_min_var_bits:
+            dsp, lut = n * dsp_per_product(fam, ta.width, tb.width), 0.0
+            t_path = c.t_dsp_mult
+        else:
+            lut = n * ta.width * tb.width * c.lut_var_mult_per_bit
+            t_path = c.t_add * max(ta.width + tb.width, 8) / 8.0
+    elif mode in ("maximum", "minimum"):
+        lut = n * (aligned * c.lut_pool_compare_per_bit + res.width)
+    else:
+        raise UnsupportedOp(f"merge mode {mode!r} has no cost model yet")
+    lut += n * _cast_lut(c, res, res)
+    if ctx.io_type != "parallel":
+        raise UnsupportedOp("merge layers are estimated for io_parallel only")
+    return Cost(DSP=dsp, LUT=lut, latency_cycles=cycles(t_path, ctx.t_eff), ii_cycles=1)
+
+
+@register("concatenate")
+def _concatenate(node, ctx: Context) -> Cost:
+    """Concatenation (nnet::concatenate{1,2,3}d), io_parallel: wiring; a value whose type differs from the result
+    costs a cast (only rounding or saturation costs LUTs, and the exact result type needs neither) [guess]."""
+    res = node.types["result"]
+    if ctx.io_type != "parallel":
+        raise UnsupportedOp("concatenate layers are estimated for io_parallel only")
+    return Cost(LUT=node.size * _cast_lut(ctx.c, res, res), ii_cycles=1)
+@register("quant_act")
+def _quant_act(node, ctx: Context) -> Cost:
+    """[guess] QKeras activation quantizers, per element: 'round' is an adder (the offset) and the rounding/
+    saturating cast, like a linear cast plus an adder; 'leaky' a relu, a shifted rounding cast and a
+    compare, muxed; 'step' one or two comparators of the input's width and a mux of constants; 'table' a
+    comparator per threshold and a mux over the levels."""
+    c = ctx.c
+    n = node.size
+    res = node.types["result"]
+    wx = _in_width(ctx)
+    fn = node.attrs.get("function")
+    quant = _cast_lut(c, ctx.in_type or res, res)
+    if fn == "round":
+        per = res.width * c.lut_cast_per_bit + quant + (wx * c.lut_per_adder_bit if node.attrs.get("offset") else 0)
+    elif fn == "leaky":
+        per = res.width * (c.lut_relu_per_bit + c.lut_cast_per_bit) + 2 * quant + wx * c.lut_per_adder_bit
+    elif fn == "step":
+        per = (2 if node.attrs.get("mid") is not None else 1) * wx * c.lut_per_adder_bit + res.width
+    elif fn == "table":
+        # one comparator of the input's width per threshold and a mux over the levels
+        n_thr = len(node.weights.get("thresholds", ()))
+        per = n_thr * wx * c.lut_per_adder_bit + (n_thr + 1) * res.width * c.lut_cast_per_bit
+    else:
+        raise UnsupportedOp(f"quant_act {fn!r} has no cost model yet")
+    return Cost(LUT=n * per, latency_cycles=0, ii_cycles=1)
+
+
+@register("apply_scale")
+def _apply_scale(node, ctx: Context) -> Cost:
+    """nnet::normalize with power-of-two scales: the batchnorm model (constant products, here shifts)."""
+    return _batchnorm(node, ctx)

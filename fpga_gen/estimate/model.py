@@ -197,7 +197,14 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
         latency = int(math.ceil(lats[k] + fill + c.top_overhead_cycles))
     else:
         per_stage = c.dataflow_stage_cycles if dataflow else c.stage_overhead_cycles
-        latency = int(math.ceil(lat + c.top_overhead_cycles + per_stage * n_stages))
+        # parallel branches overlap: the latency is the longest path (on a single path: every layer's sum)
+        row_lat = {L["name"]: L["latency_cycles"] + per_stage for L in layers[:n_layers]}
+        done: dict = {}
+        for node in nodes:
+            start = max((done.get(i, 0.0) for i in node.inputs), default=0.0)
+            done[node.name] = start + row_lat.get(node.name, 0.0)
+        path = max((done.get(o, 0.0) for o in graph.outputs), default=0.0)
+        latency = int(math.ceil(path + c.top_overhead_cycles))
     total = {r: int(tot[r]) for r in RESOURCES}
     total.update({"latency_cycles": latency, "ii_cycles": int(ii), "clock_period_ns": period})
     return Estimate(layers, total, part, family, io_type, board, available)

@@ -13,9 +13,11 @@ import numpy as np
 from ..ir.graph import Graph, Node
 from ..ir.ops import FLOAT_FUNCTIONS
 from .loader import FrontendError
-from .quantizers import quantizer_spec, resolve_quantizer
+from .keras_quant import add_quant_activation, add_weighted, is_qkeras_quantizer, quantized_weights
+from .quantizers import resolve_quantizer
 
-__all__ = ["HANDLERS", "handler", "keras_to_graph", "supported_layers"]
+__all__ = ["HANDLERS", "handler", "keras_to_graph", "supported_layers", "is_keras3", "output_shape", "KERAS_ACTIVATIONS",
+           "add_activation_node"]
 
 HANDLERS: dict = {}
 
@@ -33,21 +35,47 @@ def supported_layers() -> list[str]:
 
 
 class Context:
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, keras_nodes: dict | None = None):
         self.graph = graph
         self.alias: dict[str, str] = {}     # Keras layer name -> node name that holds its output
         self.flattened: set[str] = set()    # Keras layers whose output is a flattened view of their source
+        self.keras_nodes = keras_nodes or {}  # Keras layer name -> the Keras Node of its (one) call in the model
+        self.reserved = set(self.keras_nodes)  # names a new node may not take: every Keras layer's own
 
     def source(self, layer_name: str) -> str:
         return self.alias.get(layer_name, layer_name)
 
+    def keras_node(self, layer):
+        """The layer's call in this model (a layer may also be called outside it, e.g. in another model)."""
+        node = self.keras_nodes.get(layer.name)
+        return node if node is not None else layer._inbound_nodes[0]
+
     def inbound_layer_names(self, layer) -> list[str]:
+        if is_keras3(layer):
+            # Keras 3: a node holds its input tensors; each tensor's history names the layer that made it
+            return [t._keras_history.operation.name for t in self.keras_node(layer).input_tensors]
         import tensorflow as tf
-        node = layer._inbound_nodes[0]
-        return [x.name for x in tf.nest.flatten(node.inbound_layers)]
+        return [x.name for x in tf.nest.flatten(self.keras_node(layer).inbound_layers)]
+
+    def inbound_shapes(self, layer) -> list[tuple[int, ...]]:
+        """The Keras shapes (without the batch) of the layer's inputs, in call order."""
+        if is_keras3(layer):
+            return [tuple(int(d) for d in t.shape[1:]) for t in self.keras_node(layer).input_tensors]
+        import tensorflow as tf
+        return [tuple(int(d) for d in t.shape[1:]) for t in tf.nest.flatten(self.keras_node(layer).keras_inputs)]
 
     def inputs_of(self, layer) -> list[str]:
         return [self.source(n) for n in self.inbound_layer_names(layer)]
+
+    def input_shape(self, layer) -> tuple[int, ...]:
+        """The shape the Keras layer sees.  A Flatten or Reshape before it adds no node (the io_parallel array
+        is flat already), so its source node may hold the same values in another shape."""
+        (src,) = self.inputs_of(layer)
+        shape = tuple(int(d) for d in self.graph[src].shape)
+        shapes = self.inbound_shapes(layer)              # this call's input, Keras 2 and 3 alike
+        if len(shapes) == 1 and int(np.prod(shapes[0])) == int(np.prod(shape)):
+            return shapes[0]
+        return shape
 
     def add(self, node: Node, layer_name: str | None = None) -> Node:
         self.graph.add(node)
@@ -57,16 +85,36 @@ class Context:
 
     def unique(self, base: str) -> str:
         name, k = base, 1
-        while name in self.graph or name in self.alias:
+        while name in self.graph or name in self.alias or name in self.reserved:
             k += 1
             name = f"{base}_{k}"
         return name
 
 
-def _shape(layer) -> tuple[int, ...]:
+def is_keras3(obj) -> bool:
+    """A Keras 3 layer or model (the ``keras`` package), not tf-keras / QKeras (Keras 2)."""
+    return type(obj).__module__.split(".")[0] == "keras"
+
+
+def output_shape(layer) -> tuple:
+    """The layer's output shape, batch first (Keras 2: ``layer.output_shape``; Keras 3 has no such attribute:
+    the shape of ``layer.output``)."""
+    if is_keras3(layer):
+        return tuple(layer.output.shape)
     shape = layer.output_shape
     if isinstance(shape, list):
         shape = shape[0]
+    return tuple(shape)
+
+
+def _history_layer(tensor):
+    """The layer that produced a model input/output tensor (Keras 2: ``.layer``, Keras 3: ``.operation``)."""
+    h = tensor._keras_history
+    return getattr(h, "layer", None) or h.operation
+
+
+def _shape(layer) -> tuple[int, ...]:
+    shape = output_shape(layer)
     dims = tuple(shape[1:])
     if any(d is None for d in dims):
         raise FrontendError(f"layer {layer.name!r}: output shape {shape} has an unknown dimension; "
@@ -82,25 +130,61 @@ def _activation_name(act) -> str:
     return getattr(act, "__name__", type(act).__name__)
 
 
+# Keras activation name -> attrs of the 'activation' node that computes it on the FPGA (nnet_activation.h)
+KERAS_ACTIVATIONS = {
+    "relu": {"activation": "relu"},
+    "relu6": {"activation": "relu_max", "max_int": 6},
+    "leaky_relu": {"activation": "leaky_relu", "param": 0.2},      # tf.nn.leaky_relu's default alpha
+    "elu": {"activation": "elu", "param": 1.0},
+    "hard_sigmoid": {"activation": "hard_sigmoid", "slope": 0.2, "shift": 0.5},
+    "sigmoid": {"activation": "sigmoid"},
+    "tanh": {"activation": "tanh"},
+    "softplus": {"activation": "softplus"},
+    "softsign": {"activation": "softsign"},
+}
+
+
+def add_activation_node(ctx: Context, src: str, name: str, layer_name: str | None, attrs: dict,
+                        weights: dict | None = None) -> str:
+    """One 'activation' node of kind attrs['activation'] after ``src``; returns its name."""
+    shape = ctx.graph[src].shape
+    return ctx.add(Node(name, "activation", [src], shape, attrs=dict(attrs), weights=dict(weights or {})),
+                   layer_name).name
+
+
+def _elementwise_shape(ctx: Context, layer, src: str) -> tuple[int, ...]:
+    """The shape of an element-wise layer's output: Keras' own when it holds as many values as its source (a
+    Flatten or Reshape before it adds no node, so the source node may hold the values in another shape)."""
+    shape = tuple(ctx.graph[src].shape)
+    try:
+        keras_shape = tuple(int(d) for d in output_shape(layer)[1:])
+    except (AttributeError, TypeError, ValueError, RuntimeError):
+        return shape
+    return keras_shape if int(np.prod(keras_shape)) == int(np.prod(shape)) else shape
+
+
 def _add_activation(ctx: Context, layer, src: str, act, name: str, layer_name: str | None) -> str:
     """Add the node(s) for an activation (function, name or QKeras quantizer); return the output node."""
-    shape = ctx.graph[src].shape
+    out = _add_activation_nodes(ctx, layer, src, act, name, layer_name)
+    if out != src:
+        ctx.graph[out].shape = _elementwise_shape(ctx, layer, src)
+    return out
+
+
+def _add_activation_nodes(ctx: Context, layer, src: str, act, name: str, layer_name: str | None) -> str:
+    shape = _elementwise_shape(ctx, layer, src)
     q = act
     if isinstance(act, str) and act.startswith(("quantized_", "binary", "ternary", "bernoulli", "stochastic")):
         q = resolve_quantizer(act)
-    if q is not None and not isinstance(q, str) and type(q).__module__.startswith("qkeras"):
-        spec = quantizer_spec(q, layer.name, "activation")
-        op_act = "relu" if spec.kind == "relu" else "linear"
-        node = Node(name, "activation", [src], shape, attrs={"activation": op_act},
-                    types={"result": spec.type}, meta={"quantizer": spec.text})
-        return ctx.add(node, layer_name).name
+    if is_qkeras_quantizer(q):
+        return add_quant_activation(ctx, layer, src, q, name, layer_name)
     kind = _activation_name(act)
     if kind == "linear":
         if layer_name is not None:
             ctx.alias[layer_name] = src
         return src
-    if kind == "relu":
-        return ctx.add(Node(name, "activation", [src], shape, attrs={"activation": "relu"}), layer_name).name
+    if kind in KERAS_ACTIVATIONS:
+        return add_activation_node(ctx, src, name, layer_name, KERAS_ACTIVATIONS[kind])
     if kind == "softmax":
         if len(shape) != 1:
             raise FrontendError(f"layer {layer.name!r}: softmax over a {len(shape)}-d tensor is not supported yet; "
@@ -110,7 +194,8 @@ def _add_activation(ctx: Context, layer, src: str, act, name: str, layer_name: s
         # no HLS template: runs on the CPU/GPU fallback (the model is split before it)
         return ctx.add(Node(name, "float_activation", [src], shape, attrs={"function": kind}), layer_name).name
     raise FrontendError(f"layer {layer.name!r}: activation {kind!r} is not supported yet; supported activations: "
-                        f"linear, relu, softmax, quantized_relu, quantized_bits, sigmoid and tanh (CPU/GPU only)")
+                        f"linear, softmax, {', '.join(KERAS_ACTIVATIONS)}, quantized_relu, quantized_bits, "
+                        f"and on the CPU/GPU only {', '.join(FLOAT_FUNCTIONS)}")
 
 
 @handler("InputLayer")
@@ -126,6 +211,8 @@ def _input(layer, ctx: Context):
 def _identity(layer, ctx: Context):
     (src,) = ctx.inputs_of(layer)
     ctx.alias[layer.name] = src
+    if ctx.inbound_layer_names(layer)[0] in ctx.flattened:     # Flatten -> Dropout -> Dense stays flat
+        ctx.flattened.add(layer.name)
 
 
 @handler("Flatten")
@@ -139,7 +226,7 @@ def _flatten(layer, ctx: Context):
 @handler("Dense", "QDense")
 def _dense(layer, ctx: Context):
     (src,) = ctx.inputs_of(layer)
-    in_shape = ctx.graph[src].shape
+    in_shape = ctx.input_shape(layer)
     if len(in_shape) != 1 and ctx.inbound_layer_names(layer)[0] in ctx.flattened:
         in_shape = (int(np.prod(in_shape)),)
     if len(in_shape) != 1:
@@ -150,34 +237,21 @@ def _dense(layer, ctx: Context):
     n_in, n_out = kernel.shape
     if n_in != in_shape[0]:
         raise FrontendError(f"layer {layer.name!r}: kernel has {n_in} inputs but its input has {in_shape[0]}")
-    types = {}
-    meta = {}
+    types, meta = {}, {}
+    scale = None
     if type(layer).__name__ == "QDense":
-        import tensorflow as tf
-        kq = getattr(layer, "kernel_quantizer_internal", None)
-        bq = getattr(layer, "bias_quantizer_internal", None)
-        if kq is not None:
-            spec = quantizer_spec(kq, layer.name, "kernel")
-            kernel = np.asarray(kq(tf.constant(kernel, dtype=tf.float32)).numpy(), dtype=np.float64)
-            types["weight"] = spec.type.plain()
-            meta["kernel_quantizer"] = spec.text
-        if bq is not None and layer.use_bias:
-            spec = quantizer_spec(bq, layer.name, "bias")
-            bias = np.asarray(bq(tf.constant(bias, dtype=tf.float32)).numpy(), dtype=np.float64)
-            types["bias"] = spec.type.plain()
-            meta["bias_quantizer"] = spec.text
+        kernel, bias, scale = quantized_weights(layer, kernel, bias, types, meta)
     if not np.all(np.isfinite(kernel)) or not np.all(np.isfinite(bias)):
         raise FrontendError(f"layer {layer.name!r}: weights contain NaN or Inf; retrain or clean the model")
     act = getattr(layer, "activation", None)
-    is_q = act is not None and type(act).__module__.startswith("qkeras")
-    act_name = "quant" if is_q else _activation_name(act)
-    ctx.add(Node(layer.name, "dense", [src], (n_out,),
-                 attrs={"n_in": int(n_in), "n_out": int(n_out)},
-                 weights={"kernel": kernel, "bias": bias}, types=types, meta=meta))
+    act_name = "quant" if is_qkeras_quantizer(act) else _activation_name(act)
+    out = add_weighted(ctx, Node(layer.name, "dense", [src], (n_out,),
+                                 attrs={"n_in": int(n_in), "n_out": int(n_out)},
+                                 weights={"kernel": kernel, "bias": bias}, types=types, meta=meta), scale)
     if act_name != "linear":
         # like hls4ml: the dense node keeps the layer's name, its activation becomes <layer>_<activation>
         act_node = ctx.unique(f"{layer.name}_{act_name}")
-        _add_activation(ctx, layer, layer.name, act, act_node, layer.name)
+        _add_activation(ctx, layer, out, act, act_node, layer.name)
 
 
 @handler("Activation", "QActivation")
@@ -189,17 +263,6 @@ def _activation(layer, ctx: Context):
     _add_activation(ctx, layer, src, act, layer.name, layer.name)
 
 
-@handler("ReLU")
-def _relu(layer, ctx: Context):
-    (src,) = ctx.inputs_of(layer)
-    cfg = layer.get_config()
-    if cfg.get("max_value") is not None or float(cfg.get("negative_slope", 0) or 0) != 0 \
-            or float(cfg.get("threshold", 0) or 0) != 0:
-        raise FrontendError(f"layer {layer.name!r} (ReLU): max_value/negative_slope/threshold are not supported yet; "
-                            f"use a plain ReLU")
-    _add_activation(ctx, layer, src, "relu", layer.name, layer.name)
-
-
 @handler("Softmax")
 def _softmax(layer, ctx: Context):
     (src,) = ctx.inputs_of(layer)
@@ -209,18 +272,58 @@ def _softmax(layer, ctx: Context):
     _add_activation(ctx, layer, src, "softmax", layer.name, layer.name)
 
 
-def keras_to_graph(model, name: str | None = None) -> Graph:
-    """Walk the model's layers in order and build the graph with the handlers."""
-    graph = Graph(name or model.name)
-    ctx = Context(graph)
+def _layers_in_order(model) -> tuple[list, dict]:
+    """The model's layers in a topological order (inputs first; among the layers ready at one point, the
+    one model.layers lists first, so a Sequential model keeps its order) and the Keras Node of each
+    layer's call in this model.  A layer called more than once in the model is refused."""
+    import tensorflow as tf
     layers = list(model.layers)
-    input_layers = [t._keras_history.layer for t in model.inputs]
-    for il in input_layers:
+    for il in (_history_layer(t) for t in model.inputs):
         if il not in layers:
             layers.insert(0, il)
+    if is_keras3(model):
+        # Keras 3 lists a functional model's operations in a topological order already; a layer's calls in
+        # this model are the nodes of its functional graph (a Sequential model keeps one in ``_functional``)
+        fn = model if hasattr(model, "_nodes_by_depth") else getattr(model, "_functional", None)
+        in_model = {id(n) for ns in fn._nodes_by_depth.values() for n in ns} if fn is not None else None
+        keras_nodes = {}
+        for layer in layers:
+            calls = [n for n in layer._inbound_nodes if in_model is None or id(n) in in_model]
+            if len(calls) > 1:
+                raise FrontendError(f"layer {layer.name!r} ({type(layer).__name__}) is called {len(calls)} times in "
+                                    f"model {model.name!r} (a shared layer), which is not supported; give each call "
+                                    f"its own layer")
+            keras_nodes[layer.name] = calls[0] if calls else layer._inbound_nodes[0]
+        return layers, keras_nodes
+    in_model = getattr(model, "_network_nodes", None)
+    keras_nodes, deps = {}, {}
+    for layer in layers:
+        calls = [n for k, n in enumerate(layer._inbound_nodes) if in_model is None or f"{layer.name}_ib-{k}" in in_model]
+        if len(calls) > 1:
+            raise FrontendError(f"layer {layer.name!r} ({type(layer).__name__}) is called {len(calls)} times in model "
+                                f"{model.name!r} (a shared layer), which is not supported; give each call its own layer")
+        keras_nodes[layer.name] = calls[0] if calls else layer._inbound_nodes[0]
+        deps[layer.name] = {x.name for x in tf.nest.flatten(keras_nodes[layer.name].inbound_layers)}
+    order, done, todo = [], set(), list(layers)
+    while todo:
+        ready = next((layer for layer in todo if deps[layer.name] <= done), None)
+        if ready is None:
+            raise FrontendError(f"model {model.name!r}: layers {', '.join(repr(x.name) for x in todo)} read layers "
+                                f"outside the model; only layers fed from the model's input are supported")
+        order.append(ready)
+        done.add(ready.name)
+        todo.remove(ready)
+    return order, keras_nodes
+
+
+def keras_to_graph(model, name: str | None = None) -> Graph:
+    """Walk the model's layers in a topological order and build the graph with the handlers."""
+    graph = Graph(name or model.name)
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise FrontendError(f"model {model.name!r} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
                             f"only single-input, single-output models are supported yet")
+    layers, keras_nodes = _layers_in_order(model)
+    ctx = Context(graph, keras_nodes)
     for layer in layers:
         cls = type(layer).__name__
         fn = HANDLERS.get(cls)
@@ -238,8 +341,26 @@ def keras_to_graph(model, name: str | None = None) -> Graph:
             if any(int(d) < 1 for d in node.shape):
                 raise FrontendError(f"layer {layer.name!r} ({cls}): output shape {tuple(node.shape)} has a zero "
                                     f"dimension; every layer needs at least one output value")
-    graph.outputs = [ctx.source(t._keras_history.layer.name) for t in model.outputs]
+    graph.outputs = [_output_node(ctx, t) for t in model.outputs]
     return graph
 
 
+def _output_node(ctx: Context, tensor) -> str:
+    """The node holding a model output.  When the last layer only relabels its input (Reshape, Flatten), a
+    linear activation (a copy, removed by nothing since it is an output) gives the output Keras' shape."""
+    layer_name = _history_layer(tensor).name
+    src = ctx.source(layer_name)
+    shape = tuple(int(d) for d in tensor.shape[1:]) if all(d is not None for d in tensor.shape[1:]) else None
+    node = ctx.graph[src]
+    if shape is None or shape == tuple(node.shape) or int(np.prod(shape)) != node.size or src == layer_name:
+        return src
+    ctx.alias.pop(layer_name, None)
+    return ctx.add(Node(layer_name, "activation", [src], shape, attrs={"activation": "linear"})).name
+
+
 from . import keras_conv as _keras_conv  # noqa: E402,F401  (registers the 2-D layer handlers)
+from . import keras_merge as _keras_merge  # noqa: E402,F401  (registers the merge layer handlers)
+from . import keras_spatial as _keras_spatial  # noqa: E402,F401  (1-D, global pooling, padding, reshaping)
+from . import keras_activation as _keras_activation  # noqa: E402,F401  (ReLU, LeakyReLU, ELU, PReLU, ...)
+from . import keras_depthwise as _keras_depthwise  # noqa: E402,F401  (depthwise and separable 2-D layers)
+from . import keras_norm as _keras_norm  # noqa: E402,F401  (batch normalization, QKeras folded layers)

@@ -8,9 +8,11 @@ import numpy as np
 
 from ..ir.graph import Node
 from ..ir.spatial import out_size_and_pads
-from .keras import Context, _activation_name, _add_activation, handler
+from .keras import Context, _activation_name, _add_activation, handler, output_shape
 from .loader import FrontendError
-from .quantizers import quantizer_spec
+from ..ir.quant import exact_value_type
+from .keras_quant import add_weighted, is_qkeras_quantizer, quantized_weights
+from .quantizers import quantize_weights
 
 __all__ = []
 
@@ -23,7 +25,7 @@ def _pair(v) -> tuple[int, int]:
 
 def _spatial_input(layer, ctx: Context) -> tuple[str, tuple[int, int, int]]:
     (src,) = ctx.inputs_of(layer)
-    shape = tuple(ctx.graph[src].shape)
+    shape = ctx.input_shape(layer)
     if ctx.inbound_layer_names(layer)[0] in ctx.flattened or len(shape) != 3:
         raise FrontendError(f"layer {layer.name!r} ({type(layer).__name__}): needs an (height, width, channels) "
                             f"input, got shape {shape}")
@@ -47,14 +49,21 @@ def _geometry(layer, in_shape, window, strides, padding) -> tuple[tuple[int, int
 
 
 def _quantized(layer, values: np.ndarray, attr: str, role: str, types: dict, slot: str, meta: dict) -> np.ndarray:
+    """``values`` through the layer's QKeras quantizer ``attr`` exactly as QKeras computes them, with the smallest
+    type holding them in ``types[slot]``.  A per-channel alpha scale is folded into the values (exact: QKeras'
+    weights are the scale times a quantized value) rather than split off as in :func:`add_weighted` (used by the
+    layers whose output channels are the kernel's last axis: Dense, Conv1D/2D)."""
     q = getattr(layer, attr, None)
     if q is None:
         return values
-    import tensorflow as tf
-    spec = quantizer_spec(q, layer.name, role)
-    types[slot] = spec.type.plain()
-    meta[f"{role}_quantizer"] = spec.text
-    return np.asarray(q(tf.constant(values, dtype=tf.float32)).numpy(), dtype=np.float64)
+    wq = quantize_weights(q, values, layer.name, role)
+    w, t = wq.values, wq.type
+    if wq.scale is not None:
+        w = w * np.asarray(wq.scale, dtype=np.float64)
+        t = exact_value_type(w)
+    types[slot] = t
+    meta[f"{role}_quantizer"] = wq.text
+    return w
 
 
 @handler("Conv2D", "QConv2D")
@@ -77,26 +86,24 @@ def _conv2d(layer, ctx: Context):
         raise FrontendError(f"layer {layer.name!r} ({cls}): kernel has shape {kernel.shape}, expected "
                             f"{(*kernel_size, in_shape[2], n_filt)}")
     types, meta = {}, {}
+    scale = None
     if cls == "QConv2D":
-        kernel = _quantized(layer, kernel, "kernel_quantizer_internal", "kernel", types, "weight", meta)
-        if layer.use_bias:
-            bias = _quantized(layer, bias, "bias_quantizer_internal", "bias", types, "bias", meta)
+        kernel, bias, scale = quantized_weights(layer, kernel, bias, types, meta)
     if not np.all(np.isfinite(kernel)) or not np.all(np.isfinite(bias)):
         raise FrontendError(f"layer {layer.name!r}: weights contain NaN or Inf; retrain or clean the model")
     shape = (*out_hw, int(n_filt))
-    if shape != tuple(layer.output_shape[1:]):
+    if shape != tuple(output_shape(layer)[1:]):
         raise FrontendError(f"layer {layer.name!r} ({cls}): computed output shape {shape} differs from Keras' "
-                            f"{tuple(layer.output_shape[1:])}")
-    ctx.add(Node(layer.name, "conv2d", [src], shape,
+                            f"{tuple(output_shape(layer)[1:])}")
+    out = add_weighted(ctx, Node(layer.name, "conv2d", [src], shape,
                  attrs={"in_height": in_shape[0], "in_width": in_shape[1], "n_chan": in_shape[2],
                         "n_filt": int(n_filt), "kernel_size": kernel_size, "strides": strides,
                         "padding": cfg["padding"], "pads": pads},
-                 weights={"kernel": kernel, "bias": bias}, types=types, meta=meta))
+                 weights={"kernel": kernel, "bias": bias}, types=types, meta=meta), scale)
     act = getattr(layer, "activation", None)
-    is_q = act is not None and type(act).__module__.startswith("qkeras")
-    act_name = "quant" if is_q else _activation_name(act)
+    act_name = "quant" if is_qkeras_quantizer(act) else _activation_name(act)
     if act_name != "linear":
-        _add_activation(ctx, layer, layer.name, act, ctx.unique(f"{layer.name}_{act_name}"), layer.name)
+        _add_activation(ctx, layer, out, act, ctx.unique(f"{layer.name}_{act_name}"), layer.name)
 
 
 @handler("MaxPooling2D", "AveragePooling2D")
@@ -109,9 +116,9 @@ def _pooling2d(layer, ctx: Context):
     strides = _pair(cfg.get("strides") or pool)
     out_hw, pads = _geometry(layer, in_shape, pool, strides, cfg["padding"])
     shape = (*out_hw, in_shape[2])
-    if shape != tuple(layer.output_shape[1:]):
+    if shape != tuple(output_shape(layer)[1:]):
         raise FrontendError(f"layer {layer.name!r} ({cls}): computed output shape {shape} differs from Keras' "
-                            f"{tuple(layer.output_shape[1:])}")
+                            f"{tuple(output_shape(layer)[1:])}")
     ctx.add(Node(layer.name, "pooling", [src], shape,
                  attrs={"mode": "max" if cls.startswith("Max") else "average", "in_height": in_shape[0],
                         "in_width": in_shape[1], "n_chan": in_shape[2], "pool_size": pool, "strides": strides,

@@ -11,7 +11,8 @@ import os
 import zipfile
 from pathlib import Path
 
-__all__ = ["FrontendError", "load_keras_model", "import_tf", "model_config_from_file", "REJECTED_CLASSES"]
+__all__ = ["FrontendError", "load_keras_model", "import_tf", "import_keras3", "model_config_from_file",
+           "keras_archive_version", "REJECTED_CLASSES"]
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -72,6 +73,35 @@ class _quiet_stderr:
         return False
 
 
+def import_keras3():
+    """The Keras 3 package (``keras``), for reading Keras 3 ``.keras`` archives; tf.keras stays tf-keras."""
+    import_tf()
+    import sys
+    if "keras" not in sys.modules:
+        with _quiet_stderr():
+            import keras  # noqa: F401
+    import keras  # noqa: F811
+    if not keras.__version__.startswith("3."):
+        raise FrontendError(f"the installed keras package is {keras.__version__}, not Keras 3; "
+                            f"install keras>=3 to read Keras 3 .keras files")
+    return keras
+
+
+def keras_archive_version(path: Path) -> str | None:
+    """The keras_version a .keras archive records in metadata.json (None when it records none)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            meta = json.loads(z.read("metadata.json"))
+    except (KeyError, json.JSONDecodeError, zipfile.BadZipFile, OSError):
+        return None
+    v = meta.get("keras_version") if isinstance(meta, dict) else None
+    return str(v) if v is not None else None
+
+
+def _is_keras3_archive(path: Path) -> bool:
+    return path.suffix.lower() == ".keras" and (keras_archive_version(path) or "").startswith("3.")
+
+
 def _qkeras_objects() -> dict:
     from qkeras.utils import _add_supported_quantized_objects
     objs: dict = {}
@@ -127,14 +157,27 @@ def model_config_from_file(path: Path) -> dict:
 
 
 def _configs_from_saved_model_metadata(meta: Path) -> dict:
-    # keras_metadata.pb is a protobuf whose string fields hold JSON; pull the layer class names out
-    # of it with a scan rather than deserialising the model.
-    data = meta.read_bytes()
-    names = set()
-    import re
-    for m in re.finditer(rb'"class_name":\s*"([A-Za-z0-9_>.]+)"', data):
-        names.add(m.group(1).decode())
-    return {"class_name": "SavedModel", "config": {"layers": [{"class_name": n, "config": {"name": n}} for n in sorted(names)]}}
+    """keras_metadata.pb is a SavedMetadata protobuf whose nodes hold JSON (class name and config of the model
+    and of each layer): parsed as data, nothing deserialised.  The model's own config (its "layers" list) is
+    what the checks walk, as for an .h5 file; every layer node is added too."""
+    import_tf()
+    try:
+        from tf_keras.protobuf import saved_metadata_pb2
+        sm = saved_metadata_pb2.SavedMetadata()
+        sm.ParseFromString(meta.read_bytes())
+    except Exception as e:
+        raise FrontendError(f"{meta}: cannot read the Keras metadata ({type(e).__name__}); re-save the model") from None
+    entries = []
+    for node in sm.nodes:
+        try:
+            md = json.loads(node.metadata)
+        except json.JSONDecodeError:
+            raise FrontendError(f"{meta}: the Keras metadata is not valid JSON; re-save the model") from None
+        if not isinstance(md, dict) or "class_name" not in md:
+            continue
+        cfg = md.get("config") if isinstance(md.get("config"), dict) else {"name": md.get("name", "?")}
+        entries.append({"class_name": md["class_name"], "config": cfg})
+    return {"class_name": "SavedModel", "config": {"layers": entries}}
 
 
 def iter_layer_configs(cfg):
@@ -173,6 +216,8 @@ def load_keras_model(source):
         raise FrontendError(f"{path}: model file not found")
     cfg = model_config_from_file(path)
     check_config_is_safe(cfg, str(path))
+    if _is_keras3_archive(path):
+        return _load_keras3(path, cfg)
     _check_known_classes(cfg, str(path))
     tf = import_tf()
     objs = _qkeras_objects()
@@ -184,6 +229,18 @@ def load_keras_model(source):
     except Exception as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise FrontendError(f"{path}: Keras could not load the model ({type(e).__name__}: {msg[:300]})") from None
+
+
+def _load_keras3(path: Path, cfg: dict):
+    """A Keras 3 archive: its config.json was checked (no Lambda, no stored functions); every layer class must
+    be a built-in Keras 3 layer; then Keras 3 loads it in safe mode, without compiling."""
+    keras = import_keras3()
+    _check_known_classes(cfg, str(path), layers_module=keras.layers, objects={})
+    try:
+        return keras.saving.load_model(str(path), compile=False, safe_mode=True)
+    except Exception as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise FrontendError(f"{path}: Keras 3 could not load the model ({type(e).__name__}: {msg[:300]})") from None
 
 
 def _safe_get_config(model) -> dict:
@@ -211,10 +268,12 @@ def iter_model_layers(cfg):
             yield from iter_model_layers(v)
 
 
-def _check_known_classes(cfg: dict, source: str) -> None:
-    """Refuse layer classes Keras/QKeras do not define before Keras tries to resolve them."""
-    tf = import_tf()
-    objs = _qkeras_objects()
+def _check_known_classes(cfg: dict, source: str, layers_module=None, objects: dict | None = None) -> None:
+    """Refuse layer classes Keras/QKeras do not define before Keras tries to resolve them (a Keras 3 archive:
+    ``layers_module`` keras.layers and no QKeras objects)."""
+    if layers_module is None:
+        layers_module = import_tf().keras.layers
+    objs = _qkeras_objects() if objects is None else objects
     known_models = {"Sequential", "Functional", "Model", "SavedModel"}
     for layer in iter_model_layers(cfg):
         if not isinstance(layer.get("config"), dict):
@@ -222,8 +281,11 @@ def _check_known_classes(cfg: dict, source: str) -> None:
         cls = layer["class_name"]
         if cls in known_models or cls in objs or "." in cls or ">" in cls:
             continue
-        if hasattr(tf.keras.layers, cls):
+        keras3 = objects == {}
+        # Keras 3 records each class's module: a built-in layer lives in keras.layers
+        if hasattr(layers_module, cls) and (not keras3 or layer.get("module") in ("keras.layers", "keras", None)):
             continue
         name = layer["config"].get("name", "?")
-        raise FrontendError(f"{source}: layer {name!r} has custom class {cls!r}, which neither Keras nor QKeras "
-                            f"defines; fpga-gen does not load custom code: replace it with supported layers")
+        which = "Keras 3 does not define" if keras3 else "neither Keras nor QKeras defines"
+        raise FrontendError(f"{source}: layer {name!r} has custom class {cls!r}, which {which}; fpga-gen does not "
+                            f"load custom code: replace it with supported layers")

@@ -41,7 +41,7 @@ from ..ir.graph import Graph
 from ..ir.types import FixedType
 from ..templating import render
 from .names import Namer
-from .writer import write_files
+from .writer import io_context, write_files
 
 __all__ = ["write_board_files", "StreamLayout", "BoardProjectError", "board_context", "IP_VENDOR", "IP_LIBRARY",
            "IP_VERSION", "TB_SAMPLES"]
@@ -52,6 +52,11 @@ IP_VERSION = "1.0"
 TB_SAMPLES = 8           # stream test vectors: two DMA packets (5 + 3 samples)
 TB_PACKETS = (5, 3)
 MAX_TRANSFER_BYTES = (1 << 26) - 1   # AXI DMA with c_sg_length_width = 26
+
+
+# io type -> the AXI4-Stream wrapper: io_parallel reads a sample into an array and calls the top once;
+# io_stream converts words to the top's stream words in a dataflow region
+AXIS_WRAPPERS = {"parallel": "hls/axis_wrapper.cpp.j2", "stream": "hls/axis_wrapper_stream.cpp.j2"}
 
 
 class BoardProjectError(ValueError):
@@ -181,8 +186,6 @@ def board_context(graph: Graph, config: ProjectConfig, board) -> dict:
         raise BoardProjectError(
             f"{config.source}: part {config.part} differs from the part of board {board.name} ({board.part}); "
             f"remove 'part' from the config or set part: {board.part}")
-    if config.io_type != "parallel":
-        raise BoardProjectError(f"board packaging supports io_type 'parallel' only, got {config.io_type!r}")
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise BoardProjectError(f"board packaging supports one input and one output, the graph has "
                                 f"{len(graph.inputs)} inputs and {len(graph.outputs)} outputs")
@@ -217,6 +220,7 @@ def board_context(graph: Graph, config: ProjectConfig, board) -> dict:
         "ip_cell": f"{axi_top}_0", "bd_name": "system", "vivado_project": f"{top}_{board.name.replace('-', '_')}",
         "deploy_base": top, "driver_module": f"{top}_driver", "max_batch": max_batch,
         "max_transfer_bytes": MAX_TRANSFER_BYTES, "tb_packets": TB_PACKETS,
+        **io_context(graph, config),
     }
 
 
@@ -232,7 +236,7 @@ def write_board_files(graph: Graph, config: ProjectConfig, board, out_dir) -> li
     top = ctx["top"]
     files = {
         f"firmware/{top}_axi.h": render("hls/axis_wrapper.h.j2", **ctx),
-        f"firmware/{top}_axi.cpp": render("hls/axis_wrapper.cpp.j2", **ctx),
+        f"firmware/{top}_axi.cpp": render(AXIS_WRAPPERS[ctx["io_type"]], **ctx),
         f"{top}_axi_test.cpp": render("hls/axis_test.cpp.j2", **ctx),
         "build_axi_ip.tcl": render("board/build_axi_ip.tcl.j2", **ctx),
         "vivado/build_bitstream.tcl": render("vivado/build_bitstream.tcl.j2", **ctx),

@@ -66,6 +66,9 @@ class LayerCode:
     includes: tuple = ()                              # nnet_utils headers the layer needs
     is_output: bool = False                           # writes straight into the output port
     summary: str = ""                                 # one line for the project README
+    in_arrays: list = field(default_factory=list)     # every input, in the node's input order (in_array is
+    in_types: list = field(default_factory=list)      # the first one's): the arrays, their element typedefs
+    in_sizes: list = field(default_factory=list)      # and sizes
 
     @property
     def template(self) -> str:
@@ -149,50 +152,9 @@ def dense(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode:
     return code
 
 
-@handler("activation")
-def activation(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode:
-    act = node.attrs.get("activation")
-    if act not in ("linear", "relu"):
-        _fail(node, f"activation {act!r} has no HLS template; supported: linear, relu")
-    if code.n_in != code.n_out:
-        _fail(node, f"an activation keeps its size, got {code.n_in} -> {code.n_out}")
-    code.includes = ("nnet_utils/nnet_activation.h",)
-    code.summary = act
-    code.params.update(function=f"nnet::{act}", reuse_factor=int(node.attrs.get("reuse_factor", 1)),
-                       table_size=int(node.attrs.get("table_size", 1024)))
-    return code
-
-
-def _log2_exact(n: int) -> int | None:
-    return n.bit_length() - 1 if n >= 1 and n & (n - 1) == 0 else None
-
-
-@handler("softmax")
-def softmax(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode:
-    impl = node.attrs.get("implementation", "stable")
-    if impl != "stable":
-        _fail(node, f"softmax implementation {impl!r} is not supported; use 'stable'")
-    if code.n_in != code.n_out:
-        _fail(node, f"softmax keeps its size, got {code.n_in} -> {code.n_out}")
-    slots = ("exp_table", "inv_table", "accum", "inv_inp", "inp_norm")
-    slot_types = {s: _type(node, s) for s in slots}
-    sizes = {}
-    for key, addr_slot in (("exp_table_size", "inp_norm"), ("inv_table_size", "inv_inp")):
-        n = int(node.attrs.get(key, 1024))
-        bits = _log2_exact(n)
-        if bits is None or bits < 1:
-            _fail(node, f"{key} must be a power of two >= 2, got {n}")
-        if bits > slot_types[addr_slot].width:
-            _fail(node, f"{key} {n} needs {bits} address bits but the {addr_slot} type "
-                        f"{slot_types[addr_slot].cpp()} has only {slot_types[addr_slot].width}")
-        sizes[key] = n
-    td = {s: namer.unique(f"{code.stem}_{s}_t") for s in slots}
-    code.typedefs += [TypeDef(td[s], slot_types[s].cpp()) for s in slots]
-    code.includes = ("nnet_utils/nnet_activation.h",)
-    code.summary = f"stable, exp table {sizes['exp_table_size']}, inverse table {sizes['inv_table_size']}"
-    code.params.update(sizes, reuse_factor=int(node.attrs.get("reuse_factor", 1)),
-                       **{f"{s}_t": td[s] for s in slots})
-    return code
-
-
 from . import layers_conv as _layers_conv  # noqa: E402,F401  (registers conv2d and pooling)
+from . import layers_merge as _layers_merge  # noqa: E402,F401  (registers merge and concatenate)
+from . import layers_spatial as _layers_spatial  # noqa: E402,F401  (zeropad, cropping, upsampling, transpose)
+from . import layers_activation as _layers_activation  # noqa: E402,F401  (activation, softmax)
+from . import layers_depthwise as _layers_depthwise  # noqa: E402,F401  (registers batchnorm and depthwise_conv2d)
+from . import layers_quant as _layers_quant  # noqa: E402,F401  (registers quant_act and apply_scale)

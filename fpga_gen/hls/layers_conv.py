@@ -1,5 +1,6 @@
 """HLS handlers of the 2-D ops (io_parallel, channels_last): conv2d -> nnet::conv_2d_cl, pooling ->
-nnet::pooling2d_cl.  Registered into :data:`fpga_gen.hls.layers.HANDLERS`; templates
+nnet::pooling2d_cl (nnet::global_pooling2d_cl for one window over the whole input).  Conv1D and the 1-D
+poolings are these ops with in_height 1 (see :mod:`fpga_gen.ir.ops`).  Registered into :data:`fpga_gen.hls.layers.HANDLERS`; templates
 ``templates/hls/layers/conv2d.j2`` and ``pooling.j2``.
 
 conv2d follows hls4ml 1.3's io_parallel config exactly: a dense ``mult_config`` per output pixel,
@@ -28,9 +29,16 @@ def _geometry(node: Node, code: LayerCode, window_key: str) -> dict:
     pt, pb, pl, pr = (int(v) for v in a["pads"])
     if code.n_in != in_h * in_w * n_chan:
         _fail(node, f"input has {code.n_in} values, expected {in_h}x{in_w}x{n_chan}")
-    if len(node.shape) != 3:
-        _fail(node, f"io_parallel 2-D layers need an (height, width, channels) output, got shape {node.shape}")
-    out_h, out_w = int(node.shape[0]), int(node.shape[1])
+    shape = tuple(int(d) for d in node.shape)
+    if len(shape) == 3:
+        out_h, out_w = shape[:2]
+    elif len(shape) == 2 and in_h == 1:             # a 1-D layer: (width, channels)
+        out_h, out_w = 1, shape[0]
+    elif len(shape) == 1 and node.op == "pooling":  # global pooling: (channels,)
+        out_h, out_w = 1, 1
+    else:
+        _fail(node, f"io_parallel 2-D layers need an (height, width, channels) output, or (width, channels) "
+                    f"when in_height is 1, got shape {node.shape}")
     if (in_h + pt + pb - kh) // sh + 1 != out_h or (in_w + pl + pr - kw) // sw + 1 != out_w:
         _fail(node, f"output shape {node.shape} does not follow from the input, window, strides and pads")
     return dict(in_height=in_h, in_width=in_w, n_chan=n_chan, filt_height=kh, filt_width=kw, stride_height=sh,
@@ -44,7 +52,7 @@ def conv2d(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode
     n_filt = int(node.attrs["n_filt"])
     kernel = np.asarray(node.weights.get("kernel"))
     bias = np.asarray(node.weights.get("bias"))
-    if kernel.shape != (g["filt_height"], g["filt_width"], g["n_chan"], n_filt) or node.shape[2] != n_filt:
+    if kernel.shape != (g["filt_height"], g["filt_width"], g["n_chan"], n_filt) or node.shape[-1] != n_filt:
         _fail(node, f"kernel has shape {kernel.shape}, expected "
                     f"{(g['filt_height'], g['filt_width'], g['n_chan'], n_filt)}")
     if bias.shape != (n_filt,):
@@ -93,14 +101,20 @@ def pooling(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCod
     mode = node.attrs.get("mode")
     if mode not in ("max", "average"):
         _fail(node, f"pooling mode {mode!r} has no HLS template; supported: max, average")
-    if node.shape[2] != g["n_chan"]:
-        _fail(node, f"pooling keeps the channels, got {g['n_chan']} -> {node.shape[2]}")
+    if node.shape[-1] != g["n_chan"]:
+        _fail(node, f"pooling keeps the channels, got {g['n_chan']} -> {node.shape[-1]}")
+    # one window over the whole input: hls4ml's global pooling kernel (the same pool_op over the same cells)
+    is_global = (g["out_height"], g["out_width"]) == (1, 1) and \
+        (g["filt_height"], g["filt_width"]) == (g["in_height"], g["in_width"]) == \
+        (g["stride_height"], g["stride_width"]) and not any(node.attrs["pads"])
     at = _type(node, "accum")
     td = namer.unique(f"{code.stem}_accum_t")
     code.typedefs.append(TypeDef(td, at.cpp()))
     code.includes = ("nnet_utils/nnet_pooling.h", "nnet_utils/nnet_pooling_stream.h")
-    code.summary = (f"{mode} {g['filt_height']}x{g['filt_width']}, stride {g['stride_height']}x{g['stride_width']}, "
+    code.summary = (f"{'global ' if is_global else ''}{mode} {g['filt_height']}x{g['filt_width']}, "
+                    f"stride {g['stride_height']}x{g['stride_width']}, "
                     f"accum {at.cpp()}")
-    code.params.update(g, pool_op="Max" if mode == "max" else "Average", accum_t=td,
+    code.params.update(g, pool_op="Max" if mode == "max" else "Average", accum_t=td, is_global=is_global,
+                       function="nnet::global_pooling2d_cl" if is_global else "nnet::pooling2d_cl",
                        reuse_factor=int(node.attrs.get("reuse_factor", 1)))
     return code

@@ -7,9 +7,10 @@ from ..templating import cpp_ident
 __all__ = ["Namer", "RESERVED"]
 
 # Names every project defines or uses itself; a derived identifier never takes one of them.
-RESERVED = ("input_t", "result_t", "N_IN", "N_OUT", "main", "nnet", "std", "fpga_gen_predict", "fpga_gen_n_in",
-            "fpga_gen_n_out", "fpga_gen_input_shape", "fpga_gen_output_shape", "fpga_gen_load", "DIV_ROUNDUP", "MIN",
-            "MAX", "EOF", "NULL", "assert", "stdin", "stdout", "stderr", "errno")
+RESERVED = ("input_t", "result_t", "input_pack_t", "result_pack_t", "N_IN", "N_OUT", "main", "nnet", "std",
+            "fpga_gen_predict", "fpga_gen_n_in", "fpga_gen_n_out", "fpga_gen_thread_safe", "fpga_gen_input_shape",
+            "fpga_gen_output_shape", "fpga_gen_load", "DIV_ROUNDUP", "MIN", "MAX", "EOF", "NULL", "assert", "stdin",
+            "stdout", "stderr", "errno")
 
 
 class Namer:

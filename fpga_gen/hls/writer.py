@@ -1,7 +1,8 @@
-"""Graph -> Vitis HLS project (io_parallel): every file rendered from templates/hls/.
+"""Graph -> Vitis HLS project (io_parallel or io_stream): every file rendered from templates/hls/.
 
 The writer only gathers facts (names, sizes, types, exact weight literals) with the
-per-op handlers of :mod:`fpga_gen.hls.layers`; the templates decide how they read.
+per-op handlers of :mod:`fpga_gen.hls.layers` (io_stream: turned into dataflow stages by
+:mod:`fpga_gen.hls.stream`); the templates decide how they read.
 Output is deterministic: the same graph, config and test vectors give byte-identical
 files, with no timestamps and no paths of the machine that wrote them.
 """
@@ -15,15 +16,22 @@ import numpy as np
 
 from ..config import ProjectConfig
 from ..ir.graph import Graph
+from ..ir.ops import op_def
 from ..resources import hls4ml_vivado_dir
 from ..templating import render
 from .layers import HANDLERS, HlsWriteError, LayerCode, TypeDef
 from .names import Namer
+from .stream import to_stream
 
-__all__ = ["write_project", "HlsWriteError", "COPIED_DIRS"]
+__all__ = ["write_project", "io_context", "HlsWriteError", "COPIED_DIRS", "IO_TEMPLATES"]
 
 # hls4ml's folders copied into every project's firmware/ (never edited)
 COPIED_DIRS = ("ap_types", "nnet_utils")
+# headers fpga-gen writes itself, rendered into firmware/ when a layer includes them
+OWN_HEADERS = {"fpga_gen_quant.h": "hls/firmware/fpga_gen_quant.h.j2"}
+
+# io type -> (top function template stem under firmware/, macros the testbench/bridge/AXI wrapper call it with)
+IO_TEMPLATES = {"parallel": ("top", "hls/io/parallel.j2"), "stream": ("top_stream", "hls/io/stream.j2")}
 
 
 def write_project(graph: Graph, config: ProjectConfig, out_dir, tb_x=None, tb_y=None) -> list[Path]:
@@ -39,12 +47,12 @@ def write_project(graph: Graph, config: ProjectConfig, out_dir, tb_x=None, tb_y=
     ctx = _project_context(graph, config)
     files: dict[str, str] = {}
     top = ctx["top"]
-    files[f"firmware/{top}.h"] = render("hls/firmware/top.h.j2", **ctx)
-    files[f"firmware/{top}.cpp"] = render("hls/firmware/top.cpp.j2", **ctx)
+    files[f"firmware/{top}.h"] = render(f"hls/firmware/{ctx['top_template']}.h.j2", **ctx)
+    files[f"firmware/{top}.cpp"] = render(f"hls/firmware/{ctx['top_template']}.cpp.j2", **ctx)
     files["firmware/defines.h"] = render("hls/firmware/defines.h.j2", **ctx)
     files["firmware/parameters.h"] = render("hls/firmware/parameters.h.j2", **ctx)
     for layer in ctx["layers"]:
-        for w, what in zip(layer.weights, ("kernel", "bias")):
+        for w, what in zip(layer.weights, layer.params.get("weight_roles", ("kernel", "bias"))):
             files[f"firmware/weights/{w.name}.h"] = render(
                 "hls/firmware/weights.h.j2", w=w, what=what, layer=layer.node,
                 transposed=(what == "kernel" and layer.params.get("strategy") == "resource"))
@@ -61,10 +69,21 @@ def write_project(graph: Graph, config: ProjectConfig, out_dir, tb_x=None, tb_y=
     elif tb_y is not None:
         raise HlsWriteError("tb_y was given without tb_x")
     files["README.md"] = render("hls/README.md.j2", has_tb=tb_x is not None, **ctx)
+    for h in ctx["includes"]:
+        if h in OWN_HEADERS:                 # fpga-gen's own kernels (not in hls4ml's nnet_utils)
+            files[f"firmware/{h}"] = render(OWN_HEADERS[h], **ctx)
 
     written = write_files(out, files)
     written += _copy_hls4ml(out / "firmware")
     return sorted(written)
+
+
+def io_context(graph: Graph, config: ProjectConfig) -> dict:
+    """What the code around the top function (AXI wrapper) needs to call it: the io type, its macros
+    (``io_template``) and, for io_stream, the words and values per word of the input and the output."""
+    ctx = _project_context(graph, config)
+    keys = ("io_type", "io_template", "in_pack", "in_words", "out_pack", "out_words")
+    return {k: ctx[k] for k in keys if k in ctx}
 
 
 def write_files(out: Path, files: dict[str, str]) -> list[Path]:
@@ -79,8 +98,9 @@ def write_files(out: Path, files: dict[str, str]) -> list[Path]:
 
 
 def _project_context(graph: Graph, config: ProjectConfig) -> dict:
-    if config.io_type != "parallel":
-        raise HlsWriteError(f"io_type {config.io_type!r} is not supported by the HLS writer yet; use 'parallel'")
+    if config.io_type not in IO_TEMPLATES:
+        raise HlsWriteError(f"io_type {config.io_type!r} is not supported by the HLS writer; "
+                            f"use {' or '.join(map(repr, IO_TEMPLATES))}")
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise HlsWriteError(f"the HLS writer supports one input and one output, the graph has "
                             f"{len(graph.inputs)} inputs and {len(graph.outputs)} outputs")
@@ -104,12 +124,15 @@ def _project_context(graph: Graph, config: ProjectConfig) -> dict:
         if node.op not in HANDLERS:
             raise HlsWriteError(f"layer {node.name!r}: op {node.op!r} has no HLS template; "
                                 f"supported: {', '.join(sorted(HANDLERS))}")
-        if len(node.inputs) != 1:
-            raise HlsWriteError(f"layer {node.name!r} ({node.op}) has {len(node.inputs)} inputs, expected 1")
+        n_inputs = op_def(node.op).n_inputs
+        if len(node.inputs) != n_inputs:
+            raise HlsWriteError(f"layer {node.name!r} ({node.op}) has {len(node.inputs)} inputs, expected {n_inputs}")
         if "result" not in node.types:
             raise HlsWriteError(f"layer {node.name!r} ({node.op}) has no result type; "
                                 f"run precision inference before writing the HLS project")
-        src_array, src_type, src_size = arrays[node.inputs[0]]
+        # an array may be read by several layers (a branch): each reads it by name, nothing is copied
+        sources = [arrays[i] for i in node.inputs]
+        src_array, src_type, src_size = sources[0]
         is_output = node.name == out_node.name
         out_type = "result_t" if is_output else namer.unique(f"{stem}_t")
         out_array = namer.unique(f"{stem}_out")
@@ -118,11 +141,19 @@ def _project_context(graph: Graph, config: ProjectConfig) -> dict:
         code = LayerCode(node=node.name, op=node.op, stem=stem, config=namer.unique(f"config_{stem}"),
                          in_array=src_array, in_type=src_type, out_array=out_array, out_type=out_type,
                          n_in=src_size, n_out=node.size, is_output=is_output,
-                         typedefs=[TypeDef(out_type, node.types["result"].cpp())])
+                         typedefs=[TypeDef(out_type, node.types["result"].cpp())],
+                         in_arrays=[a for a, _, _ in sources], in_types=[t for _, t, _ in sources],
+                         in_sizes=[n for _, _, n in sources])
         layers.append(HANDLERS[node.op](node, graph, namer, code))
         arrays[node.name] = (out_array, out_type, node.size)
+    io = {"io_typedefs": [], "type_includes": []}
+    if config.io_type == "stream":
+        io = to_stream(layers, graph, namer, in_port, out_port)
+        layers = io.pop("layers")
+        io["type_includes"] = ["hls_stream.h", "nnet_utils/nnet_types.h"]
     includes = sorted({h for layer in layers for h in layer.includes})
-    return {
+    return {**io, "io_type": config.io_type, "top_template": IO_TEMPLATES[config.io_type][0],
+            "io_template": IO_TEMPLATES[config.io_type][1],
         "top": top, "graph_name": graph.name, "in_port": in_port, "out_port": out_port,
         "n_in": in_node.size, "n_out": out_node.size,
         "input_shape": [int(d) for d in in_node.shape], "output_shape": [int(d) for d in out_node.shape],

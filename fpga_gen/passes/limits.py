@@ -13,6 +13,10 @@ has exceeded the threshold" (``config_array_partition -maximum_size``, 1024 by d
 raised to 4096 by hls4ml's scripts; hls4ml issue #134).  hls4ml's tutorials warn at the same 4096 per
 layer.  The Resource strategy unrolls n_in * n_out / reuse_factor multiplications per step, so a reuse
 factor that brings that to 4096 or fewer fits.
+
+io_stream keeps tensors in FIFOs, so big layer outputs are fine there; its dense and conv kernels still
+unroll the same products (nnet::dense reads its whole input into a completely partitioned array first), so
+the unroll limit and a dense layer's input size are checked in io_stream too.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ def kernel_size(node) -> tuple[int, int] | None:
     if node.op == "conv2d":
         kh, kw = node.attrs["kernel_size"]
         return kh * kw * node.attrs["n_chan"], node.attrs["n_filt"]
+    if node.op == "depthwise_conv2d":          # kh * kw products per channel, no cross-channel sums
+        kh, kw = node.attrs["kernel_size"]
+        return kh * kw, node.attrs["n_chan"]
     return None
 
 
@@ -54,16 +61,20 @@ class CheckHlsLimits(Pass):
     def apply(self, graph: Graph, config: ProjectConfig) -> bool:
         for node in graph:
             node.meta.pop("hls_limit", None)
-            if config.io_type == "parallel":
-                problem = self.problem(node, config)
-                if problem:
-                    node.meta["hls_limit"] = problem
+            problem = self.problem(node, config)
+            if problem:
+                node.meta["hls_limit"] = problem
         return False
 
     @staticmethod
     def problem(node, config: ProjectConfig) -> str | None:
+        stream = config.io_type == "stream"
         n = math.prod(node.shape)
-        if n > MAX_PARTITION:
+        if stream and node.op == "dense" and node.attrs["n_in"] > MAX_PARTITION:
+            return (f"layer {node.name!r}: dense input of {node.attrs['n_in']} values is too large: io_stream's "
+                    f"nnet::dense reads it into one completely partitioned array and Vitis HLS partitions at most "
+                    f"{MAX_PARTITION} elements; pool or stride more before it, or use a smaller layer")
+        if n > MAX_PARTITION and not stream:
             return (
                 f"layer {node.name!r}: its {node.op} output of {n} values ({'x'.join(map(str, node.shape))}) is "
                 f"too large for io_parallel, which holds it in one completely partitioned array; Vitis HLS "
@@ -77,15 +88,19 @@ class CheckHlsLimits(Pass):
         unrolled = n_in * n_out if strategy == "latency" else math.ceil(n_in * n_out / rf)
         if unrolled <= MAX_UNROLL:
             return None
-        what = f"a {n_in}x{n_out} {node.op} layer" + (" (per output pixel)" if node.op == "conv2d" else "")
-        fit = _fitting_reuse(n_in, n_out)
+        what = f"a {n_in}x{n_out} {node.op} layer" + (" (per output pixel)" if node.op != "dense" else "")
+        io = f"io_{config.io_type}"
+        fit = None if node.op == "depthwise_conv2d" else _fitting_reuse(n_in, n_out)
         fix = (f"use strategy resource with reuse factor {fit} or a larger valid one (config: layers: "
                f"{node.name}: {{strategy: resource, reuse_factor: {fit}}})" if fit else "use a smaller layer")
+        if node.op == "depthwise_conv2d":     # no resource strategy: hls4ml asserts on it
+            fix = "nnet's depthwise kernel has the latency strategy only: use fewer channels or a smaller kernel"
         how = ("the Latency strategy unrolls all its" if strategy == "latency"
                else f"the Resource strategy with reuse factor {rf} unrolls")
+        other = "" if stream else ", or io_type stream"
         return (
-            f"layer {node.name!r}: {what} is too large for io_parallel: {how} {unrolled} multiplications, and "
-            f"Vitis HLS stops unrolling and partitioning past {MAX_UNROLL}; {fix}, or io_type stream")
+            f"layer {node.name!r}: {what} is too large for {io}: {how} {unrolled} multiplications, and "
+            f"Vitis HLS stops unrolling and partitioning past {MAX_UNROLL}; {fix}{other}")
 
 
 def check_hls_limits(graph: Graph) -> None:

@@ -46,6 +46,18 @@ class ApplyReuse(Pass):
     def apply(self, graph: Graph, config: ProjectConfig) -> bool:
         changed = False
         for node in graph:
+            if node.op in ("batchnorm", "depthwise_conv2d"):
+                # nnet::normalize and nnet::depthwise_conv_2d_latency_cl: II = reuse factor, the multipliers
+                # limited to match; any RF >= 1 is valid and the arithmetic does not change.  Like hls4ml they
+                # take the model's reuse factor (per-layer settings are for dense and conv layers); io_parallel
+                # depthwise has the latency strategy only (hls4ml asserts on resource)
+                want = {"reuse_factor": int(config.reuse_factor)}
+                if node.op == "depthwise_conv2d":
+                    want["strategy"] = "latency"
+                if any(node.attrs.get(k) != v for k, v in want.items()):
+                    node.attrs.update(want)
+                    changed = True
+                continue
             if node.op == "dense":
                 n_in, n_out = node.attrs["n_in"], node.attrs["n_out"]
             elif node.op == "conv2d":   # the dense kernel that runs on every output pixel

@@ -8,7 +8,12 @@ own C simulation.  Such a cast arises from narrow quantizers with large integer 
 
 The fix is exact: sign-extend ``src`` (``width + k``, ``integer + k``) so it holds the bit.  That
 is free for the types this tool chose itself (accumulators and the exact results of dense/conv
-layers); a cast out of any other type is refused naming the layer.
+layers, the exact results of merges and of a quantized model's batchnorm); a cast out of any other type is
+refused naming the layer.
+
+A merge casts the ap_fixed operator's own result (``+``: max integer bits + 1, max fraction bits;
+``*``: the widths added; average: the sum times ``ap_ufixed<1,0>``; maximum, minimum and concatenate:
+each input) to its result type: a result type set in the config that rounds past that is refused.
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ from ..config import ProjectConfig
 from ..ir.graph import Graph, Node
 from ..ir.types import FixedType
 from .base import Pass, PassError
+from .infer_precision import merge_result_type
 
-__all__ = ["SafeCasts", "cast_reads_past_msb"]
+__all__ = ["SafeCasts", "cast_reads_past_msb", "merge_cast_sources"]
 
-_WEIGHTED = ("dense", "conv2d")
+_WEIGHTED = ("dense", "conv2d", "depthwise_conv2d")
 
 
 def cast_reads_past_msb(src: FixedType, dst: FixedType) -> int:
@@ -29,6 +35,30 @@ def cast_reads_past_msb(src: FixedType, dst: FixedType) -> int:
         return 0
     shift = src.frac - dst.frac
     return max(0, shift - src.width)
+
+
+def _bits_lacking(width: int, frac: int, signed: bool, dst: FixedType) -> int:
+    """cast_reads_past_msb for a source given as (width, frac, signed): it may be wider than a FixedType."""
+    if dst.rounding == "TRN" or (dst.rounding == "TRN_ZERO" and not signed):
+        return 0
+    return max(0, frac - dst.frac - width)
+
+
+def merge_cast_sources(node: Node, graph: Graph) -> list[tuple[int, int, bool]]:
+    """(width, frac, signed) of what a merge/concatenate node casts to its result type, as the headers type it."""
+    a, b = graph.producer_types(node)
+    mode = node.attrs.get("mode", "concatenate") if node.op == "merge" else "concatenate"
+    if mode in ("maximum", "minimum", "concatenate"):
+        return [(a.width, a.frac, a.signed), (b.width, b.frac, b.signed)]
+    if mode == "multiply":
+        return [(a.width + b.width, a.frac + b.frac, a.signed or b.signed)]
+    # ap_fixed_base::RType plus/minus: max(I1 + (S2 && !S1), I2 + (S1 && !S2)) + 1 integer bits, max fraction bits
+    integer = max(a.integer + (b.signed and not a.signed), b.integer + (a.signed and not b.signed)) + 1
+    frac = max(a.frac, b.frac)
+    signed = a.signed or b.signed or mode == "subtract"
+    if mode == "average":                      # times ap_ufixed<1,0>(0.5): one more bit, one more fraction bit
+        return [(integer + frac + 1, frac + 1, signed)]
+    return [(integer + frac, frac, signed)]
 
 
 def _widen(t: FixedType, k: int) -> FixedType:
@@ -48,20 +78,43 @@ class SafeCasts(Pass):
                     if exact:
                         node.types["result"] = node.types["accum"]
                     return True
+            if node.op in ("merge", "concatenate"):
+                rt = node.types["result"]
+                for width, frac, signed in merge_cast_sources(node, graph):
+                    if _bits_lacking(width, frac, signed, rt):
+                        what = node.attrs.get("mode", node.op)
+                        raise PassError(f"layer {node.name!r}: rounding the {what} ({width} bits, {frac} fraction "
+                                        f"bits) to its result type {rt} drops more bits than it has, which the "
+                                        f"ap_fixed headers cannot do; give the result at least {frac - width} "
+                                        f"fraction bits or TRN rounding")
             if node.op == "activation":
                 producer = graph[node.inputs[0]]
                 k = cast_reads_past_msb(producer.types["result"], node.types["result"])
                 if k:
-                    self._widen_producer(producer, node, k)
+                    self._widen_producer(graph, producer, node, k)
                     return True
         return False
 
     @staticmethod
-    def _widen_producer(producer: Node, node: Node, k: int) -> None:
+    def _widen_producer(graph: Graph, producer: Node, node: Node, k: int) -> None:
         src = producer.types["result"]
         if producer.op in _WEIGHTED and src == producer.types.get("accum"):
             producer.types["accum"] = _widen(src, k)
             producer.types["result"] = producer.types["accum"]
+            return
+        if producer.op in ("merge", "concatenate"):
+            try:
+                exact = merge_result_type(producer.attrs["mode"] if producer.op == "merge" else "concatenate",
+                                          *graph.producer_types(producer))
+            except PassError:              # no exact type fits: the config set this one
+                exact = None
+            if exact is not None and src.frac == exact.frac and src.plain() == src and src.contains(exact):
+                # the exact type this tool chose (or one holding it on the same grid): sign-extending is free
+                producer.types["result"] = _widen(src, k)
+                return
+        if producer.op == "batchnorm" and producer.meta.get("quantized") \
+                and "result" not in producer.meta.get("override", {}):
+            producer.types["result"] = _widen(src, k)     # the exact x * scale + bias type this tool chose
             return
         raise PassError(f"layer {node.name!r}: casting {src} to {node.types['result']} drops more bits than the "
                         f"input has, which the ap_fixed headers cannot round; give {producer.name!r} "

@@ -14,6 +14,7 @@ from .executors import InlineExecutor, LocalExecutor
 from .pareto import pareto_front
 from .space import (Budget, Point, SweepError, default_reuses, grid_points, parse_budget, per_layer_points,
                     weighted_layers)
+from ..config import IO_TYPES
 from ..passes import valid_reuse_factors
 from ..progress import Progress
 
@@ -57,8 +58,6 @@ def prepare(model_or_path, board, config=None, **overrides) -> tuple[Evaluator, 
 
     b = load_board(board)
     graph, cfg, model = load(model_or_path, config, board=b.name, **overrides)
-    if cfg.io_type != "parallel":
-        raise SweepError(f"io type {cfg.io_type!r} is not supported by sweeps yet (only 'parallel'); use --io parallel")
     return Evaluator(graph, cfg, b), model
 
 
@@ -128,7 +127,7 @@ def _eval_chunk(evaluator: Evaluator, points: list) -> list:
     return evaluator.evaluate_many(points)
 
 
-def _profile(ev: Evaluator, precision, layers, strategies) -> tuple[dict, dict]:
+def _profile(ev: Evaluator, precision, layers, strategies, io_type: str = "parallel") -> tuple[dict, dict]:
     """Every layer option (strategy, valid rf) costed once: option k of every layer in the same estimate.
     Returns (options per layer with their rows, resources of the layers without options)."""
     options = {n: [(s, rf) for s in strategies for rf in valid_reuse_factors(i, o)] for n, i, o in layers}
@@ -138,7 +137,7 @@ def _profile(ev: Evaluator, precision, layers, strategies) -> tuple[dict, dict]:
     for k in range(K):
         lay = tuple((n, *options[n][min(k, len(options[n]) - 1)]) for n, _, _ in layers)
         try:
-            est = ev.estimate(Point(precision[0], precision[1], "parallel", lay))
+            est = ev.estimate(Point(precision[0], precision[1], io_type, lay))
         except Exception:
             continue
         rows = {L["name"]: L for L in est.layers}
@@ -154,8 +153,8 @@ def _profile(ev: Evaluator, precision, layers, strategies) -> tuple[dict, dict]:
 def enumerate_points(ev: Evaluator, precisions, strategies, reuses, io_types=("parallel",), budget=None,
                      per_layer: bool = True, cap: int = 24) -> list[Point]:
     for io in io_types:
-        if io != "parallel":
-            raise SweepError(f"io type {io!r} is not supported by sweeps yet (only 'parallel'); use --io parallel")
+        if io not in IO_TYPES:
+            raise SweepError(f"io type {io!r}: use parallel and/or stream")
     for s in strategies:
         if s not in ("latency", "resource"):
             raise SweepError(f"strategy {s!r}: use latency and/or resource")
@@ -164,12 +163,14 @@ def enumerate_points(ev: Evaluator, precisions, strategies, reuses, io_types=("p
     for r in reuses:
         if int(r) < 1:
             raise SweepError(f"reuse factor {r} must be a positive integer")
-    pts = grid_points(layers, precisions, strategies, reuses)
-    if per_layer and layers:
-        for prec in precisions:
-            prof, fixed = _profile(ev, prec, layers, strategies)
-            pts += per_layer_points(prof, layers, prec, strategies, ev.available, budget or parse_budget(None), cap,
-                                    fixed=fixed)
+    pts = []
+    for io in dict.fromkeys(io_types):
+        pts += grid_points(layers, precisions, strategies, reuses, io_type=io)
+        if per_layer and layers:
+            for prec in precisions:
+                prof, fixed = _profile(ev, prec, layers, strategies, io)
+                pts += per_layer_points(prof, layers, prec, strategies, ev.available, budget or parse_budget(None),
+                                        cap, io_type=io, fixed=fixed)
     return pts
 
 

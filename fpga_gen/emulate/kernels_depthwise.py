@@ -1,0 +1,86 @@
+"""Bit-exact kernels of batchnorm (nnet::normalize) and depthwise_conv2d (nnet::depthwise_conv_2d_latency_cl),
+registered into :data:`KERNELS`.  Arrays are flat channels_last (see :mod:`fpga_gen.ir.spatial`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.graph import Node
+from ..ir.types import FixedType
+from .fixed import EXACT_LIMIT, EmulationRangeError, _overflow, cast
+from .kernels import kernel, product_type, weight_raw
+from .kernels_conv import MAX_GATHERED, _windows
+
+__all__ = ["batchnorm_kernel", "depthwise_conv2d_kernel"]
+
+
+@kernel("batchnorm")
+def batchnorm_kernel(node: Node, inputs, in_types, xp):
+    """res = (res_T) (x * scale[c] + bias[c]): the product and the sum in full precision, one cast."""
+    (x,) = inputs
+    (xt,) = in_types
+    st, bt, rt = (node.types[k] for k in ("scale", "bias", "result"))
+    plan = node.meta.get("_emu_bn")
+    if plan is None or plan[0] is not xp:
+        n = x.shape[1]
+        reps = n // int(node.attrs["n_filt"])
+        s = np.tile(weight_raw(node.weights["scale"], st), reps)
+        b = np.tile(weight_raw(node.weights["bias"], bt), reps)
+        frac = max(xt.frac + st.frac, bt.frac)
+        s = s * 2.0 ** (frac - xt.frac - st.frac)
+        b = b * 2.0 ** (frac - bt.frac)
+        x_abs = max(abs(xt.raw_min), abs(xt.raw_max))
+        bound = x_abs * float(np.abs(s).max(initial=0.0)) + float(np.abs(b).max(initial=0.0))
+        if bound >= EXACT_LIMIT:
+            raise EmulationRangeError(f"x * scale + bias of {xt}, {st} and {bt} can reach 2**{int(np.log2(bound))}; "
+                                      f"the emulator is exact below 2**53: narrow the input or scale precision")
+        width = max(int(np.ceil(np.log2(bound + 1))) + 1, 2)
+        sum_t = FixedType(width, width - frac, True)          # the exact ap_fixed sum type, wide enough
+        plan = (xp, xp.asarray(s), xp.asarray(b), sum_t)
+        node.meta["_emu_bn"] = plan
+    _, s, b, sum_t = plan
+    return cast(x * s + b, sum_t, rt, xp)
+
+
+def _depthwise(node: Node, x, xt: FixedType, xp):
+    a = node.attrs
+    kh, kw = a["kernel_size"]
+    n_chan = int(a["n_chan"])
+    wt, bt, at, rt = (node.types[k] for k in ("weight", "bias", "accum", "result"))
+    plan = node.meta.get("_emu_dw")
+    if plan is None or plan[0] is not xp:
+        w = weight_raw(np.asarray(node.weights["kernel"]).reshape(kh * kw, n_chan), wt)
+        b = weight_raw(node.weights["bias"], bt)
+        pt = product_type(xt, wt)
+        x_abs = max(abs(xt.raw_min), abs(xt.raw_max))
+        bound = x_abs * float(np.abs(w).sum(axis=0).max(initial=0.0))
+        if bound >= EXACT_LIMIT:
+            raise EmulationRangeError(
+                f"the products of {xt} and {wt} can reach 2**{int(np.log2(bound))}; the emulator is exact "
+                f"below 2**53: narrow the input or weight precision")
+        plan = (xp, xp.asarray(w), xp.asarray(cast(b, bt, at)), pt)
+        node.meta["_emu_dw"] = plan
+    _, w, b_acc, pt = plan
+    win = _windows(node, x, 0.0, xp, (kh, kw), n_chan)                      # (B, P, kh*kw*C)
+    batch, n_pix, _ = win.shape
+    win = xp.reshape(win, (batch, n_pix, kh * kw, n_chan))
+    prods = cast(win * w, pt, at, xp)                                        # mult[i] = (accum_t) (x * w)
+    if at.saturation == "WRAP":
+        acc = _overflow(xp.sum(prods, 2) + b_acc, at, xp)                    # wrapping is modular
+    else:
+        wide = FixedType(at.width + 1, at.integer + 1, at.signed)
+        acc = b_acc + xp.zeros_like(prods[:, :, 0, :])
+        for i in range(kh * kw):                                             # acc += mult, cell by cell
+            acc = cast(acc + prods[:, :, i, :], wide, at, xp)
+    return xp.reshape(cast(acc, at, rt, xp), (batch, -1))
+
+
+@kernel("depthwise_conv2d")
+def depthwise_conv2d_kernel(node: Node, inputs, in_types, xp):
+    (x,) = inputs
+    (xt,) = in_types
+    kh, kw = node.attrs["kernel_size"]
+    step = max(1, MAX_GATHERED // max(node.size * kh * kw, 1))
+    if x.shape[0] <= step:
+        return _depthwise(node, x, xt, xp)
+    return xp.concat([_depthwise(node, x[i:i + step], xt, xp) for i in range(0, x.shape[0], step)], axis=0)

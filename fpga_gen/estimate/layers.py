@@ -356,8 +356,9 @@ def _softmax(node, ctx: Context) -> Cost:
 @register("batchnorm")
 def _batchnorm(node, ctx: Context) -> Cost:
     """y = x * scale + bias per element (per channel, repeated): one constant product and one add per element;
-    nnet::normalize limits the multipliers to ceil(n / RF) and pipelines with II = RF (the model's reuse factor,
-    fpga_gen.passes.reuse)."""
+    nnet::normalize limits the multipliers to ceil(n / RF) (RF: the model's reuse factor, fpga_gen.passes.reuse)
+    and pipelines with II = n / that limit; io_stream over an image runs one pixel per iteration (its own
+    per-pixel model here, not _per_word's share: the per-channel constants decide the DSPs)."""
     import numpy as np
     c, fam = ctx.c, ctx.family
     t = node.types
@@ -396,6 +397,19 @@ def _batchnorm(node, ctx: Context) -> Cost:
     latency = stages + ii - 1
     return Cost(DSP=dsp, LUT=lut + c.lut_layer_overhead, FF=ff + c.ff_layer_overhead,
                 latency_cycles=latency, ii_cycles=ii)
+
+
+def _per_word(cost: Cost, node, ctx: Context, ii_word: int = 1) -> Cost:
+    """io_stream form of an element-wise layer: the stream kernel runs one word (a pixel's channels) per
+    iteration, II ``ii_word``, so one word's share of the element logic, once per word [guess: the
+    activation's stream loop model]."""
+    c = ctx.c
+    ch = node.shape[-1] if len(node.shape) > 1 else node.size
+    share = ch / max(node.size, 1)
+    words = _pixels(node.shape)
+    return Cost(DSP=cost.DSP * share, LUT=cost.LUT * share + c.lut_layer_overhead, FF=cost.FF * share + c.ff_layer_overhead,
+                BRAM_18K=cost.BRAM_18K, latency_cycles=words * ii_word + cost.latency_cycles + c.stream_loop_overhead,
+                ii_cycles=words * ii_word + c.stream_loop_overhead, notes=cost.notes)
 
 
 def _conv(node, ctx: Context, spatial: int) -> Cost:
@@ -538,9 +552,17 @@ def _moved(node, ctx: Context) -> Cost:
     output is a wire from an input (or a constant 0) and the layer is free; only a cast to a result type that
     rounds or saturates costs its logic per element (the same rule as an activation's cast) [reasoned]."""
     res = node.types["result"]
-    if ctx.in_type is None or ctx.in_type.plain() == res.plain():
-        return Cost()
-    return Cost(LUT=node.size * _cast_lut(ctx.c, ctx.in_type, res))
+    cast = 0 if ctx.in_type is None or ctx.in_type.plain() == res.plain() else _cast_lut(ctx.c, ctx.in_type, res)
+    if ctx.io_type == "stream":
+        # io_stream: a pipelined loop moving one word per cycle (the larger of the input and the output words;
+        # transpose reads the whole tensor into registers first) [guess: the activation's stream loop model]
+        c = ctx.c
+        ch = node.shape[-1] if node.shape else 1
+        words = max(_pixels(node.shape), _pixels(ctx.in_shape or node.shape))
+        ff = ch + c.ff_layer_overhead + (node.size * res.width if node.op == "transpose" else 0)
+        return Cost(LUT=ch * cast + c.lut_layer_overhead, FF=ff, latency_cycles=words + c.stream_loop_overhead,
+                    ii_cycles=words + c.stream_loop_overhead)
+    return Cost(LUT=node.size * cast) if cast else Cost()
 
 
 @register("float_activation")
@@ -588,8 +610,14 @@ def _merge(node, ctx: Context) -> Cost:
     else:
         raise UnsupportedOp(f"merge mode {mode!r} has no cost model yet")
     lut += n * _cast_lut(c, res, res)
-    if ctx.io_type != "parallel":
-        raise UnsupportedOp("merge layers are estimated for io_parallel only")
+    if ctx.io_type == "stream":
+        # nnet_merge_stream.h: one word (a pixel's channels) of both inputs per cycle, so one word's worth of
+        # the element logic, run once per word [guess: the activation's stream loop model]
+        ch = node.shape[-1] if node.shape else 1
+        words = _pixels(node.shape)
+        return Cost(DSP=dsp * ch / n, LUT=lut * ch / n + c.lut_layer_overhead, FF=ch + c.ff_layer_overhead,
+                    latency_cycles=words + c.stream_loop_overhead + cycles(t_path, ctx.t_eff),
+                    ii_cycles=words + c.stream_loop_overhead)
     return Cost(DSP=dsp, LUT=lut, latency_cycles=cycles(t_path, ctx.t_eff), ii_cycles=1)
 
 
@@ -598,8 +626,11 @@ def _concatenate(node, ctx: Context) -> Cost:
     """Concatenation (nnet::concatenate{1,2,3}d), io_parallel: wiring; a value whose type differs from the result
     costs a cast (only rounding or saturation costs LUTs, and the exact result type needs neither) [guess]."""
     res = node.types["result"]
-    if ctx.io_type != "parallel":
-        raise UnsupportedOp("concatenate layers are estimated for io_parallel only")
+    if ctx.io_type == "stream":
+        # nnet_merge_stream.h copies words through: one output word per cycle [guess: the stream loop model]
+        words = _pixels(node.shape)
+        return Cost(LUT=ctx.c.lut_layer_overhead, FF=ctx.c.ff_layer_overhead,
+                    latency_cycles=words + ctx.c.stream_loop_overhead, ii_cycles=words + ctx.c.stream_loop_overhead)
     return Cost(LUT=node.size * _cast_lut(ctx.c, res, res), ii_cycles=1)
 @register("quant_act")
 def _quant_act(node, ctx: Context) -> Cost:
@@ -625,7 +656,8 @@ def _quant_act(node, ctx: Context) -> Cost:
         per = n_thr * wx * c.lut_per_adder_bit + (n_thr + 1) * res.width * c.lut_cast_per_bit
     else:
         raise UnsupportedOp(f"quant_act {fn!r} has no cost model yet")
-    return Cost(LUT=n * per, latency_cycles=0, ii_cycles=1)
+    cost = Cost(LUT=n * per, latency_cycles=0, ii_cycles=1)
+    return _per_word(cost, node, ctx) if ctx.io_type == "stream" else cost
 
 
 @register("apply_scale")

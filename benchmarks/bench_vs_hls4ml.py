@@ -193,7 +193,8 @@ def _met(ok: bool) -> str:
 def model_table(name: str, ours: dict, h: dict) -> list[str]:
     """One row per step; ratios fpga-gen / hls4ml on wall time and on CPU time (load-independent)."""
     n = ours["batch"]
-    hp, hp_cpu = min(h["predict_s"]), min(h["predict_cpu_s"])
+    # predict: medians over the repeats, for both tools (the machine is shared: the median is steadier)
+    hp, hp_cpu = float(np.median(h["predict_s"])), float(np.median(h["predict_cpu_s"]))
     hc, hc_cpu = min(h["compile_s"]), min(h["compile_cpu_s"])
     h_conv = h["load_s"] + min(h["convert_s"])
     cold = ours["write_s"] + ours["build_cold_s"]
@@ -219,12 +220,16 @@ def model_table(name: str, ours: dict, h: dict) -> list[str]:
         return (f"| predict {n:,}: {label} | {n / s:,.0f}/s | {n / hp:,.0f}/s (predict()) | {wall:.1f}x speed | {cpu} "
                 f"| {t} | {met} |")
 
-    rows.append(predict_row("emulator (numpy)", ours["emu_s"], ours.get("emu_cpu_s"), TARGETS["emu"]))
-    rows.append(predict_row(f"native/csim, {os.cpu_count()} threads", ours["native_s"], ours.get("native_cpu_s"),
-                            TARGETS["native"]))
-    rows.append(predict_row("native/csim, 1 thread", ours["native_1t_s"], ours.get("native_1t_cpu_s")))
+    def med(key):
+        """(median wall, median CPU) of one of our predict steps (older result files: the best)."""
+        return ours.get(f"{key}_cpu_s_wall_median", ours[f"{key}_s"]), ours.get(f"{key}_cpu_s_median",
+                                                                               ours.get(f"{key}_cpu_s"))
+
+    rows.append(predict_row("emulator (numpy)", *med("emu"), TARGETS["emu"]))
+    rows.append(predict_row(f"native/csim, {os.cpu_count()} threads", *med("native"), TARGETS["native"]))
+    rows.append(predict_row("native/csim, 1 thread", *med("native_1t")))
     if ours.get("torch_s"):
-        rows.append(predict_row("emulator on torch (CPU)", ours["torch_s"], ours.get("torch_cpu_s")))
+        rows.append(predict_row("emulator on torch (CPU)", *med("torch")))
     if ours.get("cuda_s"):
         rows.append(predict_row(f"emulator on torch CUDA ({ours['cuda_device']})", ours["cuda_s"], None))
     return rows
@@ -285,7 +290,7 @@ def main(argv=None) -> int:
         f"{h0['tensorflow']} in benchmarks/.hls4ml-venv (Vivado backend, io_parallel, `config_from_keras_model(granularity="
         f"'name')`, part {PART}).",
         f"Machine: {bb.machine()}; load average {load0} before, {bb.load_average()} after (the machine is shared: compare "
-        f"ratios from one run). Times: best of {args.repeat} for predict, best of 2 for builds; batch {args.batch:,}. "
+        f"ratios from one run). Times: median of {args.repeat} for predict (both tools), best of 2 for builds; batch {args.batch:,}. "
         "Ratios are fpga-gen / hls4ml: time ratios below 1 and speed ratios above 1 favour fpga-gen. CPU-time ratios "
         "(summed over threads and compiler processes) depend less on the other load; on an idle machine the "
         "multi-threaded steps (native on all cores, fpga-gen's parallel compile units) show wall ratios better than "

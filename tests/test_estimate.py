@@ -311,3 +311,79 @@ def test_resource_reuse_factor_snaps_to_the_closest_valid_one_like_hls4ml():
     assert closest_valid_reuse(4, 4, 1000) == 16          # never above n_in * n_out
     L = layer(estimate(dense_graph(K4, strategy="resource", rf=3), cfg()))
     assert L["ii_cycles"] == 2 and any("closest valid" in n for n in L["notes"])
+
+
+# ---------------------------------------------------------------------------------------------- calibration rules
+# (docs/estimator.md "Calibration": rules read off the csynth reports that became readable with Conv1D,
+# QConv2DBatchnorm, separable convs and global pooling)
+
+def test_narrow_data_times_a_wide_constant_uses_a_dsp_for_many_digits():
+    narrow = FixedType(6, 2)
+    # 341 = 0b101010101: five CSD digits (>= dsp_min_csd_digits_narrow_data) -> a DSP per column; K4's
+    # three-digit constants stay in LUTs with 6-bit data
+    assert C.dsp_min_csd_digits_narrow_data == 5
+    k = [[341, 341 + 1024, 341 + 4096, 341 + 16384 // 2]]
+    assert layer(estimate(dense_graph(k, in_type=narrow), cfg()))["DSP"] == 4
+    assert layer(estimate(dense_graph(K4, in_type=narrow), cfg()))["DSP"] == 0
+    # both operands narrow: LUTs whatever the digits
+    w6 = FixedType(6, 0)
+    assert layer(estimate(dense_graph([[21, -21, 11, -11]], in_type=narrow, wtype=w6), cfg()))["DSP"] == 0
+
+
+def test_resource_strategy_one_wide_operand_is_enough_for_a_dsp():
+    # 16-bit data x 6-bit weights (kendermag, Rank) and 6 x 16 use DSPs; 7 x 7 bits (jmduarte bits_6) does not
+    k = np.array(K4) % 31
+    for data, w, dsp in ((T16, FixedType(6, 1), 4), (FixedType(6, 2), T16, 4), (FixedType(7, 2), FixedType(7, 1), 0)):
+        L = layer(estimate(dense_graph(k, in_type=data, wtype=w, strategy="resource", rf=4), cfg()))
+        assert L["DSP"] == dsp, (data, w)
+
+
+def bn_graph(shape, rf):
+    g = Graph("bn")
+    g.add(Node("x", "input", [], shape, types={"result": T16}))
+    g.inputs = ["x"]
+    n_chan = shape[-1]
+    scale = np.full(n_chan, 21 / 16)            # 21 = 0b10101: three CSD digits, a DSP product per element
+    g.add(Node("bn", "batchnorm", ["x"], shape, attrs={"n_in": int(np.prod(shape)), "reuse_factor": rf},
+               weights={"scale": scale, "bias": np.zeros(n_chan)}, types={"result": T16, "scale": T16, "bias": T16}))
+    g.outputs = ["bn"]
+    return g
+
+
+def test_batchnorm_ii_is_n_over_the_multiplier_limit():
+    # nnet::normalize: multiplier_limit = ceil(n / RF), II = n / multiplier_limit: 42 elements at RF 128 -> II 42
+    # (rishthakkar bn_dense_0: 45 cycles), not 128; at RF 6: limit 7, II 42 // 7 = 6
+    assert layer(estimate(bn_graph((42,), 128), cfg()), "bn")["ii_cycles"] == 42
+    assert layer(estimate(bn_graph((42,), 6), cfg()), "bn")["ii_cycles"] == 6
+
+
+def test_stream_batchnorm_on_pixels_costs_one_pixel_of_multipliers():
+    # io_stream over (6, 6, 8): one pixel of 8 per-channel products per iteration, 36 iterations
+    L = layer(estimate(bn_graph((6, 6, 8), 1), cfg(io_type="stream")), "bn")
+    assert L["DSP"] <= 8
+    assert L["ii_cycles"] == 36
+    P = layer(estimate(bn_graph((6, 6, 8), 1), cfg()), "bn")        # io_parallel: every element at once
+    assert P["DSP"] > 8
+
+
+def test_stream_global_pooling_does_not_grow_with_the_input():
+    def gp(n_pix):
+        g = Graph("gp")
+        g.add(Node("x", "input", [], (n_pix, 16), types={"result": T16}))
+        g.inputs = ["x"]
+        g.add(Node("gp", "pooling", ["x"], (16,), attrs={"in_height": 1, "in_width": n_pix, "n_chan": 16,
+                   "mode": "max", "pool_size": (1, n_pix), "strides": (1, n_pix), "padding": "valid",
+                   "pads": (0, 0, 0, 0)}, types={"result": T16, "accum": T16}))
+        g.outputs = ["gp"]
+        return layer(estimate(g, cfg(io_type="stream")), "gp")
+    small, big = gp(8), gp(128)
+    assert small["LUT"] == big["LUT"] < 2000          # seanlipps 5d10485: 894 LUT for 128 x 16
+    assert big["latency_cycles"] == 128 + C.stream_loop_overhead
+
+
+def test_batchnorm_allocation_limit_stretches_the_ii():
+    # 5 elements at RF 2: multiplier_limit 3, the kernel asks II 5 // 3 = 1, but 5 DSP products on 3 multipliers
+    # need 2 cycles; 42 at RF 4: limit 11, II 42 // 11 = 3 -> ceil(42 / 11) = 4
+    L = layer(estimate(bn_graph((5,), 2), cfg()), "bn")
+    assert L["DSP"] == 3 and L["ii_cycles"] == 2
+    assert layer(estimate(bn_graph((42,), 4), cfg()), "bn")["ii_cycles"] == 4

@@ -172,3 +172,43 @@ def test_tf_keras_archive_still_loads_with_tf_keras(tmp_path):
     assert keras_archive_version(tmp_path / "k2.keras").startswith("2.")
     project = convert(tmp_path / "k2.keras")
     assert type(project.model).__module__.startswith("tf_keras")
+
+
+def _as_keras_2_14_archive(src, dst):
+    """Rewrite a tf-keras archive into Keras 2.13/2.14's layout: weight groups under
+    ``_layer_checkpoint_dependencies/<class name>`` (tf-keras 2.21 writes ``layers/<class name>``)."""
+    import io
+
+    import h5py
+    zin = zipfile.ZipFile(src)
+    src_h5 = h5py.File(io.BytesIO(zin.read("model.weights.h5")), "r")
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as out:
+        for key in src_h5:
+            src_h5.copy(src_h5[key], out, name="_layer_checkpoint_dependencies" if key == "layers" else key)
+    with zipfile.ZipFile(dst, "w") as zout:
+        zout.writestr("metadata.json", json.dumps({"keras_version": "2.14.0", "date_saved": "2026-01-01@00:00:00"}))
+        zout.writestr("config.json", zin.read("config.json"))
+        zout.writestr("model.weights.h5", buf.getvalue())
+
+
+def test_keras_2_14_archive_loads_through_keras3(tmp_path):
+    # tf-keras 2.21 finds no weights in a 2.14 archive ("expected 2 variables, but received 0"); Keras 3 reads
+    # that layout, so the frontend falls back to it, with the file's own weights.
+    from fpga_gen.frontend.loader import import_tf
+    tf = import_tf()
+    L = tf.keras.layers
+    tf.keras.utils.set_random_seed(5)
+    m = tf.keras.Sequential([L.InputLayer(input_shape=(6, 2), name="x"), L.Conv1D(3, 2, name="my_conv"),
+                             L.GlobalMaxPooling1D(name="gmp"), L.Dense(4, name="my_fc")])
+    m.save(tmp_path / "k2.keras")
+    _as_keras_2_14_archive(tmp_path / "k2.keras", tmp_path / "k214.keras")
+    with pytest.raises(ValueError, match="expected 2 variables, but received 0"):
+        tf.keras.models.load_model(str(tmp_path / "k214.keras"), compile=False)
+    project = convert(tmp_path / "k214.keras")
+    assert type(project.model).__module__.startswith("keras")
+    for name in ("my_conv", "my_fc"):
+        for a, b in zip(project.model.get_layer(name).get_weights(), m.get_layer(name).get_weights()):
+            assert np.array_equal(a, b)
+    x = np.random.default_rng(0).uniform(-1, 1, (5, 6, 2)).astype(np.float32)
+    assert np.allclose(project.predict(x, backend="emu"), m.predict(x, verbose=0), atol=0.05)

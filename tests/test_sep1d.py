@@ -138,13 +138,19 @@ def test_qseparable_conv1d_with_alpha_scales_equals_qkeras_exactly():
     assert np.mean(ref != 0) > 0.5
 
 
-def test_io_stream_refuses_the_1d_depthwise_in_one_line(tmp_path):
-    from fpga_gen.hls.layers import HlsWriteError
-    project = convert(qseparable_model("same_k3"), io_type="stream", input_precision=IN_PREC)
-    with pytest.raises(HlsWriteError) as e:
-        project.write(tmp_path / "prj")
-    assert str(e.value).startswith("layer 'conv_depthwise' (depthwise_conv2d): no io_stream form yet; use io_type "
-                                   "'parallel'")
+@needs_gxx
+@pytest.mark.parametrize("case", ["same_k4_stride2_asym", "same_k2_stride3_1chan"])
+def test_io_stream_1d_separable_csim_equals_emulator(case, tmp_path):
+    """io_stream: the 1-D depthwise runs hls4ml's line buffer (its 1-D kernel, in_height 1) through the same
+    DepthwiseDenseLatency window as io_parallel; 'same' padding is a zero-padding stage in front."""
+    project = convert(qseparable_model(case), io_type="stream", input_precision=IN_PREC)
+    project.write(tmp_path / "prj")
+    x = edge_inputs(project, 400)
+    emu = project.predict(x)
+    assert np.array_equal(project.predict(x, backend="csim"), emu)
+    top = (tmp_path / "prj" / "firmware" / "qsep1d.cpp").read_text()
+    assert "nnet::depthwise_conv_2d_cl<" in top and "nnet::zeropad2d_cl<" in top
+
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_depthwise_conv1d_on_a_grid_equals_keras_exactly(case):

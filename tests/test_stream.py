@@ -209,7 +209,9 @@ def _mk(p):
 
 
 def test_registry_lists_the_stream_ops():
-    assert sorted(STREAM_HANDLERS) == ["activation", "conv2d", "dense", "pooling", "softmax"]
+    assert sorted(STREAM_HANDLERS) == ["activation", "apply_scale", "batchnorm", "concatenate", "conv2d", "cropping",
+                                       "dense", "depthwise_conv2d", "merge", "pooling", "quant_act", "softmax",
+                                       "transpose", "upsampling", "zeropad"]
 
 
 # ---------------------------------------------------------------------------- AXI4-Stream wrapper, CLI

@@ -23,9 +23,10 @@ import numpy as np
 from ..ir.types import FixedType
 
 __all__ = ["NumpyOps", "cast", "from_float", "to_float", "quantize_values", "fits_float64_matmul",
-           "EXACT_LIMIT", "EmulationRangeError"]
+           "EXACT_LIMIT", "EXACT_LIMIT_FLOAT32", "EmulationRangeError"]
 
 EXACT_LIMIT = 2.0 ** 53
+EXACT_LIMIT_FLOAT32 = 2.0 ** 24
 
 
 class EmulationRangeError(ValueError):
@@ -48,17 +49,26 @@ class NumpyOps:
     isnan = staticmethod(np.isnan)
     signbit = staticmethod(np.signbit)
 
+    # float32 BLAS products of integers are exact while every partial sum stays below 2**24 (the dense
+    # kernel checks that); numpy's sgemm is 2-3x faster than its dgemm on the emulator's shapes
+    exact_float32 = True
+
     @staticmethod
     def asarray(x):
         return np.asarray(x, dtype=np.float64)
+
+    @staticmethod
+    def float32(x):
+        """x as float32 (exact only for values with at most 24 significant bits: the caller checks)."""
+        return np.asarray(x, dtype=np.float32)
 
     @staticmethod
     def to_numpy(x):
         return np.asarray(x)
 
     @staticmethod
-    def clip(x, lo, hi):
-        return np.clip(x, lo, hi)
+    def clip(x, lo, hi, out=None):
+        return np.clip(x, lo, hi, out=out)
 
     @staticmethod
     def mod(x, m):
@@ -81,6 +91,12 @@ class NumpyOps:
         return np.asarray(table, dtype=np.float64)[idx.astype(np.int64)]
 
     @staticmethod
+    def take_columns(x, idx):
+        """``x[:, idx]`` of 2-D x for a 1-D integer index, C-contiguous (numpy's x[:, idx] is laid out
+        column-major, and reshaping it afterwards costs a slow strided copy)."""
+        return np.take(x, np.asarray(idx, dtype=np.intp), axis=1)
+
+    @staticmethod
     def reshape(x, shape):
         return np.reshape(x, shape)
 
@@ -96,23 +112,38 @@ class NumpyOps:
 NP = NumpyOps()
 
 
-def _quantize_scaled(v, mode: str, xp):
-    """Round real-valued ``v`` (= value * 2**frac) to an integer with ap_fixed quantization ``mode``."""
+def _quantize_scaled(v, mode: str, xp, out=None):
+    """Round real-valued ``v`` (= value * 2**frac) to an integer with ap_fixed quantization ``mode``.
+
+    ``out=v`` rounds in place (``v`` must then be an array this code owns); the same float
+    operations run in the same order, so the bits are those of the allocating form.
+    """
     if mode == "TRN":
-        return xp.floor(v)
+        return xp.floor(v) if out is None else xp.floor(v, out=out)
     if mode == "TRN_ZERO":
-        return xp.trunc(v)
+        return xp.trunc(v) if out is None else xp.trunc(v, out=out)
     if mode == "RND":                      # half towards +inf
-        return xp.floor(v + 0.5)
+        if out is None:
+            return xp.floor(v + 0.5)
+        out += 0.5
+        return xp.floor(out, out=out)
     if mode == "RND_MIN_INF":              # half towards -inf
-        return xp.ceil(v - 0.5)
+        if out is None:
+            return xp.ceil(v - 0.5)
+        out -= 0.5
+        return xp.ceil(out, out=out)
     if mode == "RND_ZERO":                 # half towards zero
         return xp.where(v >= 0, xp.ceil(v - 0.5), xp.floor(v + 0.5))
     if mode == "RND_INF":                  # half away from zero
         return xp.where(v >= 0, xp.floor(v + 0.5), xp.ceil(v - 0.5))
     if mode == "RND_CONV":                 # half to even
-        return xp.rint(v)
+        return xp.rint(v) if out is None else xp.rint(v, out=out)
     raise ValueError(f"unknown rounding mode {mode}")
+
+
+def _is_array(v) -> bool:
+    """True for an array of rank >= 1 (numpy or torch): one that in-place operations can write to."""
+    return getattr(v, "ndim", 0) > 0
 
 
 def _within(r, lo: float, hi: float) -> bool:
@@ -123,7 +154,8 @@ def _within(r, lo: float, hi: float) -> bool:
         return True
 
 
-def _overflow(r, t: FixedType, xp):
+def _overflow(r, t: FixedType, xp, inplace: bool = False):
+    """Overflow handling of ``t`` on raw integers ``r`` (``inplace``: ``r`` is an array this code owns)."""
     lo, hi = float(t.raw_min), float(t.raw_max)
     if t.saturation == "SAT_SYM" and t.signed:
         lo = -hi
@@ -132,27 +164,33 @@ def _overflow(r, t: FixedType, xp):
     if t.saturation == "WRAP":
         span = float(1 << t.width)
         return xp.mod(xp.mod(r, span) - lo, span) + lo   # inner mod first: exact even for |r| >= 2**53
-    if t.saturation == "SAT":
-        return xp.clip(r, lo, hi)
+    if t.saturation in ("SAT", "SAT_SYM"):    # SAT_SYM, signed: the most negative code is never produced
+        return xp.clip(r, lo, hi, out=r) if inplace and _is_array(r) else xp.clip(r, lo, hi)
     if t.saturation == "SAT_ZERO":
         return xp.where((r < lo) | (r > hi), xp.zeros_like(r), r)
-    if t.saturation == "SAT_SYM":             # signed: the most negative code is never produced
-        return xp.clip(r, -hi if t.signed else lo, hi)
     raise ValueError(f"unknown saturation mode {t.saturation}")
 
 
-def cast(raw, src: FixedType, dst: FixedType, xp=NP):
-    """Raw integers of ``src`` -> raw integers of ``dst``, exactly as ``(dst) x`` in C++."""
+def cast(raw, src: FixedType, dst: FixedType, xp=NP, inplace: bool = False):
+    """Raw integers of ``src`` -> raw integers of ``dst``, exactly as ``(dst) x`` in C++.
+
+    ``inplace=True``: ``raw`` is a temporary of the caller's, which the cast may overwrite and
+    return (one buffer instead of a new array per step; the bits are the same).
+    """
     shift = dst.frac - src.frac
     if shift == 0 and _in_range(src, dst, 0):
         return raw                          # same grid, no overflow possible: nothing to do
-    if shift >= 0:
-        r = raw * (2.0 ** shift)            # exact: scaling by a power of two
+    if inplace and _is_array(raw):
+        r = raw
+        if shift != 0:
+            r *= 2.0 ** shift               # exact: scaling by a power of two
     else:
-        r = _quantize_scaled(raw * (2.0 ** shift), dst.rounding, xp)
+        r = raw * (2.0 ** shift)            # a new array: the steps below may work in place on it
+    if shift < 0:
+        r = _quantize_scaled(r, dst.rounding, xp, out=r if _is_array(r) else None)
     if _in_range(src, dst, shift):
         return r
-    return _overflow(r, dst, xp)
+    return _overflow(r, dst, xp, inplace=True)
 
 
 def _in_range(src: FixedType, dst: FixedType, shift: int) -> bool:
@@ -173,11 +211,26 @@ def from_float(x, dst: FixedType, xp=NP):
     the extreme value under SAT.
     """
     x = xp.asarray(x)
-    finite = xp.isfinite(x * (2.0 ** dst.frac))     # a finite x near 1e308 can scale to inf: treat it as inf
+    scale = 2.0 ** dst.frac
+    v = x * scale
+    if _is_array(v):
+        # the common case, in place on one buffer: every scaled value finite (a NaN or inf makes the
+        # min or the max non-finite; then the general path below runs on x from the start)
+        r = _quantize_scaled(v, dst.rounding, xp, out=v)
+        try:
+            lo, hi = float(r.min()), float(r.max())
+        except (ValueError, RuntimeError):  # empty
+            return r
+        if math.isfinite(lo) and math.isfinite(hi):
+            t_lo = -float(dst.raw_max) if dst.saturation == "SAT_SYM" and dst.signed else float(dst.raw_min)
+            if lo >= t_lo and hi <= float(dst.raw_max):
+                return r                    # what _overflow returns when every value is in range
+            return _overflow(r, dst, xp, inplace=True)
+    finite = xp.isfinite(x * scale)         # a finite x near 1e308 can scale to inf: treat it as inf
     # exact: scaling by a power of two; floor/rint of a float >= 2**52 is the float itself, and
     # the wrap-around (fmod) is exact for every float, so huge values need no special case.
     all_finite = bool(finite.all())
-    v = x * (2.0 ** dst.frac) if all_finite else xp.where(finite, x, xp.zeros_like(x)) * (2.0 ** dst.frac)
+    v = x * scale if all_finite else xp.where(finite, x, xp.zeros_like(x)) * scale
     if not all_finite:
         huge = 2.0 ** (dst.width + 8)
         v = xp.where(finite, v, xp.where(xp.signbit(x), -huge + xp.zeros_like(x), huge + xp.zeros_like(x)))

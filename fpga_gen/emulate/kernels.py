@@ -13,8 +13,8 @@ import numpy as np
 
 from ..ir.graph import Node
 from ..ir.types import FixedType
-from .fixed import (EXACT_LIMIT, EmulationRangeError, _overflow, c_expf, cast, ceillog2, from_float,
-                    raw_from_top_bits)
+from .fixed import (EXACT_LIMIT, EXACT_LIMIT_FLOAT32, NP, EmulationRangeError, _in_range, _overflow,
+                    _quantize_scaled, c_expf, cast, ceillog2, from_float, raw_from_top_bits)
 
 __all__ = ["KERNELS", "kernel", "product_type", "weight_raw", "ACTIVATIONS", "activation", "SOFTMAX"]
 
@@ -59,6 +59,23 @@ def input_kernel(node: Node, inputs, in_types, xp):
     return from_float(x, node.types["result"], xp)
 
 
+def _accum_range(w: np.ndarray, b_acc: np.ndarray, xt: FixedType, scale: float):
+    """Per output column, the least and the greatest value ``b_acc + scale * sum_i x_i * w_i`` can take for
+    inputs of ``xt`` (float64, exact: every partial sum is below 2**53, and ``scale`` is a power of two)."""
+    lo_x, hi_x = float(xt.raw_min), float(xt.raw_max)
+    return (b_acc + np.minimum(lo_x * w, hi_x * w).sum(axis=0) * scale,
+            b_acc + np.maximum(lo_x * w, hi_x * w).sum(axis=0) * scale)
+
+
+def _batch_abs_max(x) -> float:
+    """max |x| over the batch (NaN, which raw values never are, or an empty batch: inf)."""
+    try:
+        lo, hi = float(x.min()), float(x.max())
+    except (ValueError, RuntimeError):
+        return float("inf")
+    return max(-lo, hi) if lo == lo and hi == hi else float("inf")
+
+
 @kernel("dense")
 def dense_kernel(node: Node, inputs, in_types, xp):
     (x,) = inputs
@@ -77,9 +94,21 @@ def dense_kernel(node: Node, inputs, in_types, xp):
                 f"below 2**53: narrow the input or weight precision")
         exact_products = at.frac >= pt.frac
         b_acc = cast(b, bt, at)
-        plan = (xp, xp.asarray(w), xp.asarray(b_acc), pt, exact_products)
+        # accum never overflows when its range holds every value the sum can take: no overflow pass then
+        acc_fits = False
+        if exact_products and at.saturation == "WRAP":
+            lo, hi = _accum_range(w, np.asarray(b_acc, dtype=np.float64), xt, 2.0 ** (at.frac - pt.frac))
+            acc_fits = bool(lo.min(initial=0.0) >= at.raw_min and hi.max(initial=0.0) <= at.raw_max)
+        # float32 products (see NumpyOps.exact_float32): x and w exact in float32, every partial sum below
+        # 2**24 -- from the types, or else from the batch's largest |x| (checked per call)
+        col_abs = float(np.abs(w).sum(axis=0).max(initial=0.0))
+        w32 = None
+        if getattr(xp, "exact_float32", False) and exact_products and max(xt.width, wt.width) <= 24:
+            w32 = xp.float32(w)
+        f32_static = w32 is not None and x_abs * col_abs < EXACT_LIMIT_FLOAT32
+        plan = (xp, xp.asarray(w), xp.asarray(b_acc), pt, exact_products, acc_fits, w32, f32_static, col_abs)
         node.meta["_emu_dense"] = plan
-    _, w, b_acc, pt, exact_products = plan
+    _, w, b_acc, pt, exact_products, acc_fits, w32, f32_static, col_abs = plan
     if at.saturation != "WRAP":
         # saturation is order dependent: add the products one by one in the C++ order
         wide = FixedType(at.width + 1, at.integer + 1, at.signed)
@@ -91,17 +120,35 @@ def dense_kernel(node: Node, inputs, in_types, xp):
         else:
             order = range(n_in)
         for i in order:
-            p = cast(x[:, i:i + 1] * w[i:i + 1, :], pt, at, xp)
-            acc = cast(acc + p, wide, at, xp)
-        return cast(acc, at, rt, xp)
-    if exact_products:
-        acc = xp.matmul(x, w) * (2.0 ** (at.frac - pt.frac)) + b_acc
+            p = cast(x[:, i:i + 1] * w[i:i + 1, :], pt, at, xp, inplace=True)
+            acc = cast(acc + p, wide, at, xp, inplace=True)
+        return cast(acc, at, rt, xp, inplace=True)
+    if exact_products and w32 is not None and (f32_static or _batch_abs_max(x) * col_abs < EXACT_LIMIT_FLOAT32):
+        # the same integers as the float64 product below, from float32 BLAS (every partial sum < 2**24),
+        # scaled by a power of two (exact) and biased in float64 (the float64 addition of the form below)
+        acc32 = xp.matmul(xp.float32(x), w32)
+        if at.frac != pt.frac:
+            acc32 *= 2.0 ** (at.frac - pt.frac)
+        acc = xp.asarray(acc32)                   # float64 (a mixed float32 + float64 add is slow)
+        acc += b_acc
+    elif exact_products:
+        # one buffer: the product matrix, scaled to the accum grid and biased in place (the same float
+        # operations as ``matmul(x, w) * 2**k + b``, so the same bits)
+        acc = xp.matmul(x, w)
+        if at.frac != pt.frac:
+            acc *= 2.0 ** (at.frac - pt.frac)
+        acc += b_acc
     else:
-        prods = cast(x[:, :, None] * w[None, :, :], pt, at, xp)
+        prods = cast(x[:, :, None] * w[None, :, :], pt, at, xp, inplace=True)
         acc = xp.sum(prods, axis=1) + b_acc
     # wrap-around is modular: wrapping the final sum equals wrapping every partial sum
-    acc = _overflow(acc, at, xp)
-    return cast(acc, at, rt, xp)
+    if not acc_fits:
+        acc = _overflow(acc, at, xp, inplace=True)
+    return cast(acc, at, rt, xp, inplace=True)
+
+
+# the roundings that never turn a positive value into -0.0 (ceil(0.3 - 0.5) is -0.0)
+_POSITIVE_ZERO_ROUNDING = ("TRN", "TRN_ZERO", "RND", "RND_CONV", "RND_INF")
 
 
 @kernel("activation")
@@ -122,7 +169,23 @@ def _linear(node: Node, x, xt: FixedType, xp):
 
 @activation("relu")
 def _relu(node: Node, x, xt: FixedType, xp):
-    return cast(xp.where(x > 0, x, 0.0), xt, node.types["result"], xp)
+    rt = node.types["result"]
+    shift = rt.frac - xt.frac
+    if (rt.saturation in ("SAT", "SAT_SYM") or _in_range(xt, rt, shift)) and (
+            shift >= 0 or rt.rounding in _POSITIVE_ZERO_ROUNDING):
+        # the cast is monotone with cast(0) = 0, so cast(max(x, 0)) = max(cast(x), 0): scale, round, and
+        # saturate to [0, max] in one clip (every type's min is <= 0); "+ 0.0" turns the -0.0 of a
+        # rounded negative (rint(-0.3)) into the relu's +0.0 (these roundings give no -0.0 for x > 0)
+        r = x * 2.0 ** shift
+        if shift < 0:
+            r = _quantize_scaled(r, rt.rounding, xp, out=r)
+        r = xp.clip(r, 0.0, float(rt.raw_max), out=r)
+        r += 0.0
+        return r
+    # x > 0 ? x : 0, then the cast, on one buffer; "+ 0.0" turns the -0.0 that maximum may keep into +0.0
+    r = xp.maximum(x, 0.0)
+    r += 0.0
+    return cast(r, xt, rt, xp, inplace=True)
 
 
 def _gelu(v):
@@ -176,8 +239,13 @@ def softmax_tables(inp_norm: FixedType, exp_t: FixedType, inv_inp: FixedType, in
 
 
 def _top_bits_index(raw, t: FixedType, n_bits: int, xp):
-    unsigned = xp.mod(raw, float(1 << t.width))                     # two's complement bit pattern
-    return xp.floor(unsigned * 2.0 ** -(t.width - n_bits))
+    """The table index of raw values of ``t``: their top ``n_bits`` bits (as floats; for indexing only)."""
+    if t.signed:
+        raw = xp.mod(raw, float(1 << t.width))                      # two's complement bit pattern
+    else:
+        raw = raw * 1.0                # a raw value of an unsigned type is its own bit pattern; a copy to own
+    raw *= 2.0 ** -(t.width - n_bits)
+    return xp.floor(raw, out=raw)
 
 
 def _reduce(values: list, op):
@@ -189,6 +257,33 @@ def _reduce(values: list, op):
         return op(values[0], values[1])
     left = 1 << ((n - 1).bit_length() - 1)
     return op(_reduce(values[:left], op), _reduce(values[left:], op))
+
+
+FEW_COLUMNS = 64
+
+
+def _columnwise(x, op):
+    """op folded over the columns of 2-D x, left to right: (batch, 1)."""
+    acc = x[:, 0:1]
+    for j in range(1, x.shape[1]):
+        acc = op(acc, x[:, j:j + 1])
+    return acc * 1.0 if x.shape[1] == 1 else acc       # a new array either way: callers may write to it
+
+
+# softmax inputs up to this width look the exp of x_max - x up in one table of 2**width entries
+EXP_BY_DIFF_MAX_WIDTH = 18
+
+
+@functools.lru_cache(maxsize=64)
+def _exp_by_diff(xt: FixedType, inp_norm: FixedType, exp_t: FixedType, inv_inp: FixedType, inv_t: FixedType,
+                 at: FixedType, exp_size: int, inv_size: int) -> np.ndarray:
+    """exp_res for every difference x_max - x of raw values of ``xt``: the kernel's own steps (cast to
+    inp_norm, top bits, exp table, cast to accum) run once on 0 .. 2**width - 1."""
+    exp_table, _ = softmax_tables(inp_norm, exp_t, inv_inp, inv_t, exp_size, inv_size, negative=True)
+    diff_t = FixedType(xt.width + 1, xt.integer + 1, True)
+    d = cast(np.arange(float(1 << xt.width)), diff_t, inp_norm, inplace=True)
+    idx = _top_bits_index(d, inp_norm, ceillog2(exp_size), NP).astype(np.int64)
+    return cast(np.take(exp_table, idx), exp_t, at, inplace=True)
 
 
 @kernel("softmax")
@@ -213,25 +308,34 @@ def _softmax_tables(node: Node, x, xt: FixedType, xp, stable: bool):
     at = ty["accum"]
     n = x.shape[1]
     if stable:
-        x_max = xp.max(x, 1)                               # the max of exact values: order does not matter
+        # the max of exact values: order does not matter (nor does the sign of a zero max: x_max - x only
+        # indexes tables); a few columns are reduced column by column (numpy's row-wise reduce is slow on them)
+        x_max = xp.max(x, 1) if n > FEW_COLUMNS else _columnwise(x, xp.maximum)
         diff_t = FixedType(xt.width + 1, xt.integer + 1, True)
-        d = cast(x_max - x, diff_t, ty["inp_norm"], xp)
+    if stable and xt.width <= EXP_BY_DIFF_MAX_WIDTH:
+        # x_max - x is an integer in [0, 2**width): one lookup in the whole chain below, tabulated per value
+        exp_res = xp.take(_exp_by_diff(xt, ty["inp_norm"], ty["exp_table"], ty["inv_inp"], ty["inv_table"], at,
+                                       exp_size, inv_size), x_max - x)
     else:
-        d = x
-    idx = _top_bits_index(d, idx_t, ceillog2(exp_size), xp)
-    exp_res = cast(xp.take(exp_table, idx), ty["exp_table"], at, xp)
+        d = cast(x_max - x, diff_t, ty["inp_norm"], xp, inplace=True) if stable else x
+        idx = _top_bits_index(d, idx_t, ceillog2(exp_size), xp)
+        exp_res = cast(xp.take(exp_table, idx), ty["exp_table"], at, xp, inplace=True)
     wide = FixedType(at.width + 1, at.integer + 1, at.signed)
     et = ty["exp_table"]
     if n * max(abs(et.raw_min), et.raw_max) * 2.0 ** (at.frac - et.frac) <= at.raw_max:
         # the accumulator holds any sum of n table values: the adder tree is exact in any order
-        exp_sum = xp.sum(exp_res, 1)[:, None]
+        # exp_res >= +0.0 (table values): any order of the exact sum gives the same bits
+        exp_sum = xp.sum(exp_res, 1)[:, None] if n > FEW_COLUMNS else _columnwise(exp_res, lambda a, b: a + b)
+        owned = True
     else:
         cols = [exp_res[:, i:i + 1] for i in range(n)]
         exp_sum = _reduce(cols, lambda a, b: cast(a + b, wide, at, xp))
-    exp_sum = cast(exp_sum, at, ty["inv_inp"], xp)
+        owned = n > 1                                      # one column is a view of exp_res
+    exp_sum = cast(exp_sum, at, ty["inv_inp"], xp, inplace=owned)
     inv = xp.take(inv_table, _top_bits_index(exp_sum, ty["inv_inp"], ceillog2(inv_size), xp))
     pt = product_type(at, ty["inv_table"])
-    return cast(exp_res * inv, pt, ty["result"], xp)
+    exp_res *= inv
+    return cast(exp_res, pt, ty["result"], xp, inplace=True)
 
 
 SOFTMAX["stable"] = functools.partial(_softmax_tables, stable=True)

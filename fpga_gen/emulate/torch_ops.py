@@ -53,7 +53,15 @@ class TorchOps:
     def __repr__(self) -> str:
         return f"TorchOps(device={str(self.device)!r})"
 
+    # float32 products are left to float64 here: a CUDA (or oneDNN) float32 matmul may run in TF32/bf16
+    # when the user allows it (torch.set_float32_matmul_precision), which would not be exact
+    exact_float32 = False
+
     # ------------------------------------------------------------------ conversion
+    def float32(self, x):
+        """x as a float32 tensor (exact only for values with at most 24 significant bits: the caller checks)."""
+        return self._t(x).to(torch.float32)
+
     def asarray(self, x):
         if isinstance(x, torch.Tensor):
             return x.to(device=self.device, dtype=torch.float64)
@@ -91,8 +99,8 @@ class TorchOps:
     signbit = staticmethod(torch.signbit)
 
     @staticmethod
-    def clip(x, lo, hi):
-        return torch.clamp(x, lo, hi)
+    def clip(x, lo, hi, out=None):
+        return torch.clamp(x, lo, hi) if out is None else torch.clamp(x, lo, hi, out=out)
 
     @staticmethod
     def mod(x, m):
@@ -133,6 +141,17 @@ class TorchOps:
                 self._tables[id(table)] = hit      # keeps ``table`` alive, so its id stays unique
             t = hit[1]
         return t[idx.long()]
+
+    def take_columns(self, x, idx):
+        """``x[:, idx]`` of 2-D x for a 1-D integer index (contiguous)."""
+        key = ("cols", id(idx))
+        hit = self._tables.get(key)
+        if hit is None or hit[0] is not idx:
+            if len(self._tables) >= 256:
+                self._tables.clear()
+            hit = (idx, torch.as_tensor(np.asarray(idx, dtype=np.int64), device=self.device))
+            self._tables[key] = hit              # keeps ``idx`` alive, so its id stays unique
+        return torch.index_select(x, 1, hit[1])
 
     @staticmethod
     def reshape(x, shape):

@@ -84,13 +84,18 @@ class Constants:
     #: (Vivado HLS 2020.1, xc7z020: 358 vs 354, 307 exactly) [ug1399][fit].
     dsp_min_csd_digits: dict = field(default_factory=lambda: {
         "7series": 3, "ultrascale": 3, "ultrascale+": 3, "versal": 3})
-    #: A product of two *variables* (Resource strategy: weights come from a ROM) goes to a DSP when both
-    #: operands are at least this wide [fit: jmduarte bits_6 (7x7-bit products: 0 DSP)].
+    #: A product of two *variables* (Resource strategy: weights come from a ROM) goes to a DSP when either
+    #: operand is at least this wide [fit: jmduarte bits_6 (7x7-bit products: 0 DSP); kendermag and Rank
+    #: (16 x 6: DSPs, per-layer counts exact), berkbilgin model_2/3 (24 x 8: 816/800 vs 813/800 DSPs)].
     dsp_min_var_bits: dict = field(default_factory=lambda: {
         "7series": 10, "ultrascale": 10, "ultrascale+": 10, "versal": 10})
-    #: Data narrower than this: constant products stay in LUTs whatever the constant [guess: the tool's
-    #: variable-product threshold, not yet seen on a report with narrow data and Latency strategy]
+    #: Data and constant type both narrower than this: constant products stay in LUTs whatever the constant
+    #: [fit: rishthakkar dense_1, 6 x 6 bits, Latency strategy RF 1: 0 DSPs]
     dsp_min_data_bits: int = 10
+    #: Data narrower than dsp_min_data_bits times a constant of a type at least that wide: a DSP when the constant
+    #: has at least this many CSD digits [fit, one layer: rishthakkar output_dense, 6-bit data x 16-bit weights,
+    #: RF 1: 168 DSPs for 640 products; 4 digits would give 371, 5 digits 101; narrow x narrow: 0 DSPs]
+    dsp_min_csd_digits_narrow_data: int = 5
 
     # ---- LUT costs -----------------------------------------------------------------------------------------
     #: LUTs per bit of one adder/subtractor (one LUT6 + carry per bit) [ug474 CLB carry chain]

@@ -179,7 +179,9 @@ def _dense_core(ctx: Context, kernel, bias, wtype: FixedType, btype: FixedType, 
         bf = _cdiv(n_total, rf)
         ww = wtype.width
         mv = c.dsp_min_var_bits
-        if min(wx, ww) >= mv:
+        # a DSP when either operand is wide: jmduarte bits_6 (7 x 7 bits) stays in LUTs; kendermag and Rank
+        # (16 x 6), berkbilgin (24 x 8) and kendermag's last dense (6 x 16) use DSPs [fit; 1-bit operands: guess]
+        if max(wx, ww) >= mv and min(wx, ww) > 1:
             dsp = bf * dsp_per_product(fam, wx, ww)
             lut_mult = 0.0
         else:
@@ -205,6 +207,9 @@ def _dense_core(ctx: Context, kernel, bias, wtype: FixedType, btype: FixedType, 
     n_nonzero = st.n_nonzero
     if wx >= c.dsp_min_data_bits:
         n_dsp_prod, n_lut_prod, lut_adders = st.split(c.dsp_min_csd_digits)
+    elif wtype.width >= c.dsp_min_data_bits:
+        # narrow data times a wide constant still gets DSPs, for constants with more digits
+        n_dsp_prod, n_lut_prod, lut_adders = st.split(c.dsp_min_csd_digits_narrow_data)
     else:
         n_dsp_prod, n_lut_prod, lut_adders = st.split(MAX_DIGITS)
     per = dsp_per_product(fam, wx, max(st.max_const_bits, 1))
@@ -351,35 +356,60 @@ def _softmax(node, ctx: Context) -> Cost:
 @register("batchnorm")
 def _batchnorm(node, ctx: Context) -> Cost:
     """y = x * scale + bias per element (per channel, repeated): one constant product and one add per element;
-    nnet::normalize limits the multipliers to ceil(n / RF) and pipelines with II = RF (the model's reuse factor,
-    fpga_gen.passes.reuse)."""
+    nnet::normalize limits the multipliers to ceil(n / RF) (RF: the model's reuse factor, fpga_gen.passes.reuse)
+    and pipelines with II = n / that limit; io_stream over an image runs one pixel per iteration (its own
+    per-pixel model here, not _per_word's share: the per-channel constants decide the DSPs)."""
     import numpy as np
     c, fam = ctx.c, ctx.family
     t = node.types
     res = t["result"]
     scale = np.asarray(node.weights["scale"], dtype=np.float64)
-    reps = max(1, node.size // max(scale.size, 1))
+    n_total = node.size
+    rf = max(1, int(ctx.reuse_factor))
+    # multiplier_limit = ceil(n_in / RF) over the whole tensor; the loop's II = n_in / multiplier_limit (integer
+    # division: n_in, not RF, once RF > n_in) [rishthakkar bn_dense_*: 42 and 64 elements at RF 128/256 take
+    # 45/42 and 67/64 cycles]
+    limit = _cdiv(n_total, rf)
+    ii_k = max(1, n_total // limit)
+    # io_stream over a multi-dim tensor: one pixel (n_chan elements, per-channel constants) per loop iteration
+    pixels = _pixels(node.shape) if ctx.io_type == "stream" and len(node.shape) > 1 else 1
+    reps = max(1, n_total // pixels // max(scale.size, 1))
     k = np.tile(scale.reshape(-1), reps).reshape(-1, 1)
     st = weight_stats(k, t.get("scale", res), None, None)
     wx = _in_width(ctx)
     n = k.shape[0]
-    rf = max(1, int(ctx.reuse_factor))
     if wx >= c.dsp_min_data_bits:
         n_dsp, n_lut, adders = st.split(c.dsp_min_csd_digits)
     else:
         n_dsp, n_lut, adders = st.split(MAX_DIGITS)
-    limit = _cdiv(n, rf)
     dsp_units = min(n_dsp, limit)
-    # nnet::normalize pipelines with II=reuse_factor whatever the multipliers are (DSP or LUT)
-    ii = rf
+    # the allocation limit can stretch the requested II (n = 5 at RF 2: II 5 // 3 = 1, but 5 DSP products on 3
+    # multipliers take 2 cycles)
+    ii_k = max(ii_k, _cdiv(n_dsp, limit))
     dsp = dsp_units * dsp_per_product(fam, wx, max(st.max_const_bits, 1))
     lut = adders * wx * c.lut_per_adder_bit + n * res.width * (c.lut_per_adder_bit + c.lut_per_output_bit)
     t_path = (c.t_dsp_mult if n_dsp else 0.0) + c.t_add
     stages = cycles(t_path, ctx.t_eff)
+    ff = (n * res.width * stages * 0.5) if ii_k == 1 else c.ff_folded_io * 2 * n * wx / ii_k
+    # [guess] pixels x II: the kernel asks II = 16 per pixel on pominiq a44b786 (RF 16), Vivado HLS 2020.1
+    # reports 6-7 cycles per pixel (225 pixels: 1352; 9 pixels: 65)
+    ii = pixels * ii_k
     latency = stages + ii - 1
-    ff = (n * res.width * stages * 0.5) if ii == 1 else c.ff_folded_io * 2 * n * wx / ii
     return Cost(DSP=dsp, LUT=lut + c.lut_layer_overhead, FF=ff + c.ff_layer_overhead,
                 latency_cycles=latency, ii_cycles=ii)
+
+
+def _per_word(cost: Cost, node, ctx: Context, ii_word: int = 1) -> Cost:
+    """io_stream form of an element-wise layer: the stream kernel runs one word (a pixel's channels) per
+    iteration, II ``ii_word``, so one word's share of the element logic, once per word [guess: the
+    activation's stream loop model]."""
+    c = ctx.c
+    ch = node.shape[-1] if len(node.shape) > 1 else node.size
+    share = ch / max(node.size, 1)
+    words = _pixels(node.shape)
+    return Cost(DSP=cost.DSP * share, LUT=cost.LUT * share + c.lut_layer_overhead, FF=cost.FF * share + c.ff_layer_overhead,
+                BRAM_18K=cost.BRAM_18K, latency_cycles=words * ii_word + cost.latency_cycles + c.stream_loop_overhead,
+                ii_cycles=words * ii_word + c.stream_loop_overhead, notes=cost.notes)
 
 
 def _conv(node, ctx: Context, spatial: int) -> Cost:
@@ -469,7 +499,13 @@ def _depthwise_conv2d(node, ctx: Context) -> Cost:
     full = np.zeros((kh, kw, n_chan, n_chan))
     full[:, :, np.arange(n_chan), np.arange(n_chan)] = k
     shadow = dataclasses.replace(node, weights={**node.weights, "kernel": full})
-    return _conv(shadow, dataclasses.replace(ctx, strategy="latency"), 2)
+    cost = _conv(shadow, dataclasses.replace(ctx, strategy="latency"), 2)
+    if ctx.reuse_factor > 1:
+        # the multiplier limit does not bind: every product the CSD rule sends to a DSP gets its own [fit:
+        # pominiq a44b786, RF 16, Vivado HLS 2020.1: 222 and 469 DSPs, exactly the rule's count without the
+        # limit (the limit would give 18 and 36); its first, 3-channel layer: 6 vs 26]; latency keeps the RF model
+        cost.DSP = _conv(shadow, dataclasses.replace(ctx, strategy="latency", reuse_factor=1), 2).DSP
+    return cost
 
 
 @register("pooling")
@@ -490,6 +526,16 @@ def _pooling(node, ctx: Context) -> Cost:
     if ctx.io_type == "parallel":
         return Cost(LUT=n_out * per, latency_cycles=cycles(t_path, ctx.t_eff), ii_cycles=1)
     n_pix_in = int(a.get("in_height", 1)) * int(a.get("in_width", 1))
+    if n_pix_in > 1 and tuple(int(p) for p in (a.get("pool_size") or ())) == (int(a.get("in_height", 1)),
+                                                                              int(a.get("in_width", 1))):
+        # global pooling (nnet::global_pooling*_cl, stream): one running max/sum per channel, one compare (or add)
+        # per channel per pixel, no line buffer [seanlipps 5d10485: 894 LUT, 528 FF, 131 cycles for 128 x 16]
+        per1 = max(wx, acc.width) * c.lut_pool_compare_per_bit * (2 if a.get("mode", "max") == "max" else 1)
+        if a.get("mode") == "average":
+            per1 += acc.width * 2
+        return Cost(LUT=n_chan * per1 * c.pool_stream_lut_factor + c.lut_layer_overhead,
+                    FF=n_chan * max(wx, acc.width) * c.pool_stream_ff_factor + c.ff_layer_overhead,
+                    latency_cycles=n_pix_in + c.stream_loop_overhead, ii_cycles=n_pix_in + c.stream_loop_overhead)
     # line buffer + window registers + compare tree per channel [fit: pominiq stream pooling 3998 LUT /
     # 1716 FF for 4 channels, 4x4 window, 16 bits]
     return Cost(LUT=n_chan * per * c.pool_stream_lut_factor + c.lut_layer_overhead,
@@ -506,9 +552,17 @@ def _moved(node, ctx: Context) -> Cost:
     output is a wire from an input (or a constant 0) and the layer is free; only a cast to a result type that
     rounds or saturates costs its logic per element (the same rule as an activation's cast) [reasoned]."""
     res = node.types["result"]
-    if ctx.in_type is None or ctx.in_type.plain() == res.plain():
-        return Cost()
-    return Cost(LUT=node.size * _cast_lut(ctx.c, ctx.in_type, res))
+    cast = 0 if ctx.in_type is None or ctx.in_type.plain() == res.plain() else _cast_lut(ctx.c, ctx.in_type, res)
+    if ctx.io_type == "stream":
+        # io_stream: a pipelined loop moving one word per cycle (the larger of the input and the output words;
+        # transpose reads the whole tensor into registers first) [guess: the activation's stream loop model]
+        c = ctx.c
+        ch = node.shape[-1] if node.shape else 1
+        words = max(_pixels(node.shape), _pixels(ctx.in_shape or node.shape))
+        ff = ch + c.ff_layer_overhead + (node.size * res.width if node.op == "transpose" else 0)
+        return Cost(LUT=ch * cast + c.lut_layer_overhead, FF=ff, latency_cycles=words + c.stream_loop_overhead,
+                    ii_cycles=words + c.stream_loop_overhead)
+    return Cost(LUT=node.size * cast) if cast else Cost()
 
 
 @register("float_activation")
@@ -531,8 +585,8 @@ def _input_types(node, ctx: Context) -> list:
 def _merge(node, ctx: Context) -> Cost:
     """Element-wise merge of two arrays (nnet_merge.h), io_parallel, every element in parallel [guess, not yet
     fitted to a synthesis report]: add/subtract/average one adder of the aligned width per element (average's
-    * 0.5 is wiring), multiply one variable x variable product (a DSP when both operands reach
-    ``dsp_min_var_bits``, else LUTs), maximum/minimum a comparator and a multiplexer; plus the cast to the
+    * 0.5 is wiring), multiply one variable x variable product (a DSP when either operand reaches
+    ``dsp_min_var_bits``, as the Resource-strategy products, else LUTs), maximum/minimum a comparator and a multiplexer; plus the cast to the
     result where it rounds or saturates."""
     c, fam = ctx.c, ctx.family
     n = node.size
@@ -545,7 +599,7 @@ def _merge(node, ctx: Context) -> Cost:
     if mode in ("add", "subtract", "average"):
         lut = n * (aligned + 1) * c.lut_per_adder_bit
     elif mode == "multiply":
-        if min(ta.width, tb.width) >= c.dsp_min_var_bits:
+        if max(ta.width, tb.width) >= c.dsp_min_var_bits and min(ta.width, tb.width) > 1:
             dsp, lut = n * dsp_per_product(fam, ta.width, tb.width), 0.0
             t_path = c.t_dsp_mult
         else:
@@ -556,8 +610,14 @@ def _merge(node, ctx: Context) -> Cost:
     else:
         raise UnsupportedOp(f"merge mode {mode!r} has no cost model yet")
     lut += n * _cast_lut(c, res, res)
-    if ctx.io_type != "parallel":
-        raise UnsupportedOp("merge layers are estimated for io_parallel only")
+    if ctx.io_type == "stream":
+        # nnet_merge_stream.h: one word (a pixel's channels) of both inputs per cycle, so one word's worth of
+        # the element logic, run once per word [guess: the activation's stream loop model]
+        ch = node.shape[-1] if node.shape else 1
+        words = _pixels(node.shape)
+        return Cost(DSP=dsp * ch / n, LUT=lut * ch / n + c.lut_layer_overhead, FF=ch + c.ff_layer_overhead,
+                    latency_cycles=words + c.stream_loop_overhead + cycles(t_path, ctx.t_eff),
+                    ii_cycles=words + c.stream_loop_overhead)
     return Cost(DSP=dsp, LUT=lut, latency_cycles=cycles(t_path, ctx.t_eff), ii_cycles=1)
 
 
@@ -566,8 +626,11 @@ def _concatenate(node, ctx: Context) -> Cost:
     """Concatenation (nnet::concatenate{1,2,3}d), io_parallel: wiring; a value whose type differs from the result
     costs a cast (only rounding or saturation costs LUTs, and the exact result type needs neither) [guess]."""
     res = node.types["result"]
-    if ctx.io_type != "parallel":
-        raise UnsupportedOp("concatenate layers are estimated for io_parallel only")
+    if ctx.io_type == "stream":
+        # nnet_merge_stream.h copies words through: one output word per cycle [guess: the stream loop model]
+        words = _pixels(node.shape)
+        return Cost(LUT=ctx.c.lut_layer_overhead, FF=ctx.c.ff_layer_overhead,
+                    latency_cycles=words + ctx.c.stream_loop_overhead, ii_cycles=words + ctx.c.stream_loop_overhead)
     return Cost(LUT=node.size * _cast_lut(ctx.c, res, res), ii_cycles=1)
 @register("quant_act")
 def _quant_act(node, ctx: Context) -> Cost:
@@ -593,7 +656,8 @@ def _quant_act(node, ctx: Context) -> Cost:
         per = n_thr * wx * c.lut_per_adder_bit + (n_thr + 1) * res.width * c.lut_cast_per_bit
     else:
         raise UnsupportedOp(f"quant_act {fn!r} has no cost model yet")
-    return Cost(LUT=n * per, latency_cycles=0, ii_cycles=1)
+    cost = Cost(LUT=n * per, latency_cycles=0, ii_cycles=1)
+    return _per_word(cost, node, ctx) if ctx.io_type == "stream" else cost
 
 
 @register("apply_scale")

@@ -136,7 +136,19 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
     nodes = graph.nodes
     types_by_name = {n.name: n.types.get("result") for n in nodes}
     shapes_by_name = {n.name: tuple(n.shape) for n in nodes}
+    readers: dict = {}
     for node in nodes:
+        for i in node.inputs:
+            readers[i] = readers.get(i, 0) + 1
+    for node in nodes:
+        if io_type == "stream" and readers.get(node.name, 0) > 1:
+            # a tensor read by k layers: a clone process copies it into k FIFOs as deep as the first (hls4ml's
+            # clone_stream; the writer's io_stream branches) [reasoned: k times the FIFO model, the copy is wiring]
+            f_bram, f_lut, f_ff = _fifo_cost(c, node)
+            k = readers[node.name]
+            glue["BRAM_18K"] += k * f_bram
+            glue["LUT"] += k * f_lut
+            glue["FF"] += k * f_ff
         fn = ESTIMATORS.get(node.op)
         if fn is None:
             raise EstimateError(f"node {node.name!r}: op {node.op!r} has no estimator "

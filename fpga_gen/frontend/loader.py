@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -228,6 +229,14 @@ def load_keras_model(source):
         return tf.keras.models.load_model(str(path), **kwargs)
     except Exception as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if path.suffix.lower() == ".keras" and re.search(r"expected \d+ variables, but received 0 variables", msg):
+            # Keras 2.13/2.14 .keras archives name each layer's weight group after its class in creation order
+            # (conv1d, dense, dense_1, ...), not after the layer; tf-keras looks them up by layer name and finds
+            # none.  Keras 3 reads that layout (same naming): load built-in-layer models through it instead.
+            try:
+                return _load_keras3(path, cfg)
+            except FrontendError:
+                pass
         raise FrontendError(f"{path}: Keras could not load the model ({type(e).__name__}: {msg[:300]})") from None
 
 

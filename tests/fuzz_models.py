@@ -198,7 +198,7 @@ def model_specs(draw, allow_conv: bool = True, max_dense: int = 3):
             s = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
             l = dict(kind="conv", filters=draw(st.integers(1, 4)), kernel=(kh, kw_), strides=s, padding=pad,
                      **_weighted_common(draw, f"conv_{k}"))
-            l["reuse"] = draw(st.sampled_from(valid_reuse_factors(kh * kw_ * c, l["filters"])))
+            l["reuse"] = draw(st.sampled_from(valid_reuse_factors(kh * kw_ * c, l["filters"], "conv2d", spec.strategy)))
             layers.append(l)
             acts = _activation(draw, f"c{k}", state)
             layers += acts

@@ -239,6 +239,13 @@ def test_conv_reuse_factor_is_validated():
     with pytest.raises(PassError, match="layer 'conv': reuse factor 5 is not valid for a 18x3 conv2d layer; "
                                         "nearest valid values: 3, 6"):
         convert(model, config={"layers": {"conv": {"reuse_factor": 5}}}, input_precision=IN_PREC)
+    # the resource conv kernel asserts reuse <= kh*kw*n_chan (18): 54 is valid for latency, refused for resource
+    # at the pass (a long fuzz run found it refused only later, by the HLS writer)
+    convert(model, config={"layers": {"conv": {"reuse_factor": 54}}}, input_precision=IN_PREC)
+    with pytest.raises(PassError, match="layer 'conv': reuse factor 54 is not valid for a 18x3 resource conv2d layer; "
+                                        "nearest valid values: 18$"):
+        convert(model, config={"layers": {"conv": {"reuse_factor": 54, "strategy": "resource"}}},
+                input_precision=IN_PREC)
 
 
 @needs_gxx

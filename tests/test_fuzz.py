@@ -55,7 +55,11 @@ def check_model(spec, csim: bool = False) -> dict:
     assert np.array_equal(emu_pre, ref), (
         f"emulator != float64 reference at {np.argwhere(emu_pre != ref)[:5].tolist()}: "
         f"{emu_pre[emu_pre != ref][:5]} vs {ref[emu_pre != ref][:5]}")
-    exact = not spec.overrides and float32_exact(spec, record)
+    # TensorFlow's oneDNN convolution (its default on x86) is wrong for some unequal strides
+    # (test_fuzz_mixed.py::test_tensorflow_onednn_convolution_bug): QKeras is no reference there; the
+    # independent float64 reference above still is
+    equal_strides = all(len(set(l["strides"])) == 1 for l in spec.layers if l["kind"] == "conv")
+    exact = not spec.overrides and equal_strides and float32_exact(spec, record)
     if exact:
         import tensorflow as tf
         sub = model if not spec.softmax else tf.keras.Model(model.inputs, model.layers[-2].output)

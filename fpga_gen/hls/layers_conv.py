@@ -60,7 +60,7 @@ def conv2d(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode
     strategy = str(node.attrs.get("strategy", "latency")).lower()
     rf = int(node.attrs.get("reuse_factor", 1))
     mult_n_in = g["filt_height"] * g["filt_width"] * g["n_chan"]
-    valid = [v for v in valid_reuse_factors(mult_n_in, n_filt) if strategy == "latency" or v <= mult_n_in]
+    valid = valid_reuse_factors(mult_n_in, n_filt, "conv2d", strategy)
     if rf not in valid:
         _fail(node, f"reuse factor {rf} is not supported for a {mult_n_in}x{n_filt} {strategy} conv2d kernel; "
                     f"valid: {', '.join(map(str, valid))}")

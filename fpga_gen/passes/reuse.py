@@ -9,9 +9,12 @@ from .base import Pass, PassError
 __all__ = ["ApplyReuse", "is_valid_reuse", "valid_reuse_factors", "nearest_valid_reuse"]
 
 
-def is_valid_reuse(n_in: int, n_out: int, rf: int) -> bool:
-    """hls4ml's rule (and the static asserts of nnet_dense_resource.h)."""
+def is_valid_reuse(n_in: int, n_out: int, rf: int, op: str = "dense", strategy: str = "latency") -> bool:
+    """hls4ml's rule (and the static asserts of nnet_dense_resource.h).  A conv2d with the resource strategy
+    also needs rf <= n_in (kh * kw * n_chan): nnet_conv2d_resource.h asserts it."""
     if rf < 1 or rf > n_in * n_out:
+        return False
+    if op == "conv2d" and strategy == "resource" and rf > n_in:
         return False
     mult_factor = min(n_in, rf)
     multiplier_limit = -(-(n_in * n_out) // mult_factor)
@@ -21,15 +24,15 @@ def is_valid_reuse(n_in: int, n_out: int, rf: int) -> bool:
     return ok
 
 
-def valid_reuse_factors(n_in: int, n_out: int) -> list[int]:
+def valid_reuse_factors(n_in: int, n_out: int, op: str = "dense", strategy: str = "latency") -> list[int]:
     """Every reuse factor the dense kernels accept, ascending (only divisors of n_in*n_out can be)."""
     total = n_in * n_out
     divisors = sorted({d for k in range(1, int(total ** 0.5) + 1) if total % k == 0 for d in (k, total // k)})
-    return [rf for rf in divisors if is_valid_reuse(n_in, n_out, rf)]
+    return [rf for rf in divisors if is_valid_reuse(n_in, n_out, rf, op, strategy)]
 
 
-def nearest_valid_reuse(n_in: int, n_out: int, rf: int) -> list[int]:
-    valid = valid_reuse_factors(n_in, n_out)
+def nearest_valid_reuse(n_in: int, n_out: int, rf: int, op: str = "dense", strategy: str = "latency") -> list[int]:
+    valid = valid_reuse_factors(n_in, n_out, op, strategy)
     below = [v for v in valid if v <= rf]
     above = [v for v in valid if v >= rf]
     out = []
@@ -67,10 +70,10 @@ class ApplyReuse(Pass):
                 continue
             strategy = config.layer_strategy(node.name)
             rf = config.layer_reuse(node.name)
-            if not is_valid_reuse(n_in, n_out, rf):
-                near = nearest_valid_reuse(n_in, n_out, rf)
-                raise PassError(f"layer {node.name!r}: reuse factor {rf} is not valid for a {n_in}x{n_out} {node.op} "
-                                f"layer; nearest valid values: {', '.join(map(str, near))}")
+            if not is_valid_reuse(n_in, n_out, rf, node.op, strategy):
+                near = nearest_valid_reuse(n_in, n_out, rf, node.op, strategy)
+                raise PassError(f"layer {node.name!r}: reuse factor {rf} is not valid for a {n_in}x{n_out} "
+                                f"{'resource ' if node.op == 'conv2d' and strategy == 'resource' else ''}{node.op} layer; nearest valid values: {', '.join(map(str, near))}")
             if node.attrs.get("strategy") != strategy or node.attrs.get("reuse_factor") != rf:
                 node.attrs["strategy"] = strategy
                 node.attrs["reuse_factor"] = rf

@@ -45,6 +45,19 @@ def product_type(a: FixedType, b: FixedType) -> FixedType:
                      a.signed or b.signed)
 
 
+def check_products_exact(xt: FixedType, wt: FixedType, w) -> tuple[int, float]:
+    """Refuse raw weights ``w`` (inputs along axis 0) whose sum of |x * w| can reach 2**53 for x of type ``xt``;
+    return (the largest raw |x|, the largest column sum of raw |w|)."""
+    x_abs = max(abs(xt.raw_min), abs(xt.raw_max))
+    col_abs = float(np.abs(w).sum(axis=0).max(initial=0.0))
+    bound = x_abs * col_abs
+    if bound >= EXACT_LIMIT:
+        raise EmulationRangeError(
+            f"the products of {xt} and {wt} can reach 2**{int(np.log2(bound))}; the emulator is exact "
+            f"below 2**53: narrow the input or weight precision")
+    return x_abs, col_abs
+
+
 def weight_raw(values: np.ndarray, t: FixedType) -> np.ndarray:
     """Real weight values -> raw integers; they must be exactly representable."""
     raw = np.asarray(values, dtype=np.float64) * 2.0 ** t.frac
@@ -86,12 +99,7 @@ def dense_kernel(node: Node, inputs, in_types, xp):
         w = weight_raw(node.weights["kernel"], wt)
         b = weight_raw(node.weights["bias"], bt)
         pt = product_type(xt, wt)
-        x_abs = max(abs(xt.raw_min), abs(xt.raw_max))
-        bound = x_abs * float(np.abs(w).sum(axis=0).max(initial=0.0))
-        if bound >= EXACT_LIMIT:
-            raise EmulationRangeError(
-                f"the products of {xt} and {wt} can reach 2**{int(np.log2(bound))}; the emulator is exact "
-                f"below 2**53: narrow the input or weight precision")
+        x_abs, col_abs = check_products_exact(xt, wt, w)
         exact_products = at.frac >= pt.frac
         b_acc = cast(b, bt, at)
         # accum never overflows when its range holds every value the sum can take: no overflow pass then
@@ -101,7 +109,6 @@ def dense_kernel(node: Node, inputs, in_types, xp):
             acc_fits = bool(lo.min(initial=0.0) >= at.raw_min and hi.max(initial=0.0) <= at.raw_max)
         # float32 products (see NumpyOps.exact_float32): x and w exact in float32, every partial sum below
         # 2**24 -- from the types, or else from the batch's largest |x| (checked per call)
-        col_abs = float(np.abs(w).sum(axis=0).max(initial=0.0))
         w32 = None
         if getattr(xp, "exact_float32", False) and exact_products and max(xt.width, wt.width) <= 24:
             w32 = xp.float32(w)

@@ -8,7 +8,7 @@ import numpy as np
 from ..ir.graph import Node
 from ..ir.types import FixedType
 from .fixed import EXACT_LIMIT, EmulationRangeError, _overflow, cast
-from .kernels import kernel, product_type, weight_raw
+from .kernels import check_products_exact, kernel, product_type, weight_raw
 from .kernels_conv import MAX_GATHERED, _windows
 
 __all__ = ["batchnorm_kernel", "depthwise_conv2d_kernel"]
@@ -52,12 +52,7 @@ def _depthwise(node: Node, x, xt: FixedType, xp):
         w = weight_raw(np.asarray(node.weights["kernel"]).reshape(kh * kw, n_chan), wt)
         b = weight_raw(node.weights["bias"], bt)
         pt = product_type(xt, wt)
-        x_abs = max(abs(xt.raw_min), abs(xt.raw_max))
-        bound = x_abs * float(np.abs(w).sum(axis=0).max(initial=0.0))
-        if bound >= EXACT_LIMIT:
-            raise EmulationRangeError(
-                f"the products of {xt} and {wt} can reach 2**{int(np.log2(bound))}; the emulator is exact "
-                f"below 2**53: narrow the input or weight precision")
+        check_products_exact(xt, wt, w)
         plan = (xp, xp.asarray(w), xp.asarray(cast(b, bt, at)), pt)
         node.meta["_emu_dw"] = plan
     _, w, b_acc, pt = plan

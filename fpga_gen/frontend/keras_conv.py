@@ -42,6 +42,16 @@ def _check_common(layer, cfg: dict) -> None:
                             f"use 'valid' or 'same'")
 
 
+def _check_conv_options(layer, cfg: dict) -> None:
+    """dilation and groups: refused in one line (no nnet kernel computes them)."""
+    cls = type(layer).__name__
+    if _pair(cfg.get("dilation_rate", 1)) != (1, 1):
+        raise FrontendError(f"layer {layer.name!r} ({cls}): dilation_rate={tuple(_pair(cfg['dilation_rate']))} is "
+                            f"not supported yet; use dilation_rate=1")
+    if int(cfg.get("groups", 1) or 1) != 1:
+        raise FrontendError(f"layer {layer.name!r} ({cls}): groups={cfg['groups']} is not supported yet; use groups=1")
+
+
 def _geometry(layer, in_shape, window, strides, padding) -> tuple[tuple[int, int], tuple[int, int, int, int]]:
     oh, pt, pb = out_size_and_pads(in_shape[0], window[0], strides[0], padding)
     ow, pl, pr = out_size_and_pads(in_shape[1], window[1], strides[1], padding)
@@ -71,11 +81,7 @@ def _conv2d(layer, ctx: Context):
     cls = type(layer).__name__
     cfg = layer.get_config()
     _check_common(layer, cfg)
-    if _pair(cfg.get("dilation_rate", 1)) != (1, 1):
-        raise FrontendError(f"layer {layer.name!r} ({cls}): dilation_rate={tuple(_pair(cfg['dilation_rate']))} is "
-                            f"not supported yet; use dilation_rate=1")
-    if int(cfg.get("groups", 1) or 1) != 1:
-        raise FrontendError(f"layer {layer.name!r} ({cls}): groups={cfg['groups']} is not supported yet; use groups=1")
+    _check_conv_options(layer, cfg)
     src, in_shape = _spatial_input(layer, ctx)
     kernel_size, strides = _pair(cfg["kernel_size"]), _pair(cfg["strides"])
     out_hw, pads = _geometry(layer, in_shape, kernel_size, strides, cfg["padding"])

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..ir.graph import Node
 from .keras import Context, handler
-from .keras_conv import _check_common, _geometry, _pair, _spatial_input
+from .keras_conv import _check_common, _check_conv_options, _geometry, _pair, _spatial_input
 from .keras_depthwise import add_depthwise_node, add_layer_activation, check_depthwise_options
 from .loader import FrontendError
 from .quantizers import quantizer_spec
@@ -125,11 +125,7 @@ def _qconv2d_batchnorm(layer, ctx: Context):
     cfg = layer.get_config()
     _check_common(layer, cfg)
     _check_folding(layer, cfg)
-    if _pair(cfg.get("dilation_rate", 1)) != (1, 1):
-        raise FrontendError(f"layer {layer.name!r} ({cls}): dilation_rate={tuple(_pair(cfg['dilation_rate']))} is "
-                            f"not supported yet; use dilation_rate=1")
-    if int(cfg.get("groups", 1) or 1) != 1:
-        raise FrontendError(f"layer {layer.name!r} ({cls}): groups={cfg['groups']} is not supported yet; use groups=1")
+    _check_conv_options(layer, cfg)
     src, in_shape = _spatial_input(layer, ctx)
     kernel_size, strides = _pair(cfg["kernel_size"]), _pair(cfg["strides"])
     out_hw, pads = _geometry(layer, in_shape, kernel_size, strides, cfg["padding"])

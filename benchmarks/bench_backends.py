@@ -11,10 +11,11 @@ examples/train_digits_cnn.py (Conv2D, max and average pooling, Dense).  Measured
   already imported) and project write (HLS files, testbench vectors, report);
 * emulator throughput: numpy (the spec) and the same kernels on PyTorch's CPU back end (and on
   CUDA, the ``gpu`` back end, when a GPU is visible);
-* C++ build: g++ of the written project into the shared library (``fpga_gen.csim.build``),
-  cold (empty cache: the precompiled header is built too) and with only the precompiled
-  header cached (what a second project costs); wall and CPU seconds (compilers included);
-* native (= csim) batch throughput on all cores and on one thread.
+* C++ build: g++ of the written project into the shared library (``fpga_gen.csim.build``), the
+  native one (``-DFPGA_GEN_NATIVE``: dense and conv2d as integer sums) and the csim one (the HLS
+  code as written), cold (empty cache: the precompiled header is built too) and with only the
+  precompiled header cached (what a second project costs); wall and CPU seconds (compilers included);
+* native batch throughput on all cores and on one thread, and csim's on one thread.
 
 Every back end's output is checked bit-identical to the numpy emulator.  Each model is measured
 in its own Python process (one compiled library per process, nothing shared).  Times are the best of
@@ -188,31 +189,37 @@ def measure_ours(path: Path, x: np.ndarray, work: Path, repeat: int, torch_cpu: 
                 r["cuda_same"] = bool(np.array_equal(y, ref))
                 r["cuda_device"] = torch.cuda.get_device_name(0)
 
-    # C++ builds: cold = empty cache (precompiled header included); warm = only the header cached
-    cold, cold_cpu, warm, warm_cpu = [], [], [], []
+    # C++ builds, of the csim library (the HLS code as written) and of the native one (-DFPGA_GEN_NATIVE: dense and
+    # conv2d as integer sums): cold = empty cache (precompiled header included); warm = only the header cached
     saved = os.environ.get("FPGA_GEN_CACHE_DIR")
     try:
-        for i in range(2):
-            cache = work / f"cache_{path.stem}_{i}"
-            shutil.rmtree(cache, ignore_errors=True)
-            os.environ["FPGA_GEN_CACHE_DIR"] = str(cache)
-            c0, t0 = children_cpu(), time.perf_counter()
-            csim.build(out, library=True, testbench=False)
-            cold.append(time.perf_counter() - t0)
-            cold_cpu.append(children_cpu() - c0)
-            for d in ("obj", "lib"):
-                shutil.rmtree(cache / "csim" / d, ignore_errors=True)
-            c0, t0 = children_cpu(), time.perf_counter()
-            csim.build(out, library=True, testbench=False)
-            warm.append(time.perf_counter() - t0)
-            warm_cpu.append(children_cpu() - c0)
-        r["build_cold_s"], r["build_cold_cpu_s"] = min(cold), min(cold_cpu)
-        r["build_warm_s"], r["build_warm_cpu_s"] = min(warm), min(warm_cpu)
-        csim.predict(out, x[:8])
-        r["native_s"], y = best_of(lambda: csim.predict(out, x), repeat, r, "native_cpu_s")
+        for kind, native in (("", False), ("native_", True)):
+            cold, cold_cpu, warm, warm_cpu = [], [], [], []
+            for i in range(2):
+                cache = work / f"cache_{path.stem}_{kind}{i}"
+                shutil.rmtree(cache, ignore_errors=True)
+                os.environ["FPGA_GEN_CACHE_DIR"] = str(cache)
+                c0, t0 = children_cpu(), time.perf_counter()
+                csim.build(out, library=True, testbench=False, native=native)
+                cold.append(time.perf_counter() - t0)
+                cold_cpu.append(children_cpu() - c0)
+                for d in ("obj", "lib"):
+                    shutil.rmtree(cache / "csim" / d, ignore_errors=True)
+                c0, t0 = children_cpu(), time.perf_counter()
+                csim.build(out, library=True, testbench=False, native=native)
+                warm.append(time.perf_counter() - t0)
+                warm_cpu.append(children_cpu() - c0)
+            r[f"build_{kind}cold_s"], r[f"build_{kind}cold_cpu_s"] = min(cold), min(cold_cpu)
+            r[f"build_{kind}warm_s"], r[f"build_{kind}warm_cpu_s"] = min(warm), min(warm_cpu)
+        csim.predict(out, x[:8], native=True)
+        r["native_s"], y = best_of(lambda: csim.predict(out, x, native=True), repeat, r, "native_cpu_s")
         r["native_same"] = bool(np.array_equal(y, ref))
-        r["native_1t_s"], y1 = best_of(lambda: csim.predict(out, x, threads=1), repeat, r, "native_1t_cpu_s")
+        r["native_1t_s"], y1 = best_of(lambda: csim.predict(out, x, threads=1, native=True), repeat, r,
+                                       "native_1t_cpu_s")
         r["native_same"] &= bool(np.array_equal(y1, ref))
+        csim.predict(out, x[:8])
+        r["csim_1t_s"], y2 = best_of(lambda: csim.predict(out, x, threads=1), repeat, r, "csim_1t_cpu_s")
+        r["csim_same"] = bool(np.array_equal(y2, ref))
     finally:
         if saved is None:
             os.environ.pop("FPGA_GEN_CACHE_DIR", None)
@@ -241,8 +248,8 @@ def backends_table(results: dict) -> str:
         n = r["batch"]
         e = r["emu_s"]
         cpu = {"emulator, numpy": r.get("emu_cpu_s"), "emulator, torch CPU": r.get("torch_cpu_s"),
-               f"native/csim, {os.cpu_count()} threads": r.get("native_cpu_s"),
-               "native/csim, 1 thread": r.get("native_1t_cpu_s")}
+               f"native, {os.cpu_count()} threads": r.get("native_cpu_s"),
+               "native, 1 thread": r.get("native_1t_cpu_s"), "csim, 1 thread": r.get("csim_1t_cpu_s")}
         rows = [
             ("convert (Keras -> graph)", r["convert_s"], None, None, ""),
             ("project write", r["write_s"], None, None, ""),
@@ -254,11 +261,16 @@ def backends_table(results: dict) -> str:
             rows.append((f"emulator, torch CUDA ({r['cuda_device']})", r["cuda_s"], n, ratio(e, r["cuda_s"]),
                          "yes" if r["cuda_same"] else "NO"))
         rows += [
-            (f"C++ build, cold (CPU {r['build_cold_cpu_s']:.1f} s)", r["build_cold_s"], None, None, ""),
-            (f"C++ build, header cached (CPU {r['build_warm_cpu_s']:.1f} s)", r["build_warm_s"], None, None, ""),
-            (f"native/csim, {os.cpu_count()} threads", r["native_s"], n, ratio(e, r["native_s"]),
+            (f"native C++ build, cold (CPU {r['build_native_cold_cpu_s']:.1f} s)", r["build_native_cold_s"], None, None,
+             ""),
+            (f"native C++ build, header cached (CPU {r['build_native_warm_cpu_s']:.1f} s)", r["build_native_warm_s"],
+             None, None, ""),
+            (f"csim C++ build, cold (CPU {r['build_cold_cpu_s']:.1f} s)", r["build_cold_s"], None, None, ""),
+            (f"csim C++ build, header cached (CPU {r['build_warm_cpu_s']:.1f} s)", r["build_warm_s"], None, None, ""),
+            (f"native, {os.cpu_count()} threads", r["native_s"], n, ratio(e, r["native_s"]),
              "yes" if r["native_same"] else "NO"),
-            ("native/csim, 1 thread", r["native_1t_s"], n, ratio(e, r["native_1t_s"]), "yes" if r["native_same"] else "NO"),
+            ("native, 1 thread", r["native_1t_s"], n, ratio(e, r["native_1t_s"]), "yes" if r["native_same"] else "NO"),
+            ("csim, 1 thread", r["csim_1t_s"], n, ratio(e, r["csim_1t_s"]), "yes" if r["csim_same"] else "NO"),
         ]
         for stage, s, count, rel, same in rows:
             per_cpu = rate(cpu[stage], count) if count and cpu.get(stage) else ""

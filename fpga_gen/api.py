@@ -139,10 +139,10 @@ class Project:
 
         ``emu`` (or ``cpu``): the numpy emulator, the spec.  ``gpu``: the emulator's kernels on PyTorch
         (CUDA when available, else the CPU; ``pip install 'fpga-gen[gpu]'``).  ``csim``: the generated
-        C++ compiled by g++ into a cached shared library and run over the batch on every core.
-        ``native`` is the same as ``csim``: that build is already the optimised native library
-        (-O1: -O2/-O3 ran the ap_fixed code only 5-8% faster per CPU-second on a 16-64-32-32-5 MLP
-        and compile slower), so there is no second build.
+        HLS C++ compiled by g++ into a cached shared library and run over the batch on every core.
+        ``native``: the same C++ compiled with ``-DFPGA_GEN_NATIVE``, where dense and conv2d layers sum
+        raw integer codes (fpga_gen_native.h) instead of one ap_fixed operation at a time -- the same
+        bits, several times faster; every other layer runs its nnet_utils code as in ``csim``.
         """
         if backend in ("emu", "cpu"):
             return self.emulator().predict(x)
@@ -155,7 +155,7 @@ class Project:
             if self.split_at:
                 raise ProjectError(f"the FPGA project holds the model up to {self.split_at!r} only; "
                                    f"use backend='split-csim' (C-simulated head, then the fallback)")
-            return csim.predict(self._built_directory(), x)
+            return csim.predict(self._built_directory(), x, native=backend == "native")
         raise ProjectError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
 
     def _predict_split(self, x, backend: str):

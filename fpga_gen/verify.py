@@ -307,7 +307,7 @@ def verify(project, x, labels=None, backend: str = "csim", tolerance="exact", re
     if backend in ("csim", "native"):
         from . import csim
         with progress(None, "csim build", enabled=enabled):
-            csim.build(project._built_directory(), library=True, testbench=False)
+            csim.build(project._built_directory(), library=True, testbench=False, native=backend == "native")
     got = _outputs(_chunked(lambda c: project.predict(c, backend=backend), x, n, f"verify {backend}", enabled))
 
     out_nodes = project.graph.output_nodes()

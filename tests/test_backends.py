@@ -332,8 +332,9 @@ def test_random_graphs_in_cpp(seed, accum_mode, softmax, ):
     x = _cpp_safe(edge_inputs(g["x"].types["result"], g["x"].size, 300, seed=seed))
     with np.errstate(all="ignore"):
         ref = project.predict(x, backend="emu")
-    got = project.predict(x, backend="native")
-    assert np.array_equal(ref, got, equal_nan=True)   # the C++ writes +0.0 where numpy may write -0.0
+    for backend in ("csim", "native"):        # the HLS code, and the native library's integer kernels
+        got = project.predict(x, backend=backend)
+        assert np.array_equal(ref, got, equal_nan=True), backend   # the C++ writes +0.0 where numpy may write -0.0
 
 
 @needs_gxx

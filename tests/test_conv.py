@@ -202,6 +202,8 @@ def test_csim_equals_emulator(case, tmp_path):
     emu = project.predict(x)
     y = csim.predict(tmp_path / "prj", x)
     assert np.array_equal(y, emu), f"{np.mean(y == emu):.4f} match"
+    y = csim.predict(tmp_path / "prj", x, native=True)     # conv2d and dense as integer sums
+    assert np.array_equal(y, emu), f"native: {np.mean(y == emu):.4f} match"
     assert csim.run_testbench(tmp_path / "prj").passed
     assert np.array_equal(load_project(tmp_path / "prj").predict(x), emu)     # attributes survive graph.json
 
@@ -216,6 +218,7 @@ def test_csim_conv_strategy_and_reuse(strategy, reuse, tmp_path):
     project.write(tmp_path / "prj")
     x = random_inputs(project, 200)
     assert np.array_equal(csim.predict(tmp_path / "prj", x), project.predict(x))
+    assert np.array_equal(csim.predict(tmp_path / "prj", x, native=True), project.predict(x))
 
 
 @needs_gxx

@@ -229,21 +229,57 @@ def test_retries_without_precompiled_header(tmp_path, monkeypatch):
     real = build_mod._compile
     calls = []
 
-    def flaky(cxx, pch_flags, units, todo, tmp_objs, project, log):
+    def flaky(cxx, pch_flags, units, todo, tmp_objs, project, log, defines=()):
         calls.append(bool(pch_flags))
         if pch_flags:
             log.parent.mkdir(parents=True, exist_ok=True)
             log.write_text("cc1plus: internal compiler error: Segmentation fault\n")
             raise csim.CsimCompileError("g++ failed", log)
-        return real(cxx, pch_flags, units, todo, tmp_objs, project, log)
+        return real(cxx, pch_flags, units, todo, tmp_objs, project, log, defines)
 
     monkeypatch.setattr(build_mod, "_compile", flaky)
     monkeypatch.setenv("FPGA_GEN_CACHE_DIR", str(tmp_path / "cache"))
     (tmp_path / "cache" / "csim").mkdir(parents=True)
     g = mlp_graph((16, 8, 4), seed=31)
     d = write(g, tmp_path)
-    monkeypatch.setattr(build_mod, "_pch", lambda *a: tmp_path / "fake_pch.h")
+    class CachedPch:                        # as if a precompiled header were cached
+        path = tmp_path / "fake_pch.h"
+
+        def __init__(self, *a):
+            pass
+
+        def start(self):
+            pass
+
+        def finish(self):
+            pass
+
+    monkeypatch.setattr(build_mod, "_PchJob", CachedPch)
     b = csim.build(d, testbench=False)
     assert calls == [True, False] and b.compiled == ("design",)
     x = inputs(g, 100)
     assert np.array_equal(csim.predict(d, x), emulate(g, x))
+
+
+def test_cold_build_compiles_beside_the_precompiled_header_and_caches_it(tmp_path, monkeypatch):
+    """An empty cache: the units compile without the header while it is built; the next build uses it."""
+    import importlib
+    build_mod = importlib.import_module("fpga_gen.csim.build")
+    real = build_mod._compile
+    seen = []
+
+    def spy(cxx, pch_flags, units, todo, tmp_objs, project, log, defines=()):
+        seen.append(bool(pch_flags))
+        return real(cxx, pch_flags, units, todo, tmp_objs, project, log, defines)
+
+    monkeypatch.setattr(build_mod, "_compile", spy)
+    monkeypatch.setenv("FPGA_GEN_CACHE_DIR", str(tmp_path / "cache"))
+    g = mlp_graph((12, 6, 3), seed=32)
+    d = write(g, tmp_path)
+    csim.build(d, testbench=False)
+    assert len(list((tmp_path / "cache" / "csim" / "pch").glob("*/fpga_gen_pch.h.gch"))) == 1
+    assert not list((tmp_path / "cache" / "csim" / "pch").glob(".*"))        # no temporary left behind
+    csim.build(d, testbench=False, native=True)
+    assert seen == [False, True]
+    x = inputs(g, 50)
+    assert np.array_equal(csim.predict(d, x, native=True), emulate(g, x))

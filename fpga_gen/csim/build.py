@@ -152,58 +152,77 @@ class _Jobs:
             raise CsimCompileError(f"g++ failed on {', '.join(failed)} of {project_dir}; log: {self.log}", self.log)
 
 
-def _pch(cxx: str, ident: str, firmware: Path) -> Path | None:
-    """The cached precompiled header for these copies of ap_types/ and nnet_utils/ (built once)."""
-    h = hashlib.sha256()
-    for d in PCH_DIRS:
-        if not (firmware / d).is_dir():
-            return None
-        _hash_tree(h, firmware / d, firmware)
-    header = render("hls/csim_pch.h.j2", headers=PCH_HEADERS, system_headers=PCH_SYSTEM_HEADERS)
-    key = _key(BUILDER_VERSION, ident, CXXFLAGS, header, h.hexdigest())
-    final = cache_dir() / "csim" / "pch" / key
-    if (final / "fpga_gen_pch.h.gch").is_file():
-        return final / "fpga_gen_pch.h"
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=final.parent))
-    tmp.chmod(0o755)
-    try:
+class _PchJob:
+    """The precompiled header for these copies of ap_types/ and nnet_utils/: ``path`` when it is cached;
+    otherwise ``start()`` builds it in the background (a cold build compiles its units without it
+    meanwhile, so its wall time is not the header's plus the units') and ``finish()`` places it."""
+
+    def __init__(self, cxx: str, ident: str, firmware: Path):
+        self.cxx, self.firmware, self.proc, self.tmp, self.path = cxx, firmware, None, None, None
+        h = hashlib.sha256()
         for d in PCH_DIRS:
-            shutil.copytree(firmware / d, tmp / d)
-        (tmp / "fpga_gen_pch.h").write_text(header)
-        cmd = [cxx, *CXXFLAGS, "-Iap_types", "-I.", "-x", "c++-header", "fpga_gen_pch.h", "-o", "fpga_gen_pch.h.gch"]
-        r = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
-        if r.returncode != 0:        # not fatal: compile without it
-            return None
+            if not (firmware / d).is_dir():
+                self.final = None
+                return
+            _hash_tree(h, firmware / d, firmware)
+        self.header = render("hls/csim_pch.h.j2", headers=PCH_HEADERS, system_headers=PCH_SYSTEM_HEADERS)
+        self.key = _key(BUILDER_VERSION, ident, CXXFLAGS, self.header, h.hexdigest())
+        self.final = cache_dir() / "csim" / "pch" / self.key
+        if (self.final / "fpga_gen_pch.h.gch").is_file():
+            self.path = self.final / "fpga_gen_pch.h"
+
+    def start(self) -> None:
+        if self.final is None or self.path is not None:
+            return
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.key}.", dir=self.final.parent))
+        self.tmp.chmod(0o755)
+        for d in PCH_DIRS:
+            shutil.copytree(self.firmware / d, self.tmp / d)
+        (self.tmp / "fpga_gen_pch.h").write_text(self.header)
+        cmd = [self.cxx, *CXXFLAGS, "-Iap_types", "-I.", "-x", "c++-header", "fpga_gen_pch.h", "-o", "fpga_gen_pch.h.gch"]
+        self.proc = subprocess.Popen(cmd, cwd=self.tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def finish(self) -> None:
+        """Wait for the background build and place it (a failed one is not fatal: builds go on without)."""
+        if self.proc is None:
+            return
         try:
-            os.rename(tmp, final)
-        except OSError:              # another process placed it first
-            pass
-        return final / "fpga_gen_pch.h" if (final / "fpga_gen_pch.h.gch").is_file() else None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            if self.proc.wait() == 0:
+                try:
+                    os.rename(self.tmp, self.final)
+                except OSError:      # another process placed it first
+                    pass
+        finally:
+            self.proc = None
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 _PCH_TROUBLE = re.compile(r"internal compiler error|precompiled header|\.gch")
 
 
-def _compile(cxx, pch_flags, units, todo, tmp_objs, project, log) -> None:
+def _compile(cxx, pch_flags, units, todo, tmp_objs, project, log, defines=()) -> None:
     jobs = _Jobs(log)
     for n in todo:
         src = units[n][0]
         # the precompiled header must come first; the sources' own -include after it
-        jobs.start(n, [cxx, *CXXFLAGS, *pch_flags, "-Ifirmware/ap_types", "-Ifirmware", "-c", src[0], *src[1:],
-                       "-o", str(tmp_objs[n])], project)
+        jobs.start(n, [cxx, *CXXFLAGS, *defines, *pch_flags, "-Ifirmware/ap_types", "-Ifirmware", "-c", src[0],
+                       *src[1:], "-o", str(tmp_objs[n])], project)
     jobs.wait(project)
 
 
-def build(project_dir, library: bool = True, testbench: bool = True) -> CsimBuild:
+def build(project_dir, library: bool = True, testbench: bool = True, native: bool = False) -> CsimBuild:
     """Compile what is asked for (both by default), reusing the cache; return the artifact paths.
 
     Two units: the design (``firmware/<top>.cpp`` with ``<top>_bridge.cpp`` pulled in by
     ``-include``, so the heavy headers and kernels are compiled once) and the testbench
     ``<top>_test.cpp``.  The library links the design alone; the executable links both.
+    ``native``: the native back end's library instead (library only): the design compiled with
+    ``-DFPGA_GEN_NATIVE``, so dense and conv2d layers run the integer kernels of fpga_gen_native.h.
     """
+    if native and testbench:
+        raise CsimError("the native build is a library only; call build(..., testbench=False, native=True)")
+    defines = ("-DFPGA_GEN_NATIVE",) if native else ()
     t0 = time.perf_counter()
     project = Path(project_dir).resolve()
     if not project.is_dir():
@@ -215,7 +234,7 @@ def build(project_dir, library: bool = True, testbench: bool = True) -> CsimBuil
     _hash_tree(h, project / "firmware", project)
     fw_hash = h.hexdigest()
     bridge = f"{top}_bridge.cpp"
-    design_key = _key(BUILDER_VERSION, ident, CXXFLAGS, top, fw_hash, (project / bridge).read_bytes())
+    design_key = _key(BUILDER_VERSION, ident, CXXFLAGS, *defines, top, fw_hash, (project / bridge).read_bytes())
     units = {"design": ([f"firmware/{top}.cpp", "-include", bridge], design_key)}
     if testbench:
         test_src = project / f"{top}_test.cpp"
@@ -233,22 +252,24 @@ def build(project_dir, library: bool = True, testbench: bool = True) -> CsimBuil
     todo = [n for n in units if wanted[n] and not objs[n].is_file()]
 
     if todo:
-        pch = _pch(cxx, ident, project / "firmware")
-        pch_flags = ["-include", str(pch)] if pch else []
+        pch_job = _PchJob(cxx, ident, project / "firmware")
+        pch_flags = ["-include", str(pch_job.path)] if pch_job.path else []
+        pch_job.start()                  # not cached: built beside the units, for the next build
         (root / "obj").mkdir(parents=True, exist_ok=True)
         tmp_objs = {n: Path(tempfile.mkstemp(suffix=".o", prefix=".", dir=root / "obj")[1]) for n in todo}
         log = root / "logs" / f"{design_key}.log"
         try:
             try:
-                _compile(cxx, pch_flags, units, todo, tmp_objs, project, log)
+                _compile(cxx, pch_flags, units, todo, tmp_objs, project, log, defines)
             except CsimCompileError as e:
                 # a precompiled header GCC chokes on (it may crash rather than ignore it): retry once without
                 if not pch_flags or not _PCH_TROUBLE.search(e.log.read_text(errors="replace")):
                     raise
-                _compile(cxx, [], units, todo, tmp_objs, project, log)
+                _compile(cxx, [], units, todo, tmp_objs, project, log, defines)
             for n in todo:
                 _atomic_place(tmp_objs[n], objs[n])
         finally:
+            pch_job.finish()
             for p in tmp_objs.values():
                 p.unlink(missing_ok=True)
 

@@ -56,13 +56,15 @@ def _threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def predict(project_dir, x, threads: int | None = None) -> np.ndarray:
+def predict(project_dir, x, threads: int | None = None, native: bool = False) -> np.ndarray:
     """Run the C++ of the project on every sample of ``x`` (batch, *input shape).
 
     Returns float64 (batch, *output shape): the exact values of the output type.  The
-    batch is split over ``threads`` threads (default: the usable CPUs).
+    batch is split over ``threads`` threads (default: the usable CPUs).  ``native``: the
+    native back end's library (integer dense/conv2d kernels, the same bits) instead of the
+    HLS code as it stands.
     """
-    b = build(project_dir, library=True, testbench=False)
+    b = build(project_dir, library=True, testbench=False, native=native)
     lib, in_shape, out_shape, thread_safe = _library(b.library)
     a = np.asarray(x, dtype=np.float64)
     if a.shape == in_shape:

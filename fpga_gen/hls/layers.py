@@ -149,6 +149,7 @@ def dense(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode:
     code.params.update(strategy=strategy, reuse_factor=rf, kernel_class=kernel_class,
                        weight_t=td["weight"], bias_t=td["bias"], accum_t=td["accum"],
                        w=w.name, b=b.name, n_zeros=w.n_zeros, n_nonzeros=n_in * n_out - w.n_zeros)
+    code.params["native"] = _native.plan(node, graph, namer, code, kernel, strategy == "resource", 1)
     return code
 
 
@@ -158,3 +159,4 @@ from . import layers_spatial as _layers_spatial  # noqa: E402,F401  (zeropad, cr
 from . import layers_activation as _layers_activation  # noqa: E402,F401  (activation, softmax)
 from . import layers_depthwise as _layers_depthwise  # noqa: E402,F401  (registers batchnorm and depthwise_conv2d)
 from . import layers_quant as _layers_quant  # noqa: E402,F401  (registers quant_act and apply_scale)
+from . import native as _native  # noqa: E402  (the native back end's integer kernels)

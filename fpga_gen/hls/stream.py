@@ -146,7 +146,8 @@ def to_stream(layers: list[LayerCode], graph: Graph, namer: Namer, in_port: str,
         src = srcs[0]
         stage = StreamStage(**{f: getattr(code, f) for f in LayerCode.__dataclass_fields__})
         stage.typedefs = list(code.typedefs)
-        stage.params = dict(code.params, io_type="io_stream")
+        # (the native back end's integer kernels are io_parallel only)
+        stage.params = dict(code.params, io_type="io_stream", native=None)
         stage.in_array, stage.in_type, stage.pack_in = src.stream, src.type, src.pack
         stage.in_arrays, stage.in_types = [p.stream for p in srcs], [p.type for p in srcs]
         stage.pack_ins = [p.pack for p in srcs]

@@ -29,7 +29,8 @@ __all__ = ["write_project", "io_context", "HlsWriteError", "COPIED_DIRS", "IO_TE
 COPIED_DIRS = ("ap_types", "nnet_utils")
 # headers fpga-gen writes itself, rendered into firmware/ when a layer includes them
 OWN_HEADERS = {"fpga_gen_quant.h": "hls/firmware/fpga_gen_quant.h.j2",
-               "fpga_gen_stream.h": "hls/firmware/fpga_gen_stream.h.j2"}
+               "fpga_gen_stream.h": "hls/firmware/fpga_gen_stream.h.j2",
+               "fpga_gen_native.h": "hls/firmware/fpga_gen_native.h.j2"}
 
 # io type -> (top function template stem under firmware/, macros the testbench/bridge/AXI wrapper call it with)
 IO_TEMPLATES = {"parallel": ("top", "hls/io/parallel.j2"), "stream": ("top_stream", "hls/io/stream.j2")}

@@ -1,0 +1,54 @@
+"""The native back end's integer kernels (``templates/hls/firmware/fpga_gen_native.h.j2``): when a dense
+or conv2d layer may use them, and with which parameters.
+
+The HLS code computes a dense product one ap_fixed operation at a time (84 % of a native run went there).
+Under ``-DFPGA_GEN_NATIVE`` the top function calls :class:`fpga_gen_native::Gemm` instead, which sums the
+raw integer codes -- the same numbers, bit for bit, under the conditions :func:`plan` checks; any other
+layer keeps its nnet_utils call, so the native library computes what csim computes (tests/test_native.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.graph import Graph, Node
+from ..ir.types import FixedType
+from .layers import LayerCode
+from .names import Namer
+
+__all__ = ["HEADER", "plan"]
+
+HEADER = "fpga_gen_native.h"
+
+
+def _raw_abs_max(t: FixedType) -> int:
+    return max(abs(t.raw_min), abs(t.raw_max))
+
+
+def plan(node: Node, graph: Graph, namer: Namer, code: LayerCode, taps_out: np.ndarray, transposed: bool,
+         n_pix: int, idx=None) -> dict | None:
+    """Template facts of the integer kernel for ``node`` (weights ``taps_out`` as (taps, outputs) real
+    values), or None where it would not give the nnet kernel's bits (then the nnet call stays)."""
+    if len(node.inputs) != 1:
+        return None
+    xt = graph[node.inputs[0]].types["result"]
+    wt, at = node.types["weight"], node.types["accum"]
+    if xt.width + wt.width > 64 or at.width > 64 or at.saturation != "WRAP":
+        return None
+    # (nnet::cast's xnor count for ap_uint<1> data and weights never applies: types are ap_[u]fixed)
+    prod_shift = xt.frac + wt.frac - at.frac
+    if prod_shift > 0 and at.rounding != "TRN":
+        return None                  # a rounded product cast: not a shift
+    w_raw = np.abs(np.asarray(taps_out, dtype=np.float64) * 2.0 ** wt.frac)
+    bound = float(w_raw.sum(axis=0).max(initial=0.0)) * _raw_abs_max(xt)
+    narrow = prod_shift <= 0 and xt.width <= 32 and wt.width <= 32 and bound < 2.0 ** 31
+    n_taps, n_out = taps_out.shape
+    p = dict(acc="int32_t" if narrow else "int64_t", n_in=code.n_in, n_pix=n_pix, n_taps=n_taps, n_out=n_out,
+             transposed="true" if transposed else "false", prod_shift=max(prod_shift, 0),
+             acc_shift=max(-prod_shift, 0), gemm=namer.unique(f"native_{code.stem}"), idx=None)
+    if idx is not None:
+        p["idx"] = namer.unique(f"native_idx_{code.stem}")
+        p["idx_values"] = [int(i) for i in np.asarray(idx).ravel()]
+    if HEADER not in code.includes:
+        code.includes = tuple(code.includes) + (HEADER,)
+    return p

@@ -1,0 +1,105 @@
+"""The native back end: dense and conv2d layers as integer sums (fpga_gen_native.h), the same bits as the
+HLS code (csim) and the emulator, and the nnet call kept wherever the integer kernel would not be exact."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from fpga_gen import csim
+from fpga_gen.api import Project
+from fpga_gen.config import ProjectConfig
+from fpga_gen.ir import FixedType, Graph, Node
+from fpga_gen.passes.reuse import valid_reuse_factors
+
+from test_backends import _cpp_safe, _dense, edge_inputs
+
+needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
+
+# (accum mode of tests/test_backends._dense, strategy, the input type of the layer or None: the previous
+# layer's result) -- every path of the integer kernel: int32 sums, int64 sums that wrap, products truncated
+# onto a coarse accumulator, the resource kernels' transposed weights (reuse <= n_in and > n_in), and a
+# saturating accumulator that must keep the nnet call.
+LAYERS = [
+    ("exact", "latency", FixedType(10, 4)),
+    ("wrap", "resource", None),
+    ("coarse", "latency", None),
+    ("exact", "resource", FixedType(30, 12)),      # 30-bit inputs: the sums need 64 bits
+    ("wrap", "latency", FixedType(34, 12, False)),   # wider than 32 bits: int64 whatever the weights
+    ("sat", "latency", None),
+    ("exact", "resource", None),
+]
+
+
+def _chain(seed: int) -> Graph:
+    rng = np.random.default_rng(seed)
+    x = Node("x", "input", [], (int(rng.integers(6, 14)),), types={"result": LAYERS[0][2]})
+    nodes = [x]
+    for k, (mode, strategy, in_t) in enumerate(LAYERS):
+        src = nodes[-1]
+        if in_t is not None and k:                   # a linear activation re-types the previous output
+            src = Node(f"retype_{k}", "activation", [src.name], src.shape, attrs={"activation": "linear"},
+                       types={"result": in_t})
+            nodes.append(src)
+        n_out = int(rng.integers(3, 12))
+        valid = valid_reuse_factors(src.size, n_out)
+        reuse = valid[-1] if k == len(LAYERS) - 1 else int(rng.choice(valid[:3]))     # the last: rf > n_in
+        d = _dense(f"dense_{k}", src, n_out, rng, mode, strategy=strategy, reuse=reuse)
+        if mode == "coarse":                        # only a truncating product cast is a shift
+            d.types["accum"] = d.types["accum"].with_modes(rounding="TRN")
+        if mode == "sat":                           # (some random result types trip ap_types' own asserts)
+            d.types["result"] = FixedType(12, 4, True, "RND", "SAT")
+        nodes.append(d)
+    return Graph(f"native_chain_{seed}", nodes, inputs=["x"], outputs=[nodes[-1].name])
+
+
+def _plans(parameters_h: str) -> dict:
+    """layer stem -> (sum type, product shift, accum shift) of each Gemm in parameters.h."""
+    found = re.findall(r"fpga_gen_native::Gemm<[^;]*?(int32_t|int64_t),\s*\d+, \d+, \d+, \d+, (?:true|false), "
+                       r"(\d+), (\d+)> native_(\w+)_t;", parameters_h)
+    return {stem: (acc, int(ps), int(sh)) for acc, ps, sh, stem in found}
+
+
+@needs_gxx
+@pytest.mark.parametrize("seed", [1, 2])
+def test_native_dense_paths_equal_csim_and_emulator(seed, tmp_path):
+    g = _chain(seed)
+    project = Project(g, ProjectConfig(name=f"native_{seed}"))
+    project.write(tmp_path / "prj")
+    plans = _plans((tmp_path / "prj" / "firmware" / "parameters.h").read_text())
+    by_layer = {f"dense_{k}": plans.get(f"dense_{k}") for k in range(len(LAYERS))}
+    assert by_layer["dense_0"][0] == "int32_t"
+    assert by_layer["dense_2"][1] > 0                    # products truncated onto the coarse accumulator
+    assert by_layer["dense_3"][0] == "int64_t" and by_layer["dense_4"][0] == "int64_t"
+    assert by_layer["dense_5"] is None                   # saturating accum: the nnet call stays
+    assert all(by_layer[n] is not None for n in by_layer if n != "dense_5")
+    xt = g["x"].types["result"]
+    x = _cpp_safe(edge_inputs(xt, g["x"].size, 400, seed=seed))
+    with np.errstate(all="ignore"):
+        ref = project.predict(x, backend="emu")
+    nat = csim.predict(tmp_path / "prj", x, native=True)
+    assert np.array_equal(csim.predict(tmp_path / "prj", x), ref)
+    assert np.array_equal(nat, ref)
+    # the wide layers do wrap on these inputs: the int64 path's modular sums are exercised
+    trace = project.emulator().predict(x, trace=True)
+    at = g["dense_4"].types["accum"]
+    assert np.any(np.abs(trace["dense_4"]) > 0) and at.saturation == "WRAP"
+
+
+@needs_gxx
+def test_native_build_is_its_own_library_and_csim_keeps_the_hls_code(tmp_path):
+    project = Project(_chain(3), ProjectConfig(name="native_lib"))
+    project.write(tmp_path / "prj")
+    top = (tmp_path / "prj" / "firmware" / "native_lib.cpp").read_text()
+    assert "#ifdef FPGA_GEN_NATIVE\n    native_dense_0().run(dense_0_in, " in top or "native_dense_0().run(" in top
+    assert top.count("#ifdef FPGA_GEN_NATIVE") == len(LAYERS) - 1       # every dense layer but the saturating one
+    a = csim.build(tmp_path / "prj", testbench=False)
+    b = csim.build(tmp_path / "prj", testbench=False, native=True)
+    assert a.library != b.library
+    with pytest.raises(csim.CsimError, match=r"the native build is a library only; call build\(\.\.\., "
+                                             r"testbench=False, native=True\)"):
+        csim.build(tmp_path / "prj", native=True)
+

@@ -18,7 +18,8 @@
   global grid keeps each layer's configured binding.
   At the same II a cheaper layer is often a slower one, so from each target's cheapest assignment a greedy pass
   moves layers to lower-latency options (most latency saved per budget share first) while the predicted total
-  still fits; its last steps are candidates too.
+  still fits; its last steps are candidates too.  A Pareto search over the layer options (:func:`_latency_pareto`)
+  adds the lowest-latency assignments predicted to fit at the fastest targets that have one.
 """
 
 from __future__ import annotations

@@ -219,3 +219,12 @@ def test_configured_binding_is_kept_by_the_sweep(mlp_ev):
     res = run_sweep(ev, strategies=["resource"], reuses=[16], budget=BUDGET)
     assert res.rows and all(r["layers"].split()[1].endswith("/lut") for r in res.rows)
     assert any("/dsp" in r["layers"] for r in res.rows)         # the other layers may still be bound
+
+
+def test_cli_mult_impl(tmp_path, capsys):
+    from fpga_gen.cli import main
+    path = tmp_path / "m.h5"
+    qmlp([8, 6, 3], bits=6, seed=2).save(path)
+    assert main(["build", str(path), "--mult-impl", "lut", "-o", str(tmp_path / "p")]) == 0, capsys.readouterr().err
+    params = (tmp_path / "p" / "firmware" / "parameters.h").read_text()
+    assert _product_lines(params) == ["    using product = fpga_gen::product::mult_lut<x_T, y_T>;"] * 2

@@ -57,6 +57,9 @@ def _convert_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--io", choices=["parallel", "stream"], help="io type")
     p.add_argument("--strategy", choices=["latency", "resource"])
     p.add_argument("--reuse", type=int, help="global reuse factor")
+    p.add_argument("--mult-impl", choices=["auto", "dsp", "lut"],
+                   help="where the dense/conv products run: auto (the tool decides; default), dsp or lut (a BIND_OP "
+                        "pragma on every product); with --fit, auto lets the fit bind layers to DSPs")
     p.add_argument("--precision", help="default precision for float tensors, e.g. 'ap_fixed<16,6>'")
     p.add_argument("--input-precision", help="precision of the model input")
     p.add_argument("--clock-period", type=float, help="clock period in ns")
@@ -94,7 +97,8 @@ def _convert(args, tb_inputs=None):
                    calibrate=getattr(args, "calibrate", None), headroom_bits=getattr(args, "headroom_bits", None),
                    board=args.board, part=args.part,
                    io=args.io, strategy=args.strategy, reuse=args.reuse, precision=args.precision,
-                   input_precision=args.input_precision, clock_period=args.clock_period, name=args.name)
+                   input_precision=args.input_precision, clock_period=args.clock_period, name=args.name,
+                   mult_impl=getattr(args, "mult_impl", None))
 
 
 def cmd_inspect(args) -> int:
@@ -128,7 +132,7 @@ def _fit(args, tb_inputs=None):
             tb_inputs = calibrated.tb_inputs
     ev, model = prepare(args.model, args.fit, config=config, part=args.part, io=args.io,
                         precision=args.precision, input_precision=args.input_precision,
-                        clock_period=args.clock_period, name=args.name)
+                        clock_period=args.clock_period, name=args.name, mult_impl=args.mult_impl)
     res, point = fit(ev, budget=args.budget)
     graph, config = ev.materialize(point)
     best = res.best()
@@ -231,8 +235,9 @@ def cmd_verify(args) -> int:
     from .verify import verify_target
     x = _load_npy(args.data, "data")
     labels = _load_npy(args.labels, "labels") if args.labels else None
-    given = [o for o in ("config", "board", "part", "io", "strategy", "reuse", "precision", "input_precision",
-                         "clock_period", "name", "hls4ml_config") if getattr(args, o, None) is not None]
+    given = [o for o in ("config", "board", "part", "io", "strategy", "reuse", "mult_impl", "precision",
+                         "input_precision", "clock_period", "name", "hls4ml_config")
+             if getattr(args, o, None) is not None]
     if given and (Path(args.model) / PROJECT_FILE).is_file():
         raise CliError(f"{args.model} is a built project; --{given[0].replace('_', '-')} applies to a model file")
     result = verify_target(args.model, x, labels=labels, backend=args.backend, tolerance=args.tolerance,

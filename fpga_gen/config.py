@@ -6,6 +6,7 @@ YAML form (every key optional)::
     io_type: parallel           # parallel | stream
     strategy: latency           # latency | resource
     reuse_factor: 1
+    mult_impl: auto             # auto | dsp | lut: where dense/conv products run (auto: the tool decides)
     clock_period: 10            # ns
     part: xc7z020clg400-1
     board: pynq-z2
@@ -15,6 +16,7 @@ YAML form (every key optional)::
       dense_1:
         reuse_factor: 4
         strategy: resource
+        mult_impl: dsp                  # dense, conv2d, depthwise_conv2d: bind the products to DSP slices
         precision:                      # any type slot of the layer's op: result, weight, bias, accum, ...
           result: ap_fixed<18,8>
         table_size: 2048                # table-based activations (sigmoid, tanh, softplus, softsign, elu)
@@ -38,11 +40,14 @@ import yaml
 
 from .ir.types import FixedType, TypeParseError
 
-__all__ = ["ProjectConfig", "ConfigError", "load_config", "IO_TYPES", "STRATEGIES"]
+__all__ = ["ProjectConfig", "ConfigError", "load_config", "IO_TYPES", "STRATEGIES", "MULT_IMPLS"]
 
 IO_TYPES = ("parallel", "stream")
 STRATEGIES = ("latency", "resource")
-LAYER_KEYS = ("reuse_factor", "strategy", "precision", "table_size", "implementation", "exp_table_size",
+#: where the products of dense / conv2d / depthwise_conv2d layers run: auto (Vitis HLS decides; narrow products
+#: in LUTs), dsp or lut (a BIND_OP pragma in the layer's product class, firmware/fpga_gen_product.h)
+MULT_IMPLS = ("auto", "dsp", "lut")
+LAYER_KEYS = ("reuse_factor", "strategy", "mult_impl", "precision", "table_size", "implementation", "exp_table_size",
               "inv_table_size")
 TABLE_KEYS = ("table_size", "exp_table_size", "inv_table_size")
 SOFTMAX_KEYS = ("implementation", "exp_table_size", "inv_table_size")
@@ -64,6 +69,7 @@ class ProjectConfig:
     io_type: str = "parallel"
     strategy: str = "latency"
     reuse_factor: int = 1
+    mult_impl: str = "auto"
     clock_period: float = 10.0
     part: str = "xc7z020clg400-1"
     board: str | None = None
@@ -79,6 +85,9 @@ class ProjectConfig:
 
     def layer_strategy(self, name: str) -> str:
         return self.layer(name).get("strategy", self.strategy)
+
+    def layer_mult_impl(self, name: str) -> str:
+        return self.layer(name).get("mult_impl", self.mult_impl)
 
     def layer_reuse(self, name: str) -> int:
         return int(self.layer(name).get("reuse_factor", self.reuse_factor))
@@ -118,6 +127,9 @@ class ProjectConfig:
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"{src}: strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}",
                               ("strategy",))
+        if self.mult_impl not in MULT_IMPLS:
+            raise ConfigError(f"{src}: mult_impl must be one of {', '.join(MULT_IMPLS)}, got {self.mult_impl!r}",
+                              ("mult_impl",))
         if not isinstance(self.reuse_factor, int) or isinstance(self.reuse_factor, bool) or self.reuse_factor < 1:
             raise ConfigError(f"{src}: reuse_factor must be a positive integer, got {self.reuse_factor!r}",
                               ("reuse_factor",))
@@ -155,6 +167,9 @@ class ProjectConfig:
             if "strategy" in spec and spec["strategy"] not in STRATEGIES:
                 raise ConfigError(f"{src}: layers.{lname}.strategy must be one of {', '.join(STRATEGIES)}, "
                                   f"got {spec['strategy']!r}", ("layers", lname, "strategy"))
+            if "mult_impl" in spec and spec["mult_impl"] not in MULT_IMPLS:
+                raise ConfigError(f"{src}: layers.{lname}.mult_impl must be one of {', '.join(MULT_IMPLS)}, "
+                                  f"got {spec['mult_impl']!r}", ("layers", lname, "mult_impl"))
             if "reuse_factor" in spec and (not isinstance(spec["reuse_factor"], int) or spec["reuse_factor"] < 1):
                 raise ConfigError(f"{src}: layers.{lname}.reuse_factor must be a positive integer, "
                                   f"got {spec['reuse_factor']!r}", ("layers", lname, "reuse_factor"))

@@ -221,24 +221,25 @@ def test_weight_precision_points(ev):
 
 @pytest.mark.parametrize("budget", ["lut=0.3", "lut=0.2,dsp=0.1", "lut=0.5,ff=0.2"])
 def test_fit_matches_exhaustive_search(ev, budget):
-    """No per-layer (strategy, reuse) combination the fit did not try is faster and fits."""
+    """No per-layer (strategy, reuse, binding) combination the fit did not try is faster and fits."""
     import itertools
     from fpga_gen.sweep import Point
     from fpga_gen.sweep.run import _profile
+    from fpga_gen.sweep.space import layer_entry
     res, point = fit(ev, budget=budget)
     best = res.best()
     prof, _ = _profile(ev, (ev.base.default_precision.cpp(), None), ev.layers(), ("latency", "resource"))
     opts = []
     for name, _, _ in ev.layers():
         seen, keep = set(), []
-        for s, rf, row in prof[name]:
+        for s, rf, m, row in prof[name]:
             sig = tuple(row[k] for k in ("ii_cycles", "latency_cycles", "DSP", "LUT", "FF", "BRAM_18K"))
             if row["ii_cycles"] <= best["ii_cycles"] and sig not in seen:
                 seen.add(sig)
-                keep.append((name, s, rf))
+                keep.append(layer_entry(name, s, rf, m))
         opts.append(keep)
     combos = list(itertools.product(*opts))
-    assert 0 < len(combos) < 5000
+    assert 0 < len(combos) < 20000
     lim = res.limits
     for combo in combos:
         t = ev.estimate(Point(best["precision"], None, "parallel", combo)).total

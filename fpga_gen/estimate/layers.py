@@ -60,6 +60,7 @@ class Context:
     in_type: FixedType | None
     graph: object = None
     in_shape: tuple = ()            # the producer's output shape (io_stream: pixels x channels)
+    mult_impl: str = "auto"         # dense/conv products: auto (the tool decides), dsp or lut (BIND_OP)
 
 
 ESTIMATORS: dict = {}
@@ -180,14 +181,20 @@ def _dense_core(ctx: Context, kernel, bias, wtype: FixedType, btype: FixedType, 
         ww = wtype.width
         mv = c.dsp_min_var_bits
         # a DSP when either operand is wide: jmduarte bits_6 (7 x 7 bits) stays in LUTs; kendermag and Rank
-        # (16 x 6), berkbilgin (24 x 8) and kendermag's last dense (6 x 16) use DSPs [fit; 1-bit operands: guess]
-        if max(wx, ww) >= mv and min(wx, ww) > 1:
+        # (16 x 6), berkbilgin (24 x 8) and kendermag's last dense (6 x 16) use DSPs [fit; 1-bit operands: guess].
+        # mult_impl dsp / lut (a BIND_OP pragma on every product) overrides the tool's choice: one product per
+        # dsp_per_product slices whatever the widths, or a LUT multiplier [guess: no calibration design binds
+        # its products; BIND_OP also keeps the accumulating add out of the DSP (UG1399), so the accumulator
+        # logic is the same]
+        if ctx.mult_impl == "dsp" or (ctx.mult_impl != "lut" and max(wx, ww) >= mv and min(wx, ww) > 1):
             dsp = bf * dsp_per_product(fam, wx, ww)
             lut_mult = 0.0
         else:
             dsp = 0
             lut_mult = bf * wx * ww * c.lut_var_mult_per_bit
             notes.append(f"{wx}x{ww}-bit products in LUTs")
+        if ctx.mult_impl != "auto":
+            notes.append(f"products bound to {'DSPs' if ctx.mult_impl == 'dsp' else 'LUTs'} (mult_impl) [guess]")
         bram, lut_rom, ff_rom = rom_cost(c, rf, bf * ww)
         if bram:
             bram += c.bram_resource_extra
@@ -205,7 +212,16 @@ def _dense_core(ctx: Context, kernel, bias, wtype: FixedType, btype: FixedType, 
     rf = min(rf, n_total)
     st = weight_stats(kernel, wtype, bias, btype)
     n_nonzero = st.n_nonzero
-    if wx >= c.dsp_min_data_bits:
+    if ctx.mult_impl == "dsp":
+        # [guess] BIND_OP impl=dsp: every constant product with two or more CSD digits is a DSP (zeros and
+        # powers of two are folded before binding: there is no mul left to bind)
+        n_dsp_prod, n_lut_prod, lut_adders = st.split(2)
+        notes.append("products bound to DSPs (mult_impl) [guess]")
+    elif ctx.mult_impl == "lut":
+        # [guess] BIND_OP impl=fabric: every constant product as shift-and-add adders, as for narrow data
+        n_dsp_prod, n_lut_prod, lut_adders = st.split(MAX_DIGITS)
+        notes.append("products bound to LUTs (mult_impl) [guess]")
+    elif wx >= c.dsp_min_data_bits:
         n_dsp_prod, n_lut_prod, lut_adders = st.split(c.dsp_min_csd_digits)
     elif wtype.width >= c.dsp_min_data_bits:
         # narrow data times a wide constant still gets DSPs, for constants with more digits

@@ -106,6 +106,7 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
     io_type = getattr(config, "io_type", "parallel") if config is not None else "parallel"
     default_strategy = getattr(config, "strategy", "latency") if config is not None else "latency"
     default_rf = int(getattr(config, "reuse_factor", 1)) if config is not None else 1
+    default_mult_impl = getattr(config, "mult_impl", "auto") if config is not None else "auto"
     period = float(clock_period or (getattr(config, "clock_period", None) if config is not None else None) or 10.0)
     board = board or (getattr(config, "board", None) if config is not None else None)
     if board is not None and (part is None or available is None):
@@ -158,7 +159,8 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
         rf = int(lc.get("reuse_factor") or node.attrs.get("reuse_factor") or default_rf)
         in_type = types_by_name.get(node.inputs[0]) if node.inputs else node.types.get("result")
         in_shape = shapes_by_name.get(node.inputs[0], ()) if node.inputs else node.shape
-        ctx = Context(family, c, period, t_eff, io_type, strategy, rf, in_type, graph, in_shape)
+        mult_impl = lc.get("mult_impl") or node.attrs.get("mult_impl") or default_mult_impl
+        ctx = Context(family, c, period, t_eff, io_type, strategy, rf, in_type, graph, in_shape, mult_impl)
         try:
             cost = fn(node, ctx)
         except UnsupportedOp as e:

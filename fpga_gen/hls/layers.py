@@ -17,7 +17,14 @@ from ..ir.types import FixedType
 from ..passes.reuse import valid_reuse_factors
 from .names import Namer
 
-__all__ = ["HlsWriteError", "LayerCode", "TypeDef", "WeightArray", "HANDLERS", "valid_reuse_factors"]
+__all__ = ["HlsWriteError", "LayerCode", "TypeDef", "WeightArray", "HANDLERS", "valid_reuse_factors",
+           "PRODUCT_HEADER", "PRODUCT_CLASSES", "product_params"]
+
+#: the product class a layer's config struct names (``using product = ...``) for each mult_impl; the bound ones
+#: live in firmware/fpga_gen_product.h (templates/hls/firmware/fpga_gen_product.h.j2), written when one is used
+PRODUCT_HEADER = "fpga_gen_product.h"
+PRODUCT_CLASSES = {"auto": "nnet::product::mult", "dsp": "fpga_gen::product::mult_dsp",
+                   "lut": "fpga_gen::product::mult_lut"}
 
 
 class HlsWriteError(ValueError):
@@ -96,6 +103,14 @@ def _type(node: Node, slot: str) -> FixedType:
         _fail(node, f"has no {slot!r} type; run precision inference before writing the HLS project")
 
 
+def product_params(node: Node) -> dict:
+    """``mult_impl`` and the ``product`` class of a dense/conv layer's config struct."""
+    impl = str(node.attrs.get("mult_impl", "auto"))
+    if impl not in PRODUCT_CLASSES:
+        _fail(node, f"mult_impl must be one of {', '.join(PRODUCT_CLASSES)}, got {impl!r}")
+    return {"mult_impl": impl, "product": PRODUCT_CLASSES[impl]}
+
+
 def exact_literals(node: Node, values: np.ndarray, t: FixedType, what: str) -> tuple:
     """Decimal literals (``repr`` of the float64) of values exactly representable in ``t``."""
     v = np.asarray(values, dtype=np.float64).ravel()
@@ -148,7 +163,8 @@ def dense(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode:
                     f"bias {slot_types['bias'].cpp()}, accum {slot_types['accum'].cpp()}")
     code.params.update(strategy=strategy, reuse_factor=rf, kernel_class=kernel_class,
                        weight_t=td["weight"], bias_t=td["bias"], accum_t=td["accum"],
-                       w=w.name, b=b.name, n_zeros=w.n_zeros, n_nonzeros=n_in * n_out - w.n_zeros)
+                       w=w.name, b=b.name, n_zeros=w.n_zeros, n_nonzeros=n_in * n_out - w.n_zeros,
+                       **product_params(node))
     code.params["native"] = _native.plan(node, graph, namer, code, kernel, strategy == "resource", 1)
     return code
 

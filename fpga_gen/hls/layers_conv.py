@@ -15,7 +15,7 @@ import numpy as np
 
 from ..ir.graph import Graph, Node
 from ..ir.spatial import window_indices
-from .layers import LayerCode, TypeDef, _fail, _type, handler, valid_reuse_factors, weight_array
+from .layers import LayerCode, TypeDef, _fail, _type, handler, product_params, valid_reuse_factors, weight_array
 from .names import Namer
 from .native import plan as native_plan
 
@@ -92,7 +92,8 @@ def conv2d(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode
                        mult_n_in=mult_n_in, dense_class=dense_class, n_partitions=len(fill), fill=fill,
                        mult_config=namer.unique(f"{code.config}_mult"),
                        fill_class=namer.unique(f"fill_buffer_{code.stem}"),
-                       weight_t=td["weight"], bias_t=td["bias"], accum_t=td["accum"], w=w.name, b=b.name)
+                       weight_t=td["weight"], bias_t=td["bias"], accum_t=td["accum"], w=w.name, b=b.name,
+                       **product_params(node))
     code.params["native"] = native_plan(node, graph, namer, code, kernel.reshape(mult_n_in, n_filt),
                                         strategy == "resource", len(fill), idx)
     return code

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..ir.graph import Graph, Node
 from ..ir.spatial import window_indices
-from .layers import LayerCode, TypeDef, _fail, _type, handler, weight_array
+from .layers import LayerCode, TypeDef, _fail, _type, handler, product_params, weight_array
 from .layers_conv import _geometry
 from .names import Namer
 
@@ -79,5 +79,6 @@ def depthwise_conv2d(node: Node, graph: Graph, namer: Namer, code: LayerCode) ->
                        mult_n_in=g["filt_height"] * g["filt_width"] * n_chan, dense_class="nnet::DepthwiseDenseLatency",
                        n_partitions=len(fill), fill=fill, mult_config=namer.unique(f"{code.config}_mult"),
                        fill_class=namer.unique(f"fill_buffer_{code.stem}"),
-                       weight_t=td["weight"], bias_t=td["bias"], accum_t=td["accum"], w=w.name, b=b.name)
+                       weight_t=td["weight"], bias_t=td["bias"], accum_t=td["accum"], w=w.name, b=b.name,
+                       **product_params(node))
     return code

@@ -19,7 +19,7 @@ from ..ir.graph import Graph
 from ..ir.ops import op_def
 from ..resources import hls4ml_vivado_dir
 from ..templating import render
-from .layers import HANDLERS, HlsWriteError, LayerCode, TypeDef
+from .layers import HANDLERS, PRODUCT_HEADER, HlsWriteError, LayerCode, TypeDef
 from .names import Namer
 from .stream import to_stream
 
@@ -30,7 +30,8 @@ COPIED_DIRS = ("ap_types", "nnet_utils")
 # headers fpga-gen writes itself, rendered into firmware/ when a layer includes them
 OWN_HEADERS = {"fpga_gen_quant.h": "hls/firmware/fpga_gen_quant.h.j2",
                "fpga_gen_stream.h": "hls/firmware/fpga_gen_stream.h.j2",
-               "fpga_gen_native.h": "hls/firmware/fpga_gen_native.h.j2"}
+               "fpga_gen_native.h": "hls/firmware/fpga_gen_native.h.j2",
+               PRODUCT_HEADER: "hls/firmware/fpga_gen_product.h.j2"}
 
 # io type -> (top function template stem under firmware/, macros the testbench/bridge/AXI wrapper call it with)
 IO_TEMPLATES = {"parallel": ("top", "hls/io/parallel.j2"), "stream": ("top_stream", "hls/io/stream.j2")}
@@ -153,7 +154,10 @@ def _project_context(graph: Graph, config: ProjectConfig) -> dict:
         io = to_stream(layers, graph, namer, in_port, out_port)
         layers = io.pop("layers")
         io["type_includes"] = ["hls_stream.h", "nnet_utils/nnet_types.h"]
-    includes = sorted({h for layer in layers for h in layer.includes})
+    includes = {h for layer in layers for h in layer.includes}
+    if any(layer.params.get("mult_impl", "auto") != "auto" for layer in layers):
+        includes.add(PRODUCT_HEADER)        # the product classes of mult_impl: dsp | lut (only when used)
+    includes = sorted(includes)
     return {**io, "io_type": config.io_type, "top_template": IO_TEMPLATES[config.io_type][0],
             "io_template": IO_TEMPLATES[config.io_type][1],
         "top": top, "graph_name": graph.name, "in_port": in_port, "out_port": out_port,

@@ -9,7 +9,9 @@ Ops
 ---
 input        A model input.  types: result.  shape: the input shape.
 dense        y = x @ kernel + bias.  attrs: n_in, n_out, strategy ('latency'|'resource'),
-             reuse_factor.  weights: kernel (n_in, n_out), bias (n_out,).
+             reuse_factor, mult_impl ('dsp'|'lut': the products bound to DSP slices or LUTs by
+             a BIND_OP pragma; absent: the tool decides; the arithmetic is the same).
+             weights: kernel (n_in, n_out), bias (n_out,).
              types: weight, bias, accum, result.  Each product is cast to accum, summed
              with the bias (cast to accum), then the sum is cast to result.
 activation   Element-wise, one nnet_activation.h kernel per kind (attrs: activation, table_size,
@@ -37,7 +39,8 @@ conv2d       2-D convolution, channels_last (nnet::conv_2d_cl).  The input is th
              (in_height, in_width, n_chan) array; the output the flat (out_height, out_width,
              n_filt) array.  attrs: in_height, in_width, n_chan, n_filt, kernel_size (kh, kw),
              strides (sh, sw), padding ('valid'|'same'), pads (top, bottom, left, right),
-             strategy, reuse_factor.  weights: kernel (kh, kw, n_chan, n_filt), bias (n_filt,).
+             strategy, reuse_factor, mult_impl (as dense).  weights: kernel (kh, kw, n_chan, n_filt),
+             bias (n_filt,).
              types: weight, bias, accum, result.  Per output pixel it is a dense layer over the
              zero-padded (kh, kw, n_chan) patch: products cast to accum, added to the bias (cast
              to accum) in patch order, the sum cast to result.
@@ -80,7 +83,7 @@ transpose    Permute (nnet::transpose).  attrs: in_shape (the Keras input shape,
 depthwise_conv2d
              Depthwise 2-D convolution, depth multiplier 1, channels_last
              (nnet::depthwise_conv_2d_cl, latency).  attrs: as conv2d, with n_filt == n_chan,
-             strategy always 'latency' and the model's reuse_factor (the II only).
+             strategy always 'latency' and the model's reuse_factor (the II only); mult_impl as dense.
              weights: kernel (kh, kw, n_chan), bias (n_chan,).  types: weight, bias, accum, result.
              Per output pixel and channel c: the bias cast to accum, then for every window cell
              in (row, column) order ``acc += (accum) (x * w)`` (each product cast to accum, each
@@ -172,7 +175,7 @@ _register(OpDef("input", n_inputs=0))
 _register(OpDef(
     "dense",
     attrs={"n_in": (int, REQUIRED), "n_out": (int, REQUIRED), "strategy": (str, "latency"),
-           "reuse_factor": (int, 1)},
+           "reuse_factor": (int, 1), "mult_impl": (str, "auto")},
     weights=("kernel", "bias"),
     type_slots=("result", "weight", "bias", "accum"),
 ))
@@ -189,7 +192,7 @@ _SPATIAL = {"in_height": (int, REQUIRED), "in_width": (int, REQUIRED), "n_chan":
 _register(OpDef(
     "conv2d",
     attrs={**_SPATIAL, "n_filt": (int, REQUIRED), "kernel_size": (tuple, REQUIRED), "strategy": (str, "latency"),
-           "reuse_factor": (int, 1)},
+           "reuse_factor": (int, 1), "mult_impl": (str, "auto")},
     weights=("kernel", "bias"),
     type_slots=("result", "weight", "bias", "accum"),
 ))
@@ -206,7 +209,7 @@ _register(OpDef("transpose", attrs={"in_shape": (tuple, REQUIRED), "perm": (tupl
 _register(OpDef(
     "depthwise_conv2d",
     attrs={**_SPATIAL, "n_filt": (int, REQUIRED), "kernel_size": (tuple, REQUIRED), "strategy": (str, "latency"),
-           "reuse_factor": (int, 1)},
+           "reuse_factor": (int, 1), "mult_impl": (str, "auto")},
     weights=("kernel", "bias"),
     type_slots=("result", "weight", "bias", "accum"),
 ))

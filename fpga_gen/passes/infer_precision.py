@@ -141,6 +141,9 @@ class ApplyLayerConfig(Pass):
             if ("strategy" in spec or "reuse_factor" in spec) and node.op not in ("dense", "conv2d"):
                 raise PassError(f"{config.source}: layers.{lname}: strategy/reuse_factor apply to dense and conv2d "
                                 f"layers, {lname!r} is a {node.op} layer")
+            if "mult_impl" in spec and node.op not in ("dense", "conv2d", "depthwise_conv2d"):
+                raise PassError(f"{config.source}: layers.{lname}: mult_impl applies to dense, conv2d and "
+                                f"depthwise_conv2d layers, {lname!r} is a {node.op} layer")
             if "table_size" in spec and not (node.op == "activation"
                                              and node.attrs.get("activation") in TABLE_ACTIVATIONS):
                 raise PassError(f"{config.source}: layers.{lname}: table_size applies to table-based activations "

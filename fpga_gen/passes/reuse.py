@@ -1,4 +1,6 @@
-"""Strategy and reuse factor per dense layer, validated the way the nnet_utils kernels require."""
+"""Strategy and reuse factor per dense layer, validated the way the nnet_utils kernels require; the multiplier
+binding (``mult_impl``) of dense, conv2d and depthwise_conv2d layers, kept in ``node.attrs['mult_impl']`` only when
+it is not ``auto`` (so graphs without a binding stay as they were)."""
 
 from __future__ import annotations
 
@@ -60,6 +62,8 @@ class ApplyReuse(Pass):
                 if any(node.attrs.get(k) != v for k, v in want.items()):
                     node.attrs.update(want)
                     changed = True
+                if node.op == "depthwise_conv2d":
+                    changed |= _set_mult_impl(node, config)
                 continue
             if node.op == "dense":
                 n_in, n_out = node.attrs["n_in"], node.attrs["n_out"]
@@ -78,4 +82,15 @@ class ApplyReuse(Pass):
                 node.attrs["strategy"] = strategy
                 node.attrs["reuse_factor"] = rf
                 changed = True
+            changed |= _set_mult_impl(node, config)
         return changed
+
+
+def _set_mult_impl(node, config: ProjectConfig) -> bool:
+    impl = config.layer_mult_impl(node.name)
+    if impl == "auto":
+        return node.attrs.pop("mult_impl", None) is not None
+    if node.attrs.get("mult_impl") == impl:
+        return False
+    node.attrs["mult_impl"] = impl
+    return True

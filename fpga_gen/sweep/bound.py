@@ -12,6 +12,13 @@ product may take a DSP even when the tool would build it in LUTs, so no design c
 above it (``ii / bound``) is the price of everything else.  Constant folding (zero and power-of-two weights under
 the Latency strategy) is not counted as a saving: the Resource strategy that small-II designs need at this size
 does not fold, and a bound that assumed folding would need the estimator's per-weight statistics.
+
+The estimator's variant (``model_rules``) takes the LUTs and DSPs that no design of the sweep avoids off the
+budget first.  Without multiplier binding it also keeps a product off the DSPs where the estimator builds it in
+LUTs (both operands under ``dsp_min_var_bits``, or a 1-bit operand); with binding (the per-layer search may set
+``mult_impl: dsp``, which puts any product on DSP slices) every product may take a DSP, as in the device bound.
+The assignment stays fractional: a bound may split a layer's products between DSPs and LUTs, a design binds a
+whole layer one way.
 """
 
 from __future__ import annotations
@@ -46,12 +53,15 @@ def _clean(layers):
     return [{k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in x.items()} for x in layers]
 
 
-def ii_lower_bound(graph, part: str, limits: dict, model_rules: bool = False, floor: dict | None = None) -> dict:
+def ii_lower_bound(graph, part: str, limits: dict, model_rules: bool = False, floor: dict | None = None,
+                   dsp_binding: bool = False) -> dict:
     """{'ii': T, 'dsp': D, 'lut': L, 'products': total, 'layers': [...]} for the budget ``limits``.
 
-    ``model_rules=True``: the estimator's variant — products narrower than ``dsp_min_var_bits`` may not take a DSP
-    (the estimator builds them in LUTs) and ``floor`` (the smallest DSP / LUT any design of the sweep needs: what
-    does not shrink with the II) is taken off the budget first.  A bound for this estimator, not for the device."""
+    ``model_rules=True``: the estimator's variant — ``floor`` (the smallest DSP / LUT any design of the sweep
+    needs: what does not shrink with the II) is taken off the budget first, and unless ``dsp_binding`` (the
+    sweep may bind products to DSPs) the products the estimator builds in LUTs (both operands narrower than
+    ``dsp_min_var_bits``, or a 1-bit operand) may not take a DSP.  A bound for this estimator, not for the
+    device."""
     fam = part_family(part)
     c = DEFAULT.resolved(fam)
     floor = floor or {}
@@ -59,7 +69,7 @@ def ii_lower_bound(graph, part: str, limits: dict, model_rules: bool = False, fl
     L = max(0.0, float(limits.get("LUT", 0)) - floor.get("LUT", 0))
     layers = []
     for name, n, wx, ww in _layer_products(graph):
-        dsp_ok = not model_rules or min(wx, ww) >= c.dsp_min_var_bits
+        dsp_ok = not model_rules or dsp_binding or (max(wx, ww) >= c.dsp_min_var_bits and min(wx, ww) > 1)
         layers.append({"name": name, "products": n,
                        "dsp_per_product": dsp_per_product(fam, wx, ww) if dsp_ok else math.inf,
                        "lut_per_product": wx * ww * c.lut_var_mult_per_bit})

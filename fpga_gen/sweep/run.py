@@ -12,8 +12,8 @@ from pathlib import Path
 from .evaluate import METRICS, Evaluator
 from .executors import InlineExecutor, LocalExecutor
 from .pareto import pareto_front
-from .space import (Budget, Point, SweepError, default_reuses, grid_points, parse_budget, per_layer_points,
-                    weighted_layers)
+from .space import (BINDINGS, Budget, Point, SweepError, binding_options, default_reuses, grid_points,
+                    layer_entry, parse_budget, per_layer_points, weighted_layers)
 from ..config import IO_TYPES
 from ..passes import valid_reuse_factors
 from ..progress import Progress
@@ -127,15 +127,17 @@ def _eval_chunk(evaluator: Evaluator, points: list) -> list:
     return evaluator.evaluate_many(points)
 
 
-def _profile(ev: Evaluator, precision, layers, strategies, io_type: str = "parallel") -> tuple[dict, dict]:
-    """Every layer option (strategy, valid rf) costed once: option k of every layer in the same estimate.
-    Returns (options per layer with their rows, resources of the layers without options)."""
-    options = {n: [(s, rf) for s in strategies for rf in valid_reuse_factors(i, o)] for n, i, o in layers}
+def _profile(ev: Evaluator, precision, layers, strategies, io_type: str = "parallel", bindings=BINDINGS
+             ) -> tuple[dict, dict]:
+    """Every layer option (strategy, valid rf, binding) costed once: option k of every layer in the same estimate.
+    Returns (options per layer: (strategy, rf, mult_impl, row), resources of the layers without options)."""
+    options = {n: [(s, rf, m) for s in strategies for rf in valid_reuse_factors(i, o)
+                   for m in binding_options(ev.base, n, bindings)] for n, i, o in layers}
     K = max((len(v) for v in options.values()), default=0)
     prof = {n: [] for n in options}
     fixed: dict = {}
     for k in range(K):
-        lay = tuple((n, *options[n][min(k, len(options[n]) - 1)]) for n, _, _ in layers)
+        lay = tuple(layer_entry(n, *options[n][min(k, len(options[n]) - 1)]) for n, _, _ in layers)
         try:
             est = ev.estimate(Point(precision[0], precision[1], io_type, lay))
         except Exception:
@@ -144,14 +146,16 @@ def _profile(ev: Evaluator, precision, layers, strategies, io_type: str = "paral
         if not fixed:
             fixed = {r: sum(L[r] for L in est.layers if L["name"] not in options and L["op"] != "dataflow")
                      for r in ("DSP", "LUT", "FF", "BRAM_18K", "URAM")}
-        for n, s, rf in lay:
+        for n, _, _ in layers:
             if k < len(options[n]):
-                prof[n].append((s, rf, rows[n]))
+                prof[n].append((*options[n][k], rows[n]))
     return prof, fixed
 
 
 def enumerate_points(ev: Evaluator, precisions, strategies, reuses, io_types=("parallel",), budget=None,
-                     per_layer: bool = True, cap: int = 24) -> list[Point]:
+                     per_layer: bool = True, cap: int = 24, bindings=BINDINGS) -> list[Point]:
+    """The global grid (each layer at its configured binding) plus the per-layer search, which also tries the
+    multiplier ``bindings`` (mult_impl) on the layers the config leaves at auto (``("auto",)``: never binds)."""
     for io in io_types:
         if io not in IO_TYPES:
             raise SweepError(f"io type {io!r}: use parallel and/or stream")
@@ -165,10 +169,11 @@ def enumerate_points(ev: Evaluator, precisions, strategies, reuses, io_types=("p
             raise SweepError(f"reuse factor {r} must be a positive integer")
     pts = []
     for io in dict.fromkeys(io_types):
-        pts += grid_points(layers, precisions, strategies, reuses, io_type=io)
+        pts += grid_points(layers, precisions, strategies, reuses, io_type=io,
+                           bindings={n: ev.base.layer_mult_impl(n) for n, _, _ in layers})
         if per_layer and layers:
             for prec in precisions:
-                prof, fixed = _profile(ev, prec, layers, strategies, io)
+                prof, fixed = _profile(ev, prec, layers, strategies, io, bindings)
                 pts += per_layer_points(prof, layers, prec, strategies, ev.available, budget or parse_budget(None),
                                         cap, io_type=io, fixed=fixed)
     return pts
@@ -176,15 +181,16 @@ def enumerate_points(ev: Evaluator, precisions, strategies, reuses, io_types=("p
 
 def run_sweep(ev: Evaluator, precisions=None, strategies=("latency", "resource"), reuses=None,
               io_types=("parallel",), budget=None, out_dir=None, executor=None, per_layer: bool = True,
-              cap: int = 24, progress: bool = False, max_new: int | None = None, chunk: int | None = None
-              ) -> SweepResult:
+              cap: int = 24, progress: bool = False, max_new: int | None = None, chunk: int | None = None,
+              bindings=BINDINGS) -> SweepResult:
     """Evaluate the design space; ``out_dir`` keeps the SQLite store (resumable), ``max_new`` stops after that many
-    new evaluations (the result is then marked incomplete)."""
+    new evaluations (the result is then marked incomplete); ``bindings``: the multiplier bindings the per-layer
+    search tries (see :func:`enumerate_points`)."""
     from .store import Store
     t0 = time.perf_counter()
     budget = budget if isinstance(budget, Budget) else parse_budget(budget)
     precisions = precisions or [(ev.base.default_precision.cpp(), None)]
-    points = enumerate_points(ev, precisions, strategies, reuses, io_types, budget, per_layer, cap)
+    points = enumerate_points(ev, precisions, strategies, reuses, io_types, budget, per_layer, cap, bindings)
     ctx = ev.context
     by_key: dict = {}
     for p in points:
@@ -233,7 +239,8 @@ def run_sweep(ev: Evaluator, precisions=None, strategies=("latency", "resource")
         res.bound = ii_lower_bound(g, ev.part, res.limits)
         ok = [r for r in rows if not r["error"]]
         floor = {k: min(r[k] for r in ok) for k in ("DSP", "LUT")} if ok else {}
-        res.bound_model = ii_lower_bound(g, ev.part, res.limits, model_rules=True, floor=floor)
+        res.bound_model = ii_lower_bound(g, ev.part, res.limits, model_rules=True, floor=floor,
+                                         dsp_binding="dsp" in bindings)
     res.seconds = time.perf_counter() - t0
     return res
 
@@ -254,10 +261,11 @@ def _rank(res: SweepResult) -> None:
 
 
 def fit(ev: Evaluator, budget=None, executor=None, reuses=None, strategies=("latency", "resource"),
-        precisions=None) -> tuple[SweepResult, Point]:
-    """The fastest design that fits the board within the budget; SweepError naming the binding resource if none."""
+        precisions=None, bindings=BINDINGS) -> tuple[SweepResult, Point]:
+    """The fastest design that fits the board within the budget; SweepError naming the binding resource if none.
+    ``bindings``: the multiplier bindings (mult_impl) the per-layer search may give a layer left at auto."""
     res = run_sweep(ev, precisions=precisions, strategies=strategies, reuses=reuses, budget=budget,
-                    executor=executor)
+                    executor=executor, bindings=bindings)
     best = res.best()
     if best is None:
         raise SweepError(res.infeasible_message())

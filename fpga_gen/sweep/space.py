@@ -12,9 +12,14 @@
   this is the exact minimum at that II; "cheapest" is a weighted sum of budget-normalised resources, with three
   weightings (balanced, LUT-scarce, DSP-scarce) so the front gets designs that trade LUTs for DSPs both ways.
   Every candidate is then estimated as a whole model (which adds the dataflow channels and pipeline overheads).
+  A layer option also carries the multiplier binding (``mult_impl``): a layer the config leaves at ``auto`` is
+  profiled both ways, ``auto`` (the tool's choice: products under 10 bits in LUTs) and ``dsp`` (every product
+  on DSP slices), so that idle DSPs can take narrow products; a layer the config binds keeps its binding.  The
+  global grid keeps each layer's configured binding.
   At the same II a cheaper layer is often a slower one, so from each target's cheapest assignment a greedy pass
   moves layers to lower-latency options (most latency saved per budget share first) while the predicted total
-  still fits; its last steps are candidates too.
+  still fits; its last steps are candidates too.  A Pareto search over the layer options (:func:`_latency_pareto`)
+  adds the lowest-latency assignments predicted to fit at the fastest targets that have one.
 """
 
 from __future__ import annotations
@@ -27,13 +32,36 @@ from dataclasses import dataclass
 from ..passes import valid_reuse_factors
 
 __all__ = ["Point", "Budget", "parse_budget", "DEFAULT_BUDGET", "grid_points", "per_layer_points",
-           "weighted_layers", "snap_reuse", "SweepError", "default_reuses"]
+           "weighted_layers", "snap_reuse", "SweepError", "default_reuses", "BINDINGS", "binding_options",
+           "layer_entry"]
 
 RESOURCE_KEYS = {"dsp": "DSP", "lut": "LUT", "ff": "FF", "bram": "BRAM_18K", "bram_18k": "BRAM_18K",
                  "uram": "URAM"}
 DEFAULT_BUDGET = {"DSP": 0.8, "LUT": 0.7, "FF": 0.7, "BRAM_18K": 0.8, "URAM": 0.8}
 # resource weightings of the per-layer search (multipliers on budget-normalised use)
 WEIGHTINGS = ({}, {"LUT": 4.0}, {"DSP": 4.0})
+#: multiplier bindings (mult_impl) the per-layer search tries for a layer the config leaves at auto
+BINDINGS = ("auto", "dsp")
+
+
+def binding_options(base, name: str, bindings=BINDINGS) -> tuple:
+    """The bindings the per-layer search tries for layer ``name``: ``bindings`` when the config leaves the layer
+    at auto, else the config's binding only."""
+    impl = base.layer_mult_impl(name) if base is not None else "auto"
+    if impl != "auto":
+        return (impl,)
+    return tuple(dict.fromkeys(bindings)) or ("auto",)
+
+
+def layer_entry(name: str, strategy: str, rf: int, impl: str = "auto") -> tuple:
+    """A layer of :attr:`Point.layers`: (name, strategy, rf), with the binding appended when it is not auto (so
+    designs without a binding keep the keys they had before bindings existed)."""
+    return (name, strategy, int(rf)) if impl == "auto" else (name, strategy, int(rf), impl)
+
+
+def _unpack(x) -> tuple:
+    """(name, strategy, rf, mult_impl) of a Point.layers entry."""
+    return (x[0], x[1], x[2], x[3] if len(x) > 3 else "auto")
 
 
 class SweepError(ValueError):
@@ -87,11 +115,12 @@ def parse_budget(text: str | dict | None) -> Budget:
 
 @dataclass(frozen=True)
 class Point:
-    """One design: precision, io type and (strategy, reuse factor) of every dense/conv layer, in graph order."""
+    """One design: precision, io type and (strategy, reuse factor[, multiplier binding]) of every dense/conv
+    layer, in graph order."""
     precision: str
     weight_precision: str | None
     io_type: str
-    layers: tuple            # ((layer, strategy, reuse_factor), ...)
+    layers: tuple            # ((layer, strategy, reuse_factor[, mult_impl]), ...): see layer_entry
     search: str = "grid"     # which search proposed it (metadata, not part of the key)
 
     def canonical(self) -> dict:
@@ -114,23 +143,30 @@ class Point:
         return str(r.pop()) if len(r) == 1 else "per-layer"
 
     def layers_text(self) -> str:
-        return " ".join(f"{n}={s[0]}{rf}" for n, s, rf in self.layers)
+        """'dense_0=r16 dense_1=r16/dsp': strategy initial, reuse factor, the binding when not auto."""
+        return " ".join(f"{n}={s[0]}{rf}" + (f"/{m}" if m != "auto" else "")
+                        for n, s, rf, m in map(_unpack, self.layers))
 
     def config(self, base):
         """The ProjectConfig of this design: global strategy/reuse when uniform, per-layer entries otherwise."""
         from ..ir.types import FixedType
-        strategies = [s for _, s, _ in self.layers] or [base.strategy]
-        reuses = [rf for _, _, rf in self.layers] or [1]
+        entries = [_unpack(x) for x in self.layers]
+        strategies = [s for _, s, _, _ in entries] or [base.strategy]
+        reuses = [rf for _, _, rf, _ in entries] or [1]
         g_strategy = max(set(strategies), key=strategies.count)
         g_rf = max(set(reuses), key=reuses.count)
-        layers = {k: {kk: vv for kk, vv in v.items() if kk not in ("strategy", "reuse_factor")}
+        named = {name for name, _, _, _ in entries}
+        layers = {k: {kk: vv for kk, vv in v.items()
+                      if kk not in ("strategy", "reuse_factor") and not (kk == "mult_impl" and k in named)}
                   for k, v in base.layers.items()}
-        for name, s, rf in self.layers:
+        for name, s, rf, impl in entries:
             spec = layers.setdefault(name, {})
             if s != g_strategy:
                 spec["strategy"] = s
             if rf != g_rf:
                 spec["reuse_factor"] = rf
+            if impl != base.mult_impl:
+                spec["mult_impl"] = impl
             if self.weight_precision:
                 spec.setdefault("precision", {})["weight"] = FixedType.parse(self.weight_precision)
         layers = {k: v for k, v in layers.items() if v}
@@ -166,12 +202,16 @@ def default_reuses(layers, limit: int = 4096) -> list[int]:
     return out
 
 
-def grid_points(layers, precisions, strategies, reuses, io_type="parallel") -> list[Point]:
+def grid_points(layers, precisions, strategies, reuses, io_type="parallel", bindings: dict | None = None
+                ) -> list[Point]:
+    """``bindings``: layer -> its configured mult_impl (default auto)."""
+    bindings = bindings or {}
     pts = []
     for prec, wprec in precisions:
         for s in strategies:
             for r in reuses:
-                lay = tuple((n, s, snap_reuse(i, o, int(r))) for n, i, o in layers)
+                lay = tuple(layer_entry(n, s, snap_reuse(i, o, int(r)), bindings.get(n, "auto"))
+                            for n, i, o in layers)
                 pts.append(Point(prec, wprec, io_type, lay, "grid"))
     return pts
 
@@ -181,14 +221,15 @@ def per_layer_points(profile: dict, layers, precision, strategies, available: di
                      boundary: int = 2) -> list[Point]:
     """Candidates of the II-targeted per-layer search (see the module docstring).
 
-    ``profile[name]``: list of (strategy, rf, row) for every option of that layer, row = the layer's estimate row;
+    ``profile[name]``: list of (strategy, rf, mult_impl, row) for every option of that layer, row = the layer's
+    estimate row;
     ``fixed``: the resources of the layers without options (activations, softmax).  Every distinct layer II is a
     target, but only ``cap`` of them (spread in log space) plus the ``boundary`` targets on each side of the first
     one predicted to fit (fixed + the layer rows within the budget) become candidates, so the fastest fitting
     design is not lost between two log-spaced targets."""
     limits = budget.limits(available)
     fixed = fixed or {}
-    iis = sorted({row["ii_cycles"] for opts in profile.values() for _, _, row in opts})
+    iis = sorted({o[3]["ii_cycles"] for opts in profile.values() for o in opts})
     prec, wprec = precision
     per_target = []
     for T in iis:
@@ -196,17 +237,17 @@ def per_layer_points(profile: dict, layers, precision, strategies, available: di
         for weights in WEIGHTINGS:
             chosen, rows = [], []
             for name, _, _ in layers:
-                opts = [o for o in profile[name] if o[0] in strategies and o[2]["ii_cycles"] <= T]
+                opts = [o for o in profile[name] if o[0] in strategies and o[3]["ii_cycles"] <= T]
                 if not opts:
                     break
 
                 def cost(o, weights=weights):
-                    row = o[2]
+                    row = o[3]
                     c = sum(weights.get(r, 1.0) * row[r] / lim for r, lim in limits.items() if lim)
-                    return (c, row["latency_cycles"], o[1])
+                    return (c, row["latency_cycles"], o[1], o[2] != "auto")
                 best = min(opts, key=cost)
-                chosen.append((name, best[0], best[1]))
-                rows.append(best[2])
+                chosen.append(layer_entry(name, best[0], best[1], best[2]))
+                rows.append(best[3])
             else:
                 use = max(((fixed.get(r, 0) + sum(x[r] for x in rows)) / lim for r, lim in limits.items() if lim),
                           default=0.0)
@@ -221,11 +262,22 @@ def per_layer_points(profile: dict, layers, precision, strategies, available: di
         first = next((k for k, c in enumerate(per_target) if any(u <= 1.0 for _, u in c)), None)
         if first is not None:
             keep |= set(range(max(0, first - boundary), min(len(iis), first + boundary + 1)))
+    # the lowest-latency assignments predicted to fit at the fastest targets that have one (a Pareto search, which
+    # finds trades the greedy cannot: e.g. binding one layer's products to DSPs frees the LUTs another layer
+    # needs for a lower-latency option)
+    best_lat = {}
+    for k in range(len(iis)):
+        found = _latency_pareto(profile, layers, strategies, iis[k], fixed, limits)
+        if found:
+            best_lat[k] = found
+            if len(best_lat) > boundary:
+                break
     pts, seen = [], set()
-    for k in sorted(keep):
+    for k in sorted(keep | set(best_lat)):
         lays = [lay for lay, _ in per_target[k]]
         if per_target[k]:
             lays += _latency_greedy(profile, layers, strategies, iis[k], per_target[k][0][0], fixed, limits)
+        lays += best_lat.get(k, [])
         for lay in lays:
             if lay not in seen:
                 seen.add(lay)
@@ -237,9 +289,9 @@ def _latency_greedy(profile, layers, strategies, T, start, fixed, limits, keep_l
     """From the cheapest assignment at II ``T``, move layers to lower-latency options while the predicted total
     stays within the budget, best latency saved per budget share first.  The last ``keep_last`` steps become
     candidates (the prediction leaves out the dataflow channels, so the last step may not fit once estimated)."""
-    rows = {n: {(o[0], o[1]): o[2] for o in profile[n] if o[0] in strategies and o[2]["ii_cycles"] <= T}
+    rows = {n: {(o[0], o[1], o[2]): o[3] for o in profile[n] if o[0] in strategies and o[3]["ii_cycles"] <= T}
             for n, _, _ in layers}
-    cur = {n: (s, rf) for n, s, rf in start}
+    cur = {n: (s, rf, impl) for n, s, rf, impl in map(_unpack, start)}
     used = {r: fixed.get(r, 0) + sum(rows[n][cur[n]][r] for n in cur) for r in limits}
     path = []
     while True:
@@ -254,12 +306,60 @@ def _latency_greedy(profile, layers, strategies, T, start, fixed, limits, keep_l
                 if any(new[r] > lim for r, lim in limits.items()):
                     continue
                 d = sum((row[r] - now[r]) / lim for r, lim in limits.items() if lim)
-                score = (saved / max(d, 1e-9), saved, -o[1])
+                score = (saved / max(d, 1e-9), saved, -o[1], o[2] == "auto")
                 if best is None or score > best[0]:
                     best = (score, n, o, new)
         if best is None:
             break
         _, n, o, used = best
         cur[n] = o
-        path.append(tuple((name, *cur[name]) for name, _, _ in layers))
+        path.append(tuple(layer_entry(name, *cur[name]) for name, _, _ in layers))
     return path[-keep_last:]
+
+
+def _latency_pareto(profile, layers, strategies, T, fixed, limits, beam: int = 64, keep: int = 3) -> list:
+    """The ``keep`` lowest-latency assignments with every layer II <= ``T`` whose predicted total (``fixed`` plus
+    the layer rows) fits ``limits``: layer by layer, the partial assignments that no other one beats in latency
+    and every resource at once (Pareto pruning); past ``beam`` states, half are kept by latency and half by
+    budget slack.  Exact while the front stays under the beam (small models)."""
+    res = [r for r, lim in limits.items() if lim]
+    lim = [limits[r] for r in res]
+    states = [(0, tuple(fixed.get(r, 0) for r in res), ())]
+    for name, _, _ in layers:
+        opts = {}
+        for o in profile[name]:
+            if o[0] in strategies and o[3]["ii_cycles"] <= T:
+                sig = (o[3]["latency_cycles"], *(o[3][r] for r in res))
+                if sig not in opts or (o[2] == "auto" and opts[sig][2] != "auto"):
+                    opts[sig] = o
+        if not opts:
+            return []
+        new = []
+        for lat, used, ch in states:
+            for sig, o in opts.items():
+                u = tuple(a + b for a, b in zip(used, sig[1:]))
+                if all(x <= m for x, m in zip(u, lim)):
+                    new.append((lat + sig[0], u, ch + (layer_entry(name, o[0], o[1], o[2]),)))
+        states = _pareto(new, lim, beam)
+        if not states:
+            return []
+    states.sort(key=lambda st: (st[0], max(x / m for x, m in zip(st[1], lim)), st[2]))
+    return [st[2] for st in states[:keep]]
+
+
+def _pareto(states, lim, beam):
+    """The states no other one beats in latency and every resource; at most ``beam`` of them."""
+    states = sorted(states, key=lambda st: (st[0], sum(x / m for x, m in zip(st[1], lim)), st[2]))
+    front = []
+    for st in states:
+        if not any(f[0] <= st[0] and all(a <= b for a, b in zip(f[1], st[1])) for f in front):
+            front.append(st)
+    if len(front) > beam:
+        slack = sorted(front, key=lambda st: (max(x / m for x, m in zip(st[1], lim)), st[0], st[2]))
+        keep = {id(st): st for st in front[:beam // 2]}
+        for st in slack:
+            if len(keep) >= beam:
+                break
+            keep.setdefault(id(st), st)
+        front = sorted(keep.values(), key=lambda st: (st[0], sum(x / m for x, m in zip(st[1], lim)), st[2]))
+    return front

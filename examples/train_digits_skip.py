@@ -13,13 +13,9 @@ are k/16, exact in ap_ufixed<5,1>.  Exits 1 if the C-simulation differs from the
 from QKeras'.
 """
 
-import argparse
-import os
 import sys
-from pathlib import Path
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from _common import run_digits_example   # sets TF_USE_LEGACY_KERAS; the train -> convert -> csim -> compare part
 
 
 def build_model(bits: int = 6):
@@ -41,56 +37,5 @@ def build_model(bits: int = 6):
     return tf.keras.Model(x, y, name="digits_skip")
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default="examples/digits_skip.h5")
-    ap.add_argument("--project", default="hls_projects/digits_skip")
-    ap.add_argument("--epochs", type=int, default=30)
-    ap.add_argument("--bits", type=int, default=6)
-    args = ap.parse_args()
-
-    import numpy as np
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    import fpga_gen
-    from fpga_gen import csim as fpga_csim
-    from fpga_gen.frontend.loader import import_tf
-
-    tf = import_tf()            # quiet TensorFlow start-up
-
-    tf.keras.utils.set_random_seed(7)
-    tf.config.experimental.enable_op_determinism()
-    digits = load_digits()
-    x = (digits.images / 16.0).astype(np.float32)[..., None]      # 0..16 -> k/16: exact in ap_ufixed<5,1>
-    y = digits.target.astype(np.int64)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.3, random_state=0, stratify=y)
-
-    model = build_model(args.bits)
-    model.compile(optimizer=tf.keras.optimizers.Adam(3e-3),
-                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    model.fit(x_train, y_train, epochs=args.epochs, batch_size=32, verbose=0, validation_split=0.1)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    model.save(out)
-
-    x_test = x_test.astype(np.float64)
-    keras_logits = model.predict(x_test.astype(np.float32), verbose=0).astype(np.float64)
-    project = fpga_gen.convert(out, input_precision="ap_ufixed<5,1>", name="digits_skip")
-    project.write(args.project, force=True)
-    emu = project.predict(x_test, backend="emu")
-    csim = fpga_csim.predict(args.project, x_test)
-    acc = {k: float(np.mean(v.argmax(1) == y_test)) for k, v in
-           (("QKeras", keras_logits), ("emulator", emu), ("C-simulation", csim))}
-    print(project.graph.summary())
-    print(f"samples                       {len(x_test)}")
-    for k, v in acc.items():
-        print(f"{k + ' accuracy':<30}{v * 100:.2f} %")
-    print(f"emulator == QKeras (bitwise)  {np.array_equal(emu, keras_logits)}")
-    print(f"csim == emulator (bitwise)    {np.array_equal(csim, emu)}")
-    ok = np.array_equal(csim, emu) and acc["C-simulation"] == acc["QKeras"]
-    return 0 if ok else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_digits_example(build_model, "digits_skip"))

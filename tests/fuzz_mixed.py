@@ -30,10 +30,11 @@ import numpy as np
 from hypothesis import strategies as st
 
 from fpga_gen.passes import valid_reuse_factors
+from fuzz_models import SpecBase, out_size, set_weights
 
 
 @dataclass
-class MixedSpec:
+class MixedSpec(SpecBase):     # input_precision, inputs(), base_config()
     input_shape: tuple
     input_bits: int
     input_int: int
@@ -43,18 +44,8 @@ class MixedSpec:
     seed: int = 0
     float_model: bool = False       # no QKeras layer: converted with calibrate= (the float-model flow)
 
-    @property
-    def input_precision(self) -> str:
-        return f"ap_fixed<{self.input_bits},{self.input_int}>"
-
     def config(self) -> dict:
-        layers = {}
-        for l in self.layers:
-            for x in [l] + l.get("branch", []):
-                if x.get("reuse", 1) != 1:
-                    layers[x["name"]] = {"reuse_factor": x["reuse"]}
-        return {"strategy": self.strategy, "input_precision": self.input_precision, "io_type": self.io_type,
-                "layers": layers}
+        return self.base_config(io_type=self.io_type)
 
     @property
     def qkeras_exact(self) -> bool:
@@ -68,14 +59,6 @@ class MixedSpec:
     @property
     def qkeras_exact_before_end(self) -> bool:
         return self.end_activation and all(_exact(l) for l in self.layers[:-1])
-
-    def inputs(self, n: int, seed: int = 0) -> np.ndarray:
-        rng = np.random.default_rng(seed)
-        frac = self.input_bits - self.input_int
-        lo, hi = -(2 ** (self.input_bits - 1)), 2 ** (self.input_bits - 1) - 1
-        raw = rng.integers(lo, hi + 1, size=(n,) + tuple(self.input_shape))
-        raw.reshape(n, -1)[:2] = [[lo], [hi]]
-        return raw / 2.0 ** frac
 
     def build(self):
         from fpga_gen.frontend.loader import import_tf
@@ -156,16 +139,6 @@ def _aq(q):
     raise ValueError(kind)
 
 
-def _set_weights(layer, l, rng):
-    ws = []
-    for w in layer.get_weights():
-        if l["quant"] is None:      # float weights on a coarse grid: the default precision holds them
-            ws.append(np.round(rng.uniform(-1.5, 1.5, w.shape) * 2 ** l["wfrac"]) / 2 ** l["wfrac"])
-        else:
-            ws.append(rng.uniform(-1.5, 1.5, w.shape))
-    layer.set_weights(ws)
-
-
 def _apply(tf, l, y, rng):
     import qkeras
     K = tf.keras.layers
@@ -204,7 +177,7 @@ def _apply(tf, l, y, rng):
                 layer = qkeras.QDepthwiseConv2D(l["kernel"], depth_multiplier=l["mult"], depthwise_quantizer=_wq(q),
                                                 bias_quantizer=_wq(l["bq"]), **kw)
         out = layer(y)
-        _set_weights(layer, l, rng)
+        set_weights(layer, l, rng, float_span=1.5)
         return out
     if k == "dense":
         q = l["quant"]
@@ -214,7 +187,7 @@ def _apply(tf, l, y, rng):
             layer = qkeras.QDense(l["units"], name=name, use_bias=l["bias"], kernel_quantizer=_wq(q),
                                   bias_quantizer=_wq(l["bq"]))
         out = layer(y)
-        _set_weights(layer, l, rng)
+        set_weights(layer, l, rng, float_span=1.5)
         return out
     if k == "bn":
         layer = K.BatchNormalization(name=name)
@@ -305,10 +278,6 @@ class _State:
         return self.shape[:-1]
 
 
-def _out(n, window, stride, padding):
-    return (n - window) // stride + 1 if padding == "valid" else -(-n // stride)
-
-
 def _window(draw, st_, cap=3):
     return tuple(draw(st.integers(1, min(cap, n))) for n in st_.spatial)
 
@@ -339,7 +308,7 @@ def _conv(draw, s: _State, kind="conv", same_shape=False, filters=None):
             n_in = int(np.prod(kernel)) * c     # the resource conv kernel takes reuse factors up to n_in
             l["reuse"] = draw(st.sampled_from([v for v in valid_reuse_factors(n_in, l["filters"]) if v <= n_in]))
         c = l["filters"]
-    s.shape = [_out(n, k, st_, padding) for n, k, st_ in zip(s.spatial, kernel, strides)] + [c]
+    s.shape = [out_size(n, k, st_, padding) for n, k, st_ in zip(s.spatial, kernel, strides)] + [c]
     if quantized and draw(st.integers(0, 4)) == 0:
         l["act_arg"] = _act_quant(draw, zoo=False)     # QConv(activation=quantizer): its own node
         s.unquantized = 0
@@ -410,7 +379,7 @@ def _spatial_layer(draw, s: _State) -> list:
     padding = draw(st.sampled_from(["valid", "same"]))
     if s.stream:
         strides, padding = pool, "valid"
-    s.shape = [_out(n, p, st_, padding) for n, p, st_ in zip(s.spatial, pool, strides)] + [s.shape[-1]]
+    s.shape = [out_size(n, p, st_, padding) for n, p, st_ in zip(s.spatial, pool, strides)] + [s.shape[-1]]
     return [dict(kind="pool", name=s.name("pool"), mode=mode, pool=pool, strides=strides, padding=padding)]
 
 

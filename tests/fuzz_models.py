@@ -12,6 +12,8 @@ References:
 - QKeras itself, wherever its float32 arithmetic is exact: :func:`float32_exact` checks, with the actual
   intermediate values, that every sum QKeras forms stays below 2**24 units of its grid.
 
+:class:`SpecBase`, :func:`set_weights` and :func:`out_size` serve tests/fuzz_mixed.py's ``MixedSpec`` as well.
+
 Layers drawn: Dense/QDense (quantized_bits kernel/bias quantizers of 2-16 bits), QActivation
 quantized_relu/quantized_bits, Activation relu, linear, Dropout, Flatten, softmax at the end, and
 Conv2D/QConv2D, MaxPooling2D, AveragePooling2D.  Average pooling windows have 1 or 2 cells per axis, so
@@ -31,28 +33,23 @@ from fpga_gen.passes import valid_reuse_factors
 DEFAULT_FRAC, DEFAULT_INT = 10, 6          # ap_fixed<16,6>: the type float layers take
 
 
-@dataclass
-class ModelSpec:
-    input_shape: tuple
-    input_bits: int
-    input_int: int
-    layers: list = field(default_factory=list)     # dicts, see build()
-    softmax: bool = False
-    strategy: str = "latency"
-    seed: int = 0
+class SpecBase:
+    """What ModelSpec and fuzz_mixed.MixedSpec share, over their fields input_shape, input_bits, input_int,
+    layers (dicts with a 'name', maybe a 'reuse' factor and a 'branch' of layers) and strategy."""
 
-    # ------------------------------------------------------------------ fpga-gen side
     @property
     def input_precision(self) -> str:
         return f"ap_fixed<{self.input_bits},{self.input_int}>"
 
-    overrides: dict = field(default_factory=dict)  # layer name -> {slot: type string}: config precision overrides
-
-    def config(self) -> dict:
-        layers = {l["name"]: {"reuse_factor": l["reuse"]} for l in self.layers if l.get("reuse", 1) != 1}
-        for name, slots in self.overrides.items():
-            layers.setdefault(name, {})["precision"] = dict(slots)
-        return {"strategy": self.strategy, "input_precision": self.input_precision, "layers": layers}
+    def base_config(self, **extra) -> dict:
+        """The fpga-gen settings: strategy, input precision, ``extra``, and the reuse factor of every layer
+        (skip branches included) whose factor is not 1."""
+        layers = {}
+        for l in self.layers:
+            for x in [l] + l.get("branch", []):
+                if x.get("reuse", 1) != 1:
+                    layers[x["name"]] = {"reuse_factor": x["reuse"]}
+        return {"strategy": self.strategy, "input_precision": self.input_precision, **extra, "layers": layers}
 
     def inputs(self, n: int, seed: int = 0) -> np.ndarray:
         """n samples on the input grid, spanning the whole range of the input type (ends included)."""
@@ -62,6 +59,44 @@ class ModelSpec:
         raw = rng.integers(lo, hi + 1, size=(n,) + tuple(self.input_shape))
         raw.reshape(n, -1)[:2] = [[lo], [hi]]
         return raw / 2.0 ** frac
+
+
+def set_weights(layer, l, rng, float_span):
+    """Random weights for a built weighted layer of spec ``l``: uniform in +-1.5 when it is quantized (its
+    quantizers round them), else uniform in +-float_span on the 2**-l['wfrac'] grid, which the default precision
+    holds (rounding them changes nothing)."""
+    weights = []
+    for w in layer.get_weights():
+        if l["quant"] is None:
+            weights.append(np.round(rng.uniform(-float_span, float_span, w.shape) * 2 ** l["wfrac"]) / 2 ** l["wfrac"])
+        else:
+            weights.append(rng.uniform(-1.5, 1.5, w.shape))
+    layer.set_weights(weights)
+
+
+def out_size(n, window, stride, padding):
+    """The output length of a window sliding over n cells ('valid' or 'same' padding, as Keras)."""
+    return (n - window) // stride + 1 if padding == "valid" else -(-n // stride)
+
+
+@dataclass
+class ModelSpec(SpecBase):
+    input_shape: tuple
+    input_bits: int
+    input_int: int
+    layers: list = field(default_factory=list)     # dicts, see build()
+    softmax: bool = False
+    strategy: str = "latency"
+    seed: int = 0
+
+    # ------------------------------------------------------------------ fpga-gen side (and SpecBase)
+    overrides: dict = field(default_factory=dict)  # layer name -> {slot: type string}: config precision overrides
+
+    def config(self) -> dict:
+        config = self.base_config()
+        for name, slots in self.overrides.items():
+            config["layers"].setdefault(name, {})["precision"] = dict(slots)
+        return config
 
     # ------------------------------------------------------------------ Keras side
     def build(self):
@@ -91,13 +126,7 @@ class ModelSpec:
                 else:
                     layer = cls(l["filters"], l["kernel"], strides=l["strides"], padding=l["padding"], **kw)
                 model.add(layer)
-                weights = []
-                for w in layer.get_weights():
-                    if q is None:      # float weights on the default precision's grid: rounding them changes nothing
-                        weights.append(np.round(rng.uniform(-2, 2, w.shape) * 2 ** l["wfrac"]) / 2 ** l["wfrac"])
-                    else:
-                        weights.append(rng.uniform(-1.5, 1.5, w.shape))
-                layer.set_weights(weights)
+                set_weights(layer, l, rng, float_span=2)
             elif kind == "qact":
                 model.add(QActivation(_quantizer(l["q"], quantized_bits, quantized_relu), name=l["name"]))
             elif kind == "relu":
@@ -175,10 +204,6 @@ def dense_layer(draw, k, n_in, state, last=False):
     return out, l["units"]
 
 
-def _out(n, window, stride, padding):
-    return (n - window) // stride + 1 if padding == "valid" else -(-n // stride)
-
-
 @st.composite
 def model_specs(draw, allow_conv: bool = True, max_dense: int = 3):
     seed = draw(st.integers(0, 2 ** 31 - 1))
@@ -204,7 +229,7 @@ def model_specs(draw, allow_conv: bool = True, max_dense: int = 3):
             layers += acts
             signed = not any(a["kind"] == "relu" or (a["kind"] == "qact" and a["q"][0] in ("relu", "ubits"))
                              for a in acts)
-            h, w, c = _out(h, kh, s[0], pad), _out(w, kw_, s[1], pad), l["filters"]
+            h, w, c = out_size(h, kh, s[0], pad), out_size(w, kw_, s[1], pad), l["filters"]
             if draw(st.sampled_from([True, True, False])):
                 mode = draw(st.sampled_from(["max", "average"]))
                 # average: 1 or 2 cells per axis (power-of-two window sizes); max 'same' needs a signed input
@@ -214,7 +239,7 @@ def model_specs(draw, allow_conv: bool = True, max_dense: int = 3):
                 ps = (draw(st.integers(1, ph)), draw(st.integers(1, pw)))
                 layers.append(dict(kind="pool", name=f"pool_{k}", mode=mode, pool=(ph, pw), strides=ps,
                                    padding=ppad))
-                h, w = _out(h, ph, ps[0], ppad), _out(w, pw, ps[1], ppad)
+                h, w = out_size(h, ph, ps[0], ppad), out_size(w, pw, ps[1], ppad)
         layers.append(dict(kind="flatten", name="flat"))
         n = h * w * c
         n_dense = draw(st.integers(1, 2))

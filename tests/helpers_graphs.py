@@ -5,6 +5,9 @@ node, ``dense`` nodes with weights quantized to ``ap_fixed<bits, 1>`` (QKeras
 ``quantized_bits(bits, 0)``), activations and an optional softmax.  Accumulator types
 are exact (wide enough that no sum can overflow), so every strategy and reuse factor
 computes the same values.
+
+At the end, helpers for tests of converted projects (any graph): inputs over the input type's whole range, and
+the checks that the C-simulation and the torch back end equal the emulator bit for bit.
 """
 
 from __future__ import annotations
@@ -160,3 +163,63 @@ def random_mlp(seed: int, softmax: bool = True) -> Graph:
         x = g.add(s)
     g.outputs = [x.name]
     return g
+
+
+# ---------------------------------------------------------------------------- converted projects
+def edge_inputs(project, n: int, seed: int = 3) -> np.ndarray:
+    """Random values over the input type's whole range, then rows of its extremes, 0 and -1 LSB."""
+    node = project.graph.input_nodes()[0]
+    t = node.types["result"]
+    rng = np.random.default_rng(seed)
+    raw = rng.integers(t.raw_min, t.raw_max + 1, size=(n,) + tuple(node.shape)).astype(np.float64)
+    raw[0], raw[1], raw[2], raw[3] = t.raw_min, t.raw_max, 0, -1
+    raw[4] = np.where(rng.random(node.shape) < 0.5, t.raw_min, t.raw_max)
+    return raw * 2.0 ** -t.frac
+
+
+def assert_csim_equals_emulator(project, path, x: np.ndarray) -> np.ndarray:
+    """The project written at ``path``: its csim output, its native library's (dense and conv2d as integer
+    sums), its testbench and the project loaded back from graph.json all equal the emulator on ``x`` bit for
+    bit.  Returns the emulator's output."""
+    from fpga_gen import csim, load_project
+    emu = project.predict(x)
+    y = csim.predict(path, x)
+    assert np.array_equal(y, emu), f"{np.mean(y == emu):.4f} match"
+    y = csim.predict(path, x, native=True)
+    assert np.array_equal(y, emu), f"native: {np.mean(y == emu):.4f} match"
+    assert csim.run_testbench(path).passed
+    assert np.array_equal(load_project(path).predict(x), emu)     # attributes survive graph.json
+    return emu
+
+
+def assert_torch_equals_emulator(project, x: np.ndarray) -> None:
+    """Every node's output through TorchOps on the CPU equals the numpy emulator's, and so does the gpu
+    back end's result (skipped without torch)."""
+    import pytest
+    pytest.importorskip("torch")
+    from fpga_gen.emulate import Emulator
+    from fpga_gen.emulate.torch_ops import TorchOps
+    ref = project.emulator().predict(x, trace=True)
+    got = Emulator(project.graph, xp=TorchOps("cpu")).predict(x, trace=True)
+    for node in ref:
+        assert np.array_equal(ref[node], got[node]), node
+    assert np.array_equal(project.predict(x, backend="gpu"), project.predict(x))
+
+
+def assert_window_indices_equal_hls4ml(h: int, w: int, c: int, kernel, strides, padding: str) -> None:
+    """The window indices the emulator gathers with and the HLS templates write (fpga_gen.ir.spatial) are
+    hls4ml's own im2col code: the fill_buffer function its Vitis backend generates for this geometry, parsed."""
+    import re
+
+    from hls4ml.backends import get_backend
+
+    from fpga_gen.ir.spatial import out_size_and_pads, window_indices
+    k, s = kernel, strides
+    (oh, pt, pb), (ow, pl, pr) = (out_size_and_pads(h, k[0], s[0], padding), out_size_and_pads(w, k[1], s[1], padding))
+    code = get_backend("Vitis").generate_conv2d_line_buffer_fn(0, oh * ow, h, w, c, kernel=k, stride=s,
+                                                               pad=(pt, pb, pl, pr))
+    theirs = []
+    for part in re.split(r"if \(partition ==\s*\d+\)", code)[1:]:
+        row = [(int(j), v.strip()) for j, v in re.findall(r"buffer\[0\]\[(\d+)\] =\s*([^;]+);", part)]
+        theirs.append([-1 if v == "0" else int(v[5:-1]) for j, v in sorted(row)])
+    assert np.array_equal(np.array(theirs), window_indices(h, w, c, k, s, (pt, pb, pl, pr)))

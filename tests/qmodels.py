@@ -42,3 +42,29 @@ def grid_inputs(n, n_in, frac_bits=4, lo=-2.0, hi=2.0, seed=1):
     rng = np.random.default_rng(seed)
     x = rng.uniform(lo, hi, size=(n, n_in))
     return np.round(x * 2 ** frac_bits) / 2 ** frac_bits
+
+
+def qbits(bits=6, integer=0):
+    """QKeras ``quantized_bits(bits, integer, alpha=1)``: the layer tests' weight and activation quantizer."""
+    from qkeras import quantized_bits
+    return quantized_bits(bits, integer, alpha=1)
+
+
+def uniform_init(lo=-1.0, hi=1.0):
+    """A Keras ``RandomUniform(lo, hi)`` initializer (weights that use the quantizer's whole range)."""
+    from fpga_gen.frontend.loader import import_tf
+    return import_tf().keras.initializers.RandomUniform(lo, hi)
+
+
+def grid_images(n, shape, frac_bits=4, lo=-4.0, hi=4.0, seed=1):
+    """``n`` random inputs of ``shape`` (an image or a sequence) on a 2**-frac_bits grid: exact in float32 and in
+    the layer tests' ap_fixed<12,4> input type."""
+    rng = np.random.default_rng(seed)
+    return np.round(rng.uniform(lo, hi, size=(n,) + tuple(shape)) * 2 ** frac_bits) / 2 ** frac_bits
+
+
+def one_layer_model(layer, shape):
+    """A Sequential model: an input of ``shape`` named 'inp', then ``layer`` (for the frontend's error tests)."""
+    from fpga_gen.frontend.loader import import_tf
+    tf = import_tf()
+    return tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=shape, name="inp"), layer])

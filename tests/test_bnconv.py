@@ -11,11 +11,16 @@ import shutil
 import numpy as np
 import pytest
 
-from fpga_gen import convert, csim, load_project
+from fpga_gen import convert, csim
 from fpga_gen.api import load
 from fpga_gen.emulate import Emulator
 from fpga_gen.frontend import FrontendError, load_graph
 from fpga_gen.passes import DEFAULT_PASSES, FuseBatchNorm, PassError, run_passes
+from helpers_graphs import (assert_csim_equals_emulator, assert_torch_equals_emulator,
+                            assert_window_indices_equal_hls4ml, edge_inputs)
+from qmodels import grid_images, one_layer_model
+from qmodels import qbits as _q
+from qmodels import uniform_init as _init
 
 IN_PREC = "ap_fixed<12,4>"
 needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
@@ -24,15 +29,6 @@ needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not i
 def _tf():
     from fpga_gen.frontend.loader import import_tf
     return import_tf()
-
-
-def _q(bits=6, integer=0):
-    from qkeras import quantized_bits
-    return quantized_bits(bits, integer, alpha=1)
-
-
-def _init(lo=-1.0, hi=1.0):
-    return _tf().keras.initializers.RandomUniform(lo, hi)
 
 
 def _set_bn_stats(bn, n, seed):
@@ -44,22 +40,6 @@ def _set_bn_stats(bn, n, seed):
         var = getattr(bn, k, None)
         if var is not None:
             var.assign(v.astype(np.float32))
-
-
-def grid_images(n, shape, frac_bits=4, lo=-4.0, hi=4.0, seed=1):
-    rng = np.random.default_rng(seed)
-    return np.round(rng.uniform(lo, hi, size=(n,) + tuple(shape)) * 2 ** frac_bits) / 2 ** frac_bits
-
-
-def edge_inputs(project, n, seed=3):
-    """Random values over the input type's whole range, then rows of its extremes, 0 and -1 LSB."""
-    node = project.graph.input_nodes()[0]
-    t = node.types["result"]
-    rng = np.random.default_rng(seed)
-    raw = rng.integers(t.raw_min, t.raw_max + 1, size=(n,) + tuple(node.shape)).astype(np.float64)
-    raw[0], raw[1], raw[2], raw[3] = t.raw_min, t.raw_max, 0, -1
-    raw[4] = np.where(rng.random(node.shape) < 0.5, t.raw_min, t.raw_max)
-    return raw * 2.0 ** -t.frac
 
 
 # ---------------------------------------------------------------------------- models
@@ -294,49 +274,21 @@ def test_csim_equals_emulator_and_backends_agree(name, tmp_path):
     project = convert(make(), config=config, input_precision="ap_fixed<10,3>" if name == "float_bn" else IN_PREC)
     project.write(tmp_path / "prj")
     x = edge_inputs(project, 300)
-    emu = project.predict(x)
-    y = csim.predict(tmp_path / "prj", x)
-    assert np.array_equal(y, emu), f"{np.mean(y == emu):.4f} match"
-    assert csim.run_testbench(tmp_path / "prj").passed
-    assert np.array_equal(load_project(tmp_path / "prj").predict(x), emu)     # attributes survive graph.json
+    assert_csim_equals_emulator(project, tmp_path / "prj", x)
     if config is NARROW:
         trace = project.emulator().predict(x, trace=True)
         assert np.mean(np.abs(trace["dw1"]) >= 1.99) > 0.02          # the accumulator does saturate
         assert np.mean(np.abs(trace["bn"]) >= 1.99) > 0.02
-    pytest.importorskip("torch")
-    from fpga_gen.emulate.torch_ops import TorchOps
-    ref = project.emulator().predict(x, trace=True)
-    got = Emulator(project.graph, xp=TorchOps("cpu")).predict(x, trace=True)
-    for node in ref:
-        assert np.array_equal(ref[node], got[node]), node
-    assert np.array_equal(project.predict(x, backend="gpu"), emu)
+    assert_torch_equals_emulator(project, x)
 
 
 def test_depthwise_fill_buffer_equals_hls4ml_generated():
     """The depthwise layer's im2col (window indices over all channels) is hls4ml's own generated code."""
-    import re
-
-    from hls4ml.backends import get_backend
-
-    from fpga_gen.ir.spatial import out_size_and_pads, window_indices
     for (h, w, c), k, s, padding, _ in DW.values():
-        (oh, pt, pb), (ow, pl, pr) = (out_size_and_pads(h, k[0], s[0], padding),
-                                      out_size_and_pads(w, k[1], s[1], padding))
-        code = get_backend("Vitis").generate_conv2d_line_buffer_fn(0, oh * ow, h, w, c, kernel=k, stride=s,
-                                                                   pad=(pt, pb, pl, pr))
-        theirs = []
-        for part in re.split(r"if \(partition ==\s*\d+\)", code)[1:]:
-            row = [(int(j), v.strip()) for j, v in re.findall(r"buffer\[0\]\[(\d+)\] =\s*([^;]+);", part)]
-            theirs.append([-1 if v == "0" else int(v[5:-1]) for j, v in sorted(row)])
-        assert np.array_equal(np.array(theirs), window_indices(h, w, c, k, s, (pt, pb, pl, pr)))
+        assert_window_indices_equal_hls4ml(h, w, c, k, s, padding)
 
 
 # ---------------------------------------------------------------------------- errors
-def _one_layer(layer, shape=(6, 6, 2)):
-    tf = _tf()
-    return tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=shape, name="inp"), layer])
-
-
 @pytest.mark.parametrize("make,message", [
     (lambda tf: tf.keras.layers.DepthwiseConv2D(3, depth_multiplier=2, name="d"),
      "layer 'd' (DepthwiseConv2D): depth_multiplier=2 is not supported (nnet's depthwise kernel needs n_filt == "
@@ -352,7 +304,7 @@ def _one_layer(layer, shape=(6, 6, 2)):
      "layer 'b' (BatchNormalization): renorm=True is not supported; use the default (renorm=None/False)"),
 ])
 def test_unsupported_options_name_layer_and_option(make, message):
-    model = _one_layer(make(_tf()))
+    model = one_layer_model(make(_tf()), (6, 6, 2))
     with pytest.raises(FrontendError) as e:
         load_graph(model)
     assert str(e.value) == message

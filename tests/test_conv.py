@@ -7,9 +7,11 @@ import shutil
 import numpy as np
 import pytest
 
-from fpga_gen import convert, csim, load_project
+from fpga_gen import convert, csim
 from fpga_gen.frontend import FrontendError, load_graph
 from fpga_gen.passes import PassError
+from helpers_graphs import assert_csim_equals_emulator, assert_window_indices_equal_hls4ml
+from qmodels import grid_images
 
 IN_PREC = "ap_fixed<12,4>"
 
@@ -51,11 +53,6 @@ def qcnn(in_shape, conv=None, pool=None, act="quantized_relu", seed=0, n_out=4, 
     layers.append(tf.keras.layers.Flatten(name="flat"))
     layers.append(QDense(n_out, name="fc", **wq))
     return tf.keras.Sequential(layers, name=name)
-
-
-def grid_images(n, shape, frac_bits=4, lo=-4.0, hi=4.0, seed=1):
-    rng = np.random.default_rng(seed)
-    return np.round(rng.uniform(lo, hi, size=(n,) + tuple(shape)) * 2 ** frac_bits) / 2 ** frac_bits
 
 
 CONVS = {
@@ -198,14 +195,7 @@ def test_csim_equals_emulator(case, tmp_path):
     _, model = _case_model(case, seed=1)
     project = convert(model, input_precision=IN_PREC)
     project.write(tmp_path / "prj")
-    x = random_inputs(project, 200)
-    emu = project.predict(x)
-    y = csim.predict(tmp_path / "prj", x)
-    assert np.array_equal(y, emu), f"{np.mean(y == emu):.4f} match"
-    y = csim.predict(tmp_path / "prj", x, native=True)     # conv2d and dense as integer sums
-    assert np.array_equal(y, emu), f"native: {np.mean(y == emu):.4f} match"
-    assert csim.run_testbench(tmp_path / "prj").passed
-    assert np.array_equal(load_project(tmp_path / "prj").predict(x), emu)     # attributes survive graph.json
+    assert_csim_equals_emulator(project, tmp_path / "prj", random_inputs(project, 200))
 
 
 @needs_gxx
@@ -279,17 +269,5 @@ def test_csim_float_keras_cnn(tmp_path):
 ])
 def test_im2col_indices_equal_hls4ml_generated_fill_buffer(geometry):
     """The window indices the emulator gathers with and the HLS template writes are hls4ml's own im2col code."""
-    import re
-
-    from hls4ml.backends import get_backend
-
-    from fpga_gen.ir.spatial import out_size_and_pads, window_indices
     (h, w, c), k, s, padding = geometry
-    (oh, pt, pb), (ow, pl, pr) = (out_size_and_pads(h, k[0], s[0], padding), out_size_and_pads(w, k[1], s[1], padding))
-    code = get_backend("Vitis").generate_conv2d_line_buffer_fn(0, oh * ow, h, w, c, kernel=k, stride=s,
-                                                               pad=(pt, pb, pl, pr))
-    theirs = []
-    for part in re.split(r"if \(partition ==\s*\d+\)", code)[1:]:
-        row = [(int(j), v.strip()) for j, v in re.findall(r"buffer\[0\]\[(\d+)\] =\s*([^;]+);", part)]
-        theirs.append([-1 if v == "0" else int(v[5:-1]) for j, v in sorted(row)])
-    assert np.array_equal(np.array(theirs), window_indices(h, w, c, k, s, (pt, pb, pl, pr)))
+    assert_window_indices_equal_hls4ml(h, w, c, k, s, padding)

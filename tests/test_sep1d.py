@@ -12,10 +12,13 @@ import shutil
 import numpy as np
 import pytest
 
-from fpga_gen import convert, csim, load_project
-from fpga_gen.emulate import Emulator
+from fpga_gen import convert
 from fpga_gen.emulate.float_ref import error_bound
 from fpga_gen.frontend import FrontendError, load_graph
+from helpers_graphs import assert_csim_equals_emulator, assert_torch_equals_emulator, edge_inputs
+from qmodels import grid_images, one_layer_model
+from qmodels import qbits as _q
+from qmodels import uniform_init as _init
 
 IN_PREC = "ap_fixed<12,4>"
 needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
@@ -24,31 +27,6 @@ needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not i
 def _tf():
     from fpga_gen.frontend.loader import import_tf
     return import_tf()
-
-
-def _q(bits=6, integer=0):
-    from qkeras import quantized_bits
-    return quantized_bits(bits, integer, alpha=1)
-
-
-def _init(lo=-1.0, hi=1.0):
-    return _tf().keras.initializers.RandomUniform(lo, hi)
-
-
-def grid_inputs(n, shape, frac_bits=4, lo=-4.0, hi=4.0, seed=1):
-    rng = np.random.default_rng(seed)
-    return np.round(rng.uniform(lo, hi, size=(n,) + tuple(shape)) * 2 ** frac_bits) / 2 ** frac_bits
-
-
-def edge_inputs(project, n, seed=3):
-    """Random values over the input type's whole range, then rows of its extremes, 0 and -1 LSB."""
-    node = project.graph.input_nodes()[0]
-    t = node.types["result"]
-    rng = np.random.default_rng(seed)
-    raw = rng.integers(t.raw_min, t.raw_max + 1, size=(n,) + tuple(node.shape)).astype(np.float64)
-    raw[0], raw[1], raw[2], raw[3] = t.raw_min, t.raw_max, 0, -1
-    raw[4] = np.where(rng.random(node.shape) < 0.5, t.raw_min, t.raw_max)
-    return raw * 2.0 ** -t.frac
 
 
 # ---------------------------------------------------------------------------- models
@@ -113,7 +91,7 @@ def test_qseparable_conv1d_emulator_equals_qkeras_exactly(case):
     assert (dw.attrs["in_height"], dw.attrs["in_width"], dw.attrs["kernel_size"], dw.attrs["strides"],
             dw.attrs["pads"]) == (1, shape[0], (1, k), (1, s), (0, 0) + PADS[case])
     assert (pw.attrs["in_height"], pw.attrs["in_width"], pw.attrs["kernel_size"]) == (1, ow, (1, 1))
-    x = grid_inputs(300, shape)
+    x = grid_images(300, shape)
     ref = model.predict(x.astype(np.float32), verbose=0).astype(np.float64)
     assert np.array_equal(project.predict(x), ref)
 
@@ -132,7 +110,7 @@ def test_qseparable_conv1d_with_alpha_scales_equals_qkeras_exactly():
                          bias_initializer=_init(-0.5, 0.5), name="conv"),
         QActivation(_q(8, 3), name="act")])
     project = convert(model, input_precision=IN_PREC)
-    x = grid_inputs(300, (9, 3))
+    x = grid_images(300, (9, 3))
     ref = model.predict(x.astype(np.float32), verbose=0).astype(np.float64)
     assert np.array_equal(project.predict(x), ref)
     assert np.mean(ref != 0) > 0.5
@@ -158,7 +136,7 @@ def test_depthwise_conv1d_on_a_grid_equals_keras_exactly(case):
     model = depthwise_model(case)
     project = convert(model, config=GRID_CONFIG, input_precision=IN_PREC)
     assert [n.op for n in project.graph] == ["input", "depthwise_conv2d"]
-    x = grid_inputs(300, shape)
+    x = grid_images(300, shape)
     ref = model.predict(x.astype(np.float32), verbose=0).astype(np.float64)
     out = project.predict(x)
     assert np.array_equal(out, ref)
@@ -175,7 +153,7 @@ def test_float_separable_conv1d_within_the_float_bound():
         L.SeparableConv1D(2, 2, padding="valid", name="sep2"), L.Flatten(name="flat")])
     project = convert(model, precision="ap_fixed<18,6>")
     assert [n.op for n in project.graph][1:4] == ["depthwise_conv2d", "conv2d", "activation"]
-    x = grid_inputs(300, (12, 3), lo=-2, hi=2, seed=5)
+    x = grid_images(300, (12, 3), lo=-2, hi=2, seed=5)
     ref_graph, _ = load_graph(model)
     bound = error_bound(project.graph, ref_graph, x)[project.graph.outputs[0]]
     keras = model.predict(x.astype(np.float32), verbose=0)
@@ -201,7 +179,7 @@ def test_keras3_archive_with_depthwise_and_separable_layers_within_the_float_bou
     project = convert(tmp_path / "m.keras", precision="ap_fixed<18,6>")
     assert [n.op for n in project.graph] == ["input", "depthwise_conv2d", "conv2d", "depthwise_conv2d",
                                              "depthwise_conv2d", "depthwise_conv2d", "conv2d"]
-    x = grid_inputs(200, (10, 3), lo=-2, hi=2, seed=6)
+    x = grid_images(200, (10, 3), lo=-2, hi=2, seed=6)
     ref_graph, _ = load_graph(tmp_path / "m.keras")
     bound = error_bound(project.graph, ref_graph, x)[project.graph.outputs[0]]
     k3 = np.asarray(model.predict(x.astype(np.float32), verbose=0)).reshape(200, -1)
@@ -220,7 +198,7 @@ def test_one_d_node_equals_the_two_d_layer_with_one_row():
     m2.get_layer("conv").set_weights([w[None], b])
     p1 = convert(m1, config=GRID_CONFIG, input_precision=IN_PREC)
     p2 = convert(m2, config=GRID_CONFIG, input_precision=IN_PREC)
-    x = grid_inputs(50, (9, 2))
+    x = grid_images(50, (9, 2))
     assert np.array_equal(p1.predict(x).reshape(50, -1), p2.predict(x[:, None]).reshape(50, -1))
     r1 = {r["name"]: r for r in estimate(p1.graph, p1.config).layers}["conv"]
     r2 = {r["name"]: r for r in estimate(p2.graph, p2.config).layers}["conv"]
@@ -285,35 +263,18 @@ def test_csim_equals_emulator(chain_project):
     g = project.graph
     assert [g[n].shape for n in ("sep1_depthwise", "sep1_pointwise", "dw2", "sep3_depthwise", "sep3_pointwise",
                                  "dw4")] == [(13, 1), (13, 3), (7, 3), (4, 3), (4, 4), (3, 4)]
-    x = edge_inputs(project, 300)
-    emu = project.predict(x)
-    y = csim.predict(path, x)
-    assert np.array_equal(y, emu), f"{np.mean(y == emu):.4f} match"
-    assert csim.run_testbench(path).passed
-    assert np.array_equal(load_project(path).predict(x), emu)              # attributes survive graph.json
+    assert_csim_equals_emulator(project, path, edge_inputs(project, 300))
     firmware = (path / "firmware" / "myproject.cpp").read_text() if (path / "firmware" / "myproject.cpp").exists() \
         else "".join(p.read_text() for p in (path / "firmware").glob("*.cpp"))
     assert firmware.count("nnet::depthwise_conv_2d_cl<") == 4
 
 
 def test_every_backend_equals_the_emulator(chain_project):
-    pytest.importorskip("torch")
-    from fpga_gen.emulate.torch_ops import TorchOps
     project, _ = chain_project
-    x = edge_inputs(project, 300, seed=4)
-    ref = project.emulator().predict(x, trace=True)
-    got = Emulator(project.graph, xp=TorchOps("cpu")).predict(x, trace=True)
-    for node in ref:
-        assert np.array_equal(ref[node], got[node]), node
-    assert np.array_equal(project.predict(x, backend="gpu"), project.predict(x))
+    assert_torch_equals_emulator(project, edge_inputs(project, 300, seed=4))
 
 
 # ---------------------------------------------------------------------------- errors
-def _one_layer(layer, shape=(8, 8)):
-    tf = _tf()
-    return tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=shape, name="inp"), layer])
-
-
 def _qsep(**kw):
     from qkeras import QSeparableConv1D
     return QSeparableConv1D(4, 3, depthwise_quantizer=_q(), pointwise_quantizer=_q(), name="q", **kw)
@@ -341,7 +302,7 @@ def _qsep(**kw):
      "layer 's' (SeparableConv1D): padding='causal' is not supported; use 'valid' or 'same'"),
 ])
 def test_unsupported_options_name_layer_and_option(make, message):
-    model = _one_layer(make(_tf()))
+    model = one_layer_model(make(_tf()), (8, 8))
     with pytest.raises(FrontendError) as e:
         load_graph(model)
     assert str(e.value) == message

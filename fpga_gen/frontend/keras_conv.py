@@ -76,6 +76,15 @@ def _quantized(layer, values: np.ndarray, attr: str, role: str, types: dict, slo
     return w
 
 
+def add_layer_activation(ctx: Context, layer, out: str) -> None:
+    """The layer's own activation argument (a function or a QKeras quantizer; none when linear) as the node(s)
+    ``<layer>_<activation>`` after ``out``, the layer's output node."""
+    act = getattr(layer, "activation", None)
+    act_name = "quant" if is_qkeras_quantizer(act) else _activation_name(act)
+    if act_name != "linear":
+        _add_activation(ctx, layer, out, act, ctx.unique(f"{layer.name}_{act_name}"), layer.name)
+
+
 @handler("Conv2D", "QConv2D")
 def _conv2d(layer, ctx: Context):
     cls = type(layer).__name__
@@ -106,10 +115,7 @@ def _conv2d(layer, ctx: Context):
                         "n_filt": int(n_filt), "kernel_size": kernel_size, "strides": strides,
                         "padding": cfg["padding"], "pads": pads},
                  weights={"kernel": kernel, "bias": bias}, types=types, meta=meta), scale)
-    act = getattr(layer, "activation", None)
-    act_name = "quant" if is_qkeras_quantizer(act) else _activation_name(act)
-    if act_name != "linear":
-        _add_activation(ctx, layer, out, act, ctx.unique(f"{layer.name}_{act_name}"), layer.name)
+    add_layer_activation(ctx, layer, out)
 
 
 @handler("MaxPooling2D", "AveragePooling2D")

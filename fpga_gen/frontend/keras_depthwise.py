@@ -20,9 +20,8 @@ import numpy as np
 
 from ..ir.graph import Node
 from ..ir.spatial import out_size_and_pads
-from .keras import Context, _activation_name, _add_activation, handler, output_shape
-from .keras_conv import _check_common, _geometry, _pair, _quantized, _spatial_input
-from .keras_quant import is_qkeras_quantizer
+from .keras import Context, handler, output_shape
+from .keras_conv import _check_common, _geometry, _pair, _quantized, _spatial_input, add_layer_activation
 from .keras_spatial import _check_shape as _check_1d_shape
 from .keras_spatial import _fail, _input, _ints
 from .loader import FrontendError
@@ -53,8 +52,7 @@ def add_depthwise_node(ctx: Context, layer, name: str, src: str, in_shape, kerne
     if kernel.shape != (*kernel_size, n_chan, 1):
         raise FrontendError(f"layer {layer.name!r} ({cls}): depthwise kernel has shape {kernel.shape}, expected "
                             f"{(*kernel_size, n_chan, 1)}")
-    if not np.all(np.isfinite(kernel)) or not np.all(np.isfinite(bias)):
-        raise FrontendError(f"layer {layer.name!r}: weights contain NaN or Inf; retrain or clean the model")
+    _check_finite(layer, kernel, bias)
     out_hw, pads = _geometry(layer, in_shape, kernel_size, strides, cfg["padding"])
     shape = (*out_hw, int(n_chan))
     node = Node(name, "depthwise_conv2d", [src], shape,
@@ -75,18 +73,44 @@ def _layer_weights(layer, names: tuple[str, ...]) -> list[np.ndarray]:
     return w
 
 
+def _check_finite(layer, kernel: np.ndarray, bias: np.ndarray) -> None:
+    if not np.all(np.isfinite(kernel)) or not np.all(np.isfinite(bias)):
+        raise FrontendError(f"layer {layer.name!r}: weights contain NaN or Inf; retrain or clean the model")
+
+
+def _quantize_separable(layer, dw: np.ndarray, pw: np.ndarray, bias: np.ndarray, dw_types: dict, dw_meta: dict,
+                        pw_types: dict, pw_meta: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A QSeparableConv's depthwise and pointwise kernels and bias through its quantizers (see _quantized); their
+    types and quantizer texts go to the depthwise node's (dw_) and the pointwise node's (pw_) dicts."""
+    dw = _quantized(layer, dw, "depthwise_quantizer_internal", "kernel", dw_types, "weight", dw_meta)
+    pw = _quantized(layer, pw, "pointwise_quantizer_internal", "kernel", pw_types, "weight", pw_meta)
+    if layer.use_bias:
+        bias = _quantized(layer, bias, "bias_quantizer_internal", "bias", pw_types, "bias", pw_meta)
+    if "weight" in dw_types:
+        # no bias of its own: a zero bias in the depthwise kernel's type keeps the step exact
+        dw_types["bias"] = dw_types["weight"]
+    return dw, pw, bias
+
+
+def _add_pointwise(ctx: Context, layer, dw_node: Node, shape: tuple, pw: np.ndarray, bias: np.ndarray, types: dict,
+                   meta: dict) -> str:
+    """A separable layer's second step after its depthwise node: the 1x1 conv2d ``<layer>_pointwise`` with the
+    layer's bias (the layer's output, node shape ``shape``); 1-D (dw_node shape (width, channels)): in_height 1."""
+    *out_hw, n_chan = dw_node.shape
+    in_h, in_w = out_hw if len(out_hw) == 2 else (1, out_hw[0])
+    pw_name = ctx.unique(f"{layer.name}_pointwise")
+    ctx.add(Node(pw_name, "conv2d", [dw_node.name], shape,
+                 attrs={"in_height": in_h, "in_width": in_w, "n_chan": n_chan, "n_filt": shape[-1],
+                        "kernel_size": (1, 1), "strides": (1, 1), "padding": "valid", "pads": (0, 0, 0, 0)},
+                 weights={"kernel": pw, "bias": bias}, types=types, meta=meta), layer.name)
+    return pw_name
+
+
 def _check_shape(layer, shape) -> None:
     keras = tuple(output_shape(layer)[1:])          # Keras 3 layers have no .output_shape
     if tuple(shape) != keras:
         raise FrontendError(f"layer {layer.name!r} ({type(layer).__name__}): computed output shape {tuple(shape)} "
                             f"differs from Keras' {keras}")
-
-
-def add_layer_activation(ctx: Context, layer, out: str) -> None:
-    act = getattr(layer, "activation", None)
-    act_name = "quant" if is_qkeras_quantizer(act) else _activation_name(act)
-    if act_name != "linear":
-        _add_activation(ctx, layer, out, act, ctx.unique(f"{layer.name}_{act_name}"), layer.name)
 
 
 @handler("DepthwiseConv2D", "QDepthwiseConv2D")
@@ -118,27 +142,16 @@ def _separable_conv2d(layer, ctx: Context):
     bias = b[0] if layer.use_bias else np.zeros(n_filt)
     dw_types, dw_meta, pw_types, pw_meta = {}, {}, {}, {}
     if cls == "QSeparableConv2D":
-        dw = _quantized(layer, dw, "depthwise_quantizer_internal", "kernel", dw_types, "weight", dw_meta)
-        pw = _quantized(layer, pw, "pointwise_quantizer_internal", "kernel", pw_types, "weight", pw_meta)
-        if layer.use_bias:
-            bias = _quantized(layer, bias, "bias_quantizer_internal", "bias", pw_types, "bias", pw_meta)
-        if "weight" in dw_types:
-            # no bias of its own: a zero bias in the depthwise kernel's type keeps the step exact
-            dw_types["bias"] = dw_types["weight"]
+        dw, pw, bias = _quantize_separable(layer, dw, pw, bias, dw_types, dw_meta, pw_types, pw_meta)
     if pw.shape != (1, 1, in_shape[2], n_filt):
         raise FrontendError(f"layer {layer.name!r} ({cls}): pointwise kernel has shape {pw.shape}, expected "
                             f"{(1, 1, in_shape[2], n_filt)}")
-    if not np.all(np.isfinite(pw)) or not np.all(np.isfinite(bias)):
-        raise FrontendError(f"layer {layer.name!r}: weights contain NaN or Inf; retrain or clean the model")
+    _check_finite(layer, pw, bias)
     dw_name = ctx.unique(f"{layer.name}_depthwise")
     dw_node = add_depthwise_node(ctx, layer, dw_name, src, in_shape, dw, np.zeros(in_shape[2]), dw_types, dw_meta)
-    oh, ow, n_chan = dw_node.shape
-    pw_name = ctx.unique(f"{layer.name}_pointwise")
-    ctx.add(Node(pw_name, "conv2d", [dw_name], (oh, ow, int(n_filt)),
-                 attrs={"in_height": oh, "in_width": ow, "n_chan": n_chan, "n_filt": int(n_filt),
-                        "kernel_size": (1, 1), "strides": (1, 1), "padding": "valid", "pads": (0, 0, 0, 0)},
-                 weights={"kernel": pw, "bias": bias}, types=pw_types, meta=pw_meta), layer.name)
-    _check_shape(layer, (oh, ow, int(n_filt)))
+    shape = (*dw_node.shape[:2], int(n_filt))
+    pw_name = _add_pointwise(ctx, layer, dw_node, shape, pw, bias, pw_types, pw_meta)
+    _check_shape(layer, shape)
     add_layer_activation(ctx, layer, pw_name)
 
 
@@ -159,8 +172,7 @@ def _depthwise_1d(ctx: Context, layer, name: str, src: str, in_w: int, n_chan: i
     (kw,), (sw,) = _ints(cfg["kernel_size"], 1), _ints(cfg["strides"], 1)
     if kernel.shape != (1, kw, n_chan, 1):
         _fail(layer, f"depthwise kernel has shape {kernel.shape[1:]}, expected {(kw, n_chan, 1)}")
-    if not np.all(np.isfinite(kernel)) or not np.all(np.isfinite(bias)):
-        raise FrontendError(f"layer {layer.name!r}: weights contain NaN or Inf; retrain or clean the model")
+    _check_finite(layer, kernel, bias)
     ow, pl, pr = out_size_and_pads(in_w, kw, sw, cfg["padding"])
     node = Node(name, "depthwise_conv2d", [src], (ow, n_chan),
                 attrs={"in_height": 1, "in_width": in_w, "n_chan": n_chan, "n_filt": n_chan,
@@ -195,23 +207,12 @@ def _separable_conv1d(layer, ctx: Context):
     bias = b[0] if layer.use_bias else np.zeros(n_filt)
     dw_types, dw_meta, pw_types, pw_meta = {}, {}, {}, {}
     if cls == "QSeparableConv1D":
-        dw = _quantized(layer, dw, "depthwise_quantizer_internal", "kernel", dw_types, "weight", dw_meta)
-        pw = _quantized(layer, pw, "pointwise_quantizer_internal", "kernel", pw_types, "weight", pw_meta)
-        if layer.use_bias:
-            bias = _quantized(layer, bias, "bias_quantizer_internal", "bias", pw_types, "bias", pw_meta)
-        if "weight" in dw_types:
-            dw_types["bias"] = dw_types["weight"]     # the zero bias of the depthwise step, exact
+        dw, pw, bias = _quantize_separable(layer, dw, pw, bias, dw_types, dw_meta, pw_types, pw_meta)
     if pw.shape != (1, 1, n_chan, n_filt):
         _fail(layer, f"pointwise kernel has shape {pw.shape[1:]}, expected {(1, n_chan, n_filt)}")
-    if not np.all(np.isfinite(pw)) or not np.all(np.isfinite(bias)):
-        raise FrontendError(f"layer {layer.name!r}: weights contain NaN or Inf; retrain or clean the model")
+    _check_finite(layer, pw, bias)
     dw_name = ctx.unique(f"{layer.name}_depthwise")
     dw_node = _depthwise_1d(ctx, layer, dw_name, src, in_w, n_chan, dw, np.zeros(n_chan), dw_types, dw_meta)
-    ow = dw_node.shape[0]
-    shape = _check_1d_shape(layer, (ow, n_filt))
-    pw_name = ctx.unique(f"{layer.name}_pointwise")
-    ctx.add(Node(pw_name, "conv2d", [dw_name], shape,
-                 attrs={"in_height": 1, "in_width": ow, "n_chan": n_chan, "n_filt": n_filt,
-                        "kernel_size": (1, 1), "strides": (1, 1), "padding": "valid", "pads": (0, 0, 0, 0)},
-                 weights={"kernel": pw, "bias": bias}, types=pw_types, meta=pw_meta), layer.name)
+    shape = _check_1d_shape(layer, (dw_node.shape[0], n_filt))
+    pw_name = _add_pointwise(ctx, layer, dw_node, shape, pw, bias, pw_types, pw_meta)
     add_layer_activation(ctx, layer, pw_name)

@@ -20,8 +20,8 @@ import numpy as np
 
 from ..ir.graph import Node
 from .keras import Context, handler
-from .keras_conv import _check_common, _check_conv_options, _geometry, _pair, _spatial_input
-from .keras_depthwise import add_depthwise_node, add_layer_activation, check_depthwise_options
+from .keras_conv import _check_common, _check_conv_options, _geometry, _pair, _spatial_input, add_layer_activation
+from .keras_depthwise import add_depthwise_node, check_depthwise_options
 from .loader import FrontendError
 from .quantizers import quantizer_spec
 

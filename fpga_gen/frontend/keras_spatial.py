@@ -17,9 +17,9 @@ import numpy as np
 
 from ..ir.graph import Node
 from ..ir.spatial import out_size_and_pads, resize_nearest_rows
-from .keras import Context, _activation_name, _add_activation, handler, output_shape
-from .keras_conv import _check_common
-from .keras_quant import add_weighted, is_qkeras_quantizer, quantized_weights
+from .keras import Context, handler, output_shape
+from .keras_conv import _check_common, add_layer_activation
+from .keras_quant import add_weighted, quantized_weights
 from .loader import FrontendError
 
 __all__ = []
@@ -48,6 +48,16 @@ def _input(layer, ctx: Context, rank: int) -> tuple[str, tuple[int, int, int]]:
         what = "(width, channels)" if rank == 1 else "(height, width, channels)"
         _fail(layer, f"needs a {what} input, got shape {shape}")
     return src, ((1,) + shape if rank == 1 else shape)
+
+
+def _channels_last_input(layer, ctx: Context) -> tuple[dict, int, str, tuple[int, int, int]]:
+    """A 1-D or 2-D data-movement layer's config (channels_last checked), rank (1 for a ...1D class), source
+    node and (height, width, channels) input (height 1 for 1-D)."""
+    cfg = layer.get_config()
+    _channels_last(layer, cfg)
+    rank = 1 if type(layer).__name__.endswith("1D") else 2
+    src, in_shape = _input(layer, ctx, rank)
+    return cfg, rank, src, in_shape
 
 
 def _check_shape(layer, shape: tuple) -> tuple:
@@ -87,10 +97,7 @@ def _conv1d(layer, ctx: Context):
                                         "pads": (0, 0, pl, pr)},
                                  weights={"kernel": kernel.reshape(1, kw, n_chan, n_filt), "bias": bias},
                                  types=types, meta=meta), scale)
-    act = getattr(layer, "activation", None)
-    act_name = "quant" if is_qkeras_quantizer(act) else _activation_name(act)
-    if act_name != "linear":
-        _add_activation(ctx, layer, out, act, ctx.unique(f"{layer.name}_{act_name}"), layer.name)
+    add_layer_activation(ctx, layer, out)
 
 
 @handler("MaxPooling1D", "AveragePooling1D")
@@ -112,10 +119,7 @@ def _pooling1d(layer, ctx: Context):
 @handler("GlobalMaxPooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling2D")
 def _global_pooling(layer, ctx: Context):
     cls = type(layer).__name__
-    cfg = layer.get_config()
-    _channels_last(layer, cfg)
-    rank = 1 if cls.endswith("1D") else 2
-    src, (in_h, in_w, n_chan) = _input(layer, ctx, rank)
+    cfg, rank, src, (in_h, in_w, n_chan) = _channels_last_input(layer, ctx)
     keepdims = bool(cfg.get("keepdims", False))
     shape = _check_shape(layer, ((1,) * rank if keepdims else ()) + (n_chan,))
     ctx.add(Node(layer.name, "pooling", [src], shape,
@@ -143,10 +147,7 @@ def _borders(layer, value, rank: int, what: str) -> tuple[int, int, int, int]:
 
 @handler("ZeroPadding1D", "ZeroPadding2D")
 def _zeropad(layer, ctx: Context):
-    cfg = layer.get_config()
-    _channels_last(layer, cfg)
-    rank = 1 if type(layer).__name__.endswith("1D") else 2
-    src, (in_h, in_w, n_chan) = _input(layer, ctx, rank)
+    cfg, rank, src, (in_h, in_w, n_chan) = _channels_last_input(layer, ctx)
     pads = _borders(layer, cfg["padding"], rank, "padding")
     hw = (in_h + pads[0] + pads[1], in_w + pads[2] + pads[3])
     shape = _check_shape(layer, hw[2 - rank:] + (n_chan,))
@@ -156,10 +157,7 @@ def _zeropad(layer, ctx: Context):
 
 @handler("Cropping1D", "Cropping2D")
 def _cropping(layer, ctx: Context):
-    cfg = layer.get_config()
-    _channels_last(layer, cfg)
-    rank = 1 if type(layer).__name__.endswith("1D") else 2
-    src, (in_h, in_w, n_chan) = _input(layer, ctx, rank)
+    cfg, rank, src, (in_h, in_w, n_chan) = _channels_last_input(layer, ctx)
     crops = _borders(layer, cfg["cropping"], rank, "cropping")
     hw = (in_h - crops[0] - crops[1], in_w - crops[2] - crops[3])
     if min(hw) < 1:

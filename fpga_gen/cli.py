@@ -114,7 +114,7 @@ def cmd_inspect(args) -> int:
 def _fit(args, tb_inputs=None):
     """--fit BOARD: sweep the model's designs on the board and keep the fastest that fits the budget."""
     from .api import Project, auto_split_point
-    from .sweep import fit, prepare
+    from .sweep import SweepError, fit, prepare, split_to_fit
     if args.board and args.board != args.fit:
         raise CliError(f"--board {args.board} and --fit {args.fit} name different boards; give only --fit")
     if args.reuse or args.strategy:
@@ -130,23 +130,36 @@ def _fit(args, tb_inputs=None):
         config = calibration.as_config(calibrated.config)
         if tb_inputs is None:
             tb_inputs = calibrated.tb_inputs
+    if args.split_to_fit and args.split_at:
+        raise CliError("--split-to-fit chooses the split point itself; drop --split-at")
     ev, model = prepare(args.model, args.fit, config=config, part=args.part, io=args.io,
                         precision=args.precision, input_precision=args.input_precision,
                         clock_period=args.clock_period, name=args.name, mult_impl=args.mult_impl)
-    res, point = fit(ev, budget=args.budget)
+    split_at = args.split_at
+    try:
+        res, point = fit(ev, budget=args.budget)
+    except SweepError as e:
+        if not args.split_to_fit:
+            raise SweepError(f"{e} (or --split-to-fit: the FPGA holds the longest head that fits, the rest runs "
+                             f"on the CPU/GPU fallback)") from None
+        split_at, res, point = split_to_fit(ev, budget=args.budget)
+        print(f"the whole model does not fit: {e}")
     graph, config = ev.materialize(point)
     best = res.best()
-    print(f"fit {args.fit}: {len(res.rows)} designs estimated in {res.seconds:.2f} s; fastest that fits: "
+    head = f" (the model up to {split_at!r})" if split_at and args.split_to_fit else ""
+    print(f"fit {args.fit}: {len(res.rows)} designs estimated in {res.seconds:.2f} s; fastest that fits{head}: "
           f"II {best['ii_cycles']}, latency {best['latency_cycles']} cycles ({best['layers']}), "
           f"{best['budget_use'] * 100:.0f} % of the tightest budget")
     project = Project(graph, config, model=model, tb_inputs=tb_inputs,
-                      split_at=args.split_at or auto_split_point(graph), calibration=calibration)
+                      split_at=split_at or auto_split_point(graph), calibration=calibration)
     project.split_parts()                     # a bad split point: one line naming it
     return project
 
 
 def cmd_build(args) -> int:
     tb = _load_npy(args.tb_data, "test data") if args.tb_data else None
+    if args.split_to_fit and not args.fit:
+        raise CliError("--split-to-fit applies to --fit BOARD; give --fit too")
     project = _fit(args, tb_inputs=tb) if args.fit else _convert(args, tb_inputs=tb)
     out = Path(args.output) if args.output else Path("hls_projects") / project.name
     project.write(out, force=args.force)
@@ -318,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fit", metavar="BOARD", help="choose the fastest design (reuse factors, strategy) that fits "
                                                   "BOARD within --budget")
     s.add_argument("--budget", help="with --fit: fractions of the board, e.g. dsp=0.8,lut=0.7,ff=0.7,bram=0.8")
+    s.add_argument("--split-to-fit", action="store_true",
+                   help="with --fit: when the whole model does not fit, the FPGA project holds the longest head that "
+                        "fits and the rest runs on the CPU/GPU fallback")
     _convert_args(s)
     _split_arg(s)
     _calibrate_args(s)

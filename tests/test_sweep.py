@@ -116,8 +116,56 @@ def test_infeasible_error_and_exit_code(capsys, tmp_path, model_file):
     assert rc == 2
     assert err.startswith("fpga-gen: error: nothing fits pynq-z2 within dsp=0.8,lut=0.01,ff=0.7,bram=0.8: "
                           "the smallest design needs LUT ")
-    assert err.rstrip().endswith("% of 53,200); try a larger board, io_stream or a narrower precision")
+    assert err.rstrip().endswith("% of 53,200); try a larger board, io_stream or a narrower precision (or "
+                                 "--split-to-fit: the FPGA holds the longest head that fits, the rest runs on the "
+                                 "CPU/GPU fallback)")
     assert err.count("\n") == 1 and not (tmp_path / "p").exists()
+
+
+def test_split_to_fit_puts_the_longest_fitting_head_on_the_fpga(capsys, tmp_path, model_file):
+    """A budget the whole model misses: the head that fits becomes the project, the tail runs on the fallback,
+    and split predict gives the whole model's emulator bits."""
+    import fpga_gen
+    from fpga_gen.sweep import SweepError, fit, split_points, split_to_fit
+    from fpga_gen.sweep.space import parse_budget
+    ev = prepare(str(model_file), "pynq-z2")[0]
+    budget = parse_budget("lut=0.1,dsp=0.05")
+    with pytest.raises(SweepError, match="nothing fits pynq-z2"):
+        fit(ev, budget=budget)
+    at, res, point = split_to_fit(ev, budget=budget)
+    points = split_points(ev.typed(ev.base.default_precision.cpp(), None))
+    assert points == ["dense_0", "act_0", "dense_1", "act_1", "dense_2"]
+    assert at in points and at != points[-1]
+    assert points.index(at) < len(points) - 1                # later cuts exist, and none of them fits
+    best = res.best()
+    assert best["fits"] and best["LUT"] <= 0.1 * 53200 and best["DSP"] <= 0.05 * 220
+    rc = main(["build", str(model_file), "--fit", "pynq-z2", "--budget", "lut=0.1,dsp=0.05", "--split-to-fit",
+               "-o", str(tmp_path / "p")])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert f"fastest that fits (the model up to {at!r})" in out
+    project = fpga_gen.load_project(tmp_path / "p")
+    assert project.split_at == at
+    rep = json.loads((tmp_path / "p" / "report.json").read_text())
+    assert rep["total"]["LUT"] <= 0.1 * 53200
+    x = np.random.default_rng(4).uniform(-4, 4, size=(300, 16))
+    whole = fpga_gen.convert(str(model_file))
+    assert np.array_equal(project.predict(x, backend="split"), whole.predict(x, backend="emu"))
+    assert np.array_equal(project.predict(x, backend="split-csim"), whole.predict(x, backend="emu"))
+
+
+def test_split_to_fit_when_not_even_the_first_layer_fits(model_file):
+    from fpga_gen.sweep import split_to_fit
+    from fpga_gen.sweep.space import parse_budget
+    ev = prepare(str(model_file), "pynq-z2")[0]
+    with pytest.raises(SweepError, match=r"^even the model up to 'dense_0' alone does not fit: nothing fits pynq-z2 "
+                                         r"within dsp=0.01,lut=0.08,ff=0.7,bram=0.8: the smallest design needs "):
+        split_to_fit(ev, budget=parse_budget("lut=0.08,dsp=0.01"))
+
+
+def test_split_to_fit_needs_fit(capsys, model_file, tmp_path):
+    assert main(["build", str(model_file), "--split-to-fit", "-o", str(tmp_path / "p")]) == 2
+    assert capsys.readouterr().err == "fpga-gen: error: --split-to-fit applies to --fit BOARD; give --fit too\n"
 
 
 def test_sweep_enumerates_both_io_types(capsys, tmp_path, model_file):

@@ -140,6 +140,17 @@ class Graph:
         every later node, unchanged.  Only one tensor may cross the cut: a split point inside a branch (a
         later node reads an earlier one other than ``at``), a graph input or a graph output is refused.
         """
+        names = self.check_split(at)
+        k = names.index(at)
+        boundary = self._nodes[at]
+        head = Graph(self.name, [_copy_node(self._nodes[n]) for n in names[:k + 1]], self.inputs, [at])
+        tail_input = Node(at, "input", [], tuple(boundary.shape), types={"result": boundary.types["result"]})
+        tail = Graph(f"{self.name}_tail", [tail_input] + [_copy_node(self._nodes[n]) for n in names[k + 1:]], [at],
+                     self.outputs)
+        return head, tail
+
+    def check_split(self, at: str) -> list[str]:
+        """GraphError unless :meth:`split` may cut after ``at``; the node names in order."""
         names = [n.name for n in self._nodes.values()]
         if at not in self._nodes:
             raise GraphError(f"split point {at!r} is not a layer of {self.name!r}; layers: {', '.join(names)}")
@@ -157,12 +168,7 @@ class Graph:
         early = [o for o in self.outputs if o in before]
         if early:
             raise GraphError(f"split point {at!r} is inside a branch: model output {early[0]!r} comes before it")
-        boundary = self._nodes[at]
-        head = Graph(self.name, [_copy_node(self._nodes[n]) for n in names[:k + 1]], self.inputs, [at])
-        tail_input = Node(at, "input", [], tuple(boundary.shape), types={"result": boundary.types["result"]})
-        tail = Graph(f"{self.name}_tail", [tail_input] + [_copy_node(self._nodes[n]) for n in after], [at],
-                     self.outputs)
-        return head, tail
+        return names
 
     # ------------------------------------------------------------------ printing
     def summary(self) -> str:

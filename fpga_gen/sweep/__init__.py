@@ -16,9 +16,9 @@ from .evaluate import Evaluator
 from .executors import DaskExecutor, InlineExecutor, LocalExecutor, make_executor
 from .pareto import pareto_front
 from .report import write_outputs
-from .run import SweepResult, fit, parse_precisions, prepare, run_sweep, split_list, verify
+from .run import SweepResult, fit, parse_precisions, prepare, run_sweep, split_list, split_points, split_to_fit, verify
 from .space import Budget, Point, SweepError, parse_budget
 
-__all__ = ["prepare", "run_sweep", "fit", "verify", "write_outputs", "SweepResult", "SweepError", "Budget",
+__all__ = ["prepare", "run_sweep", "fit", "split_to_fit", "split_points", "verify", "write_outputs", "SweepResult", "SweepError", "Budget",
            "Point", "parse_budget", "parse_precisions", "split_list", "pareto_front", "ii_lower_bound",
            "Evaluator", "InlineExecutor", "LocalExecutor", "DaskExecutor", "make_executor"]

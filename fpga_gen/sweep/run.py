@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 from .evaluate import METRICS, Evaluator
 from .executors import InlineExecutor, LocalExecutor
@@ -18,7 +20,8 @@ from ..config import IO_TYPES
 from ..passes import valid_reuse_factors
 from ..progress import Progress
 
-__all__ = ["prepare", "run_sweep", "fit", "verify", "SweepResult", "Progress", "parse_precisions"]
+__all__ = ["prepare", "run_sweep", "fit", "split_to_fit", "split_points", "verify", "SweepResult", "Progress",
+           "parse_precisions"]
 
 STORE_FILE = "sweep.sqlite"
 
@@ -270,6 +273,55 @@ def fit(ev: Evaluator, budget=None, executor=None, reuses=None, strategies=("lat
     if best is None:
         raise SweepError(res.infeasible_message())
     return res, res.points[best["key"]]
+
+
+def split_points(graph) -> list[str]:
+    """Where ``graph`` may be cut into an FPGA head and a fallback tail (one tensor crossing the cut, the head
+    free of HLS-unsupported layers), in graph order."""
+    from ..api import hls_unsupported
+    from ..ir.graph import GraphError
+    names = [n.name for n in graph]
+    bad = hls_unsupported(graph)
+    last = names.index(bad[0].name) if bad else len(names)
+    out = []
+    for name in names[:last]:
+        try:
+            graph.check_split(name)
+        except GraphError:
+            continue
+        out.append(name)
+    return out
+
+
+def split_to_fit(ev: Evaluator, budget=None, executor=None, bindings=BINDINGS):
+    """The model cut as late as possible such that the head has a design that fits the budget (the tail runs on
+    the CPU/GPU fallback): (split point, the head's SweepResult, a Point of the whole model whose head layers
+    are the head's fastest fitting design and whose tail layers keep latency / reuse 1).  SweepError when even
+    the first layer does not fit."""
+    from ..ir.graph import Graph
+    typed = ev.typed(ev.base.default_precision.cpp(), None)
+    candidates = split_points(typed)
+    last_error = None
+    for at in reversed(candidates):
+        names = [n.name for n in ev.graph0]
+        head_names = names[:names.index(at) + 1]
+        head = Graph(ev.graph0.name, [copy.deepcopy(ev.graph0[n]) for n in head_names], ev.graph0.inputs, [at])
+        base = ev.base.copy(layers={k: v for k, v in ev.base.layers.items() if k in head_names})
+        board = SimpleNamespace(name=ev.board_name, part=ev.part, resources=dict(ev.available))
+        head_ev = Evaluator(head, base, board)
+        try:
+            res, point = fit(head_ev, budget=budget, executor=executor, bindings=bindings)
+        except SweepError as e:
+            last_error = e
+            continue
+        tail = [layer_entry(name, "latency", 1, "auto") for name, _, _ in weighted_layers(typed)
+                if name not in head_names]
+        return at, res, Point(point.precision, point.weight_precision, point.io_type, tuple(point.layers) + tuple(tail),
+                              search=point.search)
+    if last_error is None:
+        raise SweepError(f"{ev.graph0.name}: no layer to split after (every cut would cross a branch or leave the "
+                         f"FPGA nothing)")
+    raise SweepError(f"even the model up to {candidates[0]!r} alone does not fit: {last_error}")
 
 
 # ---------------------------------------------------------------------------------------------- verification

@@ -185,9 +185,11 @@ class Project:
         if self.directory is not None:
             return self.directory
         # an unwritten project is written to a content-addressed cache folder
+        from .cache import touch
         cache = _cache_dir() / "projects" / self.fingerprint()
         if not (cache / PROJECT_FILE).is_file():
             self.write(cache, force=True, _record=False)
+        touch(cache)
         return cache
 
     def fingerprint(self) -> str:
@@ -401,7 +403,8 @@ def _replace_dir(tmp: Path, out: Path) -> None:
 
 
 def _cache_dir() -> Path:
-    return Path(os.environ.get("FPGA_GEN_CACHE_DIR") or Path.home() / ".cache" / "fpga-gen")
+    from .cache import cache_root
+    return cache_root()
 
 
 def load(model_or_path, config=None, **overrides):

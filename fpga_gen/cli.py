@@ -310,6 +310,23 @@ def cmd_boards(args) -> int:
     return 0
 
 
+def cmd_cache(args) -> int:
+    from . import cache
+    root = cache.cache_root()
+    try:
+        cap = cache.max_bytes()
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    if args.clear:
+        n, freed = cache.clear(root)
+        print(f"{root}: removed {n} entries, {freed / 2 ** 20:.1f} MB")
+        return 0
+    es = cache.entries(root)
+    cap_text = f"{cap / 2 ** 20:.0f} MB (FPGA_GEN_CACHE_MAX_MB)" if cap else "none (FPGA_GEN_CACHE_MAX_MB=0)"
+    print(f"{root}: {len(es)} entries, {sum(s for _, s, _ in es) / 2 ** 20:.1f} MB; cap {cap_text}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     p = argparse.ArgumentParser(prog="fpga-gen", description="Quantized Keras models to bit-exact HLS projects.")
@@ -394,6 +411,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("boards", help="list the known boards and their resources")
     s.set_defaults(fn=cmd_boards)
+
+    s = sub.add_parser("cache", help="the compile cache: its size and cap, or --clear to empty it")
+    s.add_argument("--clear", action="store_true", help="remove every compiled library, object and cached project")
+    s.set_defaults(fn=cmd_cache)
     return p
 
 

@@ -35,6 +35,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cache import cache_root, maybe_prune, touch
 from ..templating import render
 
 __all__ = ["CsimBuild", "CsimError", "CsimCompileError", "build", "cache_dir", "find_top", "CXXFLAGS"]
@@ -73,8 +74,7 @@ class CsimBuild:
 
 
 def cache_dir() -> Path:
-    env = os.environ.get("FPGA_GEN_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "fpga-gen"
+    return cache_root()
 
 
 @functools.lru_cache(maxsize=None)
@@ -170,6 +170,7 @@ class _PchJob:
         self.final = cache_dir() / "csim" / "pch" / self.key
         if (self.final / "fpga_gen_pch.h.gch").is_file():
             self.path = self.final / "fpga_gen_pch.h"
+            touch(self.final)
 
     def start(self) -> None:
         if self.final is None or self.path is not None:
@@ -293,4 +294,8 @@ def build(project_dir, library: bool = True, testbench: bool = True, native: boo
         finally:
             for tmp, _ in tmps:
                 tmp.unlink(missing_ok=True)
+    # what this build used is the most recently used; then the cache is kept under its cap
+    touch(*objs.values(),
+          *[p.parent for p in (lib_path, exe_path) if p is not None])
+    maybe_prune()
     return CsimBuild(project, top, lib_path, exe_path, tuple(todo), time.perf_counter() - t0)

@@ -1,6 +1,6 @@
 """fpga-gen against hls4ml 1.3 on the same QKeras models, in one run; writes benchmarks/RESULTS.md.
 
-    python benchmarks/bench_vs_hls4ml.py [--repeat 3] [--batch 10000] [--models digits,mlp16] [--no-write]
+    python benchmarks/bench_vs_hls4ml.py [--repeat 3] [--batch 10000] [--models digits,mlp16,cnn] [--no-write]
 
 hls4ml runs in its own virtual environment, benchmarks/.hls4ml-venv (git-ignored; created on the
 first run with ``pip install 'hls4ml[qkeras]==1.3.0' pyparsing scikit-learn``, which brings
@@ -8,8 +8,8 @@ TensorFlow 2.14 and takes several minutes).  A small driver script runs there an
 with this process (the model .h5, the inputs .npy, its outputs .npy and timings .json): hls4ml's
 converter is never imported here.
 
-Measured on the models of bench_backends.py (the digits MLP, a 16-64-32-32-5 6-bit MLP), at batch
-10,000:
+Measured on the models of bench_backends.py (the digits MLP, a 16-64-32-32-5 6-bit MLP, the digits CNN of
+examples/train_digits_cnn.py, which ends in logits), at batch 10,000:
 
 * hls4ml: ``convert_from_keras_model`` (config from ``config_from_keras_model(granularity='name')``,
   Vivado backend, io_parallel), ``compile()`` (writes the project and runs g++ -O3), ``predict()``;
@@ -86,8 +86,9 @@ model = tf.keras.models.load_model(compat, custom_objects=co, compile=False)
 load_s = time.perf_counter() - t0
 names = [l.name for l in model.layers]
 sm = [i for i, l in enumerate(model.layers) if l.get_config().get("activation") == "softmax"
-      and type(l).__name__ == "Activation"][-1]
-pre_model = tf.keras.Model(model.inputs, model.layers[sm - 1].output, name=model.name + "_pre")
+      and type(l).__name__ == "Activation"]
+# a model ending in logits (the digits CNN) is its own pre-softmax model
+pre_model = tf.keras.Model(model.inputs, model.layers[sm[-1] - 1].output, name=model.name + "_pre") if sm else None
 x = np.ascontiguousarray(np.load(x_npy), dtype=np.float64)
 
 def cpu_children():
@@ -111,9 +112,11 @@ for _ in range(repeat):
     c, t = time.process_time(), time.perf_counter(); y = hm.predict(x)
     res["predict_s"].append(time.perf_counter() - t); res["predict_cpu_s"].append(time.process_time() - c)
 np.save(os.path.join(out, "y.npy"), np.asarray(y, dtype=np.float64))
-pre, _ = convert(pre_model, os.path.join(out, "prj_pre"))
-pre.compile()
-np.save(os.path.join(out, "y_pre.npy"), np.asarray(pre.predict(x), dtype=np.float64))
+if pre_model is not None:
+    pre, _ = convert(pre_model, os.path.join(out, "prj_pre"))
+    pre.compile()
+    y = pre.predict(x)
+np.save(os.path.join(out, "y_pre.npy"), np.asarray(y, dtype=np.float64))
 res["config"] = cfg
 with open(os.path.join(out, "result.json"), "w") as f:
     json.dump(res, f, indent=1, default=str)
@@ -159,8 +162,8 @@ def qkeras_outputs(model_h5: Path, x: np.ndarray):
     _add_supported_quantized_objects(co)
     model = tf.keras.models.load_model(str(model_h5), custom_objects=co, compile=False)
     sm = [i for i, layer in enumerate(model.layers) if type(layer).__name__ == "Activation"
-          and layer.get_config().get("activation") == "softmax"][-1]
-    pre = tf.keras.Model(model.inputs, model.layers[sm - 1].output)
+          and layer.get_config().get("activation") == "softmax"]
+    pre = tf.keras.Model(model.inputs, model.layers[sm[-1] - 1].output) if sm else model   # logits: itself
     xf = x.astype(np.float32)
     return (np.asarray(pre.predict(xf, batch_size=2048, verbose=0), dtype=np.float64),
             np.asarray(model.predict(xf, batch_size=2048, verbose=0), dtype=np.float64))
@@ -171,9 +174,12 @@ def our_outputs(model_h5: Path, x: np.ndarray):
     import fpga_gen
     from fpga_gen.emulate import Emulator
     project = fpga_gen.convert(str(model_h5))
-    sm = [n for n in project.graph if n.op == "softmax"][-1]
+    sm = [n for n in project.graph if n.op == "softmax"]
     trace = Emulator(project.graph).predict(x, trace=True)
-    return trace[sm.inputs[0]], trace[sm.name]
+    if not sm:                           # a model ending in logits
+        out = trace[project.graph.outputs[0]]
+        return out, out
+    return trace[sm[-1].inputs[0]], trace[sm[-1].name]
 
 
 def exact_fraction(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -258,13 +264,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--batch", type=int, default=bb.BATCH)
-    ap.add_argument("--models", default=",".join(bb.MODELS))
+    ap.add_argument("--models", default=",".join(bb.MODELS + bb.EXTRA_MODELS))
     ap.add_argument("--no-write", action="store_true", help=f"print only; do not write {RESULTS.name}")
     args = ap.parse_args(argv)
     names = [m for m in args.models.split(",") if m]
     for m in names:
-        if m not in bb.MODELS:
-            ap.error(f"unknown model {m!r}; use {', '.join(bb.MODELS)}")
+        if m not in bb.MODELS + bb.EXTRA_MODELS:
+            ap.error(f"unknown model {m!r}; use {', '.join(bb.MODELS + bb.EXTRA_MODELS)}")
 
     py = ensure_venv()
     load0 = bb.load_average()
@@ -302,8 +308,9 @@ def main(argv=None) -> int:
     for m in names:
         lines += [f"## {m}", ""] + model_table(m, ours[m], theirs[m]) + [""]
     lines += ["## Exactness against QKeras", "",
-              "Pre-softmax outputs (the last dense layer) equal to QKeras's float32 outputs, with each tool's default "
-              "precision for these models; top-1: argmax of the softmax output equal to QKeras's.", ""]
+              "Pre-softmax outputs (the last dense layer; the CNN's logits are its output) equal to QKeras's float32 "
+              "outputs, with each tool's default precision for these models; top-1: argmax of the output equal to "
+              "QKeras's.", ""]
     lines += exact_table(exact) + [""]
     lines += [
         "## Notes", "",

@@ -71,6 +71,8 @@ def check_model(spec, csim: bool = False) -> dict:
         y_emu = trace[out_name].reshape(N, -1)
         y_csim = project.predict(x, backend="csim").reshape(N, -1)
         assert np.array_equal(y_csim, y_emu), f"csim != emulator: {np.mean(y_csim != y_emu):.2%} differ"
+        y_nat = project.predict(x, backend="native").reshape(N, -1)
+        assert np.array_equal(y_nat, y_emu), f"native != emulator: {np.mean(y_nat != y_emu):.2%} differ"
     return {"qkeras_exact": exact}
 
 

@@ -114,6 +114,8 @@ def check_mixed(spec, tmp, csim: bool = False) -> dict:
     if csim:
         y = project.predict(x, backend="csim").reshape(N, -1)
         assert np.array_equal(y, out), f"csim != emulator: {np.mean(y != out):.2%} differ"
+        y = project.predict(x, backend="native").reshape(N, -1)
+        assert np.array_equal(y, out), f"native != emulator: {np.mean(y != out):.2%} differ"
     return {"qkeras_exact": exact, "written": True}
 
 

@@ -69,6 +69,10 @@ def conv2d_kernel(node: Node, inputs, in_types, xp):
     (x,) = inputs
     a = node.attrs
     kh, kw = a["kernel_size"]
+    if getattr(xp, "exact_float32", False) and in_types[0].width <= 24:
+        # raw codes below 2**24 are exact in float32: the gathered windows take half the memory, and the dense
+        # kernel's float32 products read them as they are (its float64 paths upcast them exactly)
+        x = xp.float32(x)
     cols = _windows(node, x, 0.0, xp, (kh, kw), int(a["n_chan"]))         # (B, P, kh*kw*C)
     batch, n_pix, n_in = cols.shape
     # conv_2d_resource_cl adds a pixel's products in dense_resource's order (inputs ir + k * rf), which the
@@ -100,10 +104,14 @@ def pooling_kernel(node: Node, inputs, in_types, xp):
     if a["mode"] == "max":
         # nnet::pad_val<Max>: the type's top bit set (the most negative value of a signed type)
         pad = float(xt.raw_min) if xt.signed else float(1 << (xt.width - 1))
-        win = _windows(node, x, pad, xp, (ph, pw), n_chan, tap_major=True)  # (B, ph*pw, P*C)
+        narrow = getattr(xp, "exact_float32", False) and xt.width <= 24
+        # raw codes (and the pad) below 2**24 are exact in float32: half the memory for the windows
+        win = _windows(node, xp.float32(x) if narrow else x, pad, xp, (ph, pw), n_chan, tap_major=True)
         m = win[:, 0, :]
         for i in range(1, ph * pw):
             m = xp.where(win[:, i, :] > m, win[:, i, :], m)
+        if narrow:
+            m = xp.asarray(m)                                              # back to float64, exactly
         return cast(cast(m, xt, at, xp), at, rt, xp)
     if a["mode"] != "average":
         raise NotImplementedError(f"pooling mode {a['mode']!r} has no emulator kernel")

@@ -278,3 +278,58 @@ def test_compile_errors_and_foreign_sources_are_one_line(cases, tmp_path, no_pyn
         drv.NativeNetwork(source_dir=other, cache_dir=tmp_path / "cache")
     assert str(e.value) == (f"{other}: the input shape of these sources is (12,), this driver's is (10,); "
                             f"point source_dir at the project of net")
+
+
+# ============================================================================ the board's instruction sets
+HARNESS = r"""// reads n samples of doubles, runs the driver's library, writes the outputs (little-endian doubles)
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+extern "C" int fpga_gen_predict(const double *x, double *y, long n);
+extern "C" long fpga_gen_n_in();
+extern "C" long fpga_gen_n_out();
+int main(int argc, char **argv) {
+    long n = atol(argv[3]);
+    std::vector<double> x(n * fpga_gen_n_in()), y(n * fpga_gen_n_out());
+    FILE *f = fopen(argv[1], "rb");
+    if (!f || fread(x.data(), sizeof(double), x.size(), f) != x.size()) return 3;
+    fclose(f);
+    int rc = fpga_gen_predict(x.data(), y.data(), n);
+    FILE *g = fopen(argv[2], "wb");
+    fwrite(y.data(), sizeof(double), y.size(), g);
+    fclose(g);
+    return rc;
+}
+"""
+
+ARM = {"armhf": ("arm-linux-gnueabihf-g++", "qemu-arm", "/usr/arm-linux-gnueabihf"),           # PYNQ-Z1/Z2, ZedBoard
+       "aarch64": ("aarch64-linux-gnu-g++", "qemu-aarch64", "/usr/aarch64-linux-gnu")}          # ZCU10x, Ultra96, KV260
+
+
+@pytest.mark.parametrize("arch", sorted(ARM))
+def test_native_library_built_by_the_driver_for_arm_runs_under_qemu(cases, tmp_path, arch, no_pynq):
+    """The driver's own build (_native_build, its flags) with a cross g++ for the board's ARM cores, run under
+    qemu-user through a small C++ harness: the same bits as the emulator (32-bit long on armhf included)."""
+    import subprocess
+
+    cxx, qemu, sysroot = ARM[arch]
+    if shutil.which(cxx) is None or shutil.which(qemu) is None:
+        pytest.skip(f"{cxx} and {qemu} are needed (apt-get install g++-{cxx[:-4]} qemu-user)")
+    (tmp_path / "harness.cpp").write_text(HARNESS)
+    for name in ("dense_relu_softmax", "cnn_parallel"):
+        c = cases[name]
+        drv = _load_driver(c.root / "deploy" / f"{c.top}_driver.py")
+        path, ident = drv._native_compiler(cxx)
+        assert arch.replace("armhf", "arm-linux-gnueabihf") in ident
+        lib, compiled = drv._native_build(str(c.root), str(tmp_path / "cache"), path, ident)
+        exe = tmp_path / f"{name}_{arch}"
+        subprocess.run([path, "-O1", str(tmp_path / "harness.cpp"), lib, f"-Wl,-rpath,{Path(lib).parent}", "-o",
+                        str(exe)], check=True, capture_output=True)
+        x = _inputs(c.input_shape, 200, seed=11)
+        codes = drv.quantize(x.reshape(200, -1)).astype(np.float64) * 2.0 ** -drv.INPUT["frac"]   # as predict does
+        codes.astype("<f8").tofile(tmp_path / "x.bin")
+        r = subprocess.run([qemu, "-L", sysroot, str(exe), str(tmp_path / "x.bin"), str(tmp_path / "y.bin"), "200"],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        y = np.fromfile(tmp_path / "y.bin", dtype="<f8").reshape((200,) + drv.OUTPUT_SHAPE)
+        assert np.array_equal(y, c.predict_ref(x)), (name, arch)

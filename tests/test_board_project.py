@@ -278,8 +278,9 @@ def test_paths_with_spaces_and_tcl_characters(tmp_path):
 
 
 @needs_tclsh
-def test_make_flow_end_to_end_with_fake_tools(tmp_path):
-    """make package: ip (vitis_hls) -> bitstream (vivado) -> tarball with .bit, .hwh and the driver."""
+def test_make_flow_end_to_end_with_fake_tools(tmp_path, monkeypatch):
+    """make package: ip (vitis_hls) -> bitstream (vivado) -> tarball with .bit, .hwh, the driver and the C++ of
+    its CPU fallback, which runs from the unpacked tarball (the host's g++ standing in for the board's)."""
     if shutil.which("make") is None:
         pytest.skip("make is needed")
     root, ctx = make_project(tmp_path / "p", "pynq-z2")
@@ -294,7 +295,26 @@ def test_make_flow_end_to_end_with_fake_tools(tmp_path):
                       ["vivado", "vivado/build_bitstream.tcl", "jobs=3"]]
     assert not [c for c in calls if c.cmd in ("__unknown__", "__error__", "__tcl_error__")]
     with tarfile.open(root / "net_pynq-z2_pynq.tar.gz") as tar:
-        assert sorted(tar.getnames()) == ["net.bit", "net.hwh", "net_driver.py"]
+        names = sorted(tar.getnames())
+        files = sorted(m.name for m in tar.getmembers() if m.isfile())
+        tar.extractall(tmp_path / "board")
+    # the bitstream, the hwh, the driver, and the C++ of the driver's CPU fallback in net_native/
+    assert [n for n in names if not n.startswith("net_native/")] == ["net.bit", "net.hwh", "net_driver.py",
+                                                                      "net_native"]
+    shipped = sorted(["net_native/net_bridge.cpp"] + [f"net_native/{p.relative_to(root).as_posix()}"
+                                                      for p in (root / "firmware").rglob("*") if p.is_file()])
+    assert [f for f in files if f.startswith("net_native/")] == shipped
+    assert {"net_native/firmware/net.cpp", "net_native/firmware/parameters.h", "net_native/firmware/fpga_gen_native.h",
+            "net_native/firmware/ap_types/ap_fixed.h", "net_native/firmware/nnet_utils/nnet_dense.h"} <= set(files)
+    assert not (root / ".package").exists()
+    if shutil.which("g++") is not None:
+        # on the board (x86 g++ standing in for the ARM one): no pynq, NativeNetwork from the unpacked folder
+        monkeypatch.setitem(sys.modules, "pynq", None)
+        drv = _load_driver(tmp_path / "board" / "net_driver.py")
+        nn = drv.NativeNetwork(cache_dir=tmp_path / "cache")
+        x = random_floats(small_graph(), 33, seed=12)
+        assert nn.source_dir == str(tmp_path / "board" / "net_native")
+        assert np.array_equal(nn.predict(x), emulate(small_graph(), x))
     # the network-level targets call the HLS writer's build_prj.tcl
     for target, args in (("csim", ["csim=1", "synth=0", "cosim=0", "export=0"]),
                          ("csynth", ["csim=0", "synth=1", "cosim=0", "export=0"]),
@@ -656,10 +676,19 @@ def test_driver_quantize_is_the_emulators_from_float(tmp_path):
 
 
 def test_driver_module_is_standalone_python(driver_env):
-    """The driver imports nothing from fpga_gen (the board has no fpga-gen installed)."""
+    """The driver imports nothing from fpga_gen (the board has no fpga-gen installed); the C symbols of its
+    CPU fallback (fpga_gen_predict, ...) are not the package."""
     text = (driver_env.root / "deploy" / "net_driver.py").read_text()
-    assert "fpga_gen" not in re.sub(r'""".*?"""', "", text, flags=re.S)
+    assert not re.search(r"\bfpga_gen\b", re.sub(r'""".*?"""', "", text, flags=re.S))
+    assert "fpga_gen_predict" in text
     compile(text, "net_driver.py", "exec")
+    # it loads with neither fpga_gen nor pynq importable
+    code = ("import sys; sys.modules['fpga_gen'] = sys.modules['pynq'] = None; import importlib.util as u; "
+            f"s = u.spec_from_file_location('d', {str(driver_env.root / 'deploy' / 'net_driver.py')!r}); "
+            "m = u.module_from_spec(s); s.loader.exec_module(m); print(m.NativeNetwork.__name__)")
+    r = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": os.path.dirname(np.__path__[0])})
+    assert r.returncode == 0 and r.stdout == "NativeNetwork\n", r.stderr
 
 
 # ============================================================================ the whole path from a Keras model

@@ -218,7 +218,7 @@ def board_context(graph: Graph, config: ProjectConfig, board) -> dict:
         "hls_project": hls_project, "ip_dir": f"{hls_project}/solution1/impl/ip",
         "ip_vendor": IP_VENDOR, "ip_library": IP_LIBRARY, "ip_version": IP_VERSION, "ip_vlnv": ip_vlnv,
         "ip_cell": f"{axi_top}_0", "bd_name": "system", "vivado_project": f"{top}_{board.name.replace('-', '_')}",
-        "deploy_base": top, "driver_module": f"{top}_driver", "max_batch": max_batch,
+        "deploy_base": top, "driver_module": f"{top}_driver", "max_batch": max_batch, "native_dir": f"{top}_native",
         "max_transfer_bytes": MAX_TRANSFER_BYTES, "tb_packets": TB_PACKETS,
         **io_context(graph, config),
     }

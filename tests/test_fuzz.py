@@ -23,10 +23,11 @@ import shutil
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from fpga_gen import convert
+from fpga_gen.passes.base import PassError
 from fuzz_models import float32_exact, model_specs, reference_forward, specs_with_overrides
 
 HAVE_GXX = shutil.which("g++") is not None
@@ -41,7 +42,13 @@ N = 64
 
 def check_model(spec, csim: bool = False) -> dict:
     model = spec.build()
-    project = convert(model, config=spec.config())
+    try:
+        project = convert(model, config=spec.config())
+    except PassError as e:
+        # plain relu/linear between QDense layers grow exact types; past 53 bits the documented one-line
+        # refusal (as in test_fuzz_mixed.EXPECTED_REFUSALS) rejects the draw, any other error fails
+        assert "\n" not in str(e) and "its exact accumulator needs more than 53 bits" in str(e), str(e)
+        reject()
     x = spec.inputs(N, seed=spec.seed % 1000)
     trace = project.emulator().predict(x, trace=True)
     out_name = project.graph.outputs[0]

@@ -82,6 +82,13 @@ def activation(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> Layer
             p[s] = _literal(node, node.attrs[s], s)
         summary += f", slope {p['slope']}, shift {p['shift']}"
     code.includes = ("nnet_utils/nnet_activation.h",)
+    p["native"] = None
+    if act in ("linear", "relu") and len(node.inputs) == 1:
+        # the native back end's integer form (fpga_gen_native.h): the same casts on the raw codes
+        from .native import HEADER, cast_ok
+        if cast_ok(graph[node.inputs[0]].types["result"], node.types["result"]):
+            p["native"] = act
+            code.includes += (HEADER,)
     code.summary = summary
     code.params.update(p)
     return code

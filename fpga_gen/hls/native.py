@@ -16,7 +16,7 @@ from ..ir.types import FixedType
 from .layers import LayerCode
 from .names import Namer
 
-__all__ = ["HEADER", "plan"]
+__all__ = ["HEADER", "plan", "cast_ok"]
 
 HEADER = "fpga_gen_native.h"
 
@@ -52,3 +52,13 @@ def plan(node: Node, graph: Graph, namer: Namer, code: LayerCode, taps_out: np.n
     if HEADER not in code.includes:
         code.includes = tuple(code.includes) + (HEADER,)
     return p
+
+
+def cast_ok(src: FixedType, dst: FixedType) -> bool:
+    """Whether ``fpga_gen_native::cast_raw`` computes ``(dst) x`` for x of ``src``: every intermediate within its
+    64-bit arithmetic (codes of <= 62 bits, a left shift that keeps them there), and no cast the AMD headers
+    themselves abort on (passes/safe_casts.py)."""
+    from ..passes.safe_casts import cast_reads_past_msb
+    shift = dst.frac - src.frac
+    return src.width <= 62 and dst.width <= 62 and src.width + max(shift, 0) <= 62 and -shift <= 62 and \
+        not cast_reads_past_msb(src, dst)

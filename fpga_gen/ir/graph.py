@@ -140,14 +140,19 @@ class Graph:
         every later node, unchanged.  Only one tensor may cross the cut: a split point inside a branch (a
         later node reads an earlier one other than ``at``), a graph input or a graph output is refused.
         """
-        names = self.check_split(at)
-        k = names.index(at)
+        head = self.head(at)
+        names = [n.name for n in self._nodes.values()]
         boundary = self._nodes[at]
-        head = Graph(self.name, [_copy_node(self._nodes[n]) for n in names[:k + 1]], self.inputs, [at])
         tail_input = Node(at, "input", [], tuple(boundary.shape), types={"result": boundary.types["result"]})
-        tail = Graph(f"{self.name}_tail", [tail_input] + [_copy_node(self._nodes[n]) for n in names[k + 1:]], [at],
-                     self.outputs)
+        tail = Graph(f"{self.name}_tail", [tail_input] + [_copy_node(self._nodes[n])
+                                                          for n in names[names.index(at) + 1:]], [at], self.outputs)
         return head, tail
+
+    def head(self, at: str) -> "Graph":
+        """The head of :meth:`split` alone (a copy): every node up to and including ``at``; needs no types."""
+        names = self.check_split(at)
+        return Graph(self.name, [_copy_node(self._nodes[n]) for n in names[:names.index(at) + 1]], self.inputs,
+                     [at])
 
     def check_split(self, at: str) -> list[str]:
         """GraphError unless :meth:`split` may cut after ``at``; the node names in order."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import sys
@@ -298,17 +297,18 @@ def split_to_fit(ev: Evaluator, budget=None, executor=None, bindings=BINDINGS):
     the CPU/GPU fallback): (split point, the head's SweepResult, a Point of the whole model whose head layers
     are the head's fastest fitting design and whose tail layers keep latency / reuse 1).  SweepError when even
     the first layer does not fit."""
-    from ..ir.graph import Graph
     typed = ev.typed(ev.base.default_precision.cpp(), None)
-    candidates = split_points(typed)
+    # a cut of the frontend's graph (the head's own passes run on it) that is also one of the typed graph (the
+    # project splits that): passes may fuse nodes away (batchnorm) or add some (apply_scale)
+    in_typed = set(split_points(typed))
+    candidates = [at for at in split_points(ev.graph0) if at in in_typed]
+    board = SimpleNamespace(name=ev.board_name, part=ev.part, resources=dict(ev.available))
     last_error = None
     for at in reversed(candidates):
-        names = [n.name for n in ev.graph0]
-        head_names = names[:names.index(at) + 1]
-        head = Graph(ev.graph0.name, [copy.deepcopy(ev.graph0[n]) for n in head_names], ev.graph0.inputs, [at])
-        base = ev.base.copy(layers={k: v for k, v in ev.base.layers.items() if k in head_names})
-        board = SimpleNamespace(name=ev.board_name, part=ev.part, resources=dict(ev.available))
-        head_ev = Evaluator(head, base, board)
+        head = ev.graph0.head(at)
+        head_names = {n.name for n in head}
+        head_ev = Evaluator(head, ev.base.copy(layers={k: v for k, v in ev.base.layers.items() if k in head_names}),
+                            board)
         try:
             res, point = fit(head_ev, budget=budget, executor=executor, bindings=bindings)
         except SweepError as e:

@@ -141,8 +141,9 @@ class Project:
         (CUDA when available, else the CPU; ``pip install 'fpga-gen[gpu]'``).  ``csim``: the generated
         HLS C++ compiled by g++ into a cached shared library and run over the batch on every core.
         ``native``: the same C++ compiled with ``-DFPGA_GEN_NATIVE``, where dense and conv2d layers sum
-        raw integer codes (fpga_gen_native.h) instead of one ap_fixed operation at a time -- the same
-        bits, several times faster; every other layer runs its nnet_utils code as in ``csim``.
+        raw integer codes and relu/linear cast them in integer arithmetic (fpga_gen_native.h) instead of
+        one ap_fixed operation at a time -- the same bits, several times faster; every other layer runs
+        its nnet_utils code as in ``csim``.
         """
         if backend in ("emu", "cpu"):
             return self.emulator().predict(x)
@@ -185,8 +186,8 @@ class Project:
         if self.directory is not None:
             return self.directory
         # an unwritten project is written to a content-addressed cache folder
-        from .cache import touch
-        cache = _cache_dir() / "projects" / self.fingerprint()
+        from .cache import cache_root, touch
+        cache = cache_root() / "projects" / self.fingerprint()
         if not (cache / PROJECT_FILE).is_file():
             self.write(cache, force=True, _record=False)
         touch(cache)
@@ -400,11 +401,6 @@ def _replace_dir(tmp: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.rename(tmp, out)
-
-
-def _cache_dir() -> Path:
-    from .cache import cache_root
-    return cache_root()
 
 
 def load(model_or_path, config=None, **overrides):

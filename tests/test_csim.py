@@ -222,26 +222,35 @@ def test_two_projects_in_one_process(tmp_path):
         assert np.array_equal(csim.predict(d, x), e)
 
 
-def test_retries_without_precompiled_header(tmp_path, monkeypatch):
-    """If g++ trips over the cached precompiled header, the units compile again without it."""
+def _record_compiles(monkeypatch, fail_with_pch: bool = False) -> list:
+    """Wrap csim.build's compile step; the list it returns records, per call, whether the units got the
+    precompiled header.  ``fail_with_pch``: such a call fails the way a GCC crash on the header does."""
     import importlib
     build_mod = importlib.import_module("fpga_gen.csim.build")
     real = build_mod._compile
     calls = []
 
-    def flaky(cxx, pch_flags, units, todo, tmp_objs, project, log, defines=()):
+    def spy(cxx, pch_flags, units, todo, tmp_objs, project, log, defines=()):
         calls.append(bool(pch_flags))
-        if pch_flags:
+        if pch_flags and fail_with_pch:
             log.parent.mkdir(parents=True, exist_ok=True)
             log.write_text("cc1plus: internal compiler error: Segmentation fault\n")
             raise csim.CsimCompileError("g++ failed", log)
         return real(cxx, pch_flags, units, todo, tmp_objs, project, log, defines)
 
-    monkeypatch.setattr(build_mod, "_compile", flaky)
+    monkeypatch.setattr(build_mod, "_compile", spy)
+    return calls
+
+
+def test_retries_without_precompiled_header(tmp_path, monkeypatch):
+    """If g++ trips over the cached precompiled header, the units compile again without it."""
+    import importlib
+    calls = _record_compiles(monkeypatch, fail_with_pch=True)
     monkeypatch.setenv("FPGA_GEN_CACHE_DIR", str(tmp_path / "cache"))
     (tmp_path / "cache" / "csim").mkdir(parents=True)
     g = mlp_graph((16, 8, 4), seed=31)
     d = write(g, tmp_path)
+
     class CachedPch:                        # as if a precompiled header were cached
         path = tmp_path / "fake_pch.h"
 
@@ -254,7 +263,7 @@ def test_retries_without_precompiled_header(tmp_path, monkeypatch):
         def finish(self):
             pass
 
-    monkeypatch.setattr(build_mod, "_PchJob", CachedPch)
+    monkeypatch.setattr(importlib.import_module("fpga_gen.csim.build"), "_PchJob", CachedPch)
     b = csim.build(d, testbench=False)
     assert calls == [True, False] and b.compiled == ("design",)
     x = inputs(g, 100)
@@ -263,16 +272,7 @@ def test_retries_without_precompiled_header(tmp_path, monkeypatch):
 
 def test_cold_build_compiles_beside_the_precompiled_header_and_caches_it(tmp_path, monkeypatch):
     """An empty cache: the units compile without the header while it is built; the next build uses it."""
-    import importlib
-    build_mod = importlib.import_module("fpga_gen.csim.build")
-    real = build_mod._compile
-    seen = []
-
-    def spy(cxx, pch_flags, units, todo, tmp_objs, project, log, defines=()):
-        seen.append(bool(pch_flags))
-        return real(cxx, pch_flags, units, todo, tmp_objs, project, log, defines)
-
-    monkeypatch.setattr(build_mod, "_compile", spy)
+    seen = _record_compiles(monkeypatch)
     monkeypatch.setenv("FPGA_GEN_CACHE_DIR", str(tmp_path / "cache"))
     g = mlp_graph((12, 6, 3), seed=32)
     d = write(g, tmp_path)

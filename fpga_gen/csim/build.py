@@ -73,8 +73,7 @@ class CsimBuild:
     seconds: float                # wall time of this call
 
 
-def cache_dir() -> Path:
-    return cache_root()
+cache_dir = cache_root            # the compile cache (fpga_gen.cache), under the name fpga_gen.csim always had
 
 
 @functools.lru_cache(maxsize=None)
@@ -219,7 +218,8 @@ def build(project_dir, library: bool = True, testbench: bool = True, native: boo
     ``-include``, so the heavy headers and kernels are compiled once) and the testbench
     ``<top>_test.cpp``.  The library links the design alone; the executable links both.
     ``native``: the native back end's library instead (library only): the design compiled with
-    ``-DFPGA_GEN_NATIVE``, so dense and conv2d layers run the integer kernels of fpga_gen_native.h.
+    ``-DFPGA_GEN_NATIVE``, so dense, conv2d, relu and linear layers run the integer kernels of
+    fpga_gen_native.h.
     """
     if native and testbench:
         raise CsimError("the native build is a library only; call build(..., testbench=False, native=True)")

@@ -61,7 +61,7 @@ def predict(project_dir, x, threads: int | None = None, native: bool = False) ->
 
     Returns float64 (batch, *output shape): the exact values of the output type.  The
     batch is split over ``threads`` threads (default: the usable CPUs).  ``native``: the
-    native back end's library (integer dense/conv2d kernels, the same bits) instead of the
+    native back end's library (integer dense/conv2d/relu/linear kernels, the same bits) instead of the
     HLS code as it stands.
     """
     b = build(project_dir, library=True, testbench=False, native=native)

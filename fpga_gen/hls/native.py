@@ -1,5 +1,6 @@
 """The native back end's integer kernels (``templates/hls/firmware/fpga_gen_native.h.j2``): when a dense
-or conv2d layer may use them, and with which parameters.
+or conv2d layer (:func:`plan`) or a relu/linear activation (:func:`cast_ok`) may use them, and with which
+parameters.
 
 The HLS code computes a dense product one ap_fixed operation at a time (84 % of a native run went there).
 Under ``-DFPGA_GEN_NATIVE`` the top function calls :class:`fpga_gen_native::Gemm` instead, which sums the

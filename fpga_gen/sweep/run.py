@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
-from .evaluate import METRICS, Evaluator
+from .evaluate import Evaluator
 from .executors import InlineExecutor, LocalExecutor
 from .pareto import pareto_front
 from .space import (BINDINGS, Budget, Point, SweepError, binding_options, default_reuses, grid_points,

@@ -180,6 +180,21 @@ def test_input_casts(ops, rounding, saturation, signed):
         assert_same_as_numpy(g, x, ops)
 
 
+@pytest.mark.parametrize("rounding", ROUNDING_MODES)
+def test_zeros_come_out_positive(ops, rounding):
+    """A fixed-point zero has no sign: every back end gives it as +0.0, as ap_fixed's to_double() does, although
+    the raw zero may be -0.0 (floor(-0.0), ceil(-0.3), an unsigned clip; CUDA's clamp and numpy's clip even pick
+    different signs, which the first run on an H200 showed)."""
+    for signed, saturation in ((True, "WRAP"), (False, "SAT"), (False, "SAT_ZERO"), (True, "SAT_SYM")):
+        t = FixedType(8, 3, signed, rounding, saturation)
+        g = Graph("inp", [Node("x", "input", [], (6,), types={"result": t})], inputs=["x"], outputs=["x"])
+        s = t.step
+        x = np.array([[-0.0, -0.3 * s, 0.3 * s, -0.5 * s, 0.5 * s, -5.0]])
+        y = Emulator(g, xp=ops).predict(x)
+        assert not np.signbit(y[y == 0]).any(), (signed, saturation, y)
+        assert (y == 0).sum() >= 2
+
+
 @pytest.mark.parametrize("accum_mode", ["exact", "wrap", "sat", "coarse"])
 @pytest.mark.parametrize("seed", range(6))
 def test_random_dense_activation_graphs(ops, accum_mode, seed):

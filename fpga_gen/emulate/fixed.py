@@ -238,8 +238,11 @@ def from_float(x, dst: FixedType, xp=NP):
 
 
 def to_float(raw, t: FixedType):
-    """Raw integers -> their real values (float64; exact)."""
-    return raw * (2.0 ** -t.frac)
+    """Raw integers -> their real values (float64; exact).  A zero is always +0.0, as ap_fixed's to_double()
+    gives it: a raw zero may carry either sign (ceil(-0.3), a clip to a bound of 0, a sum that cancels), and
+    which sign depends on the library's kernel (numpy's clip and CUDA's clamp pick different ones), while the
+    fixed-point value has none.  ``+ 0.0`` maps -0.0 to +0.0 and leaves every other value as it is."""
+    return raw * (2.0 ** -t.frac) + 0.0
 
 
 def quantize_values(values, t: FixedType) -> np.ndarray:

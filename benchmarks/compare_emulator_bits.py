@@ -51,7 +51,7 @@ s(given(spec=model_specs())(lambda spec: add(spec)))()
 s(given(spec=specs_with_overrides(allow_conv=False))(lambda spec: add(spec)))()
 import bench_backends as bb
 from pathlib import Path
-for m in bb.MODELS:
+for m in bb.MODELS + bb.EXTRA_MODELS:
     items.append((fpga_gen.convert(str(bb.model_path(m, Path(os.path.dirname(out))))).graph, bb.inputs(m, 3000)))
 pickle.dump(items, open(out, "wb"))
 print(len(items), "graphs")

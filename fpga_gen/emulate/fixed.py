@@ -23,7 +23,8 @@ import numpy as np
 from ..ir.types import FixedType
 
 __all__ = ["NumpyOps", "cast", "from_float", "to_float", "quantize_values", "fits_float64_matmul",
-           "EXACT_LIMIT", "EXACT_LIMIT_FLOAT32", "EmulationRangeError"]
+           "EXACT_LIMIT", "EXACT_LIMIT_FLOAT32", "EmulationRangeError", "is_narrow", "is_noop_cast",
+           "float32_rounding_exact"]
 
 EXACT_LIMIT = 2.0 ** 53
 EXACT_LIMIT_FLOAT32 = 2.0 ** 24
@@ -202,6 +203,31 @@ def _in_range(src: FixedType, dst: FixedType, shift: int) -> bool:
         lo, hi = (src.raw_min >> -shift) - 1, (src.raw_max >> -shift) + 1
     dst_min = -dst.raw_max if (dst.saturation == "SAT_SYM" and dst.signed) else dst.raw_min
     return dst_min <= lo and hi <= dst.raw_max
+
+
+# ---------------------------------------------------------------------------- narrow (float32) values
+# Between the nodes that accept them (see kernels.NARROW_INPUTS), the numpy emulator may carry the raw codes of
+# a type of width <= 24 in float32 instead of float64: every such code is exact in float32, half the memory.
+def is_narrow(x) -> bool:
+    """True for a float32 numpy array of raw codes (a narrow value; never produced on TorchOps)."""
+    return isinstance(x, np.ndarray) and x.dtype == np.float32
+
+
+def is_noop_cast(src: FixedType, dst: FixedType) -> bool:
+    """True when ``cast(raw, src, dst)`` returns ``raw`` itself (same grid, no overflow possible)."""
+    return dst.frac == src.frac and _in_range(src, dst, 0)
+
+
+def float32_rounding_exact(src: FixedType, shift: int, mode: str) -> bool:
+    """True when ``_quantize_scaled(raw * 2**shift, mode)`` on float32 raw codes of ``src`` (width <= 24) runs
+    on exact float32 values only, so it gives the float64 form's bits: scaling by a power of two is exact while
+    the exponent stays in float32's normal range, floor/ceil/trunc/rint are exact, and ``v +- 0.5`` is exact
+    while the numerator |raw| + 2**(k-1) over 2**k (k = -shift) stays within 2**24."""
+    if src.width > 24 or abs(shift) > 64:
+        return False
+    if shift >= 0 or mode in ("TRN", "TRN_ZERO", "RND_CONV"):
+        return True
+    return max(abs(src.raw_min), abs(src.raw_max)) + 2 ** (-shift - 1) <= 2 ** 24
 
 
 def from_float(x, dst: FixedType, xp=NP):

@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..ir.graph import Graph
-from .fixed import NP, to_float
-from .kernels import KERNELS
+from .fixed import NP, is_narrow, to_float
+from .kernels import KERNELS, NARROW_INPUTS
 
 __all__ = ["Emulator", "EmulationError", "emulate"]
 
@@ -46,18 +46,27 @@ class Emulator:
                              if last_use[i] == k and i not in graph.outputs] for k, node in enumerate(graph)]
 
     def run_raw(self, inputs: list, trace: bool = False) -> dict:
-        """Inputs: float arrays (batch, *shape) per graph input.  Returns raw outputs by node name."""
+        """Inputs: float arrays (batch, *shape) per graph input.  Returns raw outputs by node name (float64).
+
+        Between the kernels that take them (kernels.NARROW_INPUTS), values may be narrow (float32 raw codes);
+        every other kernel, and the caller, gets them as float64 (exact), converted once per value."""
         xp = self.xp
         env = {}
         for name, x in zip(self.graph.inputs, inputs):
             env[name] = xp.asarray(x)
         values = {}
+        wide = {}                               # float64 copies of narrow values, for the other kernels
         for k, node in enumerate(self.graph):
             if node.op == "input":
                 args = [xp.reshape(env[node.name], (env[node.name].shape[0], -1))]
                 arg_types = []
             else:
                 args = [values[i] for i in node.inputs]
+                if node.op not in NARROW_INPUTS and any(is_narrow(v) for v in args):
+                    for i in node.inputs:
+                        if is_narrow(values[i]) and i not in wide:
+                            wide[i] = xp.asarray(values[i])
+                    args = [wide.get(i, values[i]) for i in node.inputs]
                 arg_types = [self.graph[i].types["result"] for i in node.inputs]
             try:
                 values[node.name] = KERNELS[node.op](node, args, arg_types, xp)
@@ -68,7 +77,9 @@ class Emulator:
             if not trace:
                 for i in self._free_after[k]:
                     values.pop(i, None)
-        return values
+                    wide.pop(i, None)
+        return {name: wide[name] if name in wide else xp.asarray(v) if is_narrow(v) else v
+                for name, v in values.items()}
 
     def predict(self, x, trace: bool = False):
         """Float in, float out (float64, exact values of the output types)."""
@@ -104,16 +115,40 @@ class Emulator:
         rows are independent, so the result is the same array, bit for bit."""
         n = batch[0].shape[0]
         workers = min(os.cpu_count() or 1, 8)
-        if self.xp is not NP or workers < 2 or n < PARALLEL_MIN_BATCH:
+        if self.xp is not NP:
             return self.run_raw(batch, trace=trace)
+        if workers < 2 or n < PARALLEL_MIN_BATCH:
+            return self._run_pieces(batch, trace)
         bounds = np.linspace(0, n, workers + 1).astype(int)
         parts = [[a[lo:hi] for a in batch] for lo, hi in zip(bounds[:-1], bounds[1:])]
         with _single_threaded_blas():
-            results = list(_pool(workers).map(lambda p: self.run_raw(p, trace=trace), parts))
-        return {k: np.concatenate([r[k] for r in results]) for k in results[0]}
+            results = list(_pool(workers).map(lambda p: self._run_pieces(p, trace), parts))
+        return _concat_results(results)
+
+    def _run_pieces(self, batch: list, trace: bool) -> dict:
+        """run_raw on pieces of the batch whose widest layer holds about PIECE_VALUES values: the arrays of a
+        piece stay in the allocator's heap and near the core's cache, where one batch-sized array per layer is
+        mapped and zeroed anew by the OS on every call (the digits CNN, 512 values per image at its widest:
+        ~2x faster per 10,000 images in pieces of 1,024)."""
+        n = batch[0].shape[0]
+        widest = max((node.size for node in self.graph), default=1)
+        pieces = -(-n // max(PIECE_VALUES // max(widest, 1), PIECE_MIN_ROWS))
+        if pieces < 2:
+            return self.run_raw(batch, trace=trace)
+        bounds = np.linspace(0, n, pieces + 1).astype(int)
+        return _concat_results([self.run_raw([a[lo:hi] for a in batch], trace=trace)
+                                for lo, hi in zip(bounds[:-1], bounds[1:])])
+
+
+def _concat_results(results: list) -> dict:
+    return {k: np.concatenate([r[k] for r in results]) for k in results[0]}
 
 
 PARALLEL_MIN_BATCH = 4096
+# the numpy emulator runs a batch in pieces of about this many values in its widest layer (at least
+# PIECE_MIN_ROWS rows: below that, the per-kernel call overhead dominates)
+PIECE_VALUES = 1 << 19
+PIECE_MIN_ROWS = 256
 
 _BLAS_LOCK = threading.Lock()
 _BLAS_STATE = {"depth": 0, "saved": None}

@@ -14,11 +14,17 @@ import numpy as np
 from ..ir.graph import Node
 from ..ir.types import FixedType
 from .fixed import (EXACT_LIMIT, EXACT_LIMIT_FLOAT32, NP, EmulationRangeError, _in_range, _overflow,
-                    _quantize_scaled, c_expf, cast, ceillog2, from_float, raw_from_top_bits)
+                    _quantize_scaled, c_expf, cast, ceillog2, float32_rounding_exact, from_float, is_narrow,
+                    is_noop_cast, raw_from_top_bits)
 
-__all__ = ["KERNELS", "kernel", "product_type", "weight_raw", "ACTIVATIONS", "activation", "SOFTMAX"]
+__all__ = ["KERNELS", "kernel", "product_type", "weight_raw", "ACTIVATIONS", "activation", "SOFTMAX",
+           "NARROW_INPUTS"]
 
 KERNELS: dict = {}
+# ops whose kernels take narrow inputs (float32 raw codes of a type of width <= 24, see fixed.is_narrow) and
+# compute exactly what they compute on float64 (upcasting where they cannot); the interpreter hands every other
+# kernel float64.  A kernel may return a narrow value only when its result type has width <= 24.
+NARROW_INPUTS = {"dense", "conv2d", "pooling", "activation"}
 # activation kind -> fn(node, x_raw, x_type, xp) -> raw result (the 'activation' op dispatches on attrs.activation)
 ACTIVATIONS: dict = {}
 # softmax implementation -> fn(node, x_raw, x_type, xp) -> raw result
@@ -113,9 +119,15 @@ def dense_kernel(node: Node, inputs, in_types, xp):
         if getattr(xp, "exact_float32", False) and exact_products and max(xt.width, wt.width) <= 24:
             w32 = xp.float32(w)
         f32_static = w32 is not None and x_abs * col_abs < EXACT_LIMIT_FLOAT32
-        plan = (xp, xp.asarray(w), xp.asarray(b_acc), pt, exact_products, acc_fits, w32, f32_static, col_abs)
+        # the float32 products biased in float32, returned narrow: exact when the biased sum never leaves accum
+        # (acc_fits) and accum has width <= 24 (every value of it, the bias and the sum, is exact in float32;
+        # a sum that is 0 gets the same zero sign in float32 as in float64), and the cast to result is a no-op
+        b32 = None
+        if w32 is not None and acc_fits and at.width <= 24 and rt.width <= 24 and is_noop_cast(at, rt):
+            b32 = xp.float32(b_acc)
+        plan = (xp, xp.asarray(w), xp.asarray(b_acc), pt, exact_products, acc_fits, w32, f32_static, col_abs, b32)
         node.meta["_emu_dense"] = plan
-    _, w, b_acc, pt, exact_products, acc_fits, w32, f32_static, col_abs = plan
+    _, w, b_acc, pt, exact_products, acc_fits, w32, f32_static, col_abs, b32 = plan
     if at.saturation != "WRAP":
         # saturation is order dependent: add the products one by one in the C++ order
         wide = FixedType(at.width + 1, at.integer + 1, at.signed)
@@ -136,6 +148,9 @@ def dense_kernel(node: Node, inputs, in_types, xp):
         acc32 = xp.matmul(xp.float32(x), w32)
         if at.frac != pt.frac:
             acc32 *= 2.0 ** (at.frac - pt.frac)
+        if b32 is not None:
+            acc32 += b32
+            return acc32
         acc = xp.asarray(acc32)                   # float64 (a mixed float32 + float64 add is slow)
         acc += b_acc
     elif exact_products:
@@ -166,6 +181,8 @@ def activation_kernel(node: Node, inputs, in_types, xp):
     if fn is None:
         raise NotImplementedError(f"activation {node.attrs['activation']!r} has no emulator kernel; "
                                   f"known: {', '.join(sorted(ACTIVATIONS))}")
+    if is_narrow(x) and fn is not _relu:
+        x = xp.asarray(x)                   # only relu takes narrow values (see NARROW_INPUTS)
     return fn(node, x, xt, xp)
 
 
@@ -178,11 +195,16 @@ def _linear(node: Node, x, xt: FixedType, xp):
 def _relu(node: Node, x, xt: FixedType, xp):
     rt = node.types["result"]
     shift = rt.frac - xt.frac
-    if (rt.saturation in ("SAT", "SAT_SYM") or _in_range(xt, rt, shift)) and (
-            shift >= 0 or rt.rounding in _POSITIVE_ZERO_ROUNDING):
+    fast = (rt.saturation in ("SAT", "SAT_SYM") or _in_range(xt, rt, shift)) and (
+        shift >= 0 or rt.rounding in _POSITIVE_ZERO_ROUNDING)
+    if is_narrow(x) and not (fast and rt.width <= 24 and float32_rounding_exact(xt, shift, rt.rounding)):
+        x = xp.asarray(x)                   # float64 unless the float32 form below is exact
+    if fast:
         # the cast is monotone with cast(0) = 0, so cast(max(x, 0)) = max(cast(x), 0): scale, round, and
         # saturate to [0, max] in one clip (every type's min is <= 0); "+ 0.0" turns the -0.0 of a
-        # rounded negative (rint(-0.3)) into the relu's +0.0 (these roundings give no -0.0 for x > 0)
+        # rounded negative (rint(-0.3)) into the relu's +0.0 (these roundings give no -0.0 for x > 0).
+        # On narrow x every step is exact in float32 (checked above), and the result, in [0, max] of a type of
+        # width <= 24, stays narrow
         r = x * 2.0 ** shift
         if shift < 0:
             r = _quantize_scaled(r, rt.rounding, xp, out=r)

@@ -13,10 +13,16 @@ import numpy as np
 from ..ir.graph import Node
 from ..ir.spatial import window_indices
 from ..ir.types import FixedType
-from .fixed import cast
-from .kernels import dense_kernel, kernel
+from .fixed import NumpyOps, cast, is_narrow, is_noop_cast
+from .kernels import check_products_exact, dense_kernel, kernel, product_type, weight_raw
 
 __all__ = ["conv2d_kernel", "pooling_kernel"]
+
+# a conv2d whose whole input -> output map, as one (in_h*in_w*n_chan, out_h*out_w*n_filt) matrix, has at most this
+# many entries (and at most TOEPLITZ_MAX_DENSITY times the products of the windows) runs as one dense layer on
+# the flat image: one BLAS product, no window gather (the digits CNN's 8x8 convolutions: 2-3x faster)
+TOEPLITZ_MAX_ENTRIES = 1 << 19
+TOEPLITZ_MAX_DENSITY = 16
 
 # gathered windows are (batch, windows, cells) float64: split the batch so that one piece stays below this
 # (2**20 values, 8 MB: the pieces stay in the allocator's heap and near the caches; the digits CNN runs
@@ -63,9 +69,62 @@ def _windows(node: Node, x, pad_value: float, xp, window: tuple, n_chan_window: 
     return xp.reshape(xp.take_columns(padded, idx[2]), (x.shape[0],) + idx[1])
 
 
+def _toeplitz_dense(node: Node, xt: FixedType):
+    """The conv2d as one dense Node on the flat image (its kernel the (n_in, n_out) matrix with each pixel's
+    window weights, zero elsewhere; its bias the conv's, tiled per pixel), or None where that is not exact or
+    not worth it.
+
+    Exact where the dense kernel takes a matrix product (accum WRAP and every product exact in accum: then the
+    order of the sum does not matter) and no bias raw is -0.0: the matrix adds the same nonzero products as the
+    window form plus exact zeros, so the two sums agree but for the sign of a zero sum, which adding the bias
+    (nonzero, or +0.0) erases, as it does in the dense kernel for both.  The padded cells read 0 in the window
+    form: they add only zeros too."""
+    a = node.attrs
+    at, wt, bt = node.types["accum"], node.types["weight"], node.types["bias"]
+    kh, kw = (int(k) for k in a["kernel_size"])
+    n_chan, n_filt = int(a["n_chan"]), int(a["n_filt"])
+    n_in = int(a["in_height"]) * int(a["in_width"]) * n_chan
+    if at.saturation != "WRAP" or n_in * node.size > TOEPLITZ_MAX_ENTRIES or \
+            n_in > TOEPLITZ_MAX_DENSITY * kh * kw * n_chan:
+        return None
+    if at.frac < product_type(xt, wt).frac:
+        return None                                                   # products rounded to accum: not a matmul
+    kernel_2d = np.asarray(node.weights["kernel"], dtype=np.float64).reshape(kh * kw * n_chan, n_filt)
+    bias = np.asarray(node.weights["bias"], dtype=np.float64).reshape(n_filt)
+    # the window form's checks, in its order, on its own weights (the same error where it raises one)
+    w_raw = weight_raw(kernel_2d, wt)
+    b_acc = cast(weight_raw(bias, bt), bt, at)
+    check_products_exact(xt, wt, w_raw)
+    if ((b_acc == 0) & np.signbit(b_acc)).any():
+        return None                                                   # a -0.0 bias keeps the sum's zero sign
+    idx = window_indices(int(a["in_height"]), int(a["in_width"]), n_chan, (kh, kw), tuple(a["strides"]),
+                         tuple(a["pads"]))                            # (pixels, kh*kw*n_chan)
+    n_pix = idx.shape[0]
+    matrix = np.zeros((n_in, n_pix, n_filt))
+    pix, cell = np.nonzero(idx >= 0)
+    matrix[idx[pix, cell], pix, :] = kernel_2d[cell, :]               # one window cell per (input, pixel)
+    matrix = matrix.reshape(n_in, n_pix * n_filt)
+    return Node(node.name, "dense", list(node.inputs), (n_pix * n_filt,),
+                attrs={"n_in": n_in, "n_out": n_pix * n_filt, "strategy": "latency", "reuse_factor": 1},
+                weights={"kernel": matrix, "bias": np.tile(bias, n_pix)}, types=node.types)
+
+
 @kernel("conv2d")
-@_in_chunks
 def conv2d_kernel(node: Node, inputs, in_types, xp):
+    (x,) = inputs
+    key = (in_types[0], node.types["accum"], node.types["weight"], node.types["bias"])
+    cached = node.meta.get("_emu_conv_toeplitz")
+    if cached is None or cached[0] != key:
+        cached = (key, _toeplitz_dense(node, in_types[0]))
+        node.meta["_emu_conv_toeplitz"] = cached
+    if cached[1] is not None:
+        return dense_kernel(cached[1], inputs, in_types, xp)
+    return _conv2d_windows(node, inputs, in_types, xp)
+
+
+@_in_chunks
+def _conv2d_windows(node: Node, inputs, in_types, xp):
+    """conv2d as the dense kernel on every output pixel's gathered window."""
     (x,) = inputs
     a = node.attrs
     kh, kw = a["kernel_size"]
@@ -92,9 +151,58 @@ def conv2d_kernel(node: Node, inputs, in_types, xp):
     return xp.reshape(y, (batch, -1))
 
 
+def _has_negative_zero(x, signed: bool) -> bool:
+    """True when numpy float array x holds a -0.0 (one reduction over its bits where no value is negative)."""
+    bits = x.view(np.int32 if x.dtype == np.float32 else np.int64)
+    if bits.size == 0 or bits.min() >= 0:
+        return False                                  # no sign bit set anywhere
+    if not signed:
+        return True                                   # values of an unsigned type are >= 0: a sign bit is -0.0
+    return bool((bits == np.iinfo(bits.dtype).min).any())
+
+def _max_pool_tiles(node: Node, x, xt: FixedType, xp):
+    """Max pooling over non-overlapping, unpadded windows that tile the image, as np.maximum over strided views
+    of x (no gather; narrow x stays narrow), or None where that does not apply.
+
+    The kernel's fold ``m = where(x_i > m, x_i, m)`` keeps the first of equal values; the maximum is the same
+    value, so the same bits, except where a window's maximum is a zero of both signs: it applies only where x
+    holds no -0.0 (raw codes are never NaN)."""
+    a = node.attrs
+    h, w, c = int(a["in_height"]), int(a["in_width"]), int(a["n_chan"])
+    ph, pw = (int(p) for p in a["pool_size"])
+    if not isinstance(xp, NumpyOps) or tuple(int(s) for s in a["strides"]) != (ph, pw) or any(a["pads"]) or \
+            h % ph or w % pw or x.shape[1] != h * w * c or _has_negative_zero(x, xt.signed):
+        return None
+    v = xp.reshape(x, (x.shape[0], h // ph, ph, w // pw, pw * c))     # (batch, out row, i, out col, (j, chan))
+    m = v[:, :, 0]
+    for i in range(1, ph):
+        m = np.maximum(m, v[:, :, i], out=None if i == 1 else m)
+    m = m.reshape(x.shape[0], h // ph, w // pw, pw, c)
+    r = m[:, :, :, 0]
+    for j in range(1, pw):
+        r = np.maximum(r, m[:, :, :, j], out=None if j == 1 else r)
+    return np.array(r).reshape(x.shape[0], -1) if ph * pw == 1 else r.reshape(x.shape[0], -1)
+
+
 @kernel("pooling")
-@_in_chunks
 def pooling_kernel(node: Node, inputs, in_types, xp):
+    (x,) = inputs
+    (xt,) = in_types
+    at, rt = node.types["accum"], node.types["result"]
+    if node.attrs["mode"] == "max":
+        m = _max_pool_tiles(node, x, xt, xp)
+        if m is not None:
+            if is_noop_cast(xt, at) and is_noop_cast(at, rt) and (rt.width <= 24 or not is_narrow(m)):
+                return m                                                   # narrow stays narrow
+            return cast(cast(xp.asarray(m), xt, at, xp), at, rt, xp)
+    elif is_narrow(x):
+        x = xp.asarray(x)                                                  # average pooling sums in float64
+    return _pooling_windows(node, [x], in_types, xp)
+
+
+@_in_chunks
+def _pooling_windows(node: Node, inputs, in_types, xp):
+    """pooling on windows gathered tap by tap."""
     (x,) = inputs
     (xt,) = in_types
     a = node.attrs
@@ -110,6 +218,8 @@ def pooling_kernel(node: Node, inputs, in_types, xp):
         m = win[:, 0, :]
         for i in range(1, ph * pw):
             m = xp.where(win[:, i, :] > m, win[:, i, :], m)
+        if narrow and is_noop_cast(xt, at) and is_noop_cast(at, rt) and rt.width <= 24:
+            return m                                                       # narrow: exact, width <= 24
         if narrow:
             m = xp.asarray(m)                                              # back to float64, exactly
         return cast(cast(m, xt, at, xp), at, rt, xp)

@@ -78,7 +78,9 @@ def graphs(draw):
         pt, pb = _pads(h, kh, sh, pad)
         pl, pr = _pads(w, kw, sw, pad)
         oh, ow = _out(h, kh, sh, pad), _out(w, kw, sw, pad)
-        g.add(Node("conv", "conv2d", ["x"], (oh, ow, f),
+        # h == 1: a Conv1D, whose nodes have no height in their shape
+        shape = (lambda hh, ww, cc: (ww, cc)) if h == 1 else (lambda hh, ww, cc: (hh, ww, cc))
+        g.add(Node("conv", "conv2d", ["x"], shape(oh, ow, f),
                    attrs={"in_height": h, "in_width": w, "n_chan": c, "n_filt": f, "kernel_size": (kh, kw),
                           "strides": (sh, sw), "padding": pad, "pads": (pt, pb, pl, pr),
                           "strategy": "latency", "reuse_factor": 1},
@@ -87,14 +89,14 @@ def graphs(draw):
                    types={"weight": wt, "bias": bt, "accum": acc, "result": conv_rt or acc}))
         last, (lh, lw, lc) = "conv", (oh, ow, f)
         if act:
-            g.add(Node("act", "activation", [last], (lh, lw, lc), attrs={"activation": act},
+            g.add(Node("act", "activation", [last], shape(lh, lw, lc), attrs={"activation": act},
                        types={"result": act_rt}))
             last = "act"
         if pool:
             ph, pw = draw_pool
             ps = (ph, pw) if tiles else pool_strides
-            g.add(Node("pool", "pooling", [last], (lh // ps[0] if tiles else _out(lh, ph, ps[0], "valid"),
-                                                   lw // ps[1] if tiles else _out(lw, pw, ps[1], "valid"), lc),
+            g.add(Node("pool", "pooling", [last], shape(lh // ps[0] if tiles else _out(lh, ph, ps[0], "valid"),
+                                                         lw // ps[1] if tiles else _out(lw, pw, ps[1], "valid"), lc),
                        attrs={"mode": pool, "in_height": lh, "in_width": lw, "n_chan": lc, "pool_size": (ph, pw),
                               "strides": ps, "padding": "valid", "pads": (0, 0, 0, 0)},
                        types={"accum": pool_at, "result": pool_rt}))

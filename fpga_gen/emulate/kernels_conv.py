@@ -18,11 +18,14 @@ from .kernels import check_products_exact, dense_kernel, kernel, product_type, w
 
 __all__ = ["conv2d_kernel", "pooling_kernel"]
 
-# a conv2d whose whole input -> output map, as one (in_h*in_w*n_chan, out_h*out_w*n_filt) matrix, has at most this
-# many entries (and at most TOEPLITZ_MAX_DENSITY times the products of the windows) runs as one dense layer on
-# the flat image: one BLAS product, no window gather (the digits CNN's 8x8 convolutions: 2-3x faster)
+# a conv2d whose band matrix (kh*in_w*n_chan, out_w*n_filt: see _toeplitz_dense) has at most this many entries,
+# and whose input is at most TOEPLITZ_MAX_DENSITY kernels wide, runs as a dense layer on bands of the image:
+# one BLAS product on a small gather (the digits CNN's 8x8 convolutions: 3-4x faster than the window form)
 TOEPLITZ_MAX_ENTRIES = 1 << 19
 TOEPLITZ_MAX_DENSITY = 16
+# the gather of a band value costs about as much as this many multiply-adds (the whole-image matrix, no gather,
+# is taken when its products cost less than the bands' products and gathers)
+BAND_GATHER_COST = 16
 
 # gathered windows are (batch, windows, cells) float64: split the batch so that one piece stays below this
 # (2**20 values, 8 MB: the pieces stay in the allocator's heap and near the caches; the digits CNN runs
@@ -69,10 +72,24 @@ def _windows(node: Node, x, pad_value: float, xp, window: tuple, n_chan_window: 
     return xp.reshape(xp.take_columns(padded, idx[2]), (x.shape[0],) + idx[1])
 
 
+def _out_size(node: Node) -> tuple[int, int]:
+    """(out_h, out_w) of a conv2d (a Conv1D's node shape has no height)."""
+    a = node.attrs
+    pt, pb, pl, pr = (int(p) for p in a["pads"])
+    return ((int(a["in_height"]) + pt + pb - int(a["kernel_size"][0])) // int(a["strides"][0]) + 1,
+            (int(a["in_width"]) + pl + pr - int(a["kernel_size"][1])) // int(a["strides"][1]) + 1)
+
+
 def _toeplitz_dense(node: Node, xt: FixedType):
-    """The conv2d as one dense Node on the flat image (its kernel the (n_in, n_out) matrix with each pixel's
-    window weights, zero elsewhere; its bias the conv's, tiled per pixel), or None where that is not exact or
-    not worth it.
+    """The conv2d as a dense layer on bands of the image, or None where that is not exact or not worth it:
+    (dense Node, band index or None, rows per image).
+
+    Output row r reads the kh input rows r*sh - pad_top + i (all columns and channels: a band of kh*W*C
+    values, a padded row reading zeros); every output row applies the same (kh*W*C, out_w*n_filt) matrix to
+    its band -- the window weights of each output column, zero elsewhere -- and the conv's bias, tiled per
+    column.  The batch's bands, one per row of the dense kernel's input, go through one BLAS product: no
+    (pixels, kh*kw*C) window gather, and N = out_w*n_filt columns where the window form has n_filt.  A band
+    that is the whole image (out_h 1, no padded row) needs no gather.
 
     Exact where the dense kernel takes a matrix product (accum WRAP and every product exact in accum: then the
     order of the sum does not matter) and no bias raw is -0.0: the matrix adds the same nonzero products as the
@@ -81,32 +98,55 @@ def _toeplitz_dense(node: Node, xt: FixedType):
     form: they add only zeros too."""
     a = node.attrs
     at, wt, bt = node.types["accum"], node.types["weight"], node.types["bias"]
+    h, w = int(a["in_height"]), int(a["in_width"])
     kh, kw = (int(k) for k in a["kernel_size"])
+    sh, sw = (int(s) for s in a["strides"])
+    pt, _, pl, _ = (int(p) for p in a["pads"])
     n_chan, n_filt = int(a["n_chan"]), int(a["n_filt"])
-    n_in = int(a["in_height"]) * int(a["in_width"]) * n_chan
-    if at.saturation != "WRAP" or n_in * node.size > TOEPLITZ_MAX_ENTRIES or \
-            n_in > TOEPLITZ_MAX_DENSITY * kh * kw * n_chan:
+    out_h, out_w = _out_size(node)
+    n_band = kh * w * n_chan
+    if at.saturation != "WRAP" or n_band * out_w * n_filt > TOEPLITZ_MAX_ENTRIES or \
+            w > TOEPLITZ_MAX_DENSITY * kw:
         return None
+    n_in = h * w * n_chan
+    if n_in * node.size <= min(TOEPLITZ_MAX_ENTRIES, out_h * n_band * (out_w * n_filt + BAND_GATHER_COST)):
+        # cheaper as one band: the whole image, every output row (kh = h, no padded row, one row per image)
+        whole, kh_band, n_band, rows_out, band_h = True, h, n_in, 1, out_h
+    else:
+        whole, kh_band, rows_out, band_h = False, kh, out_h, 1
     if at.frac < product_type(xt, wt).frac:
         return None                                                   # products rounded to accum: not a matmul
-    kernel_2d = np.asarray(node.weights["kernel"], dtype=np.float64).reshape(kh * kw * n_chan, n_filt)
+    kernel_4d = np.asarray(node.weights["kernel"], dtype=np.float64).reshape(kh, kw, n_chan, n_filt)
     bias = np.asarray(node.weights["bias"], dtype=np.float64).reshape(n_filt)
     # the window form's checks, in its order, on its own weights (the same error where it raises one)
-    w_raw = weight_raw(kernel_2d, wt)
+    w_raw = weight_raw(kernel_4d.reshape(kh * kw * n_chan, n_filt), wt)
     b_acc = cast(weight_raw(bias, bt), bt, at)
     check_products_exact(xt, wt, w_raw)
     if ((b_acc == 0) & np.signbit(b_acc)).any():
         return None                                                   # a -0.0 bias keeps the sum's zero sign
-    idx = window_indices(int(a["in_height"]), int(a["in_width"]), n_chan, (kh, kw), tuple(a["strides"]),
-                         tuple(a["pads"]))                            # (pixels, kh*kw*n_chan)
-    n_pix = idx.shape[0]
-    matrix = np.zeros((n_in, n_pix, n_filt))
-    pix, cell = np.nonzero(idx >= 0)
-    matrix[idx[pix, cell], pix, :] = kernel_2d[cell, :]               # one window cell per (input, pixel)
-    matrix = matrix.reshape(n_in, n_pix * n_filt)
-    return Node(node.name, "dense", list(node.inputs), (n_pix * n_filt,),
-                attrs={"n_in": n_in, "n_out": n_pix * n_filt, "strategy": "latency", "reuse_factor": 1},
-                weights={"kernel": matrix, "bias": np.tile(bias, n_pix)}, types=node.types)
+    # matrix[(band row, input column, channel), (output row in the band, output column, filter)]
+    matrix = np.zeros((kh_band, w, n_chan, band_h, out_w, n_filt))
+    for r in range(band_h):
+        for i in range(kh):
+            for q in range(out_w):
+                for j in range(kw):
+                    row, col = r * sh + i - pt if whole else i, q * sw + j - pl
+                    if 0 <= row < kh_band and 0 <= col < w:
+                        matrix[row, col, :, r, q, :] = kernel_4d[i, j, :, :]
+    if whole:
+        band = None
+    else:
+        rows = np.arange(out_h)[:, None] * sh + np.arange(kh)[None, :] - pt      # (out_h, kh) input rows
+        band = np.where(((rows >= 0) & (rows < h))[:, :, None],
+                        rows[:, :, None] * (w * n_chan) + np.arange(w * n_chan)[None, None, :], -1).reshape(-1)
+        if out_h == 1 and np.array_equal(band, np.arange(n_in)):
+            band = None                                               # the band is the image itself
+    n_out = band_h * out_w * n_filt
+    dense = Node(node.name, "dense", list(node.inputs), (n_out,),
+                 attrs={"n_in": n_band, "n_out": n_out, "strategy": "latency", "reuse_factor": 1},
+                 weights={"kernel": matrix.reshape(n_band, n_out), "bias": np.tile(bias, band_h * out_w)},
+                 types=node.types)
+    return dense, band, rows_out
 
 
 @kernel("conv2d")
@@ -117,9 +157,39 @@ def conv2d_kernel(node: Node, inputs, in_types, xp):
     if cached is None or cached[0] != key:
         cached = (key, _toeplitz_dense(node, in_types[0]))
         node.meta["_emu_conv_toeplitz"] = cached
-    if cached[1] is not None:
-        return dense_kernel(cached[1], inputs, in_types, xp)
-    return _conv2d_windows(node, inputs, in_types, xp)
+    if cached[1] is None:
+        return _conv2d_windows(node, inputs, in_types, xp)
+    dense, band, out_h = cached[1]
+    if band is not None:
+        f32 = getattr(xp, "exact_float32", False) and in_types[0].width <= 24   # exact: half the memory
+        if isinstance(xp, NumpyOps):
+            x = _bands_strided(node, x, np.float32 if f32 else np.float64)
+        else:
+            if f32:
+                x = xp.float32(x)
+            if (band < 0).any():
+                x = xp.concat([x, xp.zeros_like(x[:, :1])], axis=1)   # -1 reads this column: +0.0
+            x = xp.take_columns(x, np.where(band < 0, x.shape[1] - 1, band))
+        x = xp.reshape(x, (-1, dense.attrs["n_in"]))
+    y = dense_kernel(dense, [x], in_types, xp)
+    return xp.reshape(y, (-1, out_h * dense.attrs["n_out"]))
+
+
+def _bands_strided(node: Node, x, dtype):
+    """The band gather of conv2d_kernel on numpy: x copied once into an image with its padded rows (+0.0), the
+    bands read from it as one strided view of overlapping rows (the same values as the indexed gather)."""
+    a = node.attrs
+    h, w, c = int(a["in_height"]), int(a["in_width"]), int(a["n_chan"])
+    kh, sh, pt = int(a["kernel_size"][0]), int(a["strides"][0]), int(a["pads"][0])
+    out_h = _out_size(node)[0]
+    rows = max(pt + h, (out_h - 1) * sh + kh)
+    row = w * c
+    buf = np.zeros((x.shape[0], rows * row), dtype=dtype)
+    buf[:, pt * row:(pt + h) * row] = x
+    item = buf.itemsize
+    view = np.lib.stride_tricks.as_strided(buf, (x.shape[0], out_h, kh * row), (buf.strides[0], sh * row * item, item),
+                                           writeable=False)
+    return np.ascontiguousarray(view)
 
 
 @_in_chunks

@@ -137,14 +137,19 @@ def _reference(monkeypatch):
     monkeypatch.setattr(NumpyOps, "exact_float32", False)
 
 
-def _trace(build, x, monkeypatch=None):
-    emu = Emulator(build())
+def _trace(build, x, xp=None):
+    emu = Emulator(build()) if xp is None else Emulator(build(), xp=xp)
     try:
-        raw = emu.run_raw([x], trace=True)
+        raw = {k: emu.xp.to_numpy(v) for k, v in emu.run_raw([x], trace=True).items()}
     except Exception as e:  # noqa: BLE001 - both forms must refuse alike
         return {"error": str(e)}
     assert not any(is_narrow(v) for v in raw.values()), "run_raw returns float64"
     return {k: (v.dtype.str, v.shape, v.tobytes()) for k, v in raw.items()}
+
+
+def _torch_ops():
+    from fpga_gen.emulate.torch_ops import TorchOps, torch_available
+    return TorchOps("cpu") if torch_available() else None
 
 
 @settings(max_examples=150, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
@@ -158,6 +163,9 @@ def test_fast_paths_give_the_bits_of_the_plain_form(case):
     assert fast.keys() == plain.keys()
     for k in fast:
         assert fast[k] == plain[k], f"node {k} differs"
+    ops = _torch_ops()                      # the same kernels on PyTorch (the bands gathered by index there)
+    if ops is not None:
+        assert _trace(build, x, ops) == plain
 
 
 def test_fast_paths_are_taken_on_the_digits_cnn_shapes(monkeypatch):
@@ -259,4 +267,32 @@ def test_max_pool_of_zeros_of_both_signs(signed):
         _reference(mp)
         plain = Emulator(_copy(g)).run_raw([x])["pool"]
     assert np.signbit(plain[plain == 0]).any() and not np.signbit(plain[plain == 0]).all()
+    assert fast.tobytes() == plain.tobytes()
+
+
+@pytest.mark.parametrize("signed", [True, False])
+@pytest.mark.parametrize("extra_int,extra_frac", [(0, 0), (1, 0), (2, 0), (3, 1), (4, -1), (6, 2)])
+@pytest.mark.parametrize("saturation", ["WRAP", "SAT", "SAT_SYM", "SAT_ZERO"])
+def test_average_pool_over_tiles(signed, extra_int, extra_frac, saturation):
+    """Tiled average pooling sums without the loop's casts only where no partial sum can leave accum and accum
+    holds the input grid: narrow, coarse and just-too-narrow accumulators against the loop, the extremes and
+    windows of -0.0 included."""
+    xt = FixedType(7, 3, signed)
+    at = FixedType(7 + extra_int + extra_frac, 3 + extra_int, signed, "RND", saturation)
+    g = Graph("g")
+    g.add(Node("x", "input", [], (4, 4, 2), types={"result": xt}))
+    g.add(Node("pool", "pooling", ["x"], (2, 2, 2),
+               attrs={"mode": "average", "in_height": 4, "in_width": 4, "n_chan": 2, "pool_size": (2, 2),
+                      "strides": (2, 2), "padding": "valid", "pads": (0, 0, 0, 0)},
+               types={"accum": at, "result": FixedType(16, 10, True, "TRN", "WRAP")}))   # holds every accum
+    g.inputs, g.outputs = ["x"], ["pool"]
+    rng = np.random.default_rng(4)
+    raw = rng.integers(xt.raw_min, xt.raw_max + 1, size=(600, 4, 4, 2)).astype(np.float64)
+    raw[:100] = rng.choice([xt.raw_min, xt.raw_max, -0.0, 0.0], size=(100, 4, 4, 2))
+    x = raw * 2.0 ** -xt.frac
+    fast = Emulator(g).run_raw([x])["pool"]
+    with pytest.MonkeyPatch.context() as mp:
+        _reference(mp)
+        mp.setattr(kernels_conv, "_average_pool_tiles", lambda *a: None)
+        plain = Emulator(_copy(g)).run_raw([x])["pool"]
     assert fast.tobytes() == plain.tobytes()

@@ -141,6 +141,8 @@ def _toeplitz_dense(node: Node, xt: FixedType):
                         rows[:, :, None] * (w * n_chan) + np.arange(w * n_chan)[None, None, :], -1).reshape(-1)
         if out_h == 1 and np.array_equal(band, np.arange(n_in)):
             band = None                                               # the band is the image itself
+        else:                                                         # (index, padded): -1 reads column n_in
+            band = (np.where(band < 0, n_in, band), bool((band < 0).any()))
     n_out = band_h * out_w * n_filt
     dense = Node(node.name, "dense", list(node.inputs), (n_out,),
                  attrs={"n_in": n_band, "n_out": n_out, "strategy": "latency", "reuse_factor": 1},
@@ -167,9 +169,9 @@ def conv2d_kernel(node: Node, inputs, in_types, xp):
         else:
             if f32:
                 x = xp.float32(x)
-            if (band < 0).any():
-                x = xp.concat([x, xp.zeros_like(x[:, :1])], axis=1)   # -1 reads this column: +0.0
-            x = xp.take_columns(x, np.where(band < 0, x.shape[1] - 1, band))
+            if band[1]:
+                x = xp.concat([x, xp.zeros_like(x[:, :1])], axis=1)   # a padded row reads this column: +0.0
+            x = xp.take_columns(x, band[0])
         x = xp.reshape(x, (-1, dense.attrs["n_in"]))
     y = dense_kernel(dense, [x], in_types, xp)
     return xp.reshape(y, (-1, out_h * dense.attrs["n_out"]))
@@ -265,9 +267,42 @@ def pooling_kernel(node: Node, inputs, in_types, xp):
             if is_noop_cast(xt, at) and is_noop_cast(at, rt) and (rt.width <= 24 or not is_narrow(m)):
                 return m                                                   # narrow stays narrow
             return cast(cast(xp.asarray(m), xt, at, xp), at, rt, xp)
-    elif is_narrow(x):
-        x = xp.asarray(x)                                                  # average pooling sums in float64
+    else:
+        if is_narrow(x):
+            x = xp.asarray(x)                                              # average pooling sums in float64
+        y = _average_pool_tiles(node, x, xt, xp)
+        if y is not None:
+            return y
     return _pooling_windows(node, [x], in_types, xp)
+
+
+def _average_pool_tiles(node: Node, x, xt: FixedType, xp):
+    """Average pooling over non-overlapping, unpadded windows that tile the image, where no partial sum can
+    leave accum and accum's grid holds every input value: every cast of the kernel's loop is then a no-op, so
+    the sum is exact in any order (plus +0.0, the sign the kernel's sum from +0.0 gives a zero), and the
+    division by the cell count (all windows full) is the kernel's.  On numpy, with strided views (no gather);
+    None where that does not apply."""
+    a = node.attrs
+    at, rt = node.types["accum"], node.types["result"]
+    h, w, c = int(a["in_height"]), int(a["in_width"]), int(a["n_chan"])
+    ph, pw = (int(p) for p in a["pool_size"])
+    if not isinstance(xp, NumpyOps) or tuple(int(s) for s in a["strides"]) != (ph, pw) or any(a["pads"]) or \
+            h % ph or w % pw or x.shape[1] != h * w * c or at.frac < xt.frac:
+        return None
+    scale = 2.0 ** (at.frac - xt.frac)
+    lo = -at.raw_max if at.saturation == "SAT_SYM" and at.signed else at.raw_min
+    if ph * pw * xt.raw_max * scale > at.raw_max or ph * pw * xt.raw_min * scale < lo:
+        return None                                                   # a partial sum may wrap or saturate
+    v = xp.reshape(x, (x.shape[0], h // ph, ph, w // pw, pw, c))
+    acc = None
+    for i in range(ph):
+        for j in range(pw):   # the first cell plus +0.0 (a zero sum is then +0.0), then the others
+            acc = v[:, :, i, :, j] + 0.0 if acc is None else np.add(acc, v[:, :, i, :, j], out=acc)
+    if scale != 1.0:
+        acc *= scale
+    # y /= length: integer division of the raw value, truncating towards zero (ap_fixed sdiv/udiv)
+    q = np.trunc(np.divide(acc, float(ph * pw), out=acc), out=acc)
+    return cast(q.reshape(x.shape[0], -1), at, rt, xp)
 
 
 @_in_chunks

@@ -111,31 +111,37 @@ class Emulator:
 
 
     def _run_chunked(self, batch: list, trace: bool) -> dict:
-        """Large numpy batches run as one chunk per core: numpy releases the GIL in its array loops, and
-        rows are independent, so the result is the same array, bit for bit."""
+        """Numpy batches run in pieces (see _piece_bounds); large ones on every core, the threads taking the next
+        piece as they finish one (a core slowed by other work takes fewer): numpy releases the GIL in its
+        array loops, and rows are independent, so the result is the same array, bit for bit."""
         n = batch[0].shape[0]
         workers = min(os.cpu_count() or 1, 8)
         if self.xp is not NP:
             return self.run_raw(batch, trace=trace)
         if workers < 2 or n < PARALLEL_MIN_BATCH:
             return self._run_pieces(batch, trace)
-        bounds = np.linspace(0, n, workers + 1).astype(int)
+        bounds = self._piece_bounds(n, workers)
         parts = [[a[lo:hi] for a in batch] for lo, hi in zip(bounds[:-1], bounds[1:])]
         with _single_threaded_blas():
-            results = list(_pool(workers).map(lambda p: self._run_pieces(p, trace), parts))
+            results = list(_pool(workers).map(lambda p: self.run_raw(p, trace=trace), parts))
         return _concat_results(results)
 
-    def _run_pieces(self, batch: list, trace: bool) -> dict:
-        """run_raw on pieces of the batch whose widest layer holds about PIECE_VALUES values: the arrays of a
-        piece stay in the allocator's heap and near the core's cache, where one batch-sized array per layer is
-        mapped and zeroed anew by the OS on every call (the digits CNN, 512 values per image at its widest:
-        ~2x faster per 10,000 images in pieces of 1,024)."""
-        n = batch[0].shape[0]
+    def _piece_bounds(self, n: int, multiple: int = 1) -> np.ndarray:
+        """Row bounds of pieces whose widest layer holds about PIECE_VALUES values (at least PIECE_MIN_ROWS
+        rows), a multiple of ``multiple`` pieces of equal size: the arrays of a piece stay in the allocator's
+        heap and near the core's cache, where one batch-sized array per layer is mapped and zeroed anew by
+        the OS on every call (the digits CNN, 512 values per image at its widest: ~2x faster per 10,000
+        images in pieces of 512)."""
         widest = max((node.size for node in self.graph), default=1)
         pieces = -(-n // max(PIECE_VALUES // max(widest, 1), PIECE_MIN_ROWS))
-        if pieces < 2:
+        pieces = max(1, min(n, -(-pieces // multiple) * multiple))
+        return np.linspace(0, n, pieces + 1).astype(int)
+
+    def _run_pieces(self, batch: list, trace: bool) -> dict:
+        """run_raw on the pieces of _piece_bounds, one after the other."""
+        bounds = self._piece_bounds(batch[0].shape[0])
+        if len(bounds) <= 2:
             return self.run_raw(batch, trace=trace)
-        bounds = np.linspace(0, n, pieces + 1).astype(int)
         return _concat_results([self.run_raw([a[lo:hi] for a in batch], trace=trace)
                                 for lo, hi in zip(bounds[:-1], bounds[1:])])
 
@@ -147,7 +153,7 @@ def _concat_results(results: list) -> dict:
 PARALLEL_MIN_BATCH = 4096
 # the numpy emulator runs a batch in pieces of about this many values in its widest layer (at least
 # PIECE_MIN_ROWS rows: below that, the per-kernel call overhead dominates)
-PIECE_VALUES = 1 << 19
+PIECE_VALUES = 1 << 18
 PIECE_MIN_ROWS = 256
 
 _BLAS_LOCK = threading.Lock()

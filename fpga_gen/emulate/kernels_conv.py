@@ -4,6 +4,11 @@ Arrays are flat channels_last (see :mod:`fpga_gen.ir.spatial`).  A window is gat
 :func:`fpga_gen.ir.spatial.window_indices` from the input with one extra column holding the
 padded cell's value; conv2d then *is* the dense kernel on every output pixel (the same C++
 arithmetic: products cast to accum, bias first, then the patch in order).
+
+Fast forms with the same bits, where their conditions hold (tests/test_emulate_fast_paths.py): a small
+conv2d with an exact WRAP accumulator runs as the dense kernel on bands of input rows (or on the whole
+image) instead of on gathered windows; max and average pooling over windows that tile the image read
+strided views instead of gathered windows.
 """
 
 from __future__ import annotations
@@ -223,14 +228,20 @@ def _conv2d_windows(node: Node, inputs, in_types, xp):
     return xp.reshape(y, (batch, -1))
 
 
-def _has_negative_zero(x, signed: bool) -> bool:
-    """True when numpy float array x holds a -0.0 (one reduction over its bits where no value is negative)."""
+def _sign_bits(x, signed: bool):
+    """For numpy float array x: None when it holds a -0.0, else (no value has its sign bit set, x's bits as
+    integers).  One reduction over the bits where no value is negative."""
     bits = x.view(np.int32 if x.dtype == np.float32 else np.int64)
     if bits.size == 0 or bits.min() >= 0:
-        return False                                  # no sign bit set anywhere
-    if not signed:
-        return True                                   # values of an unsigned type are >= 0: a sign bit is -0.0
-    return bool((bits == np.iinfo(bits.dtype).min).any())
+        return True, bits                             # no sign bit set anywhere
+    if not signed or (bits == np.iinfo(bits.dtype).min).any():
+        return None                                   # (values of an unsigned type are >= 0: a sign bit is -0.0)
+    return False, bits
+
+
+def _has_negative_zero(x, signed: bool) -> bool:
+    """True when numpy float array x holds a -0.0."""
+    return _sign_bits(x, signed) is None
 
 def _max_pool_tiles(node: Node, x, xt: FixedType, xp):
     """Max pooling over non-overlapping, unpadded windows that tile the image, as np.maximum over strided views
@@ -243,9 +254,14 @@ def _max_pool_tiles(node: Node, x, xt: FixedType, xp):
     h, w, c = int(a["in_height"]), int(a["in_width"]), int(a["n_chan"])
     ph, pw = (int(p) for p in a["pool_size"])
     if not isinstance(xp, NumpyOps) or tuple(int(s) for s in a["strides"]) != (ph, pw) or any(a["pads"]) or \
-            h % ph or w % pw or x.shape[1] != h * w * c or _has_negative_zero(x, xt.signed):
+            h % ph or w % pw or x.shape[1] != h * w * c:
         return None
-    v = xp.reshape(x, (x.shape[0], h // ph, ph, w // pw, pw * c))     # (batch, out row, i, out col, (j, chan))
+    signs = _sign_bits(x, xt.signed)
+    if signs is None:
+        return None
+    # no value negative: the floats order as their bits do (integer maxima are faster than float ones)
+    v = (signs[1] if signs[0] else x).reshape(x.shape[0], h // ph, ph, w // pw, pw * c)   # (batch, out row, i,
+    #                                                                                       out col, (j, chan))
     m = v[:, :, 0]
     for i in range(1, ph):
         m = np.maximum(m, v[:, :, i], out=None if i == 1 else m)
@@ -253,7 +269,8 @@ def _max_pool_tiles(node: Node, x, xt: FixedType, xp):
     r = m[:, :, :, 0]
     for j in range(1, pw):
         r = np.maximum(r, m[:, :, :, j], out=None if j == 1 else r)
-    return np.array(r).reshape(x.shape[0], -1) if ph * pw == 1 else r.reshape(x.shape[0], -1)
+    r = np.array(r).reshape(x.shape[0], -1) if ph * pw == 1 else r.reshape(x.shape[0], -1)
+    return r.view(x.dtype)
 
 
 @kernel("pooling")

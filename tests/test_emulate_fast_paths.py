@@ -1,8 +1,8 @@
 """The numpy emulator's fast paths give the bits of its general forms, the sign of every zero included.
 
 Random conv2d -> activation -> pooling -> dense graphs (every rounding and overflow mode, -0.0 inputs and
-biases, edge values) run twice: as they are, and with every fast path off (no Toeplitz conv2d, no tiled max
-pooling, no float32 products or narrow values: float64 throughout, the emulator's plain form).  Every node's
+biases, edge values) run twice: as they are, and with every fast path off (conv2d on gathered windows, no
+tiled pooling, no float32 products or narrow values: float64 throughout, the emulator's plain form).  Every node's
 raw output must be the same bytes.  benchmarks/compare_emulator_bits.py checks the same against a git
 revision on the fuzz models.
 """
@@ -131,9 +131,10 @@ def graphs(draw):
 
 
 def _reference(monkeypatch):
-    """Every fast path off: float64 values and products, window conv2d, folded max pooling."""
+    """Every fast path off: float64 values and products, window conv2d, pooling on gathered windows."""
     monkeypatch.setattr(kernels_conv, "TOEPLITZ_MAX_ENTRIES", 0)
     monkeypatch.setattr(kernels_conv, "_max_pool_tiles", lambda *a: None)
+    monkeypatch.setattr(kernels_conv, "_average_pool_tiles", lambda *a: None)
     monkeypatch.setattr(NumpyOps, "exact_float32", False)
 
 
@@ -293,6 +294,5 @@ def test_average_pool_over_tiles(signed, extra_int, extra_frac, saturation):
     fast = Emulator(g).run_raw([x])["pool"]
     with pytest.MonkeyPatch.context() as mp:
         _reference(mp)
-        mp.setattr(kernels_conv, "_average_pool_tiles", lambda *a: None)
         plain = Emulator(_copy(g)).run_raw([x])["pool"]
     assert fast.tobytes() == plain.tobytes()

@@ -5,7 +5,9 @@ in float64 arrays.  Every raw integer this code produces stays below 2**53 in ma
 so float64 holds it exactly, and float64 matrix products of such integers are exact as
 long as every partial sum stays below 2**53 — :func:`fits_float64_matmul` checks that
 from the types before a kernel relies on it.  Float64 is used (rather than int64) because
-BLAS makes the matrix products fast, on numpy and on PyTorch alike.
+BLAS makes the matrix products fast, on numpy and on PyTorch alike.  Between the kernels that
+accept them, the numpy emulator carries the codes of types of at most 24 bits in float32 instead
+(:func:`is_narrow`), where every step of those kernels is exact in float32.
 
 The functions take an ``xp`` namespace (numpy by default; :mod:`fpga_gen.emulate.torch_ops`
 supplies the same names for PyTorch) so one definition serves every array library.

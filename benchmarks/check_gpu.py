@@ -34,7 +34,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 TEST_FILES = ["test_backends.py", "test_activations.py", "test_bnconv.py", "test_float_models.py",
               "test_fuzz_mixed.py", "test_merge.py", "test_quantizers.py", "test_sep1d.py", "test_spatial.py",
-              "test_split.py"]
+              "test_split.py", "test_emulate_fast_paths.py"]
 BENCH_MODELS = ("digits", "mlp16", "cnn")
 
 

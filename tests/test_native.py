@@ -170,3 +170,50 @@ def test_native_relu_and_linear_with_random_types(tmp_path):
         assert np.array_equal(csim.predict(d, x), ref, equal_nan=True)
         assert np.array_equal(csim.predict(d, x, native=True), ref, equal_nan=True), seed
         assert acts
+
+
+def _softmax_chain() -> Graph:
+    """Three stable softmaxes in a row, types chosen to take every branch of fpga_gen_native::softmax_stable:
+    signed and unsigned inp_norm, a saturating accumulator (the adder tree's order counts) and a wrapping
+    one, rounding result types; the third's accum x inv_table product is too wide for the integer kernel."""
+    f = FixedType
+    x = Node("x", "input", [], (7,), types={"result": f(12, 4)})
+    specs = [
+        # x_max - x wraps into a signed inp_norm, exp of its negative codes wraps in the exp table: table
+        # values of both signs, summed by a saturating tree, whose order then counts
+        dict(inp_norm=f(8, 3, True, "TRN", "WRAP"), exp_table=f(16, 4, True, "RND", "WRAP"),
+             accum=f(16, 4, True, "TRN", "SAT"), inv_inp=f(12, 4, False, "TRN", "SAT"),
+             inv_table=f(18, 8, True, "RND", "SAT"), result=f(10, 2, True, "RND_CONV", "WRAP"), sizes=(256, 512)),
+        dict(inp_norm=f(9, 3, False, "TRN", "SAT"), exp_table=f(18, 8, True, "RND", "SAT"),
+             accum=f(13, 2, True), inv_inp=f(10, 3, False, "RND", "WRAP"),
+             inv_table=f(14, 6, False, "RND_INF", "SAT_SYM"), result=f(16, 6, True, "RND", "SAT"), sizes=(256, 1024)),
+        dict(inp_norm=f(12, 4, False, "TRN", "SAT"), exp_table=f(18, 8, True, "RND", "SAT"),
+             accum=f(40, 20, True), inv_inp=f(18, 8, True, "RND", "SAT"),
+             inv_table=f(30, 8, True, "RND", "SAT"), result=f(16, 6, True, "RND", "SAT"), sizes=(1024, 1024)),
+    ]
+    nodes = [x]
+    for k, s in enumerate(specs):
+        exp_size, inv_size = s.pop("sizes")
+        nodes.append(Node(f"sm_{k}", "softmax", [nodes[-1].name], (7,), types=s,
+                          attrs={"implementation": "stable", "exp_table_size": exp_size, "inv_table_size": inv_size}))
+    return Graph("native_softmax", nodes, inputs=["x"], outputs=[nodes[-1].name])
+
+
+@needs_gxx
+def test_native_softmax_equals_csim_and_emulator(tmp_path):
+    """The integer softmax_stable (nnet's steps on the raw codes, tables from the emulator) gives the HLS code's
+    bits; where the 64-bit steps would not be exact the nnet call stays."""
+    g = _softmax_chain()
+    project = Project(g, ProjectConfig(name="native_softmax"))
+    d = tmp_path / "prj"
+    project.write(d)
+    top = (d / "firmware" / "native_softmax.cpp").read_text()
+    assert top.count("fpga_gen_native::softmax_stable<") == 2
+    assert top.endswith("    nnet::softmax<sm_1_t, result_t, config_sm_2>(sm_1_out, sm_2_out);\n}\n")
+    x = np.concatenate([_cpp_safe(edge_inputs(g["x"].types["result"], 7, 400, seed=5)),
+                        np.random.default_rng(5).uniform(-0.25, 0.25, size=(200, 7))])   # small differences
+    ref = project.predict(x, backend="emu")
+    trace = project.emulator().predict(x, trace=True)
+    assert len(np.unique(trace["sm_0"])) > 20 and len(np.unique(trace["sm_1"])) > 20
+    assert np.array_equal(csim.predict(d, x), ref)
+    assert np.array_equal(csim.predict(d, x, native=True), ref)

@@ -218,8 +218,8 @@ def build(project_dir, library: bool = True, testbench: bool = True, native: boo
     ``-include``, so the heavy headers and kernels are compiled once) and the testbench
     ``<top>_test.cpp``.  The library links the design alone; the executable links both.
     ``native``: the native back end's library instead (library only): the design compiled with
-    ``-DFPGA_GEN_NATIVE``, so dense, conv2d, relu, linear and stable softmax layers run the integer kernels
-    of fpga_gen_native.h; it uses a cached precompiled header but does not build one.
+    ``-DFPGA_GEN_NATIVE``, so dense, conv2d, relu, linear, stable softmax and pooling layers run the integer
+    kernels of fpga_gen_native.h; it uses a cached precompiled header but does not build one.
     """
     if native and testbench:
         raise CsimError("the native build is a library only; call build(..., testbench=False, native=True)")

@@ -1,6 +1,7 @@
 """The native back end's integer kernels (``templates/hls/firmware/fpga_gen_native.h.j2``): when a dense
-or conv2d layer (:func:`plan`), a relu/linear activation (:func:`cast_ok`) or a stable softmax
-(:func:`softmax_plan`) may use them, and with which parameters.
+or conv2d layer (:func:`plan`), a relu/linear activation (:func:`cast_ok`), a stable softmax
+(:func:`softmax_plan`) or a max/average pooling (:func:`pooling_plan`) may use them, and with which
+parameters.
 
 The HLS code computes a dense product one ap_fixed operation at a time (84 % of a native run went there).
 Under ``-DFPGA_GEN_NATIVE`` the top function calls :class:`fpga_gen_native::Gemm` instead, which sums the
@@ -17,7 +18,7 @@ from ..ir.types import FixedType
 from .layers import LayerCode
 from .names import Namer
 
-__all__ = ["HEADER", "plan", "cast_ok", "softmax_plan"]
+__all__ = ["HEADER", "plan", "cast_ok", "softmax_plan", "pooling_plan"]
 
 HEADER = "fpga_gen_native.h"
 
@@ -96,6 +97,33 @@ def softmax_plan(node: Node, graph: Graph, namer: Namer, code: LayerCode, sizes:
     p = dict(exp_bits=ceillog2(exp_size), inv_bits=ceillog2(inv_size),
              exp_table=namer.unique(f"native_exp_{code.stem}"), inv_table=namer.unique(f"native_inv_{code.stem}"),
              exp_values=[int(v) for v in exp_res], inv_values=[int(v) for v in inv_table])
+    if HEADER not in code.includes:
+        code.includes = tuple(code.includes) + (HEADER,)
+    return p
+
+
+def pooling_plan(node: Node, graph: Graph, namer: Namer, code: LayerCode, idx: np.ndarray) -> dict | None:
+    """Template facts of ``fpga_gen_native::pool`` for a pooling layer whose windows are ``idx`` (output pixel x
+    window cell: input pixel, -1 padding; ir.spatial.window_indices with one channel), or None where its
+    64-bit steps would not give the nnet kernel's bits (then the nnet call stays).  The steps are those of
+    the emulator (emulate/kernels_conv.py pooling_kernel); nnet::pool_op instantiates both the max and
+    the average (an ap_fixed division) whichever the layer uses, ~0.4 s of g++ per layer."""
+    if len(node.inputs) != 1:
+        return None
+    xt = graph[node.inputs[0]].types["result"]
+    at, rt = node.types["accum"], node.types["result"]
+    idx = np.asarray(idx)
+    if node.attrs["mode"] == "max":
+        ok = cast_ok(xt, at) and cast_ok(at, rt)
+    else:
+        frac = max(at.frac, xt.frac)
+        integer = max(at.integer + (xt.signed and not at.signed), xt.integer + (at.signed and not xt.signed)) + 1
+        sum_t = FixedType(integer + frac, integer, at.signed or xt.signed)     # y + x, exact (the emulator's)
+        ok = cast_ok(sum_t, at) and cast_ok(at, rt) and bool((idx >= 0).any(axis=1).all())
+    if not ok or xt.width > 62:
+        return None
+    p = dict(n_pix=idx.shape[0], n_taps=idx.shape[1], max="true" if node.attrs["mode"] == "max" else "false",
+             idx=namer.unique(f"native_idx_{code.stem}"), idx_values=[int(i) for i in idx.ravel()])
     if HEADER not in code.includes:
         code.includes = tuple(code.includes) + (HEADER,)
     return p

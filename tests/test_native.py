@@ -59,7 +59,7 @@ def _chain(seed: int) -> Graph:
 def _plans(parameters_h: str) -> dict:
     """layer stem -> (sum type, product shift, accum shift) of each Gemm in parameters.h."""
     found = re.findall(r"fpga_gen_native::Gemm<[^;]*?(int32_t|int64_t),\s*\d+, \d+, \d+, \d+, (?:true|false), "
-                       r"(\d+), (\d+)> native_(\w+)_t;", parameters_h)
+                       r"(\d+), (\d+), (?:true|false)> native_(\w+)_t;", parameters_h)
     return {stem: (acc, int(ps), int(sh)) for acc, ps, sh, stem in found}
 
 
@@ -259,3 +259,59 @@ def test_native_pooling_equals_csim_and_emulator(tmp_path):
     assert len(np.unique(trace["p1"])) > 20 and len(np.unique(trace["p3"])) > 10
     assert np.array_equal(csim.predict(d, x), ref)
     assert np.array_equal(csim.predict(d, x, native=True), ref)
+
+
+
+@needs_gxx
+def test_gemm_raw_casts_equal_the_ap_fixed_casts(tmp_path):
+    """Gemm's RAW_CASTS path (cast_raw for accum_t(bias) and the final cast) against its ap_fixed path, and the
+    ap_fixed path with a 63-bit accumulator (past cast_raw's 62 bits; no written project has one, the emulator
+    stops at 53) against the sums done in ap_fixed itself, on random codes of every width."""
+    import subprocess
+    from pathlib import Path
+
+    import hls4ml
+    from fpga_gen.templating import render
+    ap_types = Path(hls4ml.__file__).parent / "templates" / "vivado" / "ap_types"
+    (tmp_path / "fpga_gen_native.h").write_text(render("hls/firmware/fpga_gen_native.h.j2"))
+    f = FixedType
+    # (data, result, accum, weight, bias): products truncated onto a coarse accumulator, or shifted onto a fine one
+    configs = [
+        (f(10, 4), f(8, 3, True, "RND_CONV", "SAT"), f(12, 5), f(6, 1), f(9, 2, True, "RND", "SAT")),
+        (f(7, 2, False), f(6, 1, False, "RND_ZERO", "SAT_ZERO"), f(9, 4), f(5, 0), f(4, 2, False)),
+        (f(12, 6), f(16, 4, True, "RND_INF", "WRAP"), f(30, 12), f(6, 2), f(8, 8)),
+        (f(20, 8), f(10, 6, True, "TRN_ZERO", "SAT_SYM"), f(63, 25), f(8, 1), f(8, 3)),
+    ]
+    body = []
+    for k, (d, r, a, w, b) in enumerate(configs):
+        ps = d.frac + w.frac - a.frac
+        body.append(f"    bad += run<{d.cpp()}, {r.cpp()}, {a.cpp()}, {w.cpp()}, {b.cpp()}, int64_t, {max(ps, 0)}, "
+                    f"{max(-ps, 0)}>({k});")
+    src = "\n".join([
+        '#include "ap_fixed.h"', '#include "fpga_gen_native.h"', "#include <cstdio>", "#include <cstdlib>",
+        "namespace n = fpga_gen_native;",
+        "template <class T> T rnd() { T x; x.setBits(((uint64_t)rand() << 31) ^ (uint64_t)rand() ^ ((uint64_t)rand() << 50)); return x; }",
+        "template <class D, class R, class A, class W, class B, class ACC, int PS, int SH> int run(int k) {",
+        "    const unsigned NI = 6, NO = 4; W w[NI * NO]; B b[NO]; int bad = 0;",
+        "    for (unsigned i = 0; i < NI * NO; i++) w[i] = rnd<W>();",
+        "    for (unsigned o = 0; o < NO; o++) b[o] = rnd<B>();",
+        "    const bool raw_ok = n::fixed_traits<A>::width <= 62;",
+        "    for (int s = 0; s < 3000; s++) {",
+        "        D x[NI]; R y0[NO], y1[NO], y2[NO];",
+        "        for (unsigned i = 0; i < NI; i++) x[i] = rnd<D>();",
+        "        n::Gemm<D, R, A, W, B, ACC, NI, 1, NI, NO, false, PS, SH, false>(w, b).run(x, y0, nullptr);",
+        "        if (raw_ok) n::Gemm<D, R, A, W, B, ACC, NI, 1, NI, NO, false, PS, SH, raw_ok>(w, b).run(x, y1, nullptr);",
+        "        for (unsigned o = 0; o < NO; o++) {",
+        "            A s = b[o];",
+        "            for (unsigned i = 0; i < NI; i++) s += (A)(x[i] * w[i * NO + o]);",
+        "            y2[o] = (R)s;",
+        "            if (n::raw(y0[o]) != n::raw(y2[o]) || (raw_ok && n::raw(y1[o]) != n::raw(y0[o]))) {",
+        '                if (bad++ < 5) printf("config %d: %lld %lld %lld\\n", k, (long long)n::raw(y0[o]),',
+        "                                      (long long)n::raw(y1[o]), (long long)n::raw(y2[o]));",
+        "            }", "        }", "    }", "    return bad;", "}",
+        "int main() {", "    int bad = 0;", *body, '    printf("%d differ\\n", bad);', "    return bad != 0;", "}"])
+    (tmp_path / "t.cpp").write_text(src)
+    subprocess.run(["g++", "-std=c++14", "-O1", "-DFPGA_GEN_NATIVE", f"-I{ap_types}", f"-I{tmp_path}",
+                    str(tmp_path / "t.cpp"), "-o", str(tmp_path / "t")], check=True, capture_output=True)
+    r = subprocess.run([str(tmp_path / "t")], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout == "0 differ\n", r.stdout

@@ -47,7 +47,8 @@ def plan(node: Node, graph: Graph, namer: Namer, code: LayerCode, taps_out: np.n
     n_taps, n_out = taps_out.shape
     p = dict(acc="int32_t" if narrow else "int64_t", n_in=code.n_in, n_pix=n_pix, n_taps=n_taps, n_out=n_out,
              transposed="true" if transposed else "false", prod_shift=max(prod_shift, 0),
-             acc_shift=max(-prod_shift, 0), gemm=namer.unique(f"native_{code.stem}"), idx=None)
+             acc_shift=max(-prod_shift, 0), gemm=namer.unique(f"native_{code.stem}"), idx=None,
+             raw_casts="true" if cast_ok(node.types["bias"], at) and cast_ok(at, node.types["result"]) else "false")
     if idx is not None:
         p["idx"] = namer.unique(f"native_idx_{code.stem}")
         p["idx_values"] = [int(i) for i in np.asarray(idx).ravel()]

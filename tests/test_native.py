@@ -210,6 +210,10 @@ def test_native_softmax_equals_csim_and_emulator(tmp_path):
     top = (d / "firmware" / "native_softmax.cpp").read_text()
     assert top.count("fpga_gen_native::softmax_stable<") == 2
     assert top.endswith("    nnet::softmax<sm_1_t, result_t, config_sm_2>(sm_1_out, sm_2_out);\n}\n")
+    # the third softmax keeps nnet::softmax: the native build includes nnet_activation.h and its config too
+    params = (d / "firmware" / "parameters.h").read_text()
+    assert '\n#include "nnet_utils/nnet_activation.h"\n' in params and "#ifndef FPGA_GEN_NATIVE    //" not in params
+    assert params.count("#ifndef FPGA_GEN_NATIVE\nstruct config_sm_") == 2
     x = np.concatenate([_cpp_safe(edge_inputs(g["x"].types["result"], 7, 400, seed=5)),
                         np.random.default_rng(5).uniform(-0.25, 0.25, size=(200, 7))])   # small differences
     ref = project.predict(x, backend="emu")
@@ -253,6 +257,11 @@ def test_native_pooling_equals_csim_and_emulator(tmp_path):
     project.write(d)
     top = (d / "firmware" / "native_pool.cpp").read_text()
     assert top.count("fpga_gen_native::pool<") == 4 and "global_pooling2d_cl" in top
+    # every layer has an integer form: the native build skips the nnet headers and config structs
+    params = (d / "firmware" / "parameters.h").read_text()
+    assert re.search(r'#ifndef FPGA_GEN_NATIVE[^\n]*\n#include "nnet_utils/nnet_activation.h"\n'
+                     r'#include "nnet_utils/nnet_pooling.h"\n#include "nnet_utils/nnet_pooling_stream.h"\n#endif\n', params)
+    assert params.count("#ifndef FPGA_GEN_NATIVE\nstruct config_p") == 4
     x = _cpp_safe(edge_inputs(g["x"].types["result"], g["x"].size, 400, seed=7)).reshape(-1, 7, 7, 3)
     ref = project.predict(x, backend="emu")
     trace = project.emulator().predict(x, trace=True)

@@ -12,9 +12,10 @@ examples/train_digits_cnn.py (Conv2D, max and average pooling, Dense).  Measured
 * emulator throughput: numpy (the spec) and the same kernels on PyTorch's CPU back end (and on
   CUDA, the ``gpu`` back end, when a GPU is visible);
 * C++ build: g++ of the written project into the shared library (``fpga_gen.csim.build``), the
-  native one (``-DFPGA_GEN_NATIVE``: dense and conv2d as integer sums) and the csim one (the HLS
-  code as written), cold (empty cache: the precompiled header is built too) and with only the
-  precompiled header cached (what a second project costs); wall and CPU seconds (compilers included);
+  native one (``-DFPGA_GEN_NATIVE``: dense, conv2d, relu/linear, softmax and pooling on the raw integer
+  codes) and the csim one (the HLS code as written), cold (empty cache: the csim build builds the
+  precompiled header too, the native build does not build one) and with only what the cold build cached
+  (what a second project costs); wall and CPU seconds (compilers included);
 * native batch throughput on all cores and on one thread, and csim's on one thread.
 
 Every back end's output is checked bit-identical to the numpy emulator.  Each model is measured

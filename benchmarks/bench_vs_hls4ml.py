@@ -316,12 +316,13 @@ def main(argv=None) -> int:
         "## Notes", "",
         "- hls4ml's `predict()` calls its C++ once per sample from a Python loop; fpga-gen's native back end makes one "
         "call per batch (split over the cores) and its emulator runs whole-batch numpy array code.",
-        "- fpga-gen builds with g++ -O1 and a precompiled header of ap_fixed/nnet_utils shared by every project (cached "
-        "once); hls4ml's `compile()` writes the project and runs g++ -O3 on it.",
-        "- fpga-gen's native library is the same generated C++ compiled with -DFPGA_GEN_NATIVE: its dense and conv2d "
-        "layers sum raw integer codes (fpga_gen_native.h) instead of calling nnet::dense / nnet::conv_2d_cl, with the "
-        "same bits (tests/test_native.py); the csim library is the HLS code as Vitis HLS sees it, the same code hls4ml "
-        "compiles.",
+        "- fpga-gen builds with g++ -O1; its csim build makes a precompiled header of ap_fixed/nnet_utils shared by "
+        "every project (cached once), which its native build uses when cached but does not build (one unit: the "
+        "header would cost more than it saves); hls4ml's `compile()` writes the project and runs g++ -O3 on it.",
+        "- fpga-gen's native library is the same generated C++ compiled with -DFPGA_GEN_NATIVE: its dense, conv2d, "
+        "relu/linear, stable softmax and pooling layers compute on raw integer codes (fpga_gen_native.h) instead of "
+        "calling the nnet kernels, with the same bits (tests/test_native.py), and then need only ap_fixed.h; the csim "
+        "library is the HLS code as Vitis HLS sees it, the same code hls4ml compiles.",
         "- Wall-clock ratios on a shared machine change from run to run (on the 2-core development machine by up to "
         "2-3x: hls4ml's compile() took 6 s in one run and 19 s in the next); the CPU-time ratios are the steadier "
         "comparison.",

@@ -59,7 +59,7 @@ def _chain(seed: int) -> Graph:
 def _plans(parameters_h: str) -> dict:
     """layer stem -> (sum type, product shift, accum shift) of each Gemm in parameters.h."""
     found = re.findall(r"fpga_gen_native::Gemm<[^;]*?(int32_t|int64_t),\s*\d+, \d+, \d+, \d+, (?:true|false), "
-                       r"(\d+), (\d+)> native_(\w+)_t;", parameters_h)
+                       r"(\d+), (\d+), (?:true|false)> native_(\w+)_t;", parameters_h)
     return {stem: (acc, int(ps), int(sh)) for acc, ps, sh, stem in found}
 
 
@@ -170,3 +170,157 @@ def test_native_relu_and_linear_with_random_types(tmp_path):
         assert np.array_equal(csim.predict(d, x), ref, equal_nan=True)
         assert np.array_equal(csim.predict(d, x, native=True), ref, equal_nan=True), seed
         assert acts
+
+
+def _softmax_chain() -> Graph:
+    """Three stable softmaxes in a row, types chosen to take every branch of fpga_gen_native::softmax_stable:
+    signed and unsigned inp_norm, a saturating accumulator (the adder tree's order counts) and a wrapping
+    one, rounding result types; the third's accum x inv_table product is too wide for the integer kernel."""
+    f = FixedType
+    x = Node("x", "input", [], (7,), types={"result": f(12, 4)})
+    specs = [
+        # x_max - x wraps into a signed inp_norm, exp of its negative codes wraps in the exp table: table
+        # values of both signs, summed by a saturating tree, whose order then counts
+        dict(inp_norm=f(8, 3, True, "TRN", "WRAP"), exp_table=f(16, 4, True, "RND", "WRAP"),
+             accum=f(16, 4, True, "TRN", "SAT"), inv_inp=f(12, 4, False, "TRN", "SAT"),
+             inv_table=f(18, 8, True, "RND", "SAT"), result=f(10, 2, True, "RND_CONV", "WRAP"), sizes=(256, 512)),
+        dict(inp_norm=f(9, 3, False, "TRN", "SAT"), exp_table=f(18, 8, True, "RND", "SAT"),
+             accum=f(13, 2, True), inv_inp=f(10, 3, False, "RND", "WRAP"),
+             inv_table=f(14, 6, False, "RND_INF", "SAT_SYM"), result=f(16, 6, True, "RND", "SAT"), sizes=(256, 1024)),
+        dict(inp_norm=f(12, 4, False, "TRN", "SAT"), exp_table=f(18, 8, True, "RND", "SAT"),
+             accum=f(40, 20, True), inv_inp=f(18, 8, True, "RND", "SAT"),
+             inv_table=f(30, 8, True, "RND", "SAT"), result=f(16, 6, True, "RND", "SAT"), sizes=(1024, 1024)),
+    ]
+    nodes = [x]
+    for k, s in enumerate(specs):
+        exp_size, inv_size = s.pop("sizes")
+        nodes.append(Node(f"sm_{k}", "softmax", [nodes[-1].name], (7,), types=s,
+                          attrs={"implementation": "stable", "exp_table_size": exp_size, "inv_table_size": inv_size}))
+    return Graph("native_softmax", nodes, inputs=["x"], outputs=[nodes[-1].name])
+
+
+@needs_gxx
+def test_native_softmax_equals_csim_and_emulator(tmp_path):
+    """The integer softmax_stable (nnet's steps on the raw codes, tables from the emulator) gives the HLS code's
+    bits; where the 64-bit steps would not be exact the nnet call stays."""
+    g = _softmax_chain()
+    project = Project(g, ProjectConfig(name="native_softmax"))
+    d = tmp_path / "prj"
+    project.write(d)
+    top = (d / "firmware" / "native_softmax.cpp").read_text()
+    assert top.count("fpga_gen_native::softmax_stable<") == 2
+    assert top.endswith("    nnet::softmax<sm_1_t, result_t, config_sm_2>(sm_1_out, sm_2_out);\n}\n")
+    # the third softmax keeps nnet::softmax: the native build includes nnet_activation.h and its config too
+    params = (d / "firmware" / "parameters.h").read_text()
+    assert '\n#include "nnet_utils/nnet_activation.h"\n' in params and "#ifndef FPGA_GEN_NATIVE    //" not in params
+    assert params.count("#ifndef FPGA_GEN_NATIVE\nstruct config_sm_") == 2
+    x = np.concatenate([_cpp_safe(edge_inputs(g["x"].types["result"], 7, 400, seed=5)),
+                        np.random.default_rng(5).uniform(-0.25, 0.25, size=(200, 7))])   # small differences
+    ref = project.predict(x, backend="emu")
+    trace = project.emulator().predict(x, trace=True)
+    assert len(np.unique(trace["sm_0"])) > 20 and len(np.unique(trace["sm_1"])) > 20
+    assert np.array_equal(csim.predict(d, x), ref)
+    assert np.array_equal(csim.predict(d, x, native=True), ref)
+
+
+def _pooling_chain() -> Graph:
+    """Poolings through every branch of fpga_gen_native::pool: an average over padded windows into a saturating
+    accumulator (the order of the sums counts, the divisor is the real cells), a max over padded windows, a
+    max over an unsigned type and a global average with a wrapping accumulator."""
+    f = FixedType
+
+    def pool(name, src, shape, mode, size, strides, pads, accum, result):
+        h, w, c = src.shape
+        return Node(name, "pooling", [src.name], shape, types={"result": result, "accum": accum},
+                    attrs={"in_height": h, "in_width": w, "n_chan": c, "mode": mode, "pool_size": size,
+                           "strides": strides, "padding": "same" if any(pads) else "valid", "pads": pads})
+
+    x = Node("x", "input", [], (7, 7, 3), types={"result": f(10, 3)})
+    p0 = pool("p0", x, (4, 4, 3), "average", (2, 2), (2, 2), (0, 1, 0, 1), f(8, 3, True, "TRN", "SAT"),
+              f(8, 2, True, "RND", "SAT"))
+    p1 = pool("p1", p0, (4, 4, 3), "max", (3, 3), (1, 1), (1, 1, 1, 1), f(7, 1, True, "RND_CONV", "SAT"),
+              f(6, 1, True, "TRN", "WRAP"))
+    u = Node("u", "activation", ["p1"], (4, 4, 3), attrs={"activation": "linear"},
+             types={"result": f(8, 2, False, "TRN", "SAT")})
+    p2 = pool("p2", u, (2, 2, 3), "max", (2, 2), (2, 2), (0, 0, 0, 0), f(8, 2, False), f(7, 2, False, "RND", "SAT"))
+    p3 = pool("p3", p2, (3,), "average", (2, 2), (2, 2), (0, 0, 0, 0), f(6, 1, False), f(12, 4, True, "RND_ZERO", "SAT"))
+    return Graph("native_pool", [x, p0, p1, u, p2, p3], inputs=["x"], outputs=["p3"])
+
+
+@needs_gxx
+def test_native_pooling_equals_csim_and_emulator(tmp_path):
+    """The integer pool (nnet::pooling2d_cl's and global_pooling2d_cl's steps on the raw codes) gives the HLS
+    code's bits, on edge inputs that saturate the narrow accumulators."""
+    g = _pooling_chain()
+    project = Project(g, ProjectConfig(name="native_pool"))
+    d = tmp_path / "prj"
+    project.write(d)
+    top = (d / "firmware" / "native_pool.cpp").read_text()
+    assert top.count("fpga_gen_native::pool<") == 4 and "global_pooling2d_cl" in top
+    # every layer has an integer form: the native build skips the nnet headers and config structs
+    params = (d / "firmware" / "parameters.h").read_text()
+    assert re.search(r'#ifndef FPGA_GEN_NATIVE[^\n]*\n#include "nnet_utils/nnet_activation.h"\n'
+                     r'#include "nnet_utils/nnet_pooling.h"\n#include "nnet_utils/nnet_pooling_stream.h"\n#endif\n', params)
+    assert params.count("#ifndef FPGA_GEN_NATIVE\nstruct config_p") == 4
+    x = _cpp_safe(edge_inputs(g["x"].types["result"], g["x"].size, 400, seed=7)).reshape(-1, 7, 7, 3)
+    ref = project.predict(x, backend="emu")
+    trace = project.emulator().predict(x, trace=True)
+    assert len(np.unique(trace["p1"])) > 20 and len(np.unique(trace["p3"])) > 10
+    assert np.array_equal(csim.predict(d, x), ref)
+    assert np.array_equal(csim.predict(d, x, native=True), ref)
+
+
+
+@needs_gxx
+def test_gemm_raw_casts_equal_the_ap_fixed_casts(tmp_path):
+    """Gemm's RAW_CASTS path (cast_raw for accum_t(bias) and the final cast) against its ap_fixed path, and the
+    ap_fixed path with a 63-bit accumulator (past cast_raw's 62 bits; no written project has one, the emulator
+    stops at 53) against the sums done in ap_fixed itself, on random codes of every width."""
+    import subprocess
+    from pathlib import Path
+
+    import hls4ml
+    from fpga_gen.templating import render
+    ap_types = Path(hls4ml.__file__).parent / "templates" / "vivado" / "ap_types"
+    (tmp_path / "fpga_gen_native.h").write_text(render("hls/firmware/fpga_gen_native.h.j2"))
+    f = FixedType
+    # (data, result, accum, weight, bias): products truncated onto a coarse accumulator, or shifted onto a fine one
+    configs = [
+        (f(10, 4), f(8, 3, True, "RND_CONV", "SAT"), f(12, 5), f(6, 1), f(9, 2, True, "RND", "SAT")),
+        (f(7, 2, False), f(6, 1, False, "RND_ZERO", "SAT_ZERO"), f(9, 4), f(5, 0), f(4, 2, False)),
+        (f(12, 6), f(16, 4, True, "RND_INF", "WRAP"), f(30, 12), f(6, 2), f(8, 8)),
+        (f(20, 8), f(10, 6, True, "TRN_ZERO", "SAT_SYM"), f(63, 25), f(8, 1), f(8, 3)),
+    ]
+    body = []
+    for k, (d, r, a, w, b) in enumerate(configs):
+        ps = d.frac + w.frac - a.frac
+        body.append(f"    bad += run<{d.cpp()}, {r.cpp()}, {a.cpp()}, {w.cpp()}, {b.cpp()}, int64_t, {max(ps, 0)}, "
+                    f"{max(-ps, 0)}>({k});")
+    src = "\n".join([
+        '#include "ap_fixed.h"', '#include "fpga_gen_native.h"', "#include <cstdio>", "#include <cstdlib>",
+        "namespace n = fpga_gen_native;",
+        "template <class T> T rnd() { T x; x.setBits(((uint64_t)rand() << 31) ^ (uint64_t)rand() ^ ((uint64_t)rand() << 50)); return x; }",
+        "template <class D, class R, class A, class W, class B, class ACC, int PS, int SH> int run(int k) {",
+        "    const unsigned NI = 6, NO = 4; W w[NI * NO]; B b[NO]; int bad = 0;",
+        "    for (unsigned i = 0; i < NI * NO; i++) w[i] = rnd<W>();",
+        "    for (unsigned o = 0; o < NO; o++) b[o] = rnd<B>();",
+        "    const bool raw_ok = n::fixed_traits<A>::width <= 62;",
+        "    for (int s = 0; s < 3000; s++) {",
+        "        D x[NI]; R y0[NO], y1[NO], y2[NO];",
+        "        for (unsigned i = 0; i < NI; i++) x[i] = rnd<D>();",
+        "        n::Gemm<D, R, A, W, B, ACC, NI, 1, NI, NO, false, PS, SH, false>(w, b).run(x, y0, nullptr);",
+        "        if (raw_ok) n::Gemm<D, R, A, W, B, ACC, NI, 1, NI, NO, false, PS, SH, raw_ok>(w, b).run(x, y1, nullptr);",
+        "        for (unsigned o = 0; o < NO; o++) {",
+        "            A s = b[o];",
+        "            for (unsigned i = 0; i < NI; i++) s += (A)(x[i] * w[i * NO + o]);",
+        "            y2[o] = (R)s;",
+        "            if (n::raw(y0[o]) != n::raw(y2[o]) || (raw_ok && n::raw(y1[o]) != n::raw(y0[o]))) {",
+        '                if (bad++ < 5) printf("config %d: %lld %lld %lld\\n", k, (long long)n::raw(y0[o]),',
+        "                                      (long long)n::raw(y1[o]), (long long)n::raw(y2[o]));",
+        "            }", "        }", "    }", "    return bad;", "}",
+        "int main() {", "    int bad = 0;", *body, '    printf("%d differ\\n", bad);', "    return bad != 0;", "}"])
+    (tmp_path / "t.cpp").write_text(src)
+    subprocess.run(["g++", "-std=c++14", "-O1", "-DFPGA_GEN_NATIVE", f"-I{ap_types}", f"-I{tmp_path}",
+                    str(tmp_path / "t.cpp"), "-o", str(tmp_path / "t")], check=True, capture_output=True)
+    r = subprocess.run([str(tmp_path / "t")], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout == "0 differ\n", r.stdout

@@ -133,4 +133,7 @@ def softmax(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCod
     unused_width = max(18, *(_log2_exact(n) for n in sizes.values()))
     code.params.update(sizes, implementation=impl, unused_width=unused_width, reuse_factor=int(node.attrs.get("reuse_factor", 1)),
                        typedefs={f"{s}_t": td[s] for s in slots})
+    # the native back end's integer form (fpga_gen_native.h): nnet::softmax_stable's steps on the raw codes
+    from .native import softmax_plan
+    code.params["native"] = softmax_plan(node, graph, namer, code, sizes)
     return code

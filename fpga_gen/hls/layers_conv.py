@@ -18,6 +18,7 @@ from ..ir.spatial import window_indices
 from .layers import LayerCode, TypeDef, _fail, _type, handler, product_params, valid_reuse_factors, weight_array
 from .names import Namer
 from .native import plan as native_plan
+from .native import pooling_plan
 
 __all__ = []
 
@@ -121,4 +122,9 @@ def pooling(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCod
     code.params.update(g, pool_op="Max" if mode == "max" else "Average", accum_t=td, is_global=is_global,
                        function="nnet::global_pooling2d_cl" if is_global else "nnet::pooling2d_cl",
                        reuse_factor=int(node.attrs.get("reuse_factor", 1)))
+    # the native back end's integer form (fpga_gen_native.h): the same windows, the same casts on the raw codes
+    idx = window_indices(g["in_height"], g["in_width"], 1, (g["filt_height"], g["filt_width"]),
+                         (g["stride_height"], g["stride_width"]),
+                         (g["pad_top"], g["pad_bottom"], g["pad_left"], g["pad_right"]))
+    code.params["native"] = pooling_plan(node, graph, namer, code, idx)
     return code

@@ -239,9 +239,17 @@ def _sign_bits(x, signed: bool):
     return False, bits
 
 
-def _has_negative_zero(x, signed: bool) -> bool:
-    """True when numpy float array x holds a -0.0."""
-    return _sign_bits(x, signed) is None
+def _pool_tiles(node: Node, x, xp):
+    """(h, w, c, ph, pw) where the pooling windows are non-overlapping, unpadded and tile the image and xp is
+    numpy (the strided-view forms below), else None."""
+    a = node.attrs
+    h, w, c = int(a["in_height"]), int(a["in_width"]), int(a["n_chan"])
+    ph, pw = (int(p) for p in a["pool_size"])
+    if not isinstance(xp, NumpyOps) or tuple(int(s) for s in a["strides"]) != (ph, pw) or any(a["pads"]) or \
+            h % ph or w % pw or x.shape[1] != h * w * c:
+        return None
+    return h, w, c, ph, pw
+
 
 def _max_pool_tiles(node: Node, x, xt: FixedType, xp):
     """Max pooling over non-overlapping, unpadded windows that tile the image, as np.maximum over strided views
@@ -250,12 +258,10 @@ def _max_pool_tiles(node: Node, x, xt: FixedType, xp):
     The kernel's fold ``m = where(x_i > m, x_i, m)`` keeps the first of equal values; the maximum is the same
     value, so the same bits, except where a window's maximum is a zero of both signs: it applies only where x
     holds no -0.0 (raw codes are never NaN)."""
-    a = node.attrs
-    h, w, c = int(a["in_height"]), int(a["in_width"]), int(a["n_chan"])
-    ph, pw = (int(p) for p in a["pool_size"])
-    if not isinstance(xp, NumpyOps) or tuple(int(s) for s in a["strides"]) != (ph, pw) or any(a["pads"]) or \
-            h % ph or w % pw or x.shape[1] != h * w * c:
+    tiles = _pool_tiles(node, x, xp)
+    if tiles is None:
         return None
+    h, w, c, ph, pw = tiles
     signs = _sign_bits(x, xt.signed)
     if signs is None:
         return None
@@ -299,13 +305,11 @@ def _average_pool_tiles(node: Node, x, xt: FixedType, xp):
     the sum is exact in any order (plus +0.0, the sign the kernel's sum from +0.0 gives a zero), and the
     division by the cell count (all windows full) is the kernel's.  On numpy, with strided views (no gather);
     None where that does not apply."""
-    a = node.attrs
     at, rt = node.types["accum"], node.types["result"]
-    h, w, c = int(a["in_height"]), int(a["in_width"]), int(a["n_chan"])
-    ph, pw = (int(p) for p in a["pool_size"])
-    if not isinstance(xp, NumpyOps) or tuple(int(s) for s in a["strides"]) != (ph, pw) or any(a["pads"]) or \
-            h % ph or w % pw or x.shape[1] != h * w * c or at.frac < xt.frac:
+    tiles = _pool_tiles(node, x, xp)
+    if tiles is None or at.frac < xt.frac:
         return None
+    h, w, c, ph, pw = tiles
     scale = 2.0 ** (at.frac - xt.frac)
     lo = -at.raw_max if at.saturation == "SAT_SYM" and at.signed else at.raw_min
     if ph * pw * xt.raw_max * scale > at.raw_max or ph * pw * xt.raw_min * scale < lo:

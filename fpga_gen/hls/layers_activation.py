@@ -85,10 +85,10 @@ def activation(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> Layer
     p["native"] = None
     if act in ("linear", "relu") and len(node.inputs) == 1:
         # the native back end's integer form (fpga_gen_native.h): the same casts on the raw codes
-        from .native import HEADER, cast_ok
+        from .native import cast_ok, include_header
         if cast_ok(graph[node.inputs[0]].types["result"], node.types["result"]):
             p["native"] = act
-            code.includes += (HEADER,)
+            include_header(code)
     code.summary = summary
     code.params.update(p)
     return code

@@ -18,9 +18,15 @@ from ..ir.types import FixedType
 from .layers import LayerCode
 from .names import Namer
 
-__all__ = ["HEADER", "plan", "cast_ok", "softmax_plan", "pooling_plan"]
+__all__ = ["HEADER", "include_header", "plan", "cast_ok", "softmax_plan", "pooling_plan"]
 
 HEADER = "fpga_gen_native.h"
+
+
+def include_header(code: LayerCode) -> None:
+    """The layer's code includes fpga_gen_native.h (once)."""
+    if HEADER not in code.includes:
+        code.includes = tuple(code.includes) + (HEADER,)
 
 
 def _raw_abs_max(t: FixedType) -> int:
@@ -52,8 +58,7 @@ def plan(node: Node, graph: Graph, namer: Namer, code: LayerCode, taps_out: np.n
     if idx is not None:
         p["idx"] = namer.unique(f"native_idx_{code.stem}")
         p["idx_values"] = [int(i) for i in np.asarray(idx).ravel()]
-    if HEADER not in code.includes:
-        code.includes = tuple(code.includes) + (HEADER,)
+    include_header(code)
     return p
 
 
@@ -98,8 +103,7 @@ def softmax_plan(node: Node, graph: Graph, namer: Namer, code: LayerCode, sizes:
     p = dict(exp_bits=ceillog2(exp_size), inv_bits=ceillog2(inv_size),
              exp_table=namer.unique(f"native_exp_{code.stem}"), inv_table=namer.unique(f"native_inv_{code.stem}"),
              exp_values=[int(v) for v in exp_res], inv_values=[int(v) for v in inv_table])
-    if HEADER not in code.includes:
-        code.includes = tuple(code.includes) + (HEADER,)
+    include_header(code)
     return p
 
 
@@ -125,6 +129,5 @@ def pooling_plan(node: Node, graph: Graph, namer: Namer, code: LayerCode, idx: n
         return None
     p = dict(n_pix=idx.shape[0], n_taps=idx.shape[1], max="true" if node.attrs["mode"] == "max" else "false",
              idx=namer.unique(f"native_idx_{code.stem}"), idx_values=[int(i) for i in idx.ravel()])
-    if HEADER not in code.includes:
-        code.includes = tuple(code.includes) + (HEADER,)
+    include_header(code)
     return p

@@ -676,6 +676,21 @@ def _quant_act(node, ctx: Context) -> Cost:
     return _per_word(cost, node, ctx) if ctx.io_type == "stream" else cost
 
 
+@register("fixed_quant")
+def _fixed_quant(node, ctx: Context) -> Cost:
+    """[guess] HGQ2's per-element quantizers: each element is a cast to its own k+i+f bits (constant shifts are
+    wiring), costed as a linear cast of that width: its bits plus the rounding/saturation logic of a cast from
+    the input type; elements of zero width are constants (free)."""
+    import numpy as np
+    c = ctx.c
+    res = node.types["result"]
+    bits = np.asarray(node.weights["k"]) + np.asarray(node.weights["i"]) + np.asarray(node.weights["f"])
+    live = bits > 0
+    quant = _cast_lut(c, ctx.in_type or res, res)
+    lut = float(np.sum(np.where(live, bits, 0))) * c.lut_cast_per_bit + int(np.sum(live)) * quant
+    return Cost(LUT=lut, latency_cycles=0, ii_cycles=1)
+
+
 @register("apply_scale")
 def _apply_scale(node, ctx: Context) -> Cost:
     """nnet::normalize with power-of-two scales: the batchnorm model (constant products, here shifts)."""

@@ -115,6 +115,14 @@ apply_scale  y = x * scale[c] + bias[c], c the channel (last axis), as nnet::nor
              sum held exactly, cast to result.  weights: scale, bias (n_chan,).  types: scale, bias, result.
              QKeras' per-channel alpha ('auto_po2': powers of two; 'auto': float32 values, held
              exactly), split off the dense/conv weights, whose bias moves here.
+fixed_quant  Element-wise fixed-point quantizer with its own grid per element (HGQ2's heterogeneous
+             quantizers; fpga_gen::fixed_quant in fpga_gen_quant.h).  attrs: rounding (one of
+             ROUNDING_MODES), overflow ('WRAP'|'SAT'|'SAT_SYM').  weights: k, i, f (one integer per element
+             of the flat tensor: keep_negative, integer bits without the sign, fraction bits).  types:
+             result (a type holding every element's grid exactly; the frontend sets it).  Element j is the
+             exact input cast to ap_fixed<k+i+f, k+i, rounding, overflow> (ap_ufixed<i+f, i, ...> when
+             k = 0; SAT_SYM clips to [-k (2**i - 2**-f), 2**i - 2**-f]), then held in result; 0 where
+             k + i + f <= 0.
 float_activation
              Element-wise float function, CPU/GPU fallback only (hls=False: no HLS template; a
              model holding one is split before it, see :meth:`Graph.split`).  attrs: function
@@ -220,6 +228,7 @@ _register(OpDef(
     type_slots=("result", "scale", "bias"),
 ))
 _register(OpDef("quant_act", attrs={"function": (str, REQUIRED)}))
+_register(OpDef("fixed_quant", attrs={"rounding": (str, "TRN"), "overflow": (str, "WRAP")}, weights=("k", "i", "f")))
 _register(OpDef("apply_scale", weights=("scale", "bias"), type_slots=("result", "scale", "bias")))
 _register(OpDef("float_activation", attrs={"function": (str, REQUIRED)}, hls=False))
 

@@ -1,0 +1,50 @@
+"""Kernel of the fixed_quant op (per-element fixed-point quantizer, HGQ2): what fpga_gen::fixed_quant in
+templates/hls/firmware/fpga_gen_quant.h.j2 computes, on raw codes (see :mod:`fpga_gen.ir.fixed_quant`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.fixed_quant import fixed_quant_params
+from ..ir.graph import Node
+from .kernels import kernel
+
+__all__ = ["round_raw"]
+
+
+def round_raw(v, mode: str, xp):
+    """v (exact reals with at most one bit below the binary point beyond what a tie needs) rounded to an
+    integer by the ap_fixed quantization mode."""
+    if mode == "TRN":
+        return xp.floor(v)
+    if mode == "TRN_ZERO":
+        return xp.where(v >= 0, xp.floor(v), xp.ceil(v))
+    if mode == "RND":
+        return xp.floor(v + 0.5)
+    if mode == "RND_MIN_INF":
+        return xp.ceil(v - 0.5)
+    if mode == "RND_ZERO":
+        return xp.where(v >= 0, xp.ceil(v - 0.5), xp.floor(v + 0.5))
+    if mode == "RND_INF":
+        return xp.where(v >= 0, xp.floor(v + 0.5), xp.ceil(v - 0.5))
+    if mode == "RND_CONV":
+        return xp.rint(v)
+    raise NotImplementedError(f"rounding mode {mode!r}")
+
+
+@kernel("fixed_quant")
+def fixed_quant_kernel(node: Node, inputs, in_types, xp):
+    (x,) = inputs
+    (xt,) = in_types
+    rt = node.types["result"]
+    p = fixed_quant_params(node.weights["k"], node.weights["i"], node.weights["f"], node.attrs["overflow"], xt, rt)
+    scale_in = xp.asarray(np.ldexp(1.0, -p["shift"]))
+    r = round_raw(x * scale_in, node.attrs["rounding"], xp)
+    lo, hi = xp.asarray(p["lo"].astype(np.float64)), xp.asarray(p["hi"].astype(np.float64))
+    if node.attrs["overflow"] == "WRAP":
+        m = xp.asarray(np.ldexp(1.0, p["bits"]))
+        r = xp.mod(r - lo, m) + lo
+    else:
+        r = xp.minimum(xp.maximum(r, lo), hi)
+    out = r * xp.asarray(np.ldexp(1.0, p["out_shift"]))
+    return xp.where(xp.asarray(p["live"]), out, 0.0 * out) + 0.0      # + 0.0: no negative zeros

@@ -1,0 +1,54 @@
+"""HLS handler of the fixed_quant op (HGQ2's per-element quantizers): fpga_gen::fixed_quant in the generated
+fpga_gen_quant.h, with the per-element constants of :func:`fpga_gen.ir.fixed_quant.fixed_quant_params` as
+weight arrays (shift, out_shift, lo, hi, bits)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.fixed_quant import FIXED_QUANT_OVERFLOW, FIXED_QUANT_ROUNDING, fixed_quant_params
+from ..ir.graph import Graph, Node
+from ..ir.quant import exact_value_type
+from .layers import LayerCode, TypeDef, _fail, _type, handler, weight_array
+from .layers_quant import QUANT_HEADER
+from .names import Namer
+
+__all__ = []
+
+MAX_RAW_BITS = 62      # the C++ computes on long long codes
+
+
+@handler("fixed_quant")
+def fixed_quant(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode:
+    if code.n_in != code.n_out:
+        _fail(node, f"a quantizer keeps its size, got {code.n_in} -> {code.n_out}")
+    xt, rt = graph[node.inputs[0]].types["result"], _type(node, "result")
+    rnd, ovf = node.attrs.get("rounding"), node.attrs.get("overflow")
+    if rnd not in FIXED_QUANT_ROUNDING or ovf not in FIXED_QUANT_OVERFLOW:
+        _fail(node, f"rounding {rnd!r} / overflow {ovf!r} is not supported")
+    for w in ("k", "i", "f"):
+        if np.asarray(node.weights[w]).shape != (code.n_in,):
+            _fail(node, f"{w} has shape {np.asarray(node.weights[w]).shape}, expected ({code.n_in},)")
+    p = fixed_quant_params(node.weights["k"], node.weights["i"], node.weights["f"], ovf, xt, rt)
+    if xt.width + max(0, -int(p["shift"].min())) > MAX_RAW_BITS or rt.width > MAX_RAW_BITS:
+        _fail(node, f"input {xt.cpp()} / result {rt.cpp()} need more than {MAX_RAW_BITS} bits of raw code")
+    arrays = {"shift": p["shift"], "out_shift": p["out_shift"], "lo": p["lo"], "hi": p["hi"], "bits": p["bits"]}
+    slots = {"shift": ("shift", "out_shift"), "bound": ("lo", "hi"), "bits": ("bits",)}
+    for slot, names in slots.items():
+        vals = np.concatenate([arrays[n].astype(np.float64) for n in names])
+        t = exact_value_type(vals)
+        t = type(t)(t.width, t.width, t.signed)            # an integer type (frac 0)
+        td = namer.unique(f"{code.stem}_{slot}_t")
+        code.typedefs.append(TypeDef(td, t.cpp()))
+        code.params[f"{slot}_t"] = td
+        for n in names:
+            wa = weight_array(namer, f"{n}_{code.stem}", td, node, arrays[n].astype(np.float64), t, n)
+            code.weights.append(wa)
+            code.params[n] = wa.name
+    code.params["weight_roles"] = tuple(n for names in slots.values() for n in names)
+    code.includes = (QUANT_HEADER,)
+    code.summary = f"{node.meta.get('quantizer', 'per-element fixed-point quantizer')} ({rnd}, {ovf})"
+    code.params.update(rounding=FIXED_QUANT_ROUNDING.index(rnd), wrap="true" if ovf == "WRAP" else "false",
+                       in_width=xt.width, in_signed="true" if xt.signed else "false", out_width=rt.width,
+                       quantizer=node.meta.get("quantizer", "fixed_quant"))
+    return code

@@ -35,6 +35,7 @@ class Ctx:
         self.src: dict[str, str] = {}           # Keras layer name -> node holding its output
         self.kshape: dict[str, tuple] = {}      # Keras layer name -> its Keras output shape (no batch)
         self.layer = None                       # the layer entry being converted
+        self.reserved: set[str] = set()         # every Keras layer's name: generated nodes avoid them
 
     # -------------------------------------------------------------- helpers for handlers
     @property
@@ -92,10 +93,6 @@ class Ctx:
             t = FixedType(int(w[0]), int(k[0] + i[0]), bool(k[0]), q.round_mode, sat)
             return self.add(Node(name, "activation", [src], node_shape, attrs={"activation": "linear"},
                                  types={"result": t}, meta=meta))
-        if np.all(w <= 0):
-            # every element quantized to zero: a one-bit cast that keeps 0 would not, so multiply... keep it
-            # explicit: fixed_quant with zero widths gives 0 everywhere
-            pass
         rt = union_type(k, i, f)
         return self.add(Node(name, "fixed_quant", [src], node_shape,
                              attrs={"rounding": q.round_mode, "overflow": q.overflow_mode},
@@ -251,13 +248,14 @@ def _act_name(a) -> str:
     return str(a)
 
 
-def _activation(ctx: Ctx, src: str, act, shape: tuple) -> str:
+def _activation(ctx: Ctx, src: str, act, shape: tuple, own: bool = False) -> str:
+    """The layer's activation after node ``src``: a node <layer>_relu (own: named after the layer itself)."""
     kind = _act_name(act)
     if kind == "linear":
         return src
     if kind == "relu":
-        return ctx.add(Node(ctx.unique(f"{ctx.name}_relu"), "activation", [src], ctx.graph[src].shape,
-                            attrs={"activation": "relu"}))
+        name = ctx.name if own else ctx.unique(f"{ctx.name}_relu")
+        return ctx.add(Node(name, "activation", [src], ctx.graph[src].shape, attrs={"activation": "relu"}))
     ctx.fail(f"activation {kind!r} is not supported; supported: relu, linear (quantize other functions with "
              f"QUnaryFunctionLUT)")
 
@@ -318,7 +316,7 @@ def _relu(ctx: Ctx, layer):
         act = _act_name(ctx.cfg.get("activation"))
         if act not in ("relu", "linear"):
             ctx.fail(f"activation {act!r} is not supported; supported: relu, linear")
-    _set(ctx, _activation(ctx, src, act, shape), shape)
+    _set(ctx, _activation(ctx, src, act, shape, own=True), shape)
 
 
 @handler("Flatten", "Reshape", "Dropout")
@@ -488,3 +486,71 @@ def _quantizer(ctx: Ctx, layer):
     q = parse_quantizer(conf, ctx.archive.layer_vars(ctx.name, "quantizer"),
                         f"{ctx.archive.path}: layer {ctx.name!r} ({ctx.cls})")
     _set(ctx, ctx.quantize_tensor(src, q, shape, "q"), shape)
+
+
+@handler("QBatchNormalization")
+def _qbatchnorm(ctx: Ctx, layer):
+    """iq, then x * kq(gamma / sqrt(var + eps)) + bq(beta - mean * scale) per channel (the last axis), scale and
+    offset in float32 as HGQ2 (hgq/layers/batch_normalization.py; center=False uses beta = 1 as HGQ2 does)."""
+    src, shape = _one_input(ctx)
+    cfg = ctx.cfg
+    axis = cfg.get("axis", -1)
+    axis = axis[0] if isinstance(axis, list) and len(axis) == 1 else axis
+    if axis not in (-1, len(shape)):
+        ctx.fail(f"axis={cfg.get('axis')!r} is not supported; normalise the last axis")
+    c = shape[-1]
+    x = ctx.input_quant(src, shape)
+    v = ctx.own_vars()
+    scale_on, center = bool(cfg.get("scale", True)), bool(cfg.get("center", True))
+    n_t = int(scale_on) + int(center)
+    if len(v) < n_t + 2:
+        ctx.fail("its batch-norm variables are missing")
+    gamma = np.asarray(v[0], dtype=np.float32) if scale_on else np.float32(1.0)
+    beta = np.asarray(v[int(scale_on)], dtype=np.float32) if center else np.float32(1.0)
+    mean, var = (np.asarray(a, dtype=np.float32) for a in (v[n_t], v[n_t + 1]))
+    if mean.shape != (c,) or var.shape != (c,):
+        ctx.fail(f"moving mean/variance have shapes {mean.shape}, {var.shape}, expected ({c},)")
+    eps = np.float32(cfg.get("epsilon", 1e-3))
+    scale = (gamma / np.sqrt(var + eps)).astype(np.float32)
+    offset = (beta - mean * scale).astype(np.float32)
+    s, st = ctx.constant("kq", "kq_conf", scale, "scale")
+    b, bt = ctx.constant("bq", "bq_conf", offset, "offset")
+    out = ctx.add(Node(ctx.name, "batchnorm", [x], ctx.graph[x].shape, attrs={"n_filt": int(c)},
+                       weights={"scale": s, "bias": b}, types={"scale": st, "bias": bt},
+                       meta={"quantized": True}))
+    _set(ctx, ctx.output_quant(out, shape), shape)
+
+
+_EINSUM = re.compile(r"^(\.\.\.|[a-z]?)([a-z]),([a-z])([a-z])->(\.\.\.|[a-z]?)([a-z])$")
+
+
+@handler("QEinsumDense")
+def _qeinsum_dense(ctx: Ctx, layer):
+    """QEinsumDense computing a dense layer: equation '...a,ab->...b' (or 'xa,ab->xb') on a 1-D input."""
+    src, shape = _one_input(ctx)
+    cfg = ctx.cfg
+    eq = str(cfg.get("equation", "")).replace(" ", "")
+    m = _EINSUM.match(eq)
+    if not m or m.group(1) != m.group(5) or m.group(2) != m.group(3) or m.group(4) != m.group(6) \
+            or len(shape) != 1:
+        ctx.fail(f"equation {eq!r} on a {shape} input is not a dense layer; supported: '...a,ab->...b' on a "
+                 f"1-D input")
+    bias_axes = cfg.get("bias_axes")
+    if bias_axes not in (None, "", m.group(4)):
+        ctx.fail(f"bias_axes={bias_axes!r} is not supported; use {m.group(4)!r} or None")
+    n_in = shape[0]
+    x = ctx.input_quant(src, shape)
+    v = ctx.own_vars()
+    kernel = np.asarray(v[0], dtype=np.float32)
+    if kernel.ndim != 2 or kernel.shape[0] != n_in:
+        ctx.fail(f"kernel has shape {kernel.shape}, expected ({n_in}, units)")
+    n_out = kernel.shape[1]
+    k, kt = ctx.constant("kq", "kq_conf", kernel, "kernel")
+    if bias_axes:
+        b, bt = ctx.constant("bq", "bq_conf", np.asarray(v[1], dtype=np.float32).reshape(n_out), "bias")
+    else:
+        b, bt = np.zeros(n_out), FixedType(1, 1, True)
+    out = ctx.add(Node(ctx.name, "dense", [x], (n_out,), attrs={"n_in": n_in, "n_out": n_out},
+                       weights={"kernel": k, "bias": b}, types={"weight": kt, "bias": bt}))
+    out = _activation(ctx, out, cfg.get("activation"), (n_out,))
+    _set(ctx, ctx.output_quant(out, (n_out,)), (n_out,))

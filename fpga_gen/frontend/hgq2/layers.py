@@ -524,9 +524,12 @@ def _qbatchnorm(ctx: Ctx, layer):
 _EINSUM = re.compile(r"^(\.\.\.|[a-z]?)([a-z]),([a-z])([a-z])->(\.\.\.|[a-z]?)([a-z])$")
 
 
-@handler("QEinsumDense")
+@handler("QEinsumDense", "QEinsumDenseBatchnorm")
 def _qeinsum_dense(ctx: Ctx, layer):
-    """QEinsumDense computing a dense layer: equation '...a,ab->...b' (or 'xa,ab->xb') on a 1-D input."""
+    """QEinsumDense computing a dense layer: equation '...a,ab->...b' (or 'xa,ab->xb') on a 1-D input.
+    QEinsumDenseBatchnorm (normalising the output axis): kernel * scaler[None, :] and bias - mean * scaler with
+    scaler = gamma / sqrt(var + 1e-7) (Keras' epsilon(), not the layer's), in float32 as HGQ2
+    (hgq/layers/einsum_dense_batchnorm.py)."""
     src, shape = _one_input(ctx)
     cfg = ctx.cfg
     eq = str(cfg.get("equation", "")).replace(" ", "")
@@ -536,6 +539,10 @@ def _qeinsum_dense(ctx: Ctx, layer):
         ctx.fail(f"equation {eq!r} on a {shape} input is not a dense layer; supported: '...a,ab->...b' on a "
                  f"1-D input")
     bias_axes = cfg.get("bias_axes")
+    bn = ctx.cls == "QEinsumDenseBatchnorm"
+    if bn and (cfg.get("normalize_axes") or bias_axes) != m.group(4):
+        ctx.fail(f"normalize_axes={cfg.get('normalize_axes')!r} is not supported; normalise the output axis "
+                 f"{m.group(4)!r}")
     if bias_axes not in (None, "", m.group(4)):
         ctx.fail(f"bias_axes={bias_axes!r} is not supported; use {m.group(4)!r} or None")
     n_in = shape[0]
@@ -545,9 +552,19 @@ def _qeinsum_dense(ctx: Ctx, layer):
     if kernel.ndim != 2 or kernel.shape[0] != n_in:
         ctx.fail(f"kernel has shape {kernel.shape}, expected ({n_in}, units)")
     n_out = kernel.shape[1]
+    bias = np.asarray(v[1], dtype=np.float32).reshape(n_out) if bias_axes else None
+    if bn:
+        # trainable at creation: kernel, bias, [gamma]; then beta, ebops (with ebops), moving mean, variance
+        gamma = np.asarray(v[2], dtype=np.float32).reshape(n_out) if cfg.get("scale", True) else np.float32(1.0)
+        mean, var = (np.asarray(a, dtype=np.float32).reshape(-1) for a in (v[-2], v[-1]))
+        if mean.shape != (n_out,) or var.shape != (n_out,):
+            ctx.fail("its batch-norm variables do not match the output size")
+        scaler = (gamma / np.sqrt(var + np.float32(1e-7))).astype(np.float32)
+        kernel = (kernel * scaler[None, :]).astype(np.float32)
+        bias = (bias + (-mean * scaler).astype(np.float32)).astype(np.float32)
     k, kt = ctx.constant("kq", "kq_conf", kernel, "kernel")
-    if bias_axes:
-        b, bt = ctx.constant("bq", "bq_conf", np.asarray(v[1], dtype=np.float32).reshape(n_out), "bias")
+    if bias is not None:
+        b, bt = ctx.constant("bq", "bq_conf", bias, "bias")
     else:
         b, bt = np.zeros(n_out), FixedType(1, 1, True)
     out = ctx.add(Node(ctx.name, "dense", [x], (n_out,), attrs={"n_in": n_in, "n_out": n_out},

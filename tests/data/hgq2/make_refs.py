@@ -108,17 +108,32 @@ def m_bndense(keras, L):
 
 
 def m_norm(keras, L):
-    """QBatchNormalization, QEinsumDense ('xa,ab->xb', relu) and a per-tensor kbi input quantizer."""
+    """QEinsumDense ('xa,ab->xb', relu), QBatchNormalization, QEinsumDenseBatchnorm and a per-tensor kbi input
+    quantizer."""
     inp = keras.Input((64,))
     x = L.QEinsumDense("xa,ab->xb", output_shape=16, bias_axes="b", activation="relu", beta0=1e-4,
                        name="ein")(inp)
     x = L.QBatchNormalization(beta0=1e-4, name="bn")(x)
+    x = L.QEinsumDenseBatchnorm("xa,ab->xb", output_shape=12, bias_axes="b", beta0=1e-4, name="einbn")(x)
     x = L.QDense(10, beta0=1e-4, name="out",
                  iq_conf=QC("kbi", "datalane", homogeneous_axis=(0, 1), overflow_mode="SAT", b0=6, i0=3))(x)
     return keras.Model(inp, x, name="norm")
 
 
-MODELS = {"mlp": m_mlp, "modes": m_modes, "cnn": m_cnn, "branches": m_branches, "bndense": m_bndense,
+def m_seq(keras, L):
+    """A Sequential model: strided QConv2D, QAvgPool2D, QGlobalAvgPool2D-free flatten, QDense (relu)."""
+    return keras.Sequential([
+        keras.Input((64,)),
+        keras.layers.Reshape((8, 8, 1)),
+        L.QConv2D(4, 3, strides=(1, 2), padding="same", activation="relu", beta0=1e-4, name="c1"),
+        L.QAvgPool2D((2, 2), name="p1"),
+        keras.layers.Flatten(),
+        L.QDense(12, activation="relu", beta0=1e-4, name="fc"),
+        L.QDense(10, beta0=1e-4, name="out"),
+    ], name="seq")
+
+
+MODELS = {"mlp": m_mlp, "seq": m_seq, "modes": m_modes, "cnn": m_cnn, "branches": m_branches, "bndense": m_bndense,
           "norm": m_norm}
 
 ALL_ROUND = ("TRN", "RND", "RND_CONV", "TRN_ZERO", "RND_ZERO", "RND_INF", "RND_MIN_INF")
@@ -214,6 +229,18 @@ def _roughen(model, rng):
         q._i.assign((np.round(i) - (rng.random(i.shape) < 0.15)).astype(i.dtype))
 
 
+def deflate(path: Path) -> None:
+    """Keras stores the archive's members uncompressed; the same members deflated keep the committed
+    references small (Keras reads either)."""
+    import zipfile
+    with zipfile.ZipFile(path) as z:
+        members = [(i.filename, z.read(i.filename)) for i in z.infolist()]
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        for name, data in members:
+            z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data,
+                       compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+
+
 def train_and_save(name, build, x, y, epochs=3, seed=0):
     import keras
     from hgq import layers as L
@@ -224,10 +251,11 @@ def train_and_save(name, build, x, y, epochs=3, seed=0):
     model.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
     roughen(model, np.random.default_rng(seed))
     # the archive without the optimizer's state (a fresh model holding the trained variables): smaller files
-    bare = keras.Model.from_config(model.get_config())
+    bare = model.__class__.from_config(model.get_config())
     bare.set_weights(model.get_weights())
     path = HERE / f"{name}.keras"
     bare.save(path)
+    deflate(path)
     # reload (the archive is what fpga-gen reads) and predict: HGQ2's quantized forward pass (training=False)
     m2 = keras.saving.load_model(path, compile=False)
     xr = x[:N_REF]
@@ -262,6 +290,11 @@ def main(argv=None):
         print(f"random{seed}: {kind}", end=": ")
         train_and_save(f"random{seed}", build, x[:512], y[:512], epochs=1, seed=seed)
 
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--deflate"]:
+    for p in sys.argv[2:]:
+        deflate(Path(p))
+    sys.exit(0)
 
 if __name__ == "__main__":
     sys.exit(main())

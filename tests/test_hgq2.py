@@ -301,3 +301,19 @@ def test_frontend_imports_no_keras():
     assert r.returncode == 0, r.stderr
     n, bad = r.stdout.strip().split(" ", 1)
     assert int(n) > 5 and bad == "[]"
+
+
+def test_fixed_quant_constants_of_any_parity(tmp_path):
+    """Regression: the per-element constants (bits 2 and 4 only, every shift even) are written in integer types
+    that hold them (a type fitted to even values had dropped a bit)."""
+    from fpga_gen.api import Project
+    from fpga_gen.config import ProjectConfig
+    from fpga_gen.passes import DEFAULT_PASSES, run_passes
+    xt = FixedType(10, 4, True)
+    g = _fq_graph("RND", "WRAP", [1, 1, 0, 1], [1, 1, 2, 3], [0, 2, 2, 0], xt)
+    cfg = ProjectConfig(input_precision=xt)
+    run_passes(g, cfg, DEFAULT_PASSES)
+    p = Project(g, cfg)
+    p.write(tmp_path / "prj")
+    text = (tmp_path / "prj" / "firmware" / "weights" / "bits_q.h").read_text()
+    assert "    2.0, 4.0, 4.0, 4.0\n" in text

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..ir.fixed_quant import FIXED_QUANT_OVERFLOW, FIXED_QUANT_ROUNDING, fixed_quant_params
 from ..ir.graph import Graph, Node
-from ..ir.quant import exact_value_type
+from ..ir.types import exact_type_for_range
 from .layers import LayerCode, TypeDef, _fail, _type, handler, weight_array
 from .layers_quant import QUANT_HEADER
 from .names import Namer
@@ -35,9 +35,8 @@ def fixed_quant(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> Laye
     arrays = {"shift": p["shift"], "out_shift": p["out_shift"], "lo": p["lo"], "hi": p["hi"], "bits": p["bits"]}
     slots = {"shift": ("shift", "out_shift"), "bound": ("lo", "hi"), "bits": ("bits",)}
     for slot, names in slots.items():
-        vals = np.concatenate([arrays[n].astype(np.float64) for n in names])
-        t = exact_value_type(vals)
-        t = type(t)(t.width, t.width, t.signed)            # an integer type (frac 0)
+        vals = np.concatenate([arrays[n] for n in names]).astype(np.int64)
+        t = exact_type_for_range(int(vals.min()), int(vals.max()), 0, force_signed=True)   # an integer type
         td = namer.unique(f"{code.stem}_{slot}_t")
         code.typedefs.append(TypeDef(td, t.cpp()))
         code.params[f"{slot}_t"] = td

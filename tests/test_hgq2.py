@@ -46,7 +46,7 @@ def projects():
 
 def test_references_exist():
     # the named models of make_refs.py and at least a few random ones; every archive has its outputs
-    assert {"mlp", "modes", "cnn", "branches", "bndense", "norm"} <= set(NAMED)
+    assert {"mlp", "seq", "softmax", "modes", "cnn", "branches", "bndense", "norm"} <= set(NAMED)
     assert len(RANDOM) >= 8
     for r in REFS:
         assert (DATA / f"{r}.npz").is_file()
@@ -75,7 +75,7 @@ def test_references_are_heterogeneous(projects):
     assert np.sum(w == 0) > 0 and w.max() >= 8
     assert {o for _, o in modes} == {"WRAP", "SAT", "SAT_SYM"}
     assert {"TRN", "RND", "RND_CONV"} <= {r for r, _ in modes}
-    assert {"dense", "conv2d", "pooling", "merge", "concatenate", "batchnorm", "fixed_quant"} <= ops
+    assert {"dense", "conv2d", "pooling", "merge", "concatenate", "batchnorm", "fixed_quant", "hgq_softmax"} <= ops
 
 
 def test_negative_widths_quantize_to_zero(projects):
@@ -92,7 +92,7 @@ def test_negative_widths_quantize_to_zero(projects):
     assert dead > 0
 
 
-@pytest.mark.parametrize("name", ["branches"])
+@pytest.mark.parametrize("name", ["branches", "softmax"])
 def test_csim_equals_emulator(projects, name, tmp_path):
     x, y = ref(name)
     p = projects(name)
@@ -102,7 +102,7 @@ def test_csim_equals_emulator(projects, name, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [r for r in REFS if r != "branches"])
+@pytest.mark.parametrize("name", [r for r in REFS if r not in ("branches", "softmax")])
 def test_csim_equals_emulator_all(projects, name, tmp_path):
     x, y = ref(name)
     p = projects(name)
@@ -111,6 +111,7 @@ def test_csim_equals_emulator_all(projects, name, tmp_path):
     assert np.array_equal(emu.reshape(y[:64].shape), y[:64])
 
 
+@pytest.mark.slow
 def test_io_stream_csim_equals_emulator(projects, tmp_path):
     """fixed_quant's io_stream form (per word, its constants offset by the word) on the modes MLP."""
     x, y = ref("modes")
@@ -120,9 +121,10 @@ def test_io_stream_csim_equals_emulator(projects, tmp_path):
     assert np.array_equal(emu.reshape(y[:32].shape), y[:32])
 
 
-def test_torch_equals_numpy(projects):
-    x, _ = ref("branches")
-    assert_torch_equals_emulator(projects("branches"), x[:32])
+@pytest.mark.parametrize("name", ["branches", "softmax"])
+def test_torch_equals_numpy(projects, name):
+    x, _ = ref(name)
+    assert_torch_equals_emulator(projects(name), x[:32])
 
 
 # ----------------------------------------------------------------------------- the fixed_quant op

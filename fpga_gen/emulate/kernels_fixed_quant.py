@@ -48,3 +48,25 @@ def fixed_quant_kernel(node: Node, inputs, in_types, xp):
         r = xp.minimum(xp.maximum(r, lo), hi)
     out = r * xp.asarray(np.ldexp(1.0, p["out_shift"]))
     return xp.where(xp.asarray(p["live"]), out, 0.0 * out) + 0.0      # + 0.0: no negative zeros
+
+
+@kernel("hgq_softmax")
+def hgq_softmax_kernel(node: Node, inputs, in_types, xp):
+    """HGQ2's stable QSoftmax: exp table on (exp_in)(max - x), the exact sum, 1/x table on (inv_in)(sum),
+    the exact product (what fpga_gen::hgq_softmax computes)."""
+    from ..ir.fixed_quant import softmax_diff_type
+    from .fixed import cast
+    from .kernels import weight_raw
+    (x,) = inputs
+    (xt,) = in_types
+    t = node.types
+    dt = softmax_diff_type(xt)
+    d = xp.max(x, 1) - x
+    c = cast(d, dt, t["exp_in"], xp)
+    e = xp.take(weight_raw(node.weights["exp_table"], t["exp_out"]), c - t["exp_in"].raw_min)
+    s = xp.sum(e, 1) * 2.0 ** (t["sum"].frac - t["exp_out"].frac)
+    ci = cast(s, t["sum"], t["inv_in"], xp)
+    v = xp.take(weight_raw(node.weights["inv_table"], t["inv_out"]), ci - t["inv_in"].raw_min)
+    prod_frac = t["exp_out"].frac + t["inv_out"].frac
+    y = e * xp.reshape(v, (-1, 1)) * 2.0 ** (t["result"].frac - prod_frac)
+    return y + 0.0

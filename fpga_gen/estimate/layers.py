@@ -691,6 +691,22 @@ def _fixed_quant(node, ctx: Context) -> Cost:
     return Cost(LUT=lut, latency_cycles=0, ii_cycles=1)
 
 
+@register("hgq_softmax")
+def _hgq_softmax(node, ctx: Context) -> Cost:
+    """[guess] HGQ2's softmax: a max tree and a subtractor per element, an exp table read per element (a ROM of
+    2**w entries, as LUTs: entries * width / 64), an adder tree, one 1/x table read and a multiplier per element
+    (LUT-built: width product)."""
+    c = ctx.c
+    n = node.size
+    t = node.types
+    wx = _in_width(ctx)
+    rom = lambda inp, out: (1 << inp.width) * out.width / 64.0
+    lut = (n * 2 * wx * c.lut_per_adder_bit + n * rom(t["exp_in"], t["exp_out"])
+           + n * t["sum"].width * c.lut_per_adder_bit + rom(t["inv_in"], t["inv_out"])
+           + n * t["exp_out"].width * t["inv_out"].width)
+    return Cost(LUT=lut, latency_cycles=4 + max(1, n).bit_length(), ii_cycles=1)
+
+
 @register("apply_scale")
 def _apply_scale(node, ctx: Context) -> Cost:
     """nnet::normalize with power-of-two scales: the batchnorm model (constant products, here shifts)."""

@@ -51,3 +51,32 @@ def fixed_quant(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> Laye
                        in_width=xt.width, in_signed="true" if xt.signed else "false", out_width=rt.width,
                        quantizer=node.meta.get("quantizer", "fixed_quant"))
     return code
+
+
+@handler("hgq_softmax")
+def hgq_softmax(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode:
+    from ..ir.fixed_quant import softmax_diff_type
+    if code.n_in != code.n_out or len(node.shape) != 1:
+        _fail(node, f"softmax over a 1-D tensor keeps its size, got {code.n_in} -> {code.n_out}")
+    xt = graph[node.inputs[0]].types["result"]
+    ty = {s: _type(node, s) for s in ("exp_in", "exp_out", "sum", "inv_in", "inv_out")}
+    td = {s: namer.unique(f"{code.stem}_{s}_t") for s in ty}
+    td["diff"] = namer.unique(f"{code.stem}_diff_t")
+    code.typedefs += [TypeDef(td[s], ty[s].cpp()) for s in ty] + [TypeDef(td["diff"], softmax_diff_type(xt).cpp())]
+    for name, slot in (("exp_table", "exp_out"), ("inv_table", "inv_out")):
+        values = np.asarray(node.weights[name], dtype=np.float64)
+        n_codes = 1 << ty[slot.replace("out", "in")].width
+        if values.shape != (n_codes,):
+            _fail(node, f"{name} has {values.size} entries, expected {n_codes} (one per code of its input type)")
+        wa = weight_array(namer, f"{name}_{code.stem}", td[slot], node, values, ty[slot], name)
+        code.weights.append(wa)
+        code.params[name] = wa.name
+    code.params["weight_roles"] = ("exp_table", "inv_table")
+    code.includes = (QUANT_HEADER,)
+    code.summary = (f"HGQ2 softmax: exp table {1 << ty['exp_in'].width} x {ty['exp_out'].cpp()}, 1/x table "
+                    f"{1 << ty['inv_in'].width} x {ty['inv_out'].cpp()}")
+    code.params.update({f"{s}_t": td[s] for s in td})
+    code.params.update(exp_in_width=ty["exp_in"].width, exp_in_signed="true" if ty["exp_in"].signed else "false",
+                       inv_in_width=ty["inv_in"].width, inv_in_signed="true" if ty["inv_in"].signed else "false",
+                       exp_table_size=1 << ty["exp_in"].width, inv_table_size=1 << ty["inv_in"].width)
+    return code

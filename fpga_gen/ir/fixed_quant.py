@@ -32,3 +32,8 @@ def fixed_quant_params(k, i, f, overflow: str, xt: FixedType, rt: FixedType) -> 
         lo = -k * np.where(live, np.int64(1) << frac_bits, 0)
     return {"shift": np.where(live, xt.frac - f, 0), "out_shift": np.where(live, rt.frac - f, 0),
             "lo": np.where(live, lo, 0), "hi": hi, "bits": np.where(live, bits, 0), "live": live}
+
+
+def softmax_diff_type(xt: FixedType) -> FixedType:
+    """hgq_softmax's max(x) - x: non-negative, at most the input type's span (one more bit holds it exactly)."""
+    return FixedType(min(xt.width + 1, 64), xt.integer + 1, True)

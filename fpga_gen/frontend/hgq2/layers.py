@@ -571,3 +571,74 @@ def _qeinsum_dense(ctx: Ctx, layer):
                        weights={"kernel": k, "bias": b}, types={"weight": kt, "bias": bt}))
     out = _activation(ctx, out, cfg.get("activation"), (n_out,))
     _set(ctx, ctx.output_quant(out, (n_out,)), (n_out,))
+
+
+MAX_TABLE_BITS = 16
+
+
+def _uniform_type(ctx: Ctx, q, what: str) -> FixedType:
+    """The one ap_fixed type of a per-tensor quantizer (a table's input or output)."""
+    k, i, f = (a.reshape(-1) for a in q.broadcast(q.k.shape))
+    if len(set(zip(k.tolist(), i.tolist(), f.tolist()))) != 1:
+        ctx.fail(f"its {what} quantizer has heterogeneous bit widths; tables need one width "
+                 f"(allow_heterogeneous_table=False)")
+    k, i, f = int(k[0]), int(i[0]), int(f[0])
+    if k + i + f <= 0:
+        ctx.fail(f"its {what} quantizer has {k + i + f} bits: the table would be constant; retrain with more bits")
+    i = max(i, -f)
+    sat = "SAT" if (q.overflow_mode == "SAT_SYM" and k == 0) else q.overflow_mode
+    return FixedType(k + i + f, k + i, bool(k), q.round_mode, sat)
+
+
+def _table(ctx: Ctx, tin: FixedType, q_out, fn, what: str) -> tuple[np.ndarray, FixedType]:
+    """fn on every value of tin (float32, as TensorFlow), through HGQ2's output quantizer ``q_out`` -> (levels,
+    the smallest type holding them)."""
+    if tin.width > MAX_TABLE_BITS:
+        ctx.fail(f"its {what} table input {tin.cpp()} has {tin.width} bits; at most {MAX_TABLE_BITS} are supported")
+    codes = np.arange(tin.raw_min, tin.raw_max + 1, dtype=np.float64)
+    v = np.float32(codes * 2.0 ** -tin.frac)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        y = fn(v).astype(np.float32)
+    _uniform_type(ctx, q_out, f"{what} output")
+    levels = quantize_f32(q_out, y.reshape((-1,) + (1,) * max(q_out.k.ndim - 1, 0))).reshape(-1)
+    t = exact_value_type(levels).plain() if np.any(levels != 0) else FixedType(1, 1, False)
+    return levels, t
+
+
+@handler("QSoftmax")
+def _qsoftmax(ctx: Ctx, layer):
+    """HGQ2's QSoftmax (hgq/layers/softmax.py), stable form over the last axis of a 1-D input: [iq], max - x,
+    exp table (its iq, exp(-x * input_scaler) in float32, its oq), the sum, 1/(s + 1e-7) table (iq, oq), the
+    product."""
+    src, shape = _one_input(ctx)
+    cfg = ctx.cfg
+    axes = cfg.get("axes") or [-1]
+    if len(shape) != 1 or [a if a >= 0 else a + 2 for a in axes] != [1]:
+        ctx.fail(f"softmax over axes {axes} of a {shape} input is not supported; use a 1-D input (Flatten first)")
+    if not cfg.get("stable", True):
+        ctx.fail("stable=False is not supported; use the default stable=True")
+    x = ctx.input_quant(src, shape)
+    qs = {}
+    for table in ("exp", "inv"):
+        for io in ("iq", "oq"):
+            qs[f"{table}_{io}"] = parse_quantizer(
+                cfg.get(f"{table}_{io}_conf"), ctx.archive.layer_vars(ctx.name, f"{table}_table/{io}/quantizer"),
+                f"{ctx.archive.path}: layer {ctx.name!r} ({ctx.cls}) {table}_table {io}")
+            if qs[f"{table}_{io}"] is None:
+                ctx.fail(f"its {table} table has no {io} quantizer")
+    scaler = np.float32(cfg.get("input_scaler", 1.0))
+    exp_in = _uniform_type(ctx, qs["exp_iq"], "exp table input")
+    exp_levels, exp_out = _table(ctx, exp_in, qs["exp_oq"], lambda v: np.exp(-v * scaler), "exp")
+    n = shape[0]
+    grow = max(1, (n - 1).bit_length())
+    sum_t = FixedType(exp_out.width + grow, exp_out.integer + grow, exp_out.signed)
+    inv_in = _uniform_type(ctx, qs["inv_iq"], "1/x table input")
+    eps = np.float32(1e-7)
+    inv_levels, inv_out = _table(ctx, inv_in, qs["inv_oq"], lambda v: np.float32(1.0) / (v + eps), "1/x")
+    signed = exp_out.signed or inv_out.signed
+    result = FixedType(exp_out.width + inv_out.width, exp_out.integer + inv_out.integer, signed)
+    out = ctx.add(Node(ctx.name, "hgq_softmax", [x], ctx.graph[x].shape,
+                       weights={"exp_table": exp_levels, "inv_table": inv_levels},
+                       types={"exp_in": exp_in, "exp_out": exp_out, "sum": sum_t, "inv_in": inv_in,
+                              "inv_out": inv_out, "result": result}))
+    _set(ctx, ctx.output_quant(out, shape), shape)

@@ -133,7 +133,18 @@ def m_seq(keras, L):
     ], name="seq")
 
 
-MODELS = {"mlp": m_mlp, "seq": m_seq, "modes": m_modes, "cnn": m_cnn, "branches": m_branches, "bndense": m_bndense,
+def m_softmax(keras, L):
+    """QDense -> HGQ2's Quantizer layer -> QDense -> QSoftmax (stable: max - x, exp table, sum, 1/x table)."""
+    from hgq.layers import Quantizer
+    inp = keras.Input((64,))
+    x = L.QDense(16, activation="relu", beta0=1e-4, name="fc1")(inp)
+    x = Quantizer(QC("kif", "datalane", overflow_mode="SAT", round_mode="RND_CONV", i0=3, f0=2), name="q")(x)
+    x = L.QDense(10, beta0=1e-4, name="out")(x)
+    x = L.QSoftmax(name="softmax")(x)
+    return keras.Model(inp, x, name="softmax")
+
+
+MODELS = {"mlp": m_mlp, "seq": m_seq, "softmax": m_softmax, "modes": m_modes, "cnn": m_cnn, "branches": m_branches, "bndense": m_bndense,
           "norm": m_norm}
 
 ALL_ROUND = ("TRN", "RND", "RND_CONV", "TRN_ZERO", "RND_ZERO", "RND_INF", "RND_MIN_INF")

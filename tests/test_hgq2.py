@@ -46,7 +46,7 @@ def projects():
 
 def test_references_exist():
     # the named models of make_refs.py and at least a few random ones; every archive has its outputs
-    assert {"mlp", "seq", "softmax", "modes", "cnn", "branches", "bndense", "norm"} <= set(NAMED)
+    assert {"mlp", "seq", "softmax", "lut", "modes", "cnn", "branches", "bndense", "norm"} <= set(NAMED)
     assert len(RANDOM) >= 8
     for r in REFS:
         assert (DATA / f"{r}.npz").is_file()
@@ -75,7 +75,8 @@ def test_references_are_heterogeneous(projects):
     assert np.sum(w == 0) > 0 and w.max() >= 8
     assert {o for _, o in modes} == {"WRAP", "SAT", "SAT_SYM"}
     assert {"TRN", "RND", "RND_CONV"} <= {r for r, _ in modes}
-    assert {"dense", "conv2d", "pooling", "merge", "concatenate", "batchnorm", "fixed_quant", "hgq_softmax"} <= ops
+    assert {"dense", "conv2d", "pooling", "merge", "concatenate", "batchnorm", "fixed_quant", "hgq_softmax",
+            "lut"} <= ops
 
 
 def test_negative_widths_quantize_to_zero(projects):
@@ -92,8 +93,17 @@ def test_negative_widths_quantize_to_zero(projects):
     assert dead > 0
 
 
-@pytest.mark.parametrize("name", ["branches", "softmax"])
+def test_lut_tables_are_not_constant(projects):
+    # the lut reference's tables take several levels (a constant table would test nothing)
+    tables = {n.name: n.weights["table"] for n in projects("lut").graph if n.op == "lut"}
+    assert set(tables) == {"tanh", "sig", "exp"}
+    assert all(len(set(t.tolist())) >= 3 for t in tables.values())
+
+
+@pytest.mark.parametrize("name", ["softmax", "lut"])
 def test_csim_equals_emulator(projects, name, tmp_path):
+    """The new ops' references in the default suite (fixed_quant in both, hgq_softmax, lut); every other
+    reference in the slow test below."""
     x, y = ref(name)
     p = projects(name)
     p.write(tmp_path / "prj")
@@ -102,7 +112,7 @@ def test_csim_equals_emulator(projects, name, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [r for r in REFS if r not in ("branches", "softmax")])
+@pytest.mark.parametrize("name", [r for r in REFS if r not in ("softmax", "lut")])
 def test_csim_equals_emulator_all(projects, name, tmp_path):
     x, y = ref(name)
     p = projects(name)
@@ -121,7 +131,7 @@ def test_io_stream_csim_equals_emulator(projects, tmp_path):
     assert np.array_equal(emu.reshape(y[:32].shape), y[:32])
 
 
-@pytest.mark.parametrize("name", ["branches", "softmax"])
+@pytest.mark.parametrize("name", ["branches", "softmax", "lut"])
 def test_torch_equals_numpy(projects, name):
     x, _ = ref(name)
     assert_torch_equals_emulator(projects(name), x[:32])
@@ -255,6 +265,19 @@ def test_unsupported_quantizer_is_one_line(tmp_path):
         load_hgq2_graph(bad)
     assert str(e.value) == (f"{bad}: layer 'fc1' (QDense) iq: quantizer type 'float' is not supported; "
                             f"supported: kif, kbi (fixed point)")
+
+
+def test_unsupported_table_function_is_one_line(tmp_path):
+    def edit(cfg):
+        for layer in cfg["config"]["layers"]:
+            if layer["config"].get("name") == "tanh":
+                layer["config"]["activation"] = "gelu"
+    bad = _rewrite(DATA / "lut.keras", tmp_path / "bad.keras", edit)
+    with pytest.raises(FrontendError) as e:
+        load_hgq2_graph(bad)
+    assert str(e.value) == (f"{bad}: layer 'tanh' (QUnaryFunctionLUT): table function 'gelu' is not supported; "
+                            f"supported: elu, exp, exponential, linear, relu, relu6, selu, sigmoid, silu, softplus, "
+                            f"softsign, swish, tanh")
 
 
 @pytest.mark.parametrize("case", ["no_weights", "truncated", "bad_json"])

@@ -70,3 +70,12 @@ def hgq_softmax_kernel(node: Node, inputs, in_types, xp):
     prod_frac = t["exp_out"].frac + t["inv_out"].frac
     y = e * xp.reshape(v, (-1, 1)) * 2.0 ** (t["result"].frac - prod_frac)
     return y + 0.0
+
+
+@kernel("lut")
+def lut_kernel(node: Node, inputs, in_types, xp):
+    """table[code - min code] (what fpga_gen::lut computes)."""
+    from .kernels import weight_raw
+    (x,) = inputs
+    (xt,) = in_types
+    return xp.take(weight_raw(node.weights["table"], node.types["result"]), x - xt.raw_min) + 0.0

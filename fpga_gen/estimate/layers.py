@@ -707,6 +707,15 @@ def _hgq_softmax(node, ctx: Context) -> Cost:
     return Cost(LUT=lut, latency_cycles=4 + max(1, n).bit_length(), ii_cycles=1)
 
 
+@register("lut")
+def _lut(node, ctx: Context) -> Cost:
+    """[guess] a lookup table per element: a ROM of 2**w entries of the result's width, as LUTs (entries * width
+    / 64 per element, the table replicated for a fully parallel layer)."""
+    res = node.types["result"]
+    entries = 1 << _in_width(ctx)
+    return Cost(LUT=node.size * entries * res.width / 64.0, latency_cycles=1, ii_cycles=1)
+
+
 @register("apply_scale")
 def _apply_scale(node, ctx: Context) -> Cost:
     """nnet::normalize with power-of-two scales: the batchnorm model (constant products, here shifts)."""

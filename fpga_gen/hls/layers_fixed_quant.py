@@ -80,3 +80,26 @@ def hgq_softmax(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> Laye
                        inv_in_width=ty["inv_in"].width, inv_in_signed="true" if ty["inv_in"].signed else "false",
                        exp_table_size=1 << ty["exp_in"].width, inv_table_size=1 << ty["inv_in"].width)
     return code
+
+
+MAX_LUT_BITS = 16
+
+
+@handler("lut")
+def lut(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode:
+    if code.n_in != code.n_out:
+        _fail(node, f"a lookup table keeps its size, got {code.n_in} -> {code.n_out}")
+    xt, rt = graph[node.inputs[0]].types["result"], _type(node, "result")
+    if xt.width > MAX_LUT_BITS:
+        _fail(node, f"input type {xt.cpp()} has {xt.width} bits; a table over its codes needs <= {MAX_LUT_BITS}")
+    values = np.asarray(node.weights["table"], dtype=np.float64)
+    if values.shape != (1 << xt.width,):
+        _fail(node, f"table has {values.size} entries, expected {1 << xt.width} (one per code of {xt.cpp()})")
+    wa = weight_array(namer, f"table_{code.stem}", code.out_type, node, values, rt, "table")
+    code.weights.append(wa)
+    code.params.update(table=wa.name, weight_roles=("table",), in_width=xt.width,
+                       in_signed="true" if xt.signed else "false", table_size=1 << xt.width,
+                       function=node.meta.get("function", "table"))
+    code.includes = (QUANT_HEADER,)
+    code.summary = f"lookup table {node.meta.get('function', '')} ({1 << xt.width} entries of {rt.cpp()})"
+    return code

@@ -642,3 +642,46 @@ def _qsoftmax(ctx: Ctx, layer):
                        types={"exp_in": exp_in, "exp_out": exp_out, "sum": sum_t, "inv_in": inv_in,
                               "inv_out": inv_out, "result": result}))
     _set(ctx, ctx.output_quant(out, shape), shape)
+
+
+def _f64(fn):
+    """fn in float64, rounded once to float32 (TensorFlow computes the float32 function to within an ulp or two;
+    the table's output quantizer maps both to the same level except within an ulp of a rounding boundary)."""
+    return lambda v: fn(np.asarray(v, dtype=np.float64)).astype(np.float32)
+
+
+LUT_FUNCTIONS = {
+    "linear": lambda v: np.asarray(v, dtype=np.float32),
+    "relu": lambda v: np.maximum(np.asarray(v, dtype=np.float32), np.float32(0)),
+    "relu6": lambda v: np.clip(np.asarray(v, dtype=np.float32), np.float32(0), np.float32(6)),
+    "tanh": _f64(np.tanh),
+    "sigmoid": _f64(lambda v: 1.0 / (1.0 + np.exp(-v))),
+    "exp": _f64(np.exp),
+    "exponential": _f64(np.exp),
+    "softplus": _f64(lambda v: np.logaddexp(0.0, v)),
+    "softsign": _f64(lambda v: v / (1.0 + np.abs(v))),
+    "silu": _f64(lambda v: v / (1.0 + np.exp(-v))),
+    "swish": _f64(lambda v: v / (1.0 + np.exp(-v))),
+    "elu": _f64(lambda v: np.where(v > 0, v, np.expm1(v))),
+    "selu": _f64(lambda v: 1.0507009873554805 * np.where(v > 0, v, 1.6732632423543772 * np.expm1(v))),
+}
+
+
+@handler("QUnaryFunctionLUT")
+def _qlut(ctx: Ctx, layer):
+    """QUnaryFunctionLUT (hgq/layers/activation.py): iq, the function in float32, oq -> one lookup table over
+    every code of the input quantizer's type (per-element input widths share it: each value lies on its grid)."""
+    src, shape = _one_input(ctx)
+    cfg = ctx.cfg
+    name = _act_name(cfg.get("activation"))
+    fn = LUT_FUNCTIONS.get(name)
+    if fn is None:
+        ctx.fail(f"table function {name!r} is not supported; supported: {', '.join(sorted(LUT_FUNCTIONS))}")
+    if not cfg.get("enable_iq", True) or not cfg.get("enable_oq", True):
+        ctx.fail("a table needs its input and output quantizers (enable_iq=True, enable_oq=True)")
+    x = ctx.input_quant(src, shape)
+    xt = ctx.graph[x].types["result"].plain()
+    q_out = ctx.quantizer("oq", "oq_conf")
+    levels, t = _table(ctx, xt, q_out, fn, name)
+    _set(ctx, ctx.add(Node(ctx.name, "lut", [x], ctx.graph[x].shape, weights={"table": levels},
+                           types={"result": t}, meta={"function": name})), shape)

@@ -144,7 +144,22 @@ def m_softmax(keras, L):
     return keras.Model(inp, x, name="softmax")
 
 
-MODELS = {"mlp": m_mlp, "seq": m_seq, "softmax": m_softmax, "modes": m_modes, "cnn": m_cnn, "branches": m_branches, "bndense": m_bndense,
+def m_lut(keras, L):
+    """QUnaryFunctionLUT tables: tanh (per-element input widths), sigmoid, and exp (the default table output
+    quantizer: one width)."""
+    inp = keras.Input((64,))
+    x = L.QDense(16, beta0=1e-4, name="fc1")(inp)
+    x = L.QUnaryFunctionLUT("tanh", beta0=1e-4, name="tanh")(x)
+    x = L.QDense(12, beta0=1e-4, name="fc2")(x)
+    x = L.QUnaryFunctionLUT("sigmoid", beta0=1e-4, name="sig",
+                            iq_conf=QC("kif", "datalane", overflow_mode="SAT", round_mode="TRN", i0=2, f0=3))(x)
+    x = L.QDense(10, beta0=1e-4, name="out")(x)
+    x = L.QUnaryFunctionLUT("exponential", beta0=1e-4, name="exp",
+                            iq_conf=QC("kif", "datalane", overflow_mode="SAT", i0=1, f0=3))(x)
+    return keras.Model(inp, x, name="lut")
+
+
+MODELS = {"mlp": m_mlp, "seq": m_seq, "softmax": m_softmax, "lut": m_lut, "modes": m_modes, "cnn": m_cnn, "branches": m_branches, "bndense": m_bndense,
           "norm": m_norm}
 
 ALL_ROUND = ("TRN", "RND", "RND_CONV", "TRN_ZERO", "RND_ZERO", "RND_INF", "RND_MIN_INF")
@@ -225,17 +240,18 @@ def roughen(model, rng):
 def _roughen(model, rng):
     """A few epochs leave the bit widths near their initial values; move them the way longer training with a
     resource penalty does: fraction bits down by 0..3 per element and by 6 more for a tenth of them (kbi: bits
-    down by 0..4, 8 more for a tenth, floored at 0), so the widths become heterogeneous and some elements reach
+    down by 0..4, 8 more for a tenth, floored at 0; the 6 or 8 more only for heterogeneous quantizers, so a
+    per-tensor one, e.g. a table's output, keeps some bits), so the widths become heterogeneous and some elements reach
     0 or negative widths; a few integer bits down by one, so some values overflow (wrap or saturate)."""
     for q in quantizers(model):
         if hasattr(q, "_f"):
             f = np.asarray(q._f.numpy())
             q._f.assign((np.round(f) - rng.integers(0, 4, f.shape) * (rng.random(f.shape) < 0.8)
-                         - 6 * (rng.random(f.shape) < 0.1)).astype(f.dtype))
+                         - 6 * (rng.random(f.shape) < 0.1) * (f.size > 1)).astype(f.dtype))
         else:
             b = np.asarray(q._b.numpy())
-            q._b.assign(np.maximum(np.round(b) - rng.integers(0, 5, b.shape) - 8 * (rng.random(b.shape) < 0.1),
-                                   0).astype(b.dtype))
+            q._b.assign(np.maximum(np.round(b) - rng.integers(0, 5, b.shape)
+                                   - 8 * (rng.random(b.shape) < 0.1) * (b.size > 1), 0).astype(b.dtype))
         i = np.asarray(q._i.numpy())
         q._i.assign((np.round(i) - (rng.random(i.shape) < 0.15)).astype(i.dtype))
 

@@ -342,3 +342,14 @@ def test_fixed_quant_constants_of_any_parity(tmp_path):
     p.write(tmp_path / "prj")
     text = (tmp_path / "prj" / "firmware" / "weights" / "bits_q.h").read_text()
     assert "    2.0, 4.0, 4.0, 4.0\n" in text
+
+
+@pytest.mark.parametrize("name", ["mlp", "modes", "softmax", "lut", "random104"])
+def test_float_reference_equals_hgq2(name):
+    """The float64 reference of the untyped graph (what calibration profiles) is HGQ2's forward pass too: every
+    HGQ2 op is quantized, so its float values are the quantized ones."""
+    from fpga_gen.emulate.float_ref import float_forward
+    x, y = ref(name)
+    g = load_hgq2_graph(DATA / f"{name}.keras")
+    got = float_forward(g, x)[g.outputs[0]]
+    assert np.array_equal(got.reshape(y.shape), y)

@@ -90,6 +90,8 @@ def lut(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode:
     if code.n_in != code.n_out:
         _fail(node, f"a lookup table keeps its size, got {code.n_in} -> {code.n_out}")
     xt, rt = graph[node.inputs[0]].types["result"], _type(node, "result")
+    if node.attrs.get("in_type") is not None and node.attrs["in_type"].plain() != xt.plain():
+        _fail(node, f"its table is built over {node.attrs['in_type'].cpp()}, its input is {xt.cpp()}")
     if xt.width > MAX_LUT_BITS:
         _fail(node, f"input type {xt.cpp()} has {xt.width} bits; a table over its codes needs <= {MAX_LUT_BITS}")
     values = np.asarray(node.weights["table"], dtype=np.float64)

@@ -130,8 +130,9 @@ hgq_softmax  HGQ2's QSoftmax (stable), over the last axis of a 1-D tensor (fpga_
              v = inv_table[(inv_in) s - inv_in.min code]; result = e * v (exact).  The casts are ap_fixed
              casts with the types' own rounding/overflow modes; the frontend fills the tables.
 lut          Element-wise lookup table over every code of the input type (HGQ2's QUnaryFunctionLUT;
-             fpga_gen::lut in fpga_gen_quant.h).  weights: table (2**w entries for a w-bit input type, the most
-             negative code first; exact in result).  types: result.  y = table[code of x - min code].
+             fpga_gen::lut in fpga_gen_quant.h).  attrs: in_type (the FixedType the table is built over: the
+             input's type).  weights: table (2**w entries for a w-bit in_type, the most negative code first;
+             exact in result).  types: result.  y = table[code of x - min code].
 float_activation
              Element-wise float function, CPU/GPU fallback only (hls=False: no HLS template; a
              model holding one is split before it, see :meth:`Graph.split`).  attrs: function
@@ -240,7 +241,7 @@ _register(OpDef("quant_act", attrs={"function": (str, REQUIRED)}))
 _register(OpDef("fixed_quant", attrs={"rounding": (str, "TRN"), "overflow": (str, "WRAP")}, weights=("k", "i", "f")))
 _register(OpDef("hgq_softmax", weights=("exp_table", "inv_table"),
                 type_slots=("result", "exp_in", "exp_out", "sum", "inv_in", "inv_out")))
-_register(OpDef("lut", weights=("table",)))
+_register(OpDef("lut", attrs={"in_type": (object, REQUIRED)}, weights=("table",)))
 _register(OpDef("apply_scale", weights=("scale", "bias"), type_slots=("result", "scale", "bias")))
 _register(OpDef("float_activation", attrs={"function": (str, REQUIRED)}, hls=False))
 

@@ -683,5 +683,5 @@ def _qlut(ctx: Ctx, layer):
     xt = ctx.graph[x].types["result"].plain()
     q_out = ctx.quantizer("oq", "oq_conf")
     levels, t = _table(ctx, xt, q_out, fn, name)
-    _set(ctx, ctx.add(Node(ctx.name, "lut", [x], ctx.graph[x].shape, weights={"table": levels},
+    _set(ctx, ctx.add(Node(ctx.name, "lut", [x], ctx.graph[x].shape, attrs={"in_type": xt}, weights={"table": levels},
                            types={"result": t}, meta={"function": name})), shape)

@@ -353,3 +353,15 @@ def test_float_reference_equals_hgq2(name):
     g = load_hgq2_graph(DATA / f"{name}.keras")
     got = float_forward(g, x)[g.outputs[0]]
     assert np.array_equal(got.reshape(y.shape), y)
+
+
+@pytest.mark.slow
+def test_generated_project_is_deterministic(tmp_path):
+    """Two builds of one HGQ2 archive write byte-identical projects (per-element constants, tables, weights)."""
+    import filecmp
+    for d in ("a", "b"):
+        assert main(["build", str(DATA / "softmax.keras"), "-o", str(tmp_path / d)]) == 0
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
+    _, mismatch, errors = filecmp.cmpfiles(tmp_path / "a", tmp_path / "b", [str(f) for f in files], shallow=False)
+    assert mismatch == [] and errors == []

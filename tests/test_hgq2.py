@@ -122,10 +122,11 @@ def test_csim_equals_emulator_all(projects, name, tmp_path):
 
 
 @pytest.mark.slow
-def test_io_stream_csim_equals_emulator(projects, tmp_path):
-    """fixed_quant's io_stream form (per word, its constants offset by the word) on the modes MLP."""
-    x, y = ref("modes")
-    p = fpga_gen.convert(DATA / "modes.keras", io_type="stream")
+@pytest.mark.parametrize("name", ["modes", "lut"])
+def test_io_stream_csim_equals_emulator(projects, tmp_path, name):
+    """fixed_quant's io_stream form (per word, its constants offset by the word) and lut's (one table)."""
+    x, y = ref(name)
+    p = fpga_gen.convert(DATA / f"{name}.keras", io_type="stream")
     p.write(tmp_path / "prj")
     emu = assert_csim_equals_emulator(p, tmp_path / "prj", x[:32])
     assert np.array_equal(emu.reshape(y[:32].shape), y[:32])

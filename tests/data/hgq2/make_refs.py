@@ -162,6 +162,7 @@ def m_lut(keras, L):
 MODELS = {"mlp": m_mlp, "seq": m_seq, "softmax": m_softmax, "lut": m_lut, "modes": m_modes, "cnn": m_cnn, "branches": m_branches, "bndense": m_bndense,
           "norm": m_norm}
 
+TAIL_SEEDS = 200          # random models from this seed on also draw the tail layers (random_model)
 ALL_ROUND = ("TRN", "RND", "RND_CONV", "TRN_ZERO", "RND_ZERO", "RND_INF", "RND_MIN_INF")
 ALL_OVERFLOW = ("WRAP", "SAT", "SAT_SYM")
 
@@ -169,7 +170,7 @@ ALL_OVERFLOW = ("WRAP", "SAT", "SAT_SYM")
 def random_model(seed: int):
     """A random small HGQ2 model (the fuzzer): an MLP, a 2-D or a 1-D CNN, with random quantizer kinds (kif,
     kbi), round and overflow modes, bit-width granularity (per element, per channel, per tensor) and output
-    quantizers."""
+    quantizers; from seed TAIL_SEEDS on also QBatchNormalization, QUnaryFunctionLUT, Quantizer and QSoftmax."""
     rng = np.random.default_rng(seed)
 
     def qc(place):
@@ -215,8 +216,26 @@ def random_model(seed: int):
             if rng.random() < 0.5:
                 x = pool(2, name="p0", **common())(x)
             x = keras.layers.Flatten(name="f")(x)
+        if seed >= TAIL_SEEDS:
+            x = tail(keras, L, x)
         x = L.QDense(10, name="out", **weighted())(x)
+        if seed >= TAIL_SEEDS and rng.random() < 0.5:
+            x = L.QSoftmax(name="softmax")(x)
         return keras.Model(inp, x, name=f"random{seed}")
+
+    def tail(keras, L, x):
+        # seeds from TAIL_SEEDS on: a batch norm, a table function and a Quantizer layer between the body
+        # and the output layer, each with probability 1/2 (drawn after the body, so smaller seeds keep their
+        # models)
+        from hgq.layers import Quantizer
+        if rng.random() < 0.5:
+            x = L.QBatchNormalization(name="bn", beta0=1e-4, iq_conf=qc("datalane"))(x)
+        if rng.random() < 0.5:
+            x = L.QUnaryFunctionLUT(str(rng.choice(["tanh", "sigmoid", "softsign", "elu"])), name="lut",
+                                    beta0=1e-4)(x)
+        if rng.random() < 0.5:
+            x = Quantizer(qc("datalane"), name="q")(x)
+        return x
 
     return kind, build
 

@@ -79,6 +79,20 @@ def test_references_are_heterogeneous(projects):
             "lut"} <= ops
 
 
+def test_no_one_bit_symmetric_casts(projects):
+    """Regression (random201's testbench): HGQ2's one-bit SAT_SYM quantizer (k=1, k+i+f=1) has the single value 0,
+    but the AMD header's ap_fixed<1, I, Q, AP_SAT_SYM> keeps its negative code (and the emulator's cast gives 0):
+    the frontend makes it a fixed_quant (an integer clamp to [0, 0]), never an ap_fixed SAT_SYM cast of width 1."""
+    g = projects("random201").graph
+    assert g["d1_iq"].op == "fixed_quant"
+    w = g["d1_iq"].weights
+    assert np.all((w["k"] == 1) & (w["k"] + w["i"] + w["f"] == 1)) and g["d1_iq"].attrs["overflow"] == "SAT_SYM"
+    for name in REFS:
+        for n in projects(name).graph:
+            t = n.types.get("result")
+            assert not (t is not None and t.signed and t.width == 1 and t.saturation == "SAT_SYM"), (name, n.name)
+
+
 def test_negative_widths_quantize_to_zero(projects):
     # a trained model's elements with k + i + f <= 0 are 0 in HGQ2: the graph's fixed_quant gives 0 there
     g = projects("mlp").graph
@@ -96,7 +110,7 @@ def test_negative_widths_quantize_to_zero(projects):
 def test_lut_tables_are_not_constant(projects):
     # the lut reference's tables take several levels (a constant table would test nothing)
     tables = {n.name: n.weights["table"] for n in projects("lut").graph if n.op == "lut"}
-    assert set(tables) == {"tanh", "sig", "exp"}
+    assert set(tables) == {"tanh", "sig", "affine", "exp"}
     assert all(len(set(t.tolist())) >= 3 for t in tables.values())
 
 

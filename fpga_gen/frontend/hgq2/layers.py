@@ -88,7 +88,11 @@ class Ctx:
         name = self.unique(f"{self.name}_{label}")
         meta = {"quantizer": q.text()}
         w = k + i + f
-        if len(set(zip(k.tolist(), i.tolist(), f.tolist()))) == 1 and w[0] > 0:
+        # one grid for every element: a plain cast, except a one-bit signed SAT_SYM type, whose only HGQ2 value
+        # is 0 (the symmetric range [-0, 0]) while the AMD header's ap_fixed<1, ., ., AP_SAT_SYM> keeps its
+        # negative code: fixed_quant clamps it to 0 as HGQ2 does
+        one_bit_sym = q.overflow_mode == "SAT_SYM" and k[0] == 1 and w[0] == 1
+        if len(set(zip(k.tolist(), i.tolist(), f.tolist()))) == 1 and w[0] > 0 and not one_bit_sym:
             sat = q.overflow_mode if not (q.overflow_mode == "SAT_SYM" and k[0] == 0) else "SAT"
             t = FixedType(int(w[0]), int(k[0] + i[0]), bool(k[0]), q.round_mode, sat)
             return self.add(Node(name, "activation", [src], node_shape, attrs={"activation": "linear"},
@@ -585,6 +589,9 @@ def _uniform_type(ctx: Ctx, q, what: str) -> FixedType:
     k, i, f = int(k[0]), int(i[0]), int(f[0])
     if k + i + f <= 0:
         ctx.fail(f"its {what} quantizer has {k + i + f} bits: the table would be constant; retrain with more bits")
+    if q.overflow_mode == "SAT_SYM" and k == 1 and k + i + f == 1:
+        ctx.fail(f"its {what} quantizer has one bit with symmetric saturation: its only value is 0; retrain with "
+                 f"more bits")
     i = max(i, -f)
     sat = "SAT" if (q.overflow_mode == "SAT_SYM" and k == 0) else q.overflow_mode
     return FixedType(k + i + f, k + i, bool(k), q.round_mode, sat)
@@ -667,10 +674,11 @@ LUT_FUNCTIONS = {
 }
 
 
-@handler("QUnaryFunctionLUT")
+@handler("QUnaryFunctionLUT", "QAffinedUnaryFunctionLUT")
 def _qlut(ctx: Ctx, layer):
     """QUnaryFunctionLUT (hgq/layers/activation.py): iq, the function in float32, oq -> one lookup table over
-    every code of the input quantizer's type (per-element input widths share it: each value lies on its grid)."""
+    every code of the input quantizer's type (per-element input widths share it: each value lies on its grid).
+    QAffinedUnaryFunctionLUT: the function of x * scale + bias (float32 product, then float32 sum)."""
     src, shape = _one_input(ctx)
     cfg = ctx.cfg
     name = _act_name(cfg.get("activation"))
@@ -679,6 +687,13 @@ def _qlut(ctx: Ctx, layer):
         ctx.fail(f"table function {name!r} is not supported; supported: {', '.join(sorted(LUT_FUNCTIONS))}")
     if not cfg.get("enable_iq", True) or not cfg.get("enable_oq", True):
         ctx.fail("a table needs its input and output quantizers (enable_iq=True, enable_oq=True)")
+    if ctx.cls == "QAffinedUnaryFunctionLUT":
+        v = ctx.own_vars()
+        scale, bias = (np.asarray(a, dtype=np.float32).reshape(-1) for a in v[:2])
+        if scale.shape != (1,) or bias.shape != (1,) or not np.all(np.isfinite([scale, bias])):
+            ctx.fail("its scale and bias must be single finite numbers")
+        plain, s0, b0 = fn, scale[0], bias[0]
+        fn = lambda u: plain((np.asarray(u, dtype=np.float32) * s0).astype(np.float32) + b0)  # noqa: E731
     x = ctx.input_quant(src, shape)
     xt = ctx.graph[x].types["result"].plain()
     q_out = ctx.quantizer("oq", "oq_conf")

@@ -145,14 +145,15 @@ def m_softmax(keras, L):
 
 
 def m_lut(keras, L):
-    """QUnaryFunctionLUT tables: tanh (per-element input widths), sigmoid, and exp (the default table output
-    quantizer: one width)."""
+    """QUnaryFunctionLUT tables: tanh (per-element input widths), sigmoid, exp (the default table output
+    quantizer: one width), and a QAffinedUnaryFunctionLUT (softsign of x * scale + bias, both trained)."""
     inp = keras.Input((64,))
     x = L.QDense(16, beta0=1e-4, name="fc1")(inp)
     x = L.QUnaryFunctionLUT("tanh", beta0=1e-4, name="tanh")(x)
     x = L.QDense(12, beta0=1e-4, name="fc2")(x)
     x = L.QUnaryFunctionLUT("sigmoid", beta0=1e-4, name="sig",
                             iq_conf=QC("kif", "datalane", overflow_mode="SAT", round_mode="TRN", i0=2, f0=3))(x)
+    x = L.QAffinedUnaryFunctionLUT("softsign", beta0=1e-4, name="affine")(x)
     x = L.QDense(10, beta0=1e-4, name="out")(x)
     x = L.QUnaryFunctionLUT("exponential", beta0=1e-4, name="exp",
                             iq_conf=QC("kif", "datalane", overflow_mode="SAT", i0=1, f0=3))(x)

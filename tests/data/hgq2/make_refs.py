@@ -8,7 +8,9 @@ fpga-gen's (which holds QKeras 0.9):
     python3 -m venv /work/venvs/hgq2 && /work/venvs/hgq2/bin/pip install hgq2==0.2.0 'tensorflow==2.21.*' scikit-learn
     /work/venvs/hgq2/bin/python tests/data/hgq2/make_refs.py [--only NAME ...] [--random N --seed S]
 
-Inputs are the digits pixels / 16 (multiples of 1/16 in [0, 1]): exact in fpga-gen's default input type.
+Inputs (ref_inputs): 192 digits (pixels / 16, in [0, 1]) and 64 rows uniform in [-4, 4) on the grid 1/64, all
+exact in fpga-gen's default input type.  ``--repredict ARCHIVE...`` recomputes HGQ2's outputs of existing
+archives on these inputs without retraining; ``--deflate ARCHIVE...`` recompresses archives.
 """
 
 from __future__ import annotations
@@ -32,6 +34,27 @@ def data():
     from sklearn.datasets import load_digits
     d = load_digits()
     return (d.data / 16.0).astype(np.float32), d.target.astype(np.int64)
+
+
+def ref_inputs(x):
+    """The reference inputs: N_REF - 64 digits (x / 16 in [0, 1]) and 64 rows drawn uniformly from [-4, 4) on the
+    grid 1/64 (negative and large values: overflow, wrap and saturation of the first quantizer).  Every value
+    is exact in float32 and in fpga-gen's default input type ap_fixed<16,6>."""
+    rng = np.random.default_rng(1234)
+    wild = np.floor(rng.uniform(-4, 4, (64, x.shape[1])) * 64) / 64
+    return np.concatenate([x[:N_REF - 64], wild]).astype(np.float32)
+
+
+def repredict(path: Path):
+    """HGQ2's predict on the reference inputs for an existing archive (no retraining): <name>.npz anew."""
+    import hgq  # noqa: F401  (registers HGQ2's classes)
+    import keras
+    x, _ = data()
+    m = keras.saving.load_model(path, compile=False)
+    xr = ref_inputs(x)
+    y = np.asarray(m.predict(xr, verbose=0), dtype=np.float64)
+    assert np.all(np.isfinite(y))
+    np.savez_compressed(path.with_suffix(".npz"), x=xr.astype(np.float64), y=y)
 
 
 def QC(q_type, place, **kw):
@@ -305,7 +328,7 @@ def train_and_save(name, build, x, y, epochs=3, seed=0):
     deflate(path)
     # reload (the archive is what fpga-gen reads) and predict: HGQ2's quantized forward pass (training=False)
     m2 = keras.saving.load_model(path, compile=False)
-    xr = x[:N_REF]
+    xr = ref_inputs(x)
     yr = np.asarray(m2.predict(xr, verbose=0), dtype=np.float64)
     y1 = np.asarray(model.predict(xr, verbose=0), dtype=np.float64)
     assert np.array_equal(yr, y1), f"{name}: the reloaded model predicts differently"
@@ -337,6 +360,11 @@ def main(argv=None):
         print(f"random{seed}: {kind}", end=": ")
         train_and_save(f"random{seed}", build, x[:512], y[:512], epochs=1, seed=seed)
 
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--repredict"]:
+    for p in sys.argv[2:]:
+        repredict(Path(p))
+    sys.exit(0)
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--deflate"]:
     for p in sys.argv[2:]:

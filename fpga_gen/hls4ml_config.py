@@ -351,7 +351,8 @@ _OP_CLASS = {"dense": "Dense", "conv1d": "Conv1D", "conv2d": "Conv2D", "depthwis
              "activation": "Activation", "float_activation": "Activation",
              "softmax": "Softmax", "batchnorm": "BatchNormalization", "input": "InputLayer", "pooling": "Pooling2D",
              "zeropad": "ZeroPadding2D", "cropping": "Cropping2D", "upsampling": "Resize", "transpose": "Transpose",
-             "merge": "Merge", "concatenate": "Concatenate", "quant_act": "Activation", "apply_scale": "ApplyAlpha"}
+             "merge": "Merge", "concatenate": "Concatenate", "quant_act": "Activation", "apply_scale": "ApplyAlpha",
+             "fixed_quant": "FixedPointQuantizer", "hgq_softmax": "Softmax", "lut": "UnaryLUT"}
 # activation kind -> hls4ml class (keras converter: LeakyReLU/ELU/ThresholdedReLU are ParametrizedActivation)
 _ACTIVATION_CLASS = {"leaky_relu": "ParametrizedActivation", "elu": "ParametrizedActivation",
                      "thresholded_relu": "ParametrizedActivation", "prelu": "PReLU",

@@ -210,7 +210,7 @@ def _mk(p):
 
 def test_registry_lists_the_stream_ops():
     assert sorted(STREAM_HANDLERS) == ["activation", "apply_scale", "batchnorm", "concatenate", "conv2d", "cropping",
-                                       "dense", "depthwise_conv2d", "merge", "pooling", "quant_act", "softmax",
+                                       "dense", "depthwise_conv2d", "fixed_quant", "lut", "merge", "pooling", "quant_act", "softmax",
                                        "transpose", "upsampling", "zeropad"]
 
 

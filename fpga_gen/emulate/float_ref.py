@@ -162,6 +162,58 @@ def _quant_act(node: Node, x: np.ndarray) -> np.ndarray:
     raise ValueError(f"layer {node.name!r}: quant_act {fn!r} has no float reference")
 
 
+def _quantize(v: np.ndarray, t) -> np.ndarray:
+    """v rounded onto type t's grid by its rounding mode, then brought into range by its overflow mode."""
+    from .kernels_fixed_quant import round_raw
+    r = round_raw(np.asarray(v, dtype=np.float64) * 2.0 ** t.frac, t.rounding, np)
+    if t.saturation == "WRAP":
+        r = np.mod(r - t.raw_min, 2.0 ** t.width) + t.raw_min
+    else:
+        lo = -t.raw_max if (t.saturation == "SAT_SYM" and t.signed) else t.raw_min
+        r = np.clip(r, lo, t.raw_max)
+    return r * 2.0 ** -t.frac
+
+
+@_op("fixed_quant")
+def _fixed_quant(node: Node, x: np.ndarray) -> np.ndarray:
+    """HGQ2's quantizer in float: each element rounded onto its own grid 2**-f, then saturated or wrapped."""
+    from ..ir.fixed_quant import fixed_quant_params
+    from ..ir.types import FixedType
+    from .kernels_fixed_quant import round_raw
+    a, w = node.attrs, node.weights
+    unit = FixedType(1, 1)
+    p = fixed_quant_params(w["k"], w["i"], w["f"], a["overflow"], unit, unit)
+    f = np.asarray(w["f"], dtype=np.float64)
+    r = round_raw(x * 2.0 ** f, a["rounding"], np)
+    if a["overflow"] == "WRAP":
+        r = np.mod(r - p["lo"], 2.0 ** p["bits"]) + p["lo"]
+    else:
+        r = np.clip(r, p["lo"], p["hi"])
+    return np.where(p["live"], r * 2.0 ** -f, 0.0)
+
+
+def _table_at(table, t, v: np.ndarray) -> np.ndarray:
+    idx = np.clip(np.rint(v * 2.0 ** t.frac) - t.raw_min, 0, len(table) - 1).astype(np.int64)
+    return np.asarray(table, dtype=np.float64)[idx]
+
+
+@_op("lut")
+def _lut(node: Node, x: np.ndarray) -> np.ndarray:
+    """The table at the input's value (its input is a quantizer's output: on the grid of the table's type)."""
+    return _table_at(node.weights["table"], node.attrs["in_type"], x)
+
+
+@_op("hgq_softmax")
+def _hgq_softmax(node: Node, x: np.ndarray) -> np.ndarray:
+    """HGQ2's softmax in float: (max - x) quantized to the exp table's input, the table, the sum quantized to the
+    1/x table's input, that table, the product."""
+    t = node.types
+    c = _quantize(np.max(x, axis=1, keepdims=True) - x, t["exp_in"])
+    e = _table_at(node.weights["exp_table"], t["exp_in"], c)
+    ci = _quantize(np.sum(e, axis=1, keepdims=True), t["inv_in"])
+    return e * _table_at(node.weights["inv_table"], t["inv_in"], ci)
+
+
 def _gather(node: Node, x: np.ndarray) -> np.ndarray:
     from .kernels_spatial import _index_map
     idx = _index_map(node)

@@ -377,3 +377,4 @@ from . import kernels_spatial as _kernels_spatial  # noqa: E402,F401  (zeropad, 
 from . import kernels_activation as _kernels_activation  # noqa: E402,F401  (activation kinds, softmax variants)
 from . import kernels_depthwise as _kernels_depthwise  # noqa: E402,F401  (registers batchnorm and depthwise_conv2d)
 from . import kernels_quant as _kernels_quant  # noqa: E402,F401  (registers quant_act and apply_scale)
+from . import kernels_fixed_quant as _kernels_fixed_quant  # noqa: E402,F401  (registers fixed_quant, HGQ2)

@@ -676,6 +676,46 @@ def _quant_act(node, ctx: Context) -> Cost:
     return _per_word(cost, node, ctx) if ctx.io_type == "stream" else cost
 
 
+@register("fixed_quant")
+def _fixed_quant(node, ctx: Context) -> Cost:
+    """[guess] HGQ2's per-element quantizers: each element is a cast to its own k+i+f bits (constant shifts are
+    wiring), costed as a linear cast of that width: its bits plus the rounding/saturation logic of a cast from
+    the input type; elements of zero width are constants (free)."""
+    import numpy as np
+    c = ctx.c
+    res = node.types["result"]
+    bits = np.asarray(node.weights["k"]) + np.asarray(node.weights["i"]) + np.asarray(node.weights["f"])
+    live = bits > 0
+    quant = _cast_lut(c, ctx.in_type or res, res)
+    lut = float(np.sum(np.where(live, bits, 0))) * c.lut_cast_per_bit + int(np.sum(live)) * quant
+    return Cost(LUT=lut, latency_cycles=0, ii_cycles=1)
+
+
+@register("hgq_softmax")
+def _hgq_softmax(node, ctx: Context) -> Cost:
+    """[guess] HGQ2's softmax: a max tree and a subtractor per element, an exp table read per element (a ROM of
+    2**w entries, as LUTs: entries * width / 64), an adder tree, one 1/x table read and a multiplier per element
+    (LUT-built: width product)."""
+    c = ctx.c
+    n = node.size
+    t = node.types
+    wx = _in_width(ctx)
+    rom = lambda inp, out: (1 << inp.width) * out.width / 64.0
+    lut = (n * 2 * wx * c.lut_per_adder_bit + n * rom(t["exp_in"], t["exp_out"])
+           + n * t["sum"].width * c.lut_per_adder_bit + rom(t["inv_in"], t["inv_out"])
+           + n * t["exp_out"].width * t["inv_out"].width)
+    return Cost(LUT=lut, latency_cycles=4 + max(1, n).bit_length(), ii_cycles=1)
+
+
+@register("lut")
+def _lut(node, ctx: Context) -> Cost:
+    """[guess] a lookup table per element: a ROM of 2**w entries of the result's width, as LUTs (entries * width
+    / 64 per element, the table replicated for a fully parallel layer)."""
+    res = node.types["result"]
+    entries = 1 << _in_width(ctx)
+    return Cost(LUT=node.size * entries * res.width / 64.0, latency_cycles=1, ii_cycles=1)
+
+
 @register("apply_scale")
 def _apply_scale(node, ctx: Context) -> Cost:
     """nnet::normalize with power-of-two scales: the batchnorm model (constant products, here shifts)."""

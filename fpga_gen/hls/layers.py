@@ -176,3 +176,4 @@ from . import layers_activation as _layers_activation  # noqa: E402,F401  (activ
 from . import layers_depthwise as _layers_depthwise  # noqa: E402,F401  (registers batchnorm and depthwise_conv2d)
 from . import layers_quant as _layers_quant  # noqa: E402,F401  (registers quant_act and apply_scale)
 from . import native as _native  # noqa: E402  (the native back end's integer kernels)
+from . import layers_fixed_quant as _layers_fixed_quant  # noqa: E402,F401  (registers fixed_quant, HGQ2)

@@ -47,6 +47,20 @@ def _quant_act(code: StreamStage, node: Node, graph: Graph, namer: Namer, src: P
     return [_stage(code, "hls/layers/quant_act.j2", src.pack)]
 
 
+@stream_handler("fixed_quant")
+def _fixed_quant(code: StreamStage, node: Node, graph: Graph, namer: Namer, src: Packing) -> list[StreamStage]:
+    # fpga_gen::fixed_quant stream overload: each word through the io_parallel function, its constants offset
+    code.includes = (QUANT_HEADER, STREAM_HEADER)
+    return [_stage(code, "hls/layers/fixed_quant.j2", src.pack)]
+
+
+@stream_handler("lut")
+def _lut(code: StreamStage, node: Node, graph: Graph, namer: Namer, src: Packing) -> list[StreamStage]:
+    # fpga_gen::lut stream overload: each word through the io_parallel function, one table for all values
+    code.includes = (QUANT_HEADER, STREAM_HEADER)
+    return [_stage(code, "hls/layers/lut.j2", src.pack)]
+
+
 @stream_handler("merge")
 def _merge(code: StreamStage, node: Node, graph: Graph, namer: Namer, src: Packing) -> list[StreamStage]:
     # nnet::add / subtract / ... (nnet_merge_stream.h): word i of both inputs, element by element, with the

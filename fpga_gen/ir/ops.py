@@ -115,6 +115,24 @@ apply_scale  y = x * scale[c] + bias[c], c the channel (last axis), as nnet::nor
              sum held exactly, cast to result.  weights: scale, bias (n_chan,).  types: scale, bias, result.
              QKeras' per-channel alpha ('auto_po2': powers of two; 'auto': float32 values, held
              exactly), split off the dense/conv weights, whose bias moves here.
+fixed_quant  Element-wise fixed-point quantizer with its own grid per element (HGQ2's heterogeneous
+             quantizers; fpga_gen::fixed_quant in fpga_gen_quant.h).  attrs: rounding (one of
+             ROUNDING_MODES), overflow ('WRAP'|'SAT'|'SAT_SYM').  weights: k, i, f (one integer per element
+             of the flat tensor: keep_negative, integer bits without the sign, fraction bits).  types:
+             result (a type holding every element's grid exactly; the frontend sets it).  Element j is the
+             exact input cast to ap_fixed<k+i+f, k+i, rounding, overflow> (ap_ufixed<i+f, i, ...> when
+             k = 0; SAT_SYM clips to [-k (2**i - 2**-f), 2**i - 2**-f]), then held in result; 0 where
+             k + i + f <= 0.
+hgq_softmax  HGQ2's QSoftmax (stable), over the last axis of a 1-D tensor (fpga_gen::hgq_softmax in
+             fpga_gen_quant.h).  weights: exp_table (one level per code of exp_in, in exp_out), inv_table (one
+             per code of inv_in, in inv_out).  types: exp_in, exp_out, sum, inv_in, inv_out, result.
+             d = max(x) - x (exact); e = exp_table[(exp_in) d - exp_in.min code]; s = sum of e (exact in sum);
+             v = inv_table[(inv_in) s - inv_in.min code]; result = e * v (exact).  The casts are ap_fixed
+             casts with the types' own rounding/overflow modes; the frontend fills the tables.
+lut          Element-wise lookup table over every code of the input type (HGQ2's QUnaryFunctionLUT;
+             fpga_gen::lut in fpga_gen_quant.h).  attrs: in_type (the FixedType the table is built over: the
+             input's type).  weights: table (2**w entries for a w-bit in_type, the most negative code first;
+             exact in result).  types: result.  y = table[code of x - min code].
 float_activation
              Element-wise float function, CPU/GPU fallback only (hls=False: no HLS template; a
              model holding one is split before it, see :meth:`Graph.split`).  attrs: function
@@ -220,6 +238,10 @@ _register(OpDef(
     type_slots=("result", "scale", "bias"),
 ))
 _register(OpDef("quant_act", attrs={"function": (str, REQUIRED)}))
+_register(OpDef("fixed_quant", attrs={"rounding": (str, "TRN"), "overflow": (str, "WRAP")}, weights=("k", "i", "f")))
+_register(OpDef("hgq_softmax", weights=("exp_table", "inv_table"),
+                type_slots=("result", "exp_in", "exp_out", "sum", "inv_in", "inv_out")))
+_register(OpDef("lut", attrs={"in_type": (object, REQUIRED)}, weights=("table",)))
 _register(OpDef("apply_scale", weights=("scale", "bias"), type_slots=("result", "scale", "bias")))
 _register(OpDef("float_activation", attrs={"function": (str, REQUIRED)}, hls=False))
 

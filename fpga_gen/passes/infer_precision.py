@@ -45,7 +45,7 @@
 - softmax: table types chosen so argmax is preserved (see :func:`softmax_types`); implementation from
   ``layers.<name>.implementation``, ``softmax.implementation`` or 'stable'.
 - float_activation (selu, swish, gelu, ...; CPU/GPU fallback only): ``default_precision`` with RND_CONV, SAT.
-- quant_act: the quantizer's type from the frontend.  apply_scale: scale/bias types exact from their
+- quant_act, fixed_quant, hgq_softmax, lut: the quantizer's types from the frontend.  apply_scale: scale/bias types exact from their
   values, the result the exact type of x * scale + bias (see :mod:`fpga_gen.passes.quant_scale`).
 """
 
@@ -515,6 +515,13 @@ class InferPrecision(Pass):
             return
         a, b = graph.producer_types(node)
         node.types["result"] = merge_result_type(mode, a, b)
+
+    def _fixed_quant(self, graph, node: Node, config: ProjectConfig, ov):
+        if "result" not in node.types:
+            raise PassError(f"layer {node.name!r}: {node.op} needs its result type from the frontend")
+
+    _hgq_softmax = _fixed_quant
+    _lut = _fixed_quant
 
     def _quant_act(self, graph, node: Node, config: ProjectConfig, ov):
         # the frontend sets the quantizer's exact type; a table's comes from the levels it reaches

@@ -55,7 +55,7 @@ def _convert_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--board", help="target board (fpga-gen boards lists them)")
     p.add_argument("--part", help="FPGA part, e.g. xc7z020clg400-1")
     p.add_argument("--io", choices=["parallel", "stream"], help="io type")
-    p.add_argument("--strategy", choices=["latency", "resource"])
+    p.add_argument("--strategy", choices=["latency", "resource", "distributed_arithmetic", "da"])
     p.add_argument("--reuse", type=int, help="global reuse factor")
     p.add_argument("--mult-impl", choices=["auto", "dsp", "lut"],
                    help="where the dense/conv products run: auto (the tool decides; default), dsp or lut (a BIND_OP "

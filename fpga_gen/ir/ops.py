@@ -14,6 +14,10 @@ dense        y = x @ kernel + bias.  attrs: n_in, n_out, strategy ('latency'|'re
              weights: kernel (n_in, n_out), bias (n_out,).
              types: weight, bias, accum, result.  Each product is cast to accum, summed
              with the bias (cast to accum), then the sum is cast to result.
+             strategy 'distributed_arithmetic' (fpga_gen/da): reuse factor 1, io_parallel; the exact
+             x @ kernel + bias (accum is the exact type, fixed by passes/distributed_arithmetic.py) computed
+             by da4ml's shift-and-add graph, then cast to result.  attrs: da (the da4ml solver options,
+             fpga_gen.da.solve.DEFAULT_OPTIONS merged with the config's).
 activation   Element-wise, one nnet_activation.h kernel per kind (attrs: activation, table_size,
              param, max_int, slope, shift; weights: alpha for prelu; types: result, table, param,
              slope, shift).  Every result is the exact value cast to result (its rounding/overflow).
@@ -175,7 +179,7 @@ _register(OpDef("input", n_inputs=0))
 _register(OpDef(
     "dense",
     attrs={"n_in": (int, REQUIRED), "n_out": (int, REQUIRED), "strategy": (str, "latency"),
-           "reuse_factor": (int, 1), "mult_impl": (str, "auto")},
+           "reuse_factor": (int, 1), "mult_impl": (str, "auto"), "da": (dict, {})},
     weights=("kernel", "bias"),
     type_slots=("result", "weight", "bias", "accum"),
 ))

@@ -1,0 +1,269 @@
+"""Distributed arithmetic (strategy distributed_arithmetic / da): da4ml's adder graph for dense layers.
+
+Bit-exactness: the emulator (exact x @ W + b, then the cast to result) == da4ml's own interpreter of the traced
+adder graph == the C simulation of the written project, np.array_equal, on random layers (signed and unsigned
+inputs, 1-8-bit weights, zero rows and columns, pruned kernels) and on a converted QKeras MLP.  Config spellings,
+the one-line refusals, deterministic projects, and the yosys stat parser on a real (small, seconds) synthesis.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("da4ml")
+
+from fpga_gen import csim                                            # noqa: E402
+from fpga_gen.config import ConfigError, ProjectConfig, config_from_dict   # noqa: E402
+from fpga_gen.da.solve import da_predict, solve_dense, solve_node   # noqa: E402
+from fpga_gen.da.synth import SynthError, parse_stat, synth_layer, yosys_family   # noqa: E402
+from fpga_gen.emulate import emulate                                 # noqa: E402
+from fpga_gen.emulate.fixed import cast, from_float                              # noqa: E402
+from fpga_gen.hls import write_project                               # noqa: E402
+from fpga_gen.ir import FixedType, Graph, Node                       # noqa: E402
+from fpga_gen.passes import DEFAULT_PASSES, PassError, run_passes    # noqa: E402
+from helpers_graphs import quantized_weights                         # noqa: E402
+
+HAS_GXX = shutil.which("g++") is not None
+
+
+def random_da_graph(seed: int, n_layers: int = 2) -> Graph:
+    """Dense layers with DA strategy, random sizes, input signedness, weight widths 1-8 bits (signed or not),
+    zero rows and columns and pruned weights; relu or a requantizing linear activation between them."""
+    rng = np.random.default_rng(seed)
+    signed_in = bool(seed % 2)
+    w_in = int(rng.integers(3, 10))
+    xt = FixedType(w_in, int(rng.integers(0, 4)) + signed_in, signed_in)
+    n = int(rng.integers(2, 9))
+    g = Graph(f"da{seed}")
+    x = g.add(Node("x", "input", [], (n,), types={"result": xt}))
+    g.inputs = ["x"]
+    for k in range(n_layers):
+        n_out = int(rng.integers(1, 9))
+        bits = int(rng.integers(1, 9))
+        wt = FixedType(bits, int(rng.integers(-1, 3)), bits > 1 and bool(rng.integers(0, 4)))
+        kernel = quantized_weights(rng, (n, n_out), wt)
+        kernel[rng.random(kernel.shape) < 0.3] = 0.0          # pruned
+        if n > 1:
+            kernel[int(rng.integers(0, n))] = 0.0               # a zero row (an unused input)
+        if n_out > 1:
+            kernel[:, int(rng.integers(0, n_out))] = 0.0        # a zero column (a bias-only output)
+        bt = FixedType(8, 2)
+        bias = quantized_weights(rng, (n_out,), bt)
+        d = Node(f"dense_{k}", "dense", [x.name], (n_out,),
+                 attrs={"n_in": n, "n_out": n_out, "strategy": "distributed_arithmetic", "reuse_factor": 1},
+                 weights={"kernel": kernel, "bias": bias}, types={"weight": wt, "bias": bt})
+        x = g.add(d)
+        if k < n_layers - 1:
+            if rng.integers(2):
+                x = g.add(Node(f"act_{k}", "activation", [x.name], (n_out,), attrs={"activation": "relu"},
+                               types={"result": FixedType(int(rng.integers(4, 10)), 3, False, "RND_CONV", "SAT")}))
+            else:
+                x = g.add(Node(f"act_{k}", "activation", [x.name], (n_out,), attrs={"activation": "linear"},
+                               types={"result": FixedType(int(rng.integers(4, 10)), 4, True, "RND", "SAT")}))
+        n = n_out
+    g.outputs = [x.name]
+    return g
+
+
+def typed(graph: Graph, **cfg) -> Graph:
+    """The default passes under a config whose strategy is da unless given."""
+    config = ProjectConfig(**{"strategy": "da", **cfg}).validate()
+    return run_passes(graph, config, DEFAULT_PASSES)
+
+
+def edge_x(graph: Graph, n: int, seed: int = 5) -> np.ndarray:
+    t = graph[graph.inputs[0]].types["result"]
+    rng = np.random.default_rng(seed)
+    raw = rng.integers(t.raw_min, t.raw_max + 1, size=(n,) + tuple(graph[graph.inputs[0]].shape)).astype(float)
+    raw[0], raw[1], raw[2] = t.raw_min, t.raw_max, 0
+    return raw * t.step
+
+
+def emulator_equals_da4ml(graph: Graph, x: np.ndarray) -> int:
+    """Every DA layer: da4ml's interpreter of its adder graph on the layer's emulated input, cast to the result
+    type, equals the emulator's output of the layer.  Returns the number of layers checked."""
+    checked = 0
+    for node in graph:
+        if node.attrs.get("strategy") != "distributed_arithmetic":
+            continue
+        src = graph[node.inputs[0]]
+        xin = _value(graph, src.name, x)
+        comb = solve_node(node, src.types["result"])
+        exact = da_predict(comb, xin)
+        assert np.array_equal(exact, xin.reshape(len(xin), -1) @ node.weights["kernel"] + node.weights["bias"])
+        acc, res = node.types["accum"], node.types["result"]
+        raw = cast(exact * 2.0 ** acc.frac, acc, res)
+        y = _value(graph, node.name, x)
+        assert np.array_equal(raw * 2.0 ** -res.frac, y), node.name
+        checked += 1
+    return checked
+
+
+def _value(graph: Graph, name: str, x: np.ndarray) -> np.ndarray:
+    """The emulated output of node ``name`` (the quantized input for the input node)."""
+    if name in graph.inputs:
+        t = graph[name].types["result"]
+        return from_float(x, t) * t.step
+    return emulate(graph if name == graph.outputs[0] else graph.split(name)[0], x)
+
+
+# ------------------------------------------------------------------------------------------- bit-exact
+
+def test_random_layers_emulator_equals_da4ml():
+    """30 random graphs of two DA layers each: 60 layers, emulator == da4ml predict (exact) == x @ W + b."""
+    n = 0
+    for seed in range(30):
+        g = typed(random_da_graph(seed))
+        n += emulator_equals_da4ml(g, edge_x(g, 300, seed))
+    assert n == 60
+
+
+@pytest.mark.skipif(not HAS_GXX, reason="g++ is not installed")
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_random_layers_csim_equals_emulator(tmp_path, seed):
+    g = typed(random_da_graph(100 + seed, n_layers=3))
+    d = tmp_path / "p"
+    d.mkdir()
+    write_project(g, ProjectConfig(name="da_rand"), d)
+    x = edge_x(g, 500, seed)
+    assert np.array_equal(csim.predict(d, x), emulate(g, x))
+    assert emulator_equals_da4ml(g, x) == 3
+
+
+@pytest.mark.skipif(not HAS_GXX, reason="g++ is not installed")
+def test_qkeras_mlp_csim_equals_emulator_and_qkeras(tmp_path):
+    pytest.importorskip("qkeras")
+    from qmodels import grid_inputs, qmlp
+
+    from fpga_gen import convert
+    model = qmlp([16, 24, 12, 5], bits=6, act="quantized_relu", seed=4)
+    project = convert(model, strategy="da")
+    assert [n.attrs.get("strategy") for n in project.graph if n.op == "dense"] == ["distributed_arithmetic"] * 3
+    x = grid_inputs(400, 16)
+    project.write(tmp_path / "p")
+    emu = project.predict(x)
+    assert np.array_equal(csim.predict(tmp_path / "p", x), emu)
+    assert np.array_equal(emu, model.predict(x, verbose=0).astype(np.float64))
+    assert emulator_equals_da4ml(project.graph, x) == 3
+    assert csim.run_testbench(tmp_path / "p").passed
+
+
+def test_deterministic_project(tmp_path):
+    g = typed(random_da_graph(7))
+    for k in ("a", "b"):
+        (tmp_path / k).mkdir()
+        write_project(g, ProjectConfig(name="det"), tmp_path / k)
+    fa = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert [p for p in fa if p.parts[0] == "da"]           # the adder graphs travel with the project
+    for p in fa:
+        assert (tmp_path / "a" / p).read_bytes() == (tmp_path / "b" / p).read_bytes(), p
+    solve_dense.__globals__["_CACHE"].clear()             # a fresh solve gives the same operations
+    (tmp_path / "c").mkdir()
+    write_project(g, ProjectConfig(name="det"), tmp_path / "c")
+    assert (tmp_path / "c/firmware/parameters.h").read_bytes() == (tmp_path / "a/firmware/parameters.h").read_bytes()
+
+
+# ------------------------------------------------------------------------------------------- config
+
+def test_config_spellings():
+    assert config_from_dict({"strategy": "da"}).strategy == "distributed_arithmetic"
+    c = config_from_dict({"layers": {"fc": {"strategy": "DA", "da": {"hard_dc": 2}}}, "da": {"method0": "mc"}})
+    assert c.layer_strategy("fc") == "distributed_arithmetic"
+    assert c.layer_da("fc") == {"method0": "mc", "hard_dc": 2}
+    with pytest.raises(ConfigError, match=r"da\.hard_dc must be int, got 'x'"):
+        config_from_dict({"da": {"hard_dc": "x"}})
+    with pytest.raises(ConfigError, match=r"unknown key 'speed'"):
+        config_from_dict({"layers": {"fc": {"da": {"speed": 1}}}})
+
+
+def test_hls4ml_config_spelling(tmp_path):
+    from fpga_gen.hls4ml_config import _strategy
+    assert _strategy("distributed_arithmetic", "x") == "distributed_arithmetic"
+    assert _strategy("Distributed_Arithmetic", "x") == "distributed_arithmetic"
+
+
+def small_graph() -> Graph:
+    g = Graph("small")
+    g.add(Node("x", "input", [], (4,), types={"result": FixedType(6, 2)}))
+    g.inputs = ["x"]
+    g.add(Node("fc", "dense", ["x"], (4,), attrs={"n_in": 4, "n_out": 4},
+               weights={"kernel": np.eye(4) * 0.5, "bias": np.zeros(4)},
+               types={"weight": FixedType(4, 1), "bias": FixedType(4, 1)}))
+    g.outputs = ["fc"]
+    return g
+
+
+def test_refusals():
+    with pytest.raises(PassError, match=r"^layer 'fc': strategy distributed_arithmetic needs reuse factor 1 "
+                                        r"\(its adder graph is fully parallel\), got 2$"):
+        typed(small_graph(), strategy="da", layers={"fc": {"reuse_factor": 2}})
+    with pytest.raises(PassError, match=r"supports io_type parallel only$"):
+        typed(random_da_graph(3), io_type="stream")
+    with pytest.raises(PassError, match=r"sums exactly in ap_fixed<.*>; drop its precision.accum"):
+        typed(random_da_graph(3), layers={"dense_0": {"precision": {"accum": FixedType(30, 20)}}})
+
+
+def test_exact_accum_replaces_narrow_one():
+    g = random_da_graph(4)
+    t = typed(g)
+    from fpga_gen.passes.infer_precision import dense_accum_type
+    d = t["dense_0"]
+    assert d.types["accum"] == dense_accum_type(t["x"].types["result"], d.types["weight"], d.types["bias"],
+                                                d.weights["kernel"], d.weights["bias"])
+
+
+# ------------------------------------------------------------------------------------------- synthesis
+
+STAT_TEXT = """
+8. Printing statistics.
+
+=== dl ===
+
+   Number of wires:                217
+   Number of cells:                 360
+     BUFG                            1
+     CARRY4                         58
+     DSP48E1                         2
+     FDRE                          187
+     INV                             3
+     LUT2                          163
+     LUT3                            1
+     LUT6                           31
+     MUXF7                           4
+"""
+
+
+def test_parse_stat():
+    s = parse_stat(STAT_TEXT)
+    assert (s["LUT"], s["FF"], s["CARRY"], s["DSP"], s["MUX"]) == (198, 187, 58, 2, 4)
+    with pytest.raises(SynthError, match="yosys printed no cell statistics"):
+        parse_stat("ERROR: nothing")
+
+
+def test_yosys_family():
+    assert yosys_family("xc7z020clg400-1") == "xc7"
+    assert yosys_family("xczu3eg-sbva484-1-e") == "xcup"
+    with pytest.raises(SynthError, match="has no family for it"):
+        yosys_family("10M50DAF484C7G")
+
+
+def test_missing_yosys_one_line(monkeypatch):
+    import fpga_gen.da.synth as synth
+    monkeypatch.setattr(synth.shutil, "which", lambda name: None)
+    comb = solve_dense(np.array([[1.0, 0.5]]), np.zeros(2), FixedType(4, 2))
+    with pytest.raises(SynthError, match=r"^yosys is not installed: apt-get install yosys \(Debian/Ubuntu\)$"):
+        synth_layer(comb, "dl", "xc7z020clg400-1")
+
+
+@pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys is not installed")
+def test_yosys_real_small_layer():
+    """A 4x3 layer of 4-bit weights: seconds of yosys; LUT and CARRY4 counts come back, no DSP."""
+    rng = np.random.default_rng(1)
+    w = quantized_weights(rng, (4, 3), FixedType(4, 1))
+    comb = solve_dense(w, np.zeros(3), FixedType(6, 2))
+    r = synth_layer(comb, "small", "xc7z020clg400-1")
+    assert r["DSP"] == 0 and r["LUT"] > 0 and r["CARRY"] > 0 and r["FF"] == 0
+    assert r["LUT"] == sum(v for k, v in r["cells"].items() if k.startswith("LUT") or k == "INV")

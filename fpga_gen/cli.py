@@ -32,7 +32,8 @@ def _known_errors() -> tuple:
     for mod, name in (("fpga_gen.csim", "CsimError"), ("fpga_gen.boards", "BoardError"),
                       ("fpga_gen.estimate.model", "EstimateError"), ("fpga_gen.hls.layers", "HlsWriteError"),
                       ("fpga_gen.verify", "VerifyError"), ("fpga_gen.sweep", "SweepError"),
-                      ("fpga_gen.calibrate", "CalibrationError")):
+                      ("fpga_gen.calibrate", "CalibrationError"), ("fpga_gen.da.solve", "DaError"),
+                      ("fpga_gen.da.synth", "SynthError")):
         try:
             errs.append(getattr(__import__(mod, fromlist=[name]), name))
         except (ImportError, AttributeError):
@@ -243,6 +244,13 @@ def cmd_estimate(args) -> int:
     return 0
 
 
+def cmd_synth(args) -> int:
+    from .da.measure import measure_project, to_markdown
+    out = measure_project(args.project, args.latency_cutoff)
+    print(json.dumps(out, indent=1, sort_keys=True) if args.json else to_markdown(out), end="")
+    return 0
+
+
 def cmd_verify(args) -> int:
     from .api import PROJECT_FILE
     from .verify import verify_target
@@ -408,6 +416,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--junit", help="write the results as JUnit XML to this path")
     _convert_args(s)
     s.set_defaults(fn=cmd_verify)
+
+    s = sub.add_parser("synth", help="yosys synth_xilinx of a project's distributed-arithmetic layers (their "
+                                     "da4ml Verilog): LUT/FF/CARRY/DSP beside the estimate in report.md/report.json")
+    s.add_argument("project")
+    s.add_argument("--latency-cutoff", type=float, help="pipeline register every this many adder levels "
+                                                        "(default: the layer's da.latency_cutoff, -1 combinational)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_synth)
 
     s = sub.add_parser("boards", help="list the known boards and their resources")
     s.set_defaults(fn=cmd_boards)

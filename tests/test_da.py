@@ -267,3 +267,27 @@ def test_yosys_real_small_layer():
     r = synth_layer(comb, "small", "xc7z020clg400-1")
     assert r["DSP"] == 0 and r["LUT"] > 0 and r["CARRY"] > 0 and r["FF"] == 0
     assert r["LUT"] == sum(v for k, v in r["cells"].items() if k.startswith("LUT") or k == "INV")
+
+
+@pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys is not installed")
+def test_cli_synth_writes_reports(tmp_path, capsys):
+    """fpga-gen synth PROJECT: the yosys counts land in synth.json, report.json and report.md beside the estimate;
+    exit 0.  A project without DA layers: one line, exit 2."""
+    from fpga_gen.api import Project
+    from fpga_gen.cli import main
+    g = typed(small_graph())
+    Project(g, ProjectConfig(name="tiny", strategy="da").validate()).write(tmp_path / "p")
+    assert main(["synth", str(tmp_path / "p")]) == 0
+    import json
+    out = json.loads((tmp_path / "p/synth.json").read_text())
+    (row,) = out["layers"]
+    assert row["name"] == "fc" and row["family"] == "xc7" and row["yosys"]["DSP"] == 0
+    assert json.loads((tmp_path / "p/report.json").read_text())["synth"] == out
+    md = (tmp_path / "p/report.md").read_text()
+    assert md.count("## Measured by yosys") == 1 and f"| fc | {row['yosys']['LUT']} |" in md
+    capsys.readouterr()
+    Project(typed(small_graph(), strategy="latency"), ProjectConfig(name="lat")).write(tmp_path / "q")
+    assert main(["synth", str(tmp_path / "q")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("the project has no distributed_arithmetic layers; yosys measures only their RTL "
+                        "(build with --strategy da)") and "\n" not in err

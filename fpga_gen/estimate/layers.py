@@ -270,6 +270,8 @@ def _dense(node, ctx: Context) -> Cost:
     n_in = int(node.attrs.get("n_in") or node.weights["kernel"].shape[0])
     n_out = int(node.attrs.get("n_out") or node.weights["kernel"].shape[1])
     res = t["result"]
+    if ctx.strategy == "distributed_arithmetic":
+        return _dense_da(node, ctx, t.get("accum", res), res, n_out)
     cost = _dense_core(ctx, node.weights["kernel"], node.weights.get("bias"), t.get("weight", res),
                        t.get("bias", res), t.get("accum", res), res, n_in, n_out)
     if ctx.io_type == "stream":
@@ -279,6 +281,24 @@ def _dense(node, ctx: Context) -> Cost:
         cost.latency_cycles += pix + 1
         cost.ii_cycles = max(cost.ii_cycles, pix)
     return cost
+
+
+def _dense_da(node, ctx: Context, acc: FixedType, res: FixedType, n_out: int) -> Cost:
+    """Distributed arithmetic (da4ml's adder graph, fpga_gen/da/estimate.py): LUTs from the graph's adder bits,
+    no DSP; the graph's adder levels at t_add per 16-bit level give the pipeline registers; II 1."""
+    from ..da.estimate import da_layer_cost
+    from ..da.solve import solve_node
+    if ctx.in_type is None:
+        raise UnsupportedOp("a distributed_arithmetic layer needs its input type")
+    c = ctx.c
+    d = da_layer_cost(solve_node(node, ctx.in_type))
+    t = d["levels"] * c.t_add * max(acc.width, 8) / 16.0
+    stages = cycles(t, ctx.t_eff)
+    lut = d["LUT"] + n_out * _cast_lut(c, acc, res) + c.lut_layer_overhead
+    ff = stages * d["out_bits"] + (c.ff_layer_overhead if stages else 0)       # [guess] live sums per stage
+    return Cost(DSP=0, LUT=lut, FF=ff, latency_cycles=stages, ii_cycles=1,
+                notes=(f"distributed arithmetic: {d['n_adders']} adders, {d['bits']} adder bits, "
+                       f"{d['levels']} levels (da4ml cost {d['da4ml_cost']:g})",))
 
 
 @register("activation")

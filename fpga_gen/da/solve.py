@@ -1,6 +1,8 @@
 """The adder graph of a dense node: da4ml's CMVM solver over the node's constant kernel and input type.
 
-Options (config ``da:`` globally, ``layers: NAME: da:`` per layer; the defaults are da4ml 0.6's own):
+Options (config ``da:`` globally, ``layers: NAME: da:`` per layer; the defaults are da4ml 0.6's own except
+``search_all_decompose_dc``, off here: on the jet MLP's 64x32 layer it solves 5x faster (2 s against 10 s) to the
+same cost):
 
 ============================  =========  ==============================================================================
 option                        default    meaning
@@ -13,7 +15,7 @@ option                        default    meaning
                                          (``-1``: none; ``0``: minimal depth, more adders)
 ``decompose_dc``              ``-2``     delay constraint of the kernel decomposition into two stages (``-2``: da4ml
                                          chooses; ``-1``: none)
-``search_all_decompose_dc``   ``true``   try every decomposition delay constraint and keep the cheapest
+``search_all_decompose_dc``   ``false``  try every decomposition delay constraint and keep the cheapest
 ``adder_size``                ``1``      the elementary adder width of da4ml's cost and latency model (LUT6+CARRY
                                          fabric: 1 = cost in bits)
 ``carry_size``                ``-1``     carry-chain length of the latency model (``-1``: every adder one level)
@@ -42,7 +44,7 @@ DA_ALIASES = ("da", "distributed_arithmetic")
 
 METHODS = ("wmc", "mc", "wmc-dc", "mc-dc", "wmc-pdc", "mc-pdc", "dummy")
 DEFAULT_OPTIONS = {"method0": "wmc", "method1": "auto", "hard_dc": -1, "decompose_dc": -2,
-                   "search_all_decompose_dc": True, "adder_size": 1, "carry_size": -1, "latency_cutoff": -1}
+                   "search_all_decompose_dc": False, "adder_size": 1, "carry_size": -1, "latency_cutoff": -1}
 _SOLVER_KEYS = ("method0", "method1", "hard_dc", "decompose_dc", "search_all_decompose_dc")
 
 _CACHE: dict = {}

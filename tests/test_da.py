@@ -17,7 +17,7 @@ pytest.importorskip("da4ml")
 
 from fpga_gen import csim                                            # noqa: E402
 from fpga_gen.config import ConfigError, ProjectConfig, config_from_dict   # noqa: E402
-from fpga_gen.da.solve import da_predict, solve_dense, solve_node   # noqa: E402
+from fpga_gen.da.solve import DaError, da_predict, solve_dense, solve_node   # noqa: E402
 from fpga_gen.da.synth import SynthError, parse_stat, synth_layer, yosys_family   # noqa: E402
 from fpga_gen.emulate import emulate                                 # noqa: E402
 from fpga_gen.emulate.fixed import cast, from_float                              # noqa: E402
@@ -291,3 +291,64 @@ def test_cli_synth_writes_reports(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.endswith("the project has no distributed_arithmetic layers; yosys measures only their RTL "
                         "(build with --strategy da)") and "\n" not in err
+
+
+# ------------------------------------------------------------------------------------------- RTL
+
+@pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog is not installed")
+@pytest.mark.parametrize("activation,cutoff", [("quant_relu", 3), ("linear", -1), ("relu", 2)])
+def test_rtl_iverilog_equals_emulator(tmp_path, activation, cutoff):
+    """The whole MLP as one adder graph (relu into RND_CONV/SAT, linear into RND/SAT, relu into TRN/WRAP),
+    pipelined or combinational: da4ml's interpreter of the trace and the iverilog simulation of the written
+    Verilog both equal the emulator, np.array_equal."""
+    from fpga_gen.da.rtl import rtl_predict, trace_graph, write_rtl_project
+    from helpers_graphs import mlp_graph
+    g = mlp_graph((6, 5, 4, 3), bits=4, activation=activation, input_type=FixedType(8, 3), seed=cutoff + 5)
+    x = edge_x(g, 400)
+    emu = emulate(g, x)
+    assert np.array_equal(da_predict(trace_graph(g), x), emu)
+    s = write_rtl_project(g, "mlp", tmp_path / "rtl", "xc7z020clg400-1", latency_cutoff=cutoff)
+    assert (s["pipeline_stages"] > 1) == (cutoff > 0)
+    assert (tmp_path / "rtl/build_vivado_prj.tcl").is_file()
+    assert np.array_equal(rtl_predict(tmp_path / "rtl", "mlp", x, g, latency_cutoff=cutoff), emu)
+
+
+def test_rtl_refuses_first_layer_it_cannot_express():
+    from fpga_gen.da.rtl import check_rtl
+    from helpers_graphs import mlp_graph
+    g = mlp_graph((6, 5, 3), bits=4, activation="relu", softmax=True)
+    with pytest.raises(DaError, match=r"^layer 'softmax' \(softmax\) cannot go to RTL: no adder-graph form; RTL "
+                                      r"takes input, dense, activation \(linear, relu\) with TRN/RND/RND_CONV "
+                                      r"rounding and WRAP/SAT overflow$"):
+        check_rtl(g)
+    g = mlp_graph((6, 5, 3), bits=4, activation="relu")
+    g["relu_1"].types["result"] = FixedType(8, 3, False, "RND_ZERO", "SAT")
+    with pytest.raises(DaError, match=r"^layer 'relu_1' \(activation\) cannot go to RTL: its result type "
+                                      r"ap_ufixed<8,3,AP_RND_ZERO,AP_SAT> rounds RND_ZERO / overflows SAT;"):
+        check_rtl(g)
+
+
+@pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog is not installed")
+def test_cli_build_rtl(tmp_path, capsys):
+    """fpga-gen build MODEL --rtl: a QKeras MLP's Verilog project, simulated bit for bit against the emulator;
+    a model with a softmax is refused in one line naming it (exit 2)."""
+    pytest.importorskip("qkeras")
+    from qmodels import grid_inputs, qmlp
+
+    from fpga_gen import convert
+    from fpga_gen.cli import main
+    from fpga_gen.da.rtl import rtl_predict
+    model = qmlp([8, 6, 4], bits=4, act="quantized_relu", seed=2)
+    path = tmp_path / "m.h5"
+    model.save(path)
+    out = tmp_path / "rtl"
+    assert main(["build", str(path), "--rtl", "--latency-cutoff", "4", "-o", str(out),
+                 "--input-precision", "ap_fixed<8,3>"]) == 0
+    assert "pipeline stages" in capsys.readouterr().out
+    project = convert(path, input_precision="ap_fixed<8,3>")
+    x = grid_inputs(300, 8)
+    assert np.array_equal(rtl_predict(out, project.name, x, project.graph, 4), project.predict(x))
+    qmlp([8, 6, 4], bits=4, softmax=True, seed=2).save(tmp_path / "s.h5")
+    assert main(["build", str(tmp_path / "s.h5"), "--rtl", "-o", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert "layer 'softmax' (softmax) cannot go to RTL: no adder-graph form" in err and err.count("\n") == 1

@@ -352,3 +352,25 @@ def test_cli_build_rtl(tmp_path, capsys):
     assert main(["build", str(tmp_path / "s.h5"), "--rtl", "-o", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err
     assert "layer 'softmax' (softmax) cannot go to RTL: no adder-graph form" in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_GXX, reason="g++ is not installed")
+def test_fuzz_models_draw_da():
+    """The QKeras fuzzer (tests/fuzz_models.py) draws DA models too: 3 of them, conv layers included (they keep the
+    latency strategy), csim == native == emulator == float64 reference (test_fuzz.check_model)."""
+    pytest.importorskip("qkeras")
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from fuzz_models import model_specs
+    from test_fuzz import check_model
+    seen = []
+
+    @settings(max_examples=3, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+    @given(spec=model_specs(max_dense=2).filter(lambda s: s.strategy == "distributed_arithmetic"), k=st.just(0))
+    def run(spec, k):
+        check_model(spec, csim=True)
+        seen.append(spec.strategy)
+    run()
+    assert seen and set(seen) == {"distributed_arithmetic"}

@@ -374,3 +374,34 @@ def test_fuzz_models_draw_da():
         seen.append(spec.strategy)
     run()
     assert seen and set(seen) == {"distributed_arithmetic"}
+
+
+@pytest.mark.skipif(not HAS_GXX, reason="g++ is not installed")
+def test_conv_layers_csim_equals_emulator_and_qkeras(tmp_path):
+    """QConv2D ('same', strides 2x1, 2-channel input) -> relu -> QConv1D-like 1xk Conv2D ('valid') with the DA
+    strategy: one adder graph per output pixel over its zero-padded patch; csim == emulator == QKeras."""
+    pytest.importorskip("qkeras")
+    from qkeras import QActivation, QConv2D, quantized_relu
+    from qmodels import grid_images, qbits, uniform_init
+
+    from fpga_gen import convert
+    from fpga_gen.frontend.loader import import_tf
+    tf = import_tf()
+    tf.keras.utils.set_random_seed(3)
+    model = tf.keras.Sequential([
+        tf.keras.layers.InputLayer(input_shape=(5, 6, 2), name="inp"),
+        QConv2D(3, (3, 2), strides=(2, 1), padding="same", kernel_quantizer=qbits(5, 0), bias_quantizer=qbits(5, 0),
+                kernel_initializer=uniform_init(), bias_initializer=uniform_init(-0.5, 0.5), name="c0"),
+        QActivation(quantized_relu(6, 2), name="a0"),
+        QConv2D(2, (1, 3), kernel_quantizer=qbits(4, 0), bias_quantizer=qbits(4, 0),
+                kernel_initializer=uniform_init(), bias_initializer=uniform_init(-0.5, 0.5), name="c1"),
+    ])
+    project = convert(model, strategy="da", input_precision="ap_fixed<12,4>")
+    convs = [n for n in project.graph if n.op == "conv2d"]
+    assert [n.attrs["strategy"] for n in convs] == ["distributed_arithmetic"] * 2
+    x = grid_images(200, (5, 6, 2))
+    emu = project.predict(x)
+    assert np.array_equal(emu.reshape(len(x), -1),
+                          model.predict(x, verbose=0).astype(np.float64).reshape(len(x), -1))
+    project.write(tmp_path / "p")
+    assert np.array_equal(csim.predict(tmp_path / "p", x), emu)

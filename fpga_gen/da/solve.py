@@ -130,8 +130,11 @@ def solve_dense(kernel: np.ndarray, bias: np.ndarray, x: FixedType, opts: dict |
 
 
 def solve_node(node, x: FixedType):
-    """The adder graph of a dense node (its kernel, bias and ``attrs['da']`` options) for input type ``x``."""
-    return solve_dense(node.weights["kernel"], node.weights["bias"], x, node.attrs.get("da") or {},
+    """The adder graph of a dense node (its kernel, bias and ``attrs['da']`` options) for input type ``x``; of a
+    conv2d node, the dense kernel of one output pixel ((kh * kw * n_chan, n_filt), patch order (row, column,
+    channel))."""
+    kernel = np.asarray(node.weights["kernel"])
+    return solve_dense(kernel.reshape(-1, kernel.shape[-1]), node.weights["bias"], x, node.attrs.get("da") or {},
                        f"layer {node.name!r}")
 
 

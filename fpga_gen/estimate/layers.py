@@ -472,6 +472,12 @@ def _conv(node, ctx: Context, spatial: int) -> Cost:
     import numpy as np
     k2 = np.asarray(node.weights["kernel"]).reshape(ksz * n_chan, n_filt)
     c = ctx.c
+    if ctx.strategy == "distributed_arithmetic" and ctx.io_type == "parallel":
+        # one adder graph per output pixel, all in parallel (templates/hls/layers/conv2d_da.j2)
+        one = _dense_da(node, ctx, t.get("accum", res), res, n_filt)
+        return Cost(DSP=0, LUT=(one.LUT - c.lut_layer_overhead) * n_pix_out + c.lut_layer_overhead,
+                    FF=one.FF * n_pix_out, latency_cycles=one.latency_cycles, ii_cycles=1,
+                    notes=(f"{n_pix_out} output pixels x " + one.notes[0],))
     wx = _in_width(ctx)
     if ctx.io_type == "parallel":
         pf = max(1, int(a.get("parallelization_factor", 1)))

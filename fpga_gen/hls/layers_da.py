@@ -31,7 +31,9 @@ def comb_json(comb) -> str:
     return buf.getvalue() + "\n"
 
 
-def dense_da(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode:
+def dense_da(node: Node, graph: Graph, namer: Namer, code: LayerCode, geometry: dict | None = None) -> LayerCode:
+    """A dense layer, or (``geometry``: the conv handler's) a conv2d layer: the same adder graph on every output
+    pixel's zero-padded (kh, kw, n_chan) patch (``templates/hls/layers/conv2d_da.j2``)."""
     x = graph[node.inputs[0]].types["result"]
     acc = node.types.get("accum")
     if acc is None:
@@ -50,7 +52,11 @@ def dense_da(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCo
     depth = int(max(comb.latency)) if comb.shape[1] else 0
     code.summary = (f"distributed arithmetic (da4ml), {n_adders} adders, cost {comb.cost:g}, {depth} adder levels, "
                     f"exact accum {acc.cpp()}")
-    code.params.update(template="dense_da", strategy="distributed_arithmetic", reuse_factor=1, accum_t=accum_t,
+    if geometry is not None:
+        code.params.update(geometry, n_patch=geometry["filt_height"] * geometry["filt_width"] * geometry["n_chan"],
+                           n_filt=comb.shape[1])
+        code.summary = f"conv2d per output pixel, {code.summary}"
+    code.params.update(template="dense_da" if geometry is None else "conv2d_da", strategy="distributed_arithmetic", reuse_factor=1, accum_t=accum_t,
                        accum_cpp=acc.cpp(), da_fn=fn, da_code="\n".join(line.rstrip() for line in text.splitlines()),
                        da_cost=f"{comb.cost:g}", da_depth=depth, n_adders=n_adders,
                        da_files={f"da/{code.stem}.json": comb_json(comb)})

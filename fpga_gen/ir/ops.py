@@ -47,7 +47,8 @@ conv2d       2-D convolution, channels_last (nnet::conv_2d_cl).  The input is th
              bias (n_filt,).
              types: weight, bias, accum, result.  Per output pixel it is a dense layer over the
              zero-padded (kh, kw, n_chan) patch: products cast to accum, added to the bias (cast
-             to accum) in patch order, the sum cast to result.
+             to accum) in patch order, the sum cast to result.  strategy 'distributed_arithmetic': as
+             dense's, the adder graph of the (kh * kw * n_chan, n_filt) kernel on every patch; attrs: da.
 pooling      2-D max/average pooling, channels_last (nnet::pooling2d_cl).  attrs: mode
              ('max'|'average'), in_height, in_width, n_chan, pool_size (ph, pw), strides,
              padding, pads.  types: accum, result.  max: the largest input of the window
@@ -196,7 +197,7 @@ _SPATIAL = {"in_height": (int, REQUIRED), "in_width": (int, REQUIRED), "n_chan":
 _register(OpDef(
     "conv2d",
     attrs={**_SPATIAL, "n_filt": (int, REQUIRED), "kernel_size": (tuple, REQUIRED), "strategy": (str, "latency"),
-           "reuse_factor": (int, 1), "mult_impl": (str, "auto")},
+           "reuse_factor": (int, 1), "mult_impl": (str, "auto"), "da": (dict, {})},
     weights=("kernel", "bias"),
     type_slots=("result", "weight", "bias", "accum"),
 ))

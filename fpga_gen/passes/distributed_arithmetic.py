@@ -6,8 +6,8 @@ pass makes the graph say exactly that: the accum type becomes the exact type of 
 (:func:`~fpga_gen.passes.infer_precision.dense_accum_type`, a calibrated or configured narrower one is refused),
 so the emulator's dense kernel (products and bias cast to accum, the sum cast to result) computes the same bits.
 It records the layer's solver options (``attrs['da']``) and refuses, in one line naming the layer, what the DA
-layer cannot be: a reuse factor other than 1, io_stream, an op other than dense (a conv2d layer named in the
-config; with the model-wide strategy conv2d layers keep the latency strategy), weights float32 cannot hold.
+layer cannot be: a reuse factor other than 1, io_stream, an op other than dense and conv2d (conv2d: the same
+adder graph for every output pixel, over its zero-padded patch), weights float32 cannot hold.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ class ApplyDistributedArithmetic(Pass):
         for node in graph:
             if node.attrs.get("strategy") != DA_STRATEGY:
                 continue
-            if node.op != "dense":
+            if node.op not in ("dense", "conv2d"):
                 if "strategy" in config.layer(node.name):
                     raise PassError(f"layer {node.name!r} ({node.op}): strategy distributed_arithmetic supports "
-                                    f"dense layers only")
+                                    f"dense and conv2d layers only")
                 node.attrs["strategy"] = "latency"       # the model-wide setting reaches the layers it can
                 continue
             where = f"layer {node.name!r}"
@@ -51,6 +51,7 @@ class ApplyDistributedArithmetic(Pass):
             node.attrs["da"] = {k: v for k, v in sorted(opts.items())}
             x = graph[node.inputs[0]].types["result"]
             kernel, bias = node.weights["kernel"], node.weights["bias"]
+            kernel = kernel.reshape(-1, kernel.shape[-1])       # conv2d: the dense kernel of one output pixel
             if not np.array_equal(np.asarray(kernel, np.float32).astype(np.float64), kernel):
                 raise PassError(f"{where}: distributed arithmetic needs weights float32 holds exactly (da4ml "
                                 f"solves in float32); quantize the kernel to at most 24 significant bits")

@@ -135,7 +135,7 @@ def _profile(ev: Evaluator, precision, layers, strategies, io_type: str = "paral
     """Every layer option (strategy, valid rf, binding) costed once: option k of every layer in the same estimate.
     Returns (options per layer: (strategy, rf, mult_impl, row), resources of the layers without options)."""
     g = ev.typed(*precision)
-    options = {n: [(s, rf, m) for s in strategies if s != DA or g[n].op == "dense"
+    options = {n: [(s, rf, m) for s in strategies if s != DA or g[n].op in ("dense", "conv2d")
                    for rf in ([1] if s == DA else valid_reuse_factors(i, o))
                    for m in (("auto",) if s == DA else binding_options(ev.base, n, bindings))]
                for n, i, o in layers}

@@ -7,8 +7,9 @@ bits below the other's LSB are wires).  ``lut_per_da_bit`` scales that count; it
 Then the cast of each exact sum to the result type (free when it truncates and wraps).  No DSP.
 
 Latency: da4ml's depth in adder levels; Vitis HLS registers the straight-line code every
-``clock / t_add`` levels (its own scheduling), so ``ceil(levels * t_add / t_eff) - 1`` registers, each holding
-the live sums of that level: FF ~ stages x the output bits.  II 1.
+``clock / t_add`` levels (its own scheduling), so ``ceil(levels * t_add / t_eff) - 1`` registers.  FF: the register
+bits of da4ml's own pipelining of the graph at that many levels per stage (:func:`register_bits`; yosys counts
+exactly these in the RTL) [guess for what Vitis HLS registers from the C++].  II 1.
 """
 
 from __future__ import annotations
@@ -56,6 +57,24 @@ def _lowbit(v: float) -> float:
     m, e = math.frexp(v)
     mant = int(m * (1 << 53))
     return math.ldexp(mant & -mant, e - 53)
+
+
+_REG_CACHE: dict = {}
+
+
+def register_bits(comb, levels_per_stage: int) -> int:
+    """Register bits of the graph pipelined with a register every ``levels_per_stage`` adder levels: da4ml's own
+    pipelining (``to_pipeline``, the one ``--rtl``/``fpga-gen synth`` write), its ``reg_bits`` (the input register
+    included, as in the RTL)."""
+    if levels_per_stage <= 0 or not comb.ops or max(comb.latency) <= levels_per_stage:
+        return 0
+    key = (id(comb), levels_per_stage)
+    hit = _REG_CACHE.get(key)
+    if hit is None or hit[0] is not comb:
+        from da4ml.trace import to_pipeline
+        hit = (comb, int(to_pipeline(comb, levels_per_stage, verbose=False).reg_bits))
+        _REG_CACHE[key] = hit
+    return hit[1]
 
 
 def da_layer_cost(comb) -> dict:

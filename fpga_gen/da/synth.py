@@ -94,6 +94,8 @@ def synth_verilog(files, top: str, family: str, timeout: float = 1800) -> dict:
 def synth_layer(comb, name: str, part: str, latency_cutoff: float = -1) -> dict:
     """Write one adder graph's Verilog to a temporary folder and synthesize it for ``part``'s family."""
     family = yosys_family(part)
+    name = re.sub(r"\W", "_", name)
+    name = name if re.match(r"[A-Za-z_]", name) else f"m_{name}"       # a Verilog identifier
     with tempfile.TemporaryDirectory(prefix="fpga_gen_da_rtl_") as tmp:
         files, top = write_verilog(comb, name, tmp, latency_cutoff)
         res = synth_verilog(files, top, family)

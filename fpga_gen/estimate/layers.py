@@ -286,16 +286,19 @@ def _dense(node, ctx: Context) -> Cost:
 def _dense_da(node, ctx: Context, acc: FixedType, res: FixedType, n_out: int) -> Cost:
     """Distributed arithmetic (da4ml's adder graph, fpga_gen/da/estimate.py): LUTs from the graph's adder bits,
     no DSP; the graph's adder levels at t_add per 16-bit level give the pipeline registers; II 1."""
-    from ..da.estimate import da_layer_cost
+    from ..da.estimate import da_layer_cost, register_bits
     from ..da.solve import solve_node
     if ctx.in_type is None:
         raise UnsupportedOp("a distributed_arithmetic layer needs its input type")
     c = ctx.c
-    d = da_layer_cost(solve_node(node, ctx.in_type))
-    t = d["levels"] * c.t_add * max(acc.width, 8) / 16.0
-    stages = cycles(t, ctx.t_eff)
+    comb = solve_node(node, ctx.in_type)
+    d = da_layer_cost(comb)
+    t_level = c.t_add * max(acc.width, 8) / 16.0
+    stages = cycles(d["levels"] * t_level, ctx.t_eff)
     lut = d["LUT"] + n_out * _cast_lut(c, acc, res) + c.lut_layer_overhead
-    ff = stages * d["out_bits"] + (c.ff_layer_overhead if stages else 0)       # [guess] live sums per stage
+    # the registers of da4ml's pipelining at the levels one clock holds [guess: what Vitis HLS registers]
+    per_stage = max(1, int(ctx.t_eff // t_level))
+    ff = register_bits(comb, per_stage) + (c.ff_layer_overhead if stages else 0) if stages else 0
     return Cost(DSP=0, LUT=lut, FF=ff, latency_cycles=stages, ii_cycles=1,
                 notes=(f"distributed arithmetic: {d['n_adders']} adders, {d['bits']} adder bits, "
                        f"{d['levels']} levels (da4ml cost {d['da4ml_cost']:g})",))

@@ -98,7 +98,12 @@ def main(argv=None) -> int:
         # the jet MLP exactly as benchmarks/bench_fit.py builds it (seed 0), then a smaller one
         for sizes, bits, seed in (((16, 64, 32, 32, 5), 6, 0), ((16, 24, 12, 5), 6, 4)):
             layers, project = model_layers(sizes, bits, seed)
-            lat = estimate(project.graph, project.config.copy(strategy="latency"), part=PART)
+            from qmodels import qmlp
+
+            from fpga_gen import convert
+            latp = convert(qmlp(list(sizes), bits=bits, act="quantized_relu", softmax=True, seed=seed),
+                           strategy="latency")
+            lat = estimate(latp.graph, latp.config, part=PART)
             lat_rows = {r["name"]: r for r in lat.layers}
             for name, w, b, xt in layers:
                 r = measure(f"{'-'.join(map(str, sizes))}_{name}", w, b, xt)

@@ -180,9 +180,15 @@ def test_config_spellings():
 
 
 def test_hls4ml_config_spelling(tmp_path):
-    from fpga_gen.hls4ml_config import _strategy
-    assert _strategy("distributed_arithmetic", "x") == "distributed_arithmetic"
-    assert _strategy("Distributed_Arithmetic", "x") == "distributed_arithmetic"
+    """hls4ml's own spelling, model-wide and per layer name."""
+    from fpga_gen.hls4ml_config import config_from_hls4ml
+    p = tmp_path / "hls4ml_config.yml"
+    p.write_text("HLSConfig:\n  Model:\n    Precision: ap_fixed<16,6>\n    ReuseFactor: 1\n"
+                 "    Strategy: distributed_arithmetic\n  LayerName:\n    fc1:\n      Strategy: Latency\n"
+                 "    fc2:\n      Strategy: Distributed_Arithmetic\n")
+    cfg = config_from_hls4ml(p)
+    assert cfg.strategy == "distributed_arithmetic"
+    assert cfg.layer_strategy("fc1") == "latency" and cfg.layer_strategy("fc2") == "distributed_arithmetic"
 
 
 def small_graph() -> Graph:

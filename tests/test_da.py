@@ -151,6 +151,18 @@ def test_qkeras_mlp_csim_equals_emulator_and_qkeras(tmp_path):
     assert csim.run_testbench(tmp_path / "p").passed
 
 
+@pytest.mark.skipif(not HAS_GXX, reason="g++ is not installed")
+def test_io_stream_csim_equals_emulator(tmp_path):
+    """io_stream: a DA dense stage reads its input words into one array, runs the adder graph, writes one word."""
+    g = typed(random_da_graph(11, n_layers=3), io_type="stream")
+    d = tmp_path / "p"
+    d.mkdir()
+    write_project(g, ProjectConfig(name="da_stream", io_type="stream"), d)
+    assert "fpga_gen_da::" in (d / "firmware/da_stream.cpp").read_text()
+    x = edge_x(g, 300)
+    assert np.array_equal(csim.predict(d, x), emulate(g, x))
+
+
 def test_deterministic_project(tmp_path):
     g = typed(random_da_graph(7))
     for k in ("a", "b"):
@@ -206,8 +218,17 @@ def test_refusals():
     with pytest.raises(PassError, match=r"^layer 'fc': strategy distributed_arithmetic needs reuse factor 1 "
                                         r"\(its adder graph is fully parallel\), got 2$"):
         typed(small_graph(), strategy="da", layers={"fc": {"reuse_factor": 2}})
-    with pytest.raises(PassError, match=r"supports io_type parallel only$"):
-        typed(random_da_graph(3), io_type="stream")
+    g = Graph("c")
+    g.add(Node("x", "input", [], (4, 4, 1), types={"result": FixedType(6, 2)}))
+    g.inputs = ["x"]
+    g.add(Node("conv", "conv2d", ["x"], (3, 3, 2),
+               attrs={"in_height": 4, "in_width": 4, "n_chan": 1, "n_filt": 2, "kernel_size": (2, 2)},
+               weights={"kernel": np.full((2, 2, 1, 2), 0.5), "bias": np.zeros(2)},
+               types={"weight": FixedType(4, 1), "bias": FixedType(4, 1)}))
+    g.outputs = ["conv"]
+    with pytest.raises(PassError, match=r"^layer 'conv': strategy distributed_arithmetic supports io_type stream "
+                                        r"for dense layers only$"):
+        typed(g, io_type="stream")
     with pytest.raises(PassError, match=r"sums exactly in ap_fixed<.*>; drop its precision.accum"):
         typed(random_da_graph(3), layers={"dense_0": {"precision": {"accum": FixedType(30, 20)}}})
 

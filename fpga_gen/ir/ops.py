@@ -14,7 +14,7 @@ dense        y = x @ kernel + bias.  attrs: n_in, n_out, strategy ('latency'|'re
              weights: kernel (n_in, n_out), bias (n_out,).
              types: weight, bias, accum, result.  Each product is cast to accum, summed
              with the bias (cast to accum), then the sum is cast to result.
-             strategy 'distributed_arithmetic' (fpga_gen/da): reuse factor 1, io_parallel; the exact
+             strategy 'distributed_arithmetic' (fpga_gen/da): reuse factor 1 (io_parallel or stream); the exact
              x @ kernel + bias (accum is the exact type, fixed by passes/distributed_arithmetic.py) computed
              by da4ml's shift-and-add graph, then cast to result.  attrs: da (the da4ml solver options,
              fpga_gen.da.solve.DEFAULT_OPTIONS merged with the config's).

@@ -6,7 +6,7 @@ pass makes the graph say exactly that: the accum type becomes the exact type of 
 (:func:`~fpga_gen.passes.infer_precision.dense_accum_type`, a calibrated or configured narrower one is refused),
 so the emulator's dense kernel (products and bias cast to accum, the sum cast to result) computes the same bits.
 It records the layer's solver options (``attrs['da']``) and refuses, in one line naming the layer, what the DA
-layer cannot be: a reuse factor other than 1, io_stream, an op other than dense and conv2d (conv2d: the same
+layer cannot be: a reuse factor other than 1, an io_stream conv2d, an op other than dense and conv2d (conv2d: the same
 adder graph for every output pixel, over its zero-padded patch), weights float32 cannot hold.
 """
 
@@ -42,8 +42,9 @@ class ApplyDistributedArithmetic(Pass):
             if rf != 1:
                 raise PassError(f"{where}: strategy distributed_arithmetic needs reuse factor 1 (its adder graph "
                                 f"is fully parallel), got {rf}")
-            if config.io_type != "parallel":
-                raise PassError(f"{where}: strategy distributed_arithmetic supports io_type parallel only")
+            if config.io_type != "parallel" and node.op != "dense":
+                raise PassError(f"{where}: strategy distributed_arithmetic supports io_type stream for dense "
+                                f"layers only")
             try:
                 opts = check_options(config.layer_da(node.name), f"{config.source}: da")
             except DaError as e:

@@ -432,3 +432,20 @@ def test_conv_layers_csim_equals_emulator_and_qkeras(tmp_path):
                           model.predict(x, verbose=0).astype(np.float64).reshape(len(x), -1))
     project.write(tmp_path / "p")
     assert np.array_equal(csim.predict(tmp_path / "p", x), emu)
+
+
+def test_estimate_from_adder_graph():
+    """The estimator's DA entry: no DSP, LUTs = 0.93 x the adder graph's carry-chain bits + the layer overhead
+    (casts into TRN/WRAP types are wires), the same under io_stream plus the stream's read cycles."""
+    from fpga_gen.da.estimate import LUT_PER_DA_BIT, adder_bits
+    from fpga_gen.estimate import estimate
+    from fpga_gen.estimate.constants import DEFAULT
+    g = typed(random_da_graph(12, n_layers=1))
+    d = g["dense_0"]
+    assert d.types["result"].rounding == "TRN" and d.types["result"].saturation == "WRAP"
+    bits = adder_bits(solve_node(d, g["x"].types["result"]))
+    for io in ("parallel", "stream"):
+        row = next(r for r in estimate(g, ProjectConfig(io_type=io, strategy="da").validate(),
+                                       part="xc7z020clg400-1").layers if r["name"] == "dense_0")
+        assert row["DSP"] == 0
+        assert row["LUT"] == int(np.ceil(bits * LUT_PER_DA_BIT)) + DEFAULT.lut_layer_overhead

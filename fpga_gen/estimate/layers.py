@@ -271,9 +271,10 @@ def _dense(node, ctx: Context) -> Cost:
     n_out = int(node.attrs.get("n_out") or node.weights["kernel"].shape[1])
     res = t["result"]
     if ctx.strategy == "distributed_arithmetic":
-        return _dense_da(node, ctx, t.get("accum", res), res, n_out)
-    cost = _dense_core(ctx, node.weights["kernel"], node.weights.get("bias"), t.get("weight", res),
-                       t.get("bias", res), t.get("accum", res), res, n_in, n_out)
+        cost = _dense_da(node, ctx, t.get("accum", res), res, n_out)
+    else:
+        cost = _dense_core(ctx, node.weights["kernel"], node.weights.get("bias"), t.get("weight", res),
+                           t.get("bias", res), t.get("accum", res), res, n_in, n_out)
     if ctx.io_type == "stream":
         # read the input pixels from the stream, compute, write: + pixels cycles [fit: pominiq dense_array 6
         # cycles for 4 pixels at RF 1]

@@ -449,3 +449,20 @@ def test_estimate_from_adder_graph():
                                        part="xc7z020clg400-1").layers if r["name"] == "dense_0")
         assert row["DSP"] == 0
         assert row["LUT"] == int(np.ceil(bits * LUT_PER_DA_BIT)) + DEFAULT.lut_layer_overhead
+
+
+def test_fit_chooses_da_when_dsps_are_scarce():
+    """With almost no DSP budget the fit takes distributed arithmetic for the layers whose products would need
+    DSPs (16-bit inputs); the chosen design materialises with the DA pass applied (exact accum, da options)."""
+    pytest.importorskip("qkeras")
+    from qmodels import qmlp
+
+    from fpga_gen.sweep import fit, prepare
+    ev, _ = prepare(qmlp([16, 24, 12, 5], bits=6, seed=4), "pynq-z2")
+    res, point = fit(ev, budget="dsp=0.01,lut=0.9")
+    best = res.best()
+    assert best["DSP"] <= 2 and "dense_0=d1" in best["layers"]
+    g, cfg = ev.materialize(point)
+    assert g["dense_0"].attrs["strategy"] == "distributed_arithmetic" and "method0" in g["dense_0"].attrs["da"]
+    _, lat = fit(ev, budget="dsp=0.01,lut=0.9", strategies=("latency", "resource"))
+    assert lat.layers != point.layers

@@ -250,9 +250,9 @@ def model_specs(draw, allow_conv: bool = True, max_dense: int = 3):
     for k in range(n_dense):
         new, n = draw(dense_layer(k, n, state, last=k == n_dense - 1))
         layers += new
-    if spec.strategy == "distributed_arithmetic":     # da4ml's adder graphs: dense layers at reuse factor 1 only
-        for l in layers:                              # (conv layers keep the latency strategy, fpga_gen/da)
-            if l["kind"] == "dense":
+    if spec.strategy == "distributed_arithmetic":     # da4ml's adder graphs: reuse factor 1 only (fpga_gen/da)
+        for l in layers:
+            if l["kind"] in ("dense", "conv"):
                 l["reuse"] = 1
     spec.layers = layers
     spec.softmax = draw(st.integers(0, 3)) == 0

@@ -384,8 +384,8 @@ def test_cli_build_rtl(tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_GXX, reason="g++ is not installed")
 def test_fuzz_models_draw_da():
-    """The QKeras fuzzer (tests/fuzz_models.py) draws DA models too: 3 of them, conv layers included (they keep the
-    latency strategy), csim == native == emulator == float64 reference (test_fuzz.check_model)."""
+    """The QKeras fuzzer (tests/fuzz_models.py) draws DA models too: 3 of them (conv layers too), csim == native ==
+    emulator == float64 reference (test_fuzz.check_model)."""
     pytest.importorskip("qkeras")
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st

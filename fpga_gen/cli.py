@@ -32,7 +32,8 @@ def _known_errors() -> tuple:
     for mod, name in (("fpga_gen.csim", "CsimError"), ("fpga_gen.boards", "BoardError"),
                       ("fpga_gen.estimate.model", "EstimateError"), ("fpga_gen.hls.layers", "HlsWriteError"),
                       ("fpga_gen.verify", "VerifyError"), ("fpga_gen.sweep", "SweepError"),
-                      ("fpga_gen.calibrate", "CalibrationError")):
+                      ("fpga_gen.calibrate", "CalibrationError"), ("fpga_gen.da.solve", "DaError"),
+                      ("fpga_gen.da.synth", "SynthError")):
         try:
             errs.append(getattr(__import__(mod, fromlist=[name]), name))
         except (ImportError, AttributeError):
@@ -55,7 +56,7 @@ def _convert_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--board", help="target board (fpga-gen boards lists them)")
     p.add_argument("--part", help="FPGA part, e.g. xc7z020clg400-1")
     p.add_argument("--io", choices=["parallel", "stream"], help="io type")
-    p.add_argument("--strategy", choices=["latency", "resource"])
+    p.add_argument("--strategy", choices=["latency", "resource", "distributed_arithmetic", "da"])
     p.add_argument("--reuse", type=int, help="global reuse factor")
     p.add_argument("--mult-impl", choices=["auto", "dsp", "lut"],
                    help="where the dense/conv products run: auto (the tool decides; default), dsp or lut (a BIND_OP "
@@ -160,6 +161,8 @@ def cmd_build(args) -> int:
     tb = _load_npy(args.tb_data, "test data") if args.tb_data else None
     if args.split_to_fit and not args.fit:
         raise CliError("--split-to-fit applies to --fit BOARD; give --fit too")
+    if args.rtl:
+        return _build_rtl(args)
     project = _fit(args, tb_inputs=tb) if args.fit else _convert(args, tb_inputs=tb)
     out = Path(args.output) if args.output else Path("hls_projects") / project.name
     project.write(out, force=args.force)
@@ -170,6 +173,29 @@ def cmd_build(args) -> int:
         print(f"calibration table: {out / 'report.md'}, {out / 'calibration.json'}")
     if project.split_at:
         print(project.split_summary())
+    return 0
+
+
+def _build_rtl(args) -> int:
+    """--rtl: the whole model as one da4ml adder graph, a Verilog project (fpga_gen/da/rtl.py)."""
+    import shutil
+    from .da.rtl import write_rtl_project
+    if args.fit or args.split_at or args.calibrate:
+        raise CliError("--rtl writes the whole model as Verilog; drop --fit/--split-at/--calibrate")
+    project = _convert(args)
+    out = Path(args.output) if args.output else Path("rtl_projects") / project.name
+    if out.exists() and not args.force:
+        raise CliError(f"{out}: output directory exists; pass --force to overwrite it")
+    from .da.rtl import check_rtl
+    check_rtl(project.graph)                   # one line naming the first layer that cannot go to RTL
+    if out.exists():
+        shutil.rmtree(out)
+    cutoff = -1 if args.latency_cutoff is None else args.latency_cutoff
+    s = write_rtl_project(project.graph, project.name, out, project.config.part, project.config.clock_period,
+                          cutoff, opts=project.config.da)
+    stages = f"{s['pipeline_stages']} pipeline stages" if s["pipeline_stages"] else "combinational"
+    print(f"wrote {out} ({project.name}: Verilog, {s['n_in']} -> {s['n_out']}, {stages}, {s['adder_levels']:g} adder "
+          f"levels, da4ml cost {s['da4ml_cost']:g} LUT; Vivado: cd {out} && {s['vivado']})")
     return 0
 
 
@@ -240,6 +266,13 @@ def cmd_estimate(args) -> int:
         print(est.to_markdown(available=available))
         if cal is not None:
             print(cal.to_markdown())
+    return 0
+
+
+def cmd_synth(args) -> int:
+    from .da.measure import measure_project, to_markdown
+    out = measure_project(args.project, args.latency_cutoff)
+    print(json.dumps(out, indent=1, sort_keys=True) if args.json else to_markdown(out), end="")
     return 0
 
 
@@ -351,6 +384,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--split-to-fit", action="store_true",
                    help="with --fit: when the whole model does not fit, the FPGA project holds the longest head that "
                         "fits and the rest runs on the CPU/GPU fallback")
+    s.add_argument("--rtl", action="store_true", help="write the whole model as a Verilog project (da4ml adder "
+                                                     "graphs: dense + relu/linear) instead of an HLS project")
+    s.add_argument("--latency-cutoff", type=float, help="with --rtl: a pipeline register every this many adder "
+                                                        "levels (default -1: combinational)")
     _convert_args(s)
     _split_arg(s)
     _calibrate_args(s)
@@ -408,6 +445,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--junit", help="write the results as JUnit XML to this path")
     _convert_args(s)
     s.set_defaults(fn=cmd_verify)
+
+    s = sub.add_parser("synth", help="yosys synth_xilinx of a project's distributed-arithmetic layers (their "
+                                     "da4ml Verilog): LUT/FF/CARRY/DSP beside the estimate in report.md/report.json")
+    s.add_argument("project")
+    s.add_argument("--latency-cutoff", type=float, help="pipeline register every this many adder levels "
+                                                        "(default: the layer's da.latency_cutoff, -1 combinational)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_synth)
 
     s = sub.add_parser("boards", help="list the known boards and their resources")
     s.set_defaults(fn=cmd_boards)

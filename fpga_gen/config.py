@@ -4,7 +4,8 @@ YAML form (every key optional)::
 
     name: digits_mlp            # project / top-function name (a C++ identifier is derived from it)
     io_type: parallel           # parallel | stream
-    strategy: latency           # latency | resource
+    strategy: latency           # latency | resource | distributed_arithmetic (alias da: da4ml adder graphs, no DSP)
+    da: {hard_dc: -1}           # distributed_arithmetic solver options (fpga_gen/da/solve.py, docs/distributed_arithmetic.md)
     reuse_factor: 1
     mult_impl: auto             # auto | dsp | lut: where dense/conv products run (auto: the tool decides)
     clock_period: 10            # ns
@@ -38,16 +39,17 @@ from pathlib import Path
 
 import yaml
 
+from .da.solve import DaError, check_options, normalize_strategy
 from .ir.types import FixedType, TypeParseError
 
 __all__ = ["ProjectConfig", "ConfigError", "load_config", "IO_TYPES", "STRATEGIES", "MULT_IMPLS"]
 
 IO_TYPES = ("parallel", "stream")
-STRATEGIES = ("latency", "resource")
+STRATEGIES = ("latency", "resource", "distributed_arithmetic")   # "da": an alias of the last (fpga_gen.da)
 #: where the products of dense / conv2d / depthwise_conv2d layers run: auto (Vitis HLS decides; narrow products
 #: in LUTs), dsp or lut (a BIND_OP pragma in the layer's product class, firmware/fpga_gen_product.h)
 MULT_IMPLS = ("auto", "dsp", "lut")
-LAYER_KEYS = ("reuse_factor", "strategy", "mult_impl", "precision", "table_size", "implementation", "exp_table_size",
+LAYER_KEYS = ("reuse_factor", "strategy", "mult_impl", "da", "precision", "table_size", "implementation", "exp_table_size",
               "inv_table_size")
 TABLE_KEYS = ("table_size", "exp_table_size", "inv_table_size")
 SOFTMAX_KEYS = ("implementation", "exp_table_size", "inv_table_size")
@@ -78,6 +80,7 @@ class ProjectConfig:
     layers: dict = field(default_factory=dict)
     softmax: dict = field(default_factory=dict)
     activations: dict = field(default_factory=dict)
+    da: dict = field(default_factory=dict)      # distributed_arithmetic solver options (fpga_gen/da/solve.py)
     source: str = "<defaults>"
 
     def layer(self, name: str) -> dict:
@@ -85,6 +88,10 @@ class ProjectConfig:
 
     def layer_strategy(self, name: str) -> str:
         return self.layer(name).get("strategy", self.strategy)
+
+    def layer_da(self, name: str) -> dict:
+        """The da4ml solver options of a layer: the defaults, then the global ``da:``, then the layer's."""
+        return {**self.da, **self.layer(name).get("da", {})}
 
     def layer_mult_impl(self, name: str) -> str:
         return self.layer(name).get("mult_impl", self.mult_impl)
@@ -124,6 +131,8 @@ class ProjectConfig:
         if self.io_type not in IO_TYPES:
             raise ConfigError(f"{src}: io_type must be one of {', '.join(IO_TYPES)}, got {self.io_type!r}",
                               ("io_type",))
+        self.strategy = normalize_strategy(self.strategy)
+        _check_da(self.da, f"{src}: da", ("da",))
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"{src}: strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}",
                               ("strategy",))
@@ -164,6 +173,10 @@ class ProjectConfig:
                 if k not in LAYER_KEYS:
                     raise ConfigError(f"{src}: unknown key {k!r} in layers.{lname}; allowed keys: {', '.join(LAYER_KEYS)}",
                                       ("layers", lname, k))
+            if "strategy" in spec:
+                spec["strategy"] = normalize_strategy(spec["strategy"])
+            if "da" in spec:
+                _check_da(spec["da"], f"{src}: layers.{lname}.da", ("layers", lname, "da"))
             if "strategy" in spec and spec["strategy"] not in STRATEGIES:
                 raise ConfigError(f"{src}: layers.{lname}.strategy must be one of {', '.join(STRATEGIES)}, "
                                   f"got {spec['strategy']!r}", ("layers", lname, "strategy"))
@@ -196,6 +209,13 @@ def _check_sizes(d: dict, where: str, key: tuple) -> None:
             v = d[k]
             if not isinstance(v, int) or isinstance(v, bool) or v < 2 or v & (v - 1):
                 raise ConfigError(f"{where}.{k} must be a power of two >= 2, got {v!r}", key + (k,))
+
+
+def _check_da(d, where: str, key: tuple) -> None:
+    try:
+        check_options(d, where)
+    except DaError as e:
+        raise ConfigError(str(e), key) from None
 
 
 def _check_implementation(v, where: str, key: tuple) -> None:

@@ -152,9 +152,11 @@ def _strategy(v, where: str) -> str:
         return s
     if s in ("resource_unrolled", "unrolled"):
         return "resource"
+    if s in ("distributed_arithmetic", "da"):
+        return "distributed_arithmetic"
     if s in ("none", "null", ""):
         return "latency"
-    raise ConfigError(f"{where}: unknown Strategy {v!r}; hls4ml uses Latency or Resource")
+    raise ConfigError(f"{where}: unknown Strategy {v!r}; hls4ml uses Latency, Resource or distributed_arithmetic")
 
 
 def _precisions(v, where: str) -> dict:
@@ -236,7 +238,8 @@ def read_hls4ml_config(path: str | Path) -> Hls4mlConfig:
         h.layer_precision[key] = _precisions(spec.get("Precision"), f"{src}: LayerName.{ln}.Precision")
         if spec.get("ReuseFactor") is not None:
             h.layer_reuse[key] = int(spec["ReuseFactor"])
-        if spec.get("Strategy") is not None and str(spec["Strategy"]).lower() in ("latency", "resource"):
+        if spec.get("Strategy") is not None and str(spec["Strategy"]).lower() in ("latency", "resource",
+                                                                                  "distributed_arithmetic", "da"):
             h.layer_strategy[key] = _strategy(spec["Strategy"], f"{src}: LayerName.{ln}.Strategy")
         extra = {}
         for k in _EXTRA_KEYS:

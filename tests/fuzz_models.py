@@ -209,7 +209,7 @@ def model_specs(draw, allow_conv: bool = True, max_dense: int = 3):
     seed = draw(st.integers(0, 2 ** 31 - 1))
     ib = draw(st.one_of(st.integers(4, 8), st.integers(4, 12)))
     spec = ModelSpec(input_shape=(), input_bits=ib, input_int=draw(st.integers(1, min(5, ib - 1))),
-                     strategy=draw(st.sampled_from(["latency", "resource"])), seed=seed)
+                     strategy=draw(st.sampled_from(["latency", "resource", "distributed_arithmetic"])), seed=seed)
     state = {"unquantized": 0}
     layers = []
     cnn = allow_conv and draw(st.booleans())
@@ -250,6 +250,10 @@ def model_specs(draw, allow_conv: bool = True, max_dense: int = 3):
     for k in range(n_dense):
         new, n = draw(dense_layer(k, n, state, last=k == n_dense - 1))
         layers += new
+    if spec.strategy == "distributed_arithmetic":     # da4ml's adder graphs: reuse factor 1 only (fpga_gen/da)
+        for l in layers:
+            if l["kind"] in ("dense", "conv"):
+                l["reuse"] = 1
     spec.layers = layers
     spec.softmax = draw(st.integers(0, 3)) == 0
     return spec
@@ -413,7 +417,7 @@ def specs_with_overrides(draw, **kw):
     for l in spec.layers:
         if l["kind"] in ("dense", "conv") and draw(st.booleans()):
             slots = {"result": draw(fixed_types())}
-            if draw(st.integers(0, 3)) == 0:
+            if draw(st.integers(0, 3)) == 0 and spec.strategy != "distributed_arithmetic":   # DA sums exactly
                 # WRAP only: a saturating accumulator's result depends on the order of the additions, which
                 # the emulator models for the latency kernel only (test_csim.py pins the resource case as xfail)
                 slots["accum"] = draw(fixed_types(signed=True, saturation="WRAP"))

@@ -48,12 +48,12 @@ def test_layer_precision_override(tmp_path):
 
 
 @pytest.mark.parametrize("text,msg", [
-    ("reuse: 4\n", "c.yml: line 1: unknown key 'reuse'; allowed keys: activations, board, clock_period, default_precision"),
+    ("reuse: 4\n", "c.yml: line 1: unknown key 'reuse'; allowed keys: activations, board, clock_period, da, default_precision"),
     ("layers:\n  nope:\n    reuse_factor: 2\n", "c.yml: layers.nope: no layer named 'nope' in the model; layers: x, "),
     ("layers:\n  dense_0:\n    reuse: 2\n", "c.yml: line 3: unknown key 'reuse' in layers.dense_0; allowed keys: reuse_factor"),
     ("layers:\n  dense_0:\n    precision:\n      table: ap_fixed<8,3>\n",
      "c.yml: layers.dense_0.precision.table: a dense layer has no 'table' type; its types: result, weight, bias, accum"),
-    ("strategy: fast\n", "c.yml: line 1: strategy must be one of latency, resource, got 'fast'"),
+    ("strategy: fast\n", "c.yml: line 1: strategy must be one of latency, resource, distributed_arithmetic, got 'fast'"),
     ("reuse_factor: two\n", "c.yml: line 1: reuse_factor must be a positive integer, got 'two'"),
     ("default_precision: float32\n", "c.yml: line 1: default_precision: cannot parse precision 'float32'"),
     ("io_type: parallel\nio_type: stream\n", "c.yml: line 2: duplicate key 'io_type'"),

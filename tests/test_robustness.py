@@ -299,7 +299,7 @@ except ImportError:  # pragma: no cover
     ("strategy: [\n", "c.yml: line 2: invalid YAML"),
     ("!!python/object/apply:os.system ['touch pwned']\n", "c.yml: line 1: invalid YAML"),
     ("strategy: latency\nlayers:\n  dense_0:\n    strategy: fastest\n",
-     "c.yml: line 4: layers.dense_0.strategy must be one of latency, resource, got 'fastest'"),
+     "c.yml: line 4: layers.dense_0.strategy must be one of latency, resource, distributed_arithmetic, got 'fastest'"),
     ("layers:\n  dense_0:\n    precision:\n      accum: ap_fixed<70,3>\n",
      "c.yml: line 4: layers.dense_0.precision.accum: fixed-point width must be between 1 and 64, got 70"),
 ])

@@ -270,8 +270,11 @@ def _dense(node, ctx: Context) -> Cost:
     n_in = int(node.attrs.get("n_in") or node.weights["kernel"].shape[0])
     n_out = int(node.attrs.get("n_out") or node.weights["kernel"].shape[1])
     res = t["result"]
-    cost = _dense_core(ctx, node.weights["kernel"], node.weights.get("bias"), t.get("weight", res),
-                       t.get("bias", res), t.get("accum", res), res, n_in, n_out)
+    if ctx.strategy == "distributed_arithmetic":
+        cost = _dense_da(node, ctx, t.get("accum", res), res, n_out)
+    else:
+        cost = _dense_core(ctx, node.weights["kernel"], node.weights.get("bias"), t.get("weight", res),
+                           t.get("bias", res), t.get("accum", res), res, n_in, n_out)
     if ctx.io_type == "stream":
         # read the input pixels from the stream, compute, write: + pixels cycles [fit: pominiq dense_array 6
         # cycles for 4 pixels at RF 1]
@@ -279,6 +282,27 @@ def _dense(node, ctx: Context) -> Cost:
         cost.latency_cycles += pix + 1
         cost.ii_cycles = max(cost.ii_cycles, pix)
     return cost
+
+
+def _dense_da(node, ctx: Context, acc: FixedType, res: FixedType, n_out: int) -> Cost:
+    """Distributed arithmetic (da4ml's adder graph, fpga_gen/da/estimate.py): LUTs from the graph's adder bits,
+    no DSP; the graph's adder levels at t_add per 16-bit level give the pipeline registers; II 1."""
+    from ..da.estimate import da_layer_cost, register_bits
+    from ..da.solve import solve_node
+    if ctx.in_type is None:
+        raise UnsupportedOp("a distributed_arithmetic layer needs its input type")
+    c = ctx.c
+    comb = solve_node(node, ctx.in_type)
+    d = da_layer_cost(comb)
+    t_level = c.t_add * max(acc.width, 8) / 16.0
+    stages = cycles(d["levels"] * t_level, ctx.t_eff)
+    lut = d["LUT"] + n_out * _cast_lut(c, acc, res) + c.lut_layer_overhead
+    # the registers of da4ml's pipelining at the levels one clock holds [guess: what Vitis HLS registers]
+    per_stage = max(1, int(ctx.t_eff // t_level))
+    ff = register_bits(comb, per_stage) + (c.ff_layer_overhead if stages else 0) if stages else 0
+    return Cost(DSP=0, LUT=lut, FF=ff, latency_cycles=stages, ii_cycles=1,
+                notes=(f"distributed arithmetic: {d['n_adders']} adders, {d['bits']} adder bits, "
+                       f"{d['levels']} levels (da4ml cost {d['da4ml_cost']:g})",))
 
 
 @register("activation")
@@ -452,6 +476,12 @@ def _conv(node, ctx: Context, spatial: int) -> Cost:
     import numpy as np
     k2 = np.asarray(node.weights["kernel"]).reshape(ksz * n_chan, n_filt)
     c = ctx.c
+    if ctx.strategy == "distributed_arithmetic" and ctx.io_type == "parallel":
+        # one adder graph per output pixel, all in parallel (templates/hls/layers/conv2d_da.j2)
+        one = _dense_da(node, ctx, t.get("accum", res), res, n_filt)
+        return Cost(DSP=0, LUT=(one.LUT - c.lut_layer_overhead) * n_pix_out + c.lut_layer_overhead,
+                    FF=one.FF * n_pix_out, latency_cycles=one.latency_cycles, ii_cycles=1,
+                    notes=(f"{n_pix_out} output pixels x " + one.notes[0],))
     wx = _in_width(ctx)
     if ctx.io_type == "parallel":
         pf = max(1, int(a.get("parallelization_factor", 1)))

@@ -79,7 +79,7 @@ class LayerCode:
 
     @property
     def template(self) -> str:
-        return f"hls/layers/{self.op}.j2"
+        return f"hls/layers/{self.params.get('template', self.op)}.j2"
 
 
 HANDLERS: dict = {}
@@ -138,6 +138,8 @@ def dense(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode:
     if bias.shape != (n_out,):
         _fail(node, f"bias has shape {bias.shape}, expected ({n_out},)")
     strategy = str(node.attrs.get("strategy", "latency")).lower()
+    if strategy == "distributed_arithmetic":      # da4ml's adder graph (layers_da.py)
+        return _layers_da.dense_da(node, graph, namer, code)
     rf = int(node.attrs.get("reuse_factor", 1))
     valid = valid_reuse_factors(n_in, n_out)
     if rf not in valid:
@@ -175,5 +177,6 @@ from . import layers_spatial as _layers_spatial  # noqa: E402,F401  (zeropad, cr
 from . import layers_activation as _layers_activation  # noqa: E402,F401  (activation, softmax)
 from . import layers_depthwise as _layers_depthwise  # noqa: E402,F401  (registers batchnorm and depthwise_conv2d)
 from . import layers_quant as _layers_quant  # noqa: E402,F401  (registers quant_act and apply_scale)
+from . import layers_da as _layers_da  # noqa: E402  (distributed-arithmetic dense layers)
 from . import native as _native  # noqa: E402  (the native back end's integer kernels)
 from . import layers_fixed_quant as _layers_fixed_quant  # noqa: E402,F401  (registers fixed_quant, HGQ2)

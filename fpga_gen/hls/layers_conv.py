@@ -60,6 +60,9 @@ def conv2d(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode
     if bias.shape != (n_filt,):
         _fail(node, f"bias has shape {bias.shape}, expected ({n_filt},)")
     strategy = str(node.attrs.get("strategy", "latency")).lower()
+    if strategy == "distributed_arithmetic":      # da4ml's adder graph per output pixel (layers_da.py)
+        from .layers_da import dense_da
+        return dense_da(node, graph, namer, code, g)
     rf = int(node.attrs.get("reuse_factor", 1))
     mult_n_in = g["filt_height"] * g["filt_width"] * g["n_chan"]
     valid = valid_reuse_factors(mult_n_in, n_filt, "conv2d", strategy)

@@ -194,6 +194,8 @@ def _stage(code: StreamStage, template: str, pack_out: int) -> StreamStage:
 
 @stream_handler("dense")
 def _dense(code: StreamStage, node: Node, graph: Graph, namer: Namer, src: Packing) -> list[StreamStage]:
+    if code.params.get("template") == "dense_da":      # distributed arithmetic: the same words, da4ml's adder graph
+        return [_stage(code, "hls/layers_stream/dense_da.j2", code.n_out)]
     # nnet::dense (nnet_dense_stream.h) reads n_in / pack words, runs the io_parallel dense kernel, writes one word
     code.includes = ("nnet_utils/nnet_dense.h", "nnet_utils/nnet_dense_stream.h")
     return [_stage(code, "hls/layers/dense.j2", code.n_out)]
@@ -295,6 +297,8 @@ def _line_buffer(code: StreamStage, node: Node, namer: Namer, src: Packing, temp
 @stream_handler("conv2d")
 def _conv2d(code: StreamStage, node: Node, graph: Graph, namer: Namer, src: Packing) -> list[StreamStage]:
     # nnet::conv_2d_cl (nnet_conv2d_stream.h), hls4ml's default line-buffer implementation: the window of
+    if code.params.get("template") == "conv2d_da":
+        _fail(node, "strategy distributed_arithmetic has no io_stream conv2d form; use io_type parallel")
     # every output pixel goes through the same dense kernel (mult_config) as io_parallel's im2col
     code.includes = ("nnet_utils/nnet_conv2d.h", "nnet_utils/nnet_conv2d_stream.h")
     return _line_buffer(code, node, namer, src, "hls/layers_stream/conv2d.j2")

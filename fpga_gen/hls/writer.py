@@ -31,7 +31,8 @@ COPIED_DIRS = ("ap_types", "nnet_utils")
 OWN_HEADERS = {"fpga_gen_quant.h": "hls/firmware/fpga_gen_quant.h.j2",
                "fpga_gen_stream.h": "hls/firmware/fpga_gen_stream.h.j2",
                "fpga_gen_native.h": "hls/firmware/fpga_gen_native.h.j2",
-               PRODUCT_HEADER: "hls/firmware/fpga_gen_product.h.j2"}
+               PRODUCT_HEADER: "hls/firmware/fpga_gen_product.h.j2",
+               "fpga_gen_da.h": "hls/firmware/fpga_gen_da.h.j2"}
 
 # io type -> (top function template stem under firmware/, macros the testbench/bridge/AXI wrapper call it with)
 IO_TEMPLATES = {"parallel": ("top", "hls/io/parallel.j2"), "stream": ("top_stream", "hls/io/stream.j2")}
@@ -59,6 +60,8 @@ def write_project(graph: Graph, config: ProjectConfig, out_dir, tb_x=None, tb_y=
             files[f"firmware/weights/{w.name}.h"] = render(
                 "hls/firmware/weights.h.j2", w=w, what=what, layer=layer.node,
                 transposed=(what == "kernel" and layer.params.get("strategy") == "resource"))
+    for layer in ctx["layers"]:
+        files.update(layer.params.get("da_files", {}))     # distributed-arithmetic adder graphs (fpga-gen synth)
     files[f"{top}_test.cpp"] = render("hls/test.cpp.j2", **ctx)
     files[f"{top}_bridge.cpp"] = render("hls/bridge.cpp.j2", **ctx)
     files["build_prj.tcl"] = render("hls/build_prj.tcl.j2", **ctx)

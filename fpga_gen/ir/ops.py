@@ -14,6 +14,10 @@ dense        y = x @ kernel + bias.  attrs: n_in, n_out, strategy ('latency'|'re
              weights: kernel (n_in, n_out), bias (n_out,).
              types: weight, bias, accum, result.  Each product is cast to accum, summed
              with the bias (cast to accum), then the sum is cast to result.
+             strategy 'distributed_arithmetic' (fpga_gen/da): reuse factor 1 (io_parallel or stream); the exact
+             x @ kernel + bias (accum is the exact type, fixed by passes/distributed_arithmetic.py) computed
+             by da4ml's shift-and-add graph, then cast to result.  attrs: da (the da4ml solver options,
+             fpga_gen.da.solve.DEFAULT_OPTIONS merged with the config's).
 activation   Element-wise, one nnet_activation.h kernel per kind (attrs: activation, table_size,
              param, max_int, slope, shift; weights: alpha for prelu; types: result, table, param,
              slope, shift).  Every result is the exact value cast to result (its rounding/overflow).
@@ -43,7 +47,8 @@ conv2d       2-D convolution, channels_last (nnet::conv_2d_cl).  The input is th
              bias (n_filt,).
              types: weight, bias, accum, result.  Per output pixel it is a dense layer over the
              zero-padded (kh, kw, n_chan) patch: products cast to accum, added to the bias (cast
-             to accum) in patch order, the sum cast to result.
+             to accum) in patch order, the sum cast to result.  strategy 'distributed_arithmetic': as
+             dense's, the adder graph of the (kh * kw * n_chan, n_filt) kernel on every patch; attrs: da.
 pooling      2-D max/average pooling, channels_last (nnet::pooling2d_cl).  attrs: mode
              ('max'|'average'), in_height, in_width, n_chan, pool_size (ph, pw), strides,
              padding, pads.  types: accum, result.  max: the largest input of the window
@@ -193,7 +198,7 @@ _register(OpDef("input", n_inputs=0))
 _register(OpDef(
     "dense",
     attrs={"n_in": (int, REQUIRED), "n_out": (int, REQUIRED), "strategy": (str, "latency"),
-           "reuse_factor": (int, 1), "mult_impl": (str, "auto")},
+           "reuse_factor": (int, 1), "mult_impl": (str, "auto"), "da": (dict, {})},
     weights=("kernel", "bias"),
     type_slots=("result", "weight", "bias", "accum"),
 ))
@@ -210,7 +215,7 @@ _SPATIAL = {"in_height": (int, REQUIRED), "in_width": (int, REQUIRED), "n_chan":
 _register(OpDef(
     "conv2d",
     attrs={**_SPATIAL, "n_filt": (int, REQUIRED), "kernel_size": (tuple, REQUIRED), "strategy": (str, "latency"),
-           "reuse_factor": (int, 1), "mult_impl": (str, "auto")},
+           "reuse_factor": (int, 1), "mult_impl": (str, "auto"), "da": (dict, {})},
     weights=("kernel", "bias"),
     type_slots=("result", "weight", "bias", "accum"),
 ))

@@ -85,6 +85,8 @@ class CheckHlsLimits(Pass):
         n_in, n_out = size
         strategy = node.attrs.get("strategy", config.layer_strategy(node.name))
         rf = int(node.attrs.get("reuse_factor", config.layer_reuse(node.name)))
+        if strategy == "distributed_arithmetic":     # straight-line adder code from da4ml: no loop to unroll
+            return None
         unrolled = n_in * n_out if strategy == "latency" else math.ceil(n_in * n_out / rf)
         if unrolled <= MAX_UNROLL:
             return None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 
 from ..estimate import RESOURCES, estimate
-from ..passes import DEFAULT_PASSES, ApplyReuse, CheckHlsLimits, run_passes
+from ..passes import DEFAULT_PASSES, ApplyDistributedArithmetic, ApplyReuse, CheckHlsLimits, run_passes
 from .space import Point, weighted_layers
 
 __all__ = ["Evaluator", "METRICS"]
@@ -29,6 +29,7 @@ class Evaluator:
         self.available = {r: int(board.resources.get(r, 0)) for r in RESOURCES}
         self._typed = {}
         self._reuse = ApplyReuse()
+        self._da = ApplyDistributedArithmetic()
         self._limits = CheckHlsLimits()
 
     def __getstate__(self):
@@ -78,6 +79,7 @@ class Evaluator:
         cfg = point.config(self.base)
         g = self.typed(point.precision, point.weight_precision)
         self._reuse.apply(g, cfg)
+        self._da.apply(g, cfg)              # distributed-arithmetic layers: solver options, exact accum
         self._limits.apply(g, cfg)          # records designs Vitis HLS cannot unroll (node.meta["hls_limit"])
         return g, cfg
 

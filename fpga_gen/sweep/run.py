@@ -16,6 +16,7 @@ from .pareto import pareto_front
 from .space import (BINDINGS, Budget, Point, SweepError, binding_options, default_reuses, grid_points,
                     layer_entry, parse_budget, per_layer_points, weighted_layers)
 from ..config import IO_TYPES
+from ..da.solve import DA_STRATEGY as DA, normalize_strategy
 from ..passes import valid_reuse_factors
 from ..progress import Progress
 
@@ -133,8 +134,11 @@ def _profile(ev: Evaluator, precision, layers, strategies, io_type: str = "paral
              ) -> tuple[dict, dict]:
     """Every layer option (strategy, valid rf, binding) costed once: option k of every layer in the same estimate.
     Returns (options per layer: (strategy, rf, mult_impl, row), resources of the layers without options)."""
-    options = {n: [(s, rf, m) for s in strategies for rf in valid_reuse_factors(i, o)
-                   for m in binding_options(ev.base, n, bindings)] for n, i, o in layers}
+    g = ev.typed(*precision)
+    options = {n: [(s, rf, m) for s in strategies if s != DA or g[n].op in ("dense", "conv2d")
+                   for rf in ([1] if s == DA else valid_reuse_factors(i, o))
+                   for m in (("auto",) if s == DA else binding_options(ev.base, n, bindings))]
+               for n, i, o in layers}
     K = max((len(v) for v in options.values()), default=0)
     prof = {n: [] for n in options}
     fixed: dict = {}
@@ -161,9 +165,10 @@ def enumerate_points(ev: Evaluator, precisions, strategies, reuses, io_types=("p
     for io in io_types:
         if io not in IO_TYPES:
             raise SweepError(f"io type {io!r}: use parallel and/or stream")
+    strategies = [normalize_strategy(s) for s in strategies]
     for s in strategies:
-        if s not in ("latency", "resource"):
-            raise SweepError(f"strategy {s!r}: use latency and/or resource")
+        if s not in ("latency", "resource", DA):
+            raise SweepError(f"strategy {s!r}: use latency, resource and/or distributed_arithmetic (da)")
     layers = ev.layers()
     reuses = list(reuses) if reuses else default_reuses(layers)
     for r in reuses:
@@ -262,16 +267,24 @@ def _rank(res: SweepResult) -> None:
         fit[i]["pareto"] = True
 
 
-def fit(ev: Evaluator, budget=None, executor=None, reuses=None, strategies=("latency", "resource"),
+def fit(ev: Evaluator, budget=None, executor=None, reuses=None, strategies=None,
         precisions=None, bindings=BINDINGS) -> tuple[SweepResult, Point]:
     """The fastest design that fits the board within the budget; SweepError naming the binding resource if none.
-    ``bindings``: the multiplier bindings (mult_impl) the per-layer search may give a layer left at auto."""
+    ``bindings``: the multiplier bindings (mult_impl) the per-layer search may give a layer left at auto.
+    ``strategies``: default latency, resource and, when da4ml is installed, distributed_arithmetic."""
+    strategies = strategies or default_fit_strategies()
     res = run_sweep(ev, precisions=precisions, strategies=strategies, reuses=reuses, budget=budget,
                     executor=executor, bindings=bindings)
     best = res.best()
     if best is None:
         raise SweepError(res.infeasible_message())
     return res, res.points[best["key"]]
+
+
+def default_fit_strategies() -> tuple:
+    """latency, resource, and distributed_arithmetic when da4ml is installed (fpga_gen/da)."""
+    import importlib.util
+    return ("latency", "resource") + ((DA,) if importlib.util.find_spec("da4ml") is not None else ())
 
 
 def split_points(graph) -> list[str]:

@@ -210,7 +210,9 @@ def grid_points(layers, precisions, strategies, reuses, io_type="parallel", bind
     for prec, wprec in precisions:
         for s in strategies:
             for r in reuses:
-                lay = tuple(layer_entry(n, s, snap_reuse(i, o, int(r)), bindings.get(n, "auto"))
+                # distributed arithmetic: reuse factor 1 only, no multipliers to bind (fpga_gen/da)
+                lay = tuple(layer_entry(n, s, 1, "auto") if s == "distributed_arithmetic" else
+                            layer_entry(n, s, snap_reuse(i, o, int(r)), bindings.get(n, "auto"))
                             for n, i, o in layers)
                 pts.append(Point(prec, wprec, io_type, lay, "grid"))
     return pts

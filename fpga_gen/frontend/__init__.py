@@ -5,7 +5,12 @@ __all__ = ["FrontendError", "load_keras_model", "load_graph"]
 
 
 def load_graph(source, name: str | None = None):
-    """A model file path or in-memory tf.keras model -> (Graph, keras model)."""
+    """A model file path or in-memory tf.keras model -> (Graph, keras model); an .onnx file -> (Graph,
+    qonnx reference, see :mod:`fpga_gen.frontend.qonnx`)."""
+    from .qonnx import is_onnx_path
+    if is_onnx_path(source):
+        from .qonnx import load_qonnx_graph
+        return load_qonnx_graph(source, name=name)
     from .keras import keras_to_graph
     model = load_keras_model(source)
     return keras_to_graph(model, name=name), model

@@ -60,11 +60,37 @@ def load_qonnx_model(path):
         raise FrontendError(f"{p}: the model has {len(proto.graph.input)} inputs and {len(proto.graph.output)} "
                             f"outputs; only single-input, single-output models are supported yet")
     from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.util.cleanup import cleanup_model
     try:
-        model = cleanup_model(ModelWrapper(proto))
+        model = _cleanup(ModelWrapper(proto))
     except Exception as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise FrontendError(f"{p}: qonnx cannot clean up the graph ({type(e).__name__}: {msg[:160]}); check the "
                             f"model with onnx.checker.check_model") from None
     return model, proto
+
+
+def _cleanup(model):
+    """qonnx.util.cleanup.cleanup_model's transformations, except that nodes keep the names the exporter gave
+    them (error messages name the user's nodes); only nameless or duplicate ones get op_type_N."""
+    from qonnx.transformation.fold_constants import FoldConstants
+    from qonnx.transformation.general import (GiveReadableTensorNames, GiveUniqueParameterTensors,
+                                              RemoveStaticGraphInputs, RemoveUnusedTensors)
+    from qonnx.transformation.infer_shapes import InferShapes
+    from qonnx.transformation.quant_constant_folding import FoldTransposeIntoQuantInit
+    for n in model.graph.node:
+        if n.op_type in ("Quant", "Trunc", "BipolarQuant"):
+            n.domain = "qonnx.custom_op.general"     # as cleanup_model does: the op's home in qonnx 1.0
+    for t in (InferShapes(), GiveUniqueParameterTensors(),
+              FoldConstants(exclude_op_types=["Quant", "BipolarQuant", "QuantizeLinear", "DequantizeLinear"]),
+              FoldTransposeIntoQuantInit(), RemoveUnusedTensors(), RemoveStaticGraphInputs()):
+        model = model.transform(t)
+    seen, counts = set(), {}
+    for n in model.graph.node:
+        if not n.name or n.name in seen:
+            k = counts.get(n.op_type, 0)
+            while f"{n.op_type}_{k}" in seen or any(m.name == f"{n.op_type}_{k}" for m in model.graph.node):
+                k += 1
+            counts[n.op_type] = k + 1
+            n.name = f"{n.op_type}_{k}"
+        seen.add(n.name)
+    return model.transform(GiveReadableTensorNames())

@@ -1,0 +1,268 @@
+"""The QONNX frontend (fpga_gen/frontend/qonnx): .onnx models from Brevitas' export_qonnx, hand-written QONNX
+graphs (the fuzzer, tests/qonnx_models.py) and float ONNX from torch.onnx.export.
+
+Reference: qonnx's execute_onnx.  With power-of-two Quant scales every fpga-gen value is exact, and so is the
+reference's float32 wherever its sums need at most 24 significant bits (the models here): csim == emulator ==
+execute_onnx, np.array_equal.  A float (unquantized) bias is held exactly by fpga-gen; the reference adds it in
+float32, so there the stated bound is tested instead (test_float_bias_within_bound)."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnx")
+pytest.importorskip("qonnx")
+
+import onnx  # noqa: E402
+
+import fpga_gen  # noqa: E402
+from fpga_gen import csim  # noqa: E402
+from fpga_gen.cli import main  # noqa: E402
+from fpga_gen.frontend.loader import FrontendError  # noqa: E402
+from qonnx_models import _Builder, _make, brevitas_cnn, brevitas_mlp, export_brevitas, random_qonnx  # noqa: E402
+
+
+def _inputs(shape, n=200, seed=0, lo=-3.0, hi=3.0):
+    return (np.random.default_rng(seed).random((n,) + tuple(shape)) * (hi - lo) + lo).astype(np.float32)
+
+
+def _save(model, tmp_path, name="m.onnx"):
+    p = tmp_path / name
+    onnx.save(model, str(p))
+    return p
+
+
+def _assert_exact(path, x, csim_too=True):
+    project = fpga_gen.convert(str(path))
+    emu = project.predict(x)
+    ref = project.model.predict(x)
+    assert emu.shape == ref.shape
+    assert np.array_equal(emu, ref), f"emulator vs execute_onnx: {np.mean(emu == ref):.4f} equal"
+    if csim_too:
+        got = project.predict(x, backend="csim")
+        assert np.array_equal(got, emu), f"csim vs emulator: {np.mean(got == emu):.4f} equal"
+    return project, emu
+
+
+# ---------------------------------------------------------------------------------------------- Brevitas
+@pytest.fixture(scope="module")
+def brevitas():
+    return pytest.importorskip("brevitas")
+
+
+@pytest.mark.parametrize("bits,bias", [(8, "int16"), (4, "int8")])
+def test_brevitas_mlp_bit_exact(brevitas, tmp_path, bits, bias):
+    path = export_brevitas(brevitas_mlp(seed=bits, w_bits=bits, a_bits=bits, bias_quant=bias), (64,),
+                           tmp_path / "mlp.onnx")
+    project, emu = _assert_exact(path, _inputs((64,), lo=-1, hi=2))
+    kinds = [n.op for n in project.graph]
+    assert kinds == ["input", "dense", "activation", "activation", "dense"]
+    # the input type is the QuantIdentity's: signed, `bits` wide, rounding half to even, saturating
+    t = project.graph.input_nodes()[0].types["result"]
+    assert (t.width, t.signed, t.rounding, t.saturation) == (bits, True, "RND_CONV", "SAT")
+    assert len(np.unique(emu)) > 50            # the outputs are not a constant
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_brevitas_cnn_bit_exact(brevitas, tmp_path, per_channel):
+    path = export_brevitas(brevitas_cnn(seed=3, channels=2, size=6, per_channel=per_channel), (2, 6, 6),
+                           tmp_path / "cnn.onnx")
+    project, emu = _assert_exact(path, _inputs((2, 6, 6), n=100, lo=-1, hi=2))
+    ops = [n.op for n in project.graph]
+    assert ops.count("transpose") == 2          # NCHW in, and back to NCHW before the Flatten
+    assert project.graph.input_nodes()[0].shape == (2, 6, 6)
+    assert emu.shape == (100, 10)
+
+
+# ---------------------------------------------------------------------------------------------- the fuzzer
+def _fuzz_one(tmp_path, seed, kind, bias, csim_too):
+    model, desc = random_qonnx(seed, kind, bias)
+    path = _save(model, tmp_path, f"r{seed}.onnx")
+    project = fpga_gen.convert(str(path))
+    x = _inputs(project.graph.input_nodes()[0].shape, n=300, seed=seed)
+    emu = project.predict(x)
+    ref = project.model.predict(x)
+    assert np.array_equal(emu, ref), f"seed {seed} ({desc}): {np.mean(emu == ref):.4f} equal"
+    if csim_too:
+        assert np.array_equal(project.predict(x, backend="csim"), emu), f"seed {seed} ({desc}): csim"
+
+
+@pytest.mark.parametrize("seed,kind,bias", [(0, "linear", "none"), (3, "conv", "none"), (11, "conv", "quant"),
+                                            (14, "linear", "quant"), (21, "conv", "quant")])
+def test_random_qonnx_bit_exact(tmp_path, seed, kind, bias):
+    _fuzz_one(tmp_path, seed, kind, bias, csim_too=seed in (11, 14))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(100, 160))
+def test_random_qonnx_bit_exact_long(tmp_path, seed):
+    _fuzz_one(tmp_path, seed, "conv" if seed % 2 else "linear", "quant" if seed % 3 else "none",
+              csim_too=seed % 10 == 0)
+
+
+def _float_bias_bound(project, x):
+    """The stated bound for a float bias added before a float output: fpga-gen holds x @ w + b exactly, the
+    reference rounds each of the n_in + 1 float32 additions, so |emu - ref| <= (n_in + 1) * 2**-24 *
+    (|b| + sum |x_i w_i|) per output (the standard float32 summation bound)."""
+    out = project.graph.output_nodes()[0]
+    assert out.op == "dense"
+    trace = project.emulator().predict(x, trace=True)
+    xin = trace[out.inputs[0]].reshape(len(x), -1)
+    w, b = out.weights["kernel"], out.weights["bias"]
+    mag = np.abs(xin) @ np.abs(w) + np.abs(b)
+    return (w.shape[0] + 1) * 2.0 ** -24 * mag
+
+
+@pytest.mark.parametrize("seed,kind", [(1, "conv"), (12, "linear"), (16, "linear"), (19, "conv")])
+def test_float_bias_within_bound(tmp_path, seed, kind):
+    model, desc = random_qonnx(seed, kind, "float")
+    project = fpga_gen.convert(str(_save(model, tmp_path)))
+    x = _inputs(project.graph.input_nodes()[0].shape, n=300, seed=seed)
+    emu, ref = project.predict(x), project.model.predict(x)
+    if project.graph.output_nodes()[0].op == "dense":
+        bound = _float_bias_bound(project, x)
+        assert np.all(np.abs(emu - ref) <= bound), f"{desc}: worst {np.max(np.abs(emu - ref) - bound):.3g} past it"
+    else:
+        # a Quant after the float bias: equal except where float32 rounding moves a sum across a rounding
+        # boundary of the quantizer, by one step of it
+        lsb = project.graph.output_nodes()[0].types["result"].step
+        assert np.all(np.abs(emu - ref) <= lsb) and np.mean(emu == ref) >= 0.99, desc
+    assert np.mean(emu.argmax(1) == ref.argmax(1)) == 1.0
+    assert np.array_equal(project.predict(x[:50], backend="csim"), emu[:50])
+
+
+# ---------------------------------------------------------------------------------------------- float ONNX
+def test_float_torch_onnx_with_calibration(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Linear(16, 12), torch.nn.ReLU(), torch.nn.Linear(12, 4)).eval()
+    path = tmp_path / "float_mlp.onnx"
+    torch.onnx.export(m, torch.zeros(1, 16), str(path), dynamo=False, opset_version=13)
+    x = _inputs((16,), n=300, lo=0, hi=4)
+    np.save(tmp_path / "x.npy", x)
+    project = fpga_gen.convert(str(path), calibrate=str(tmp_path / "x.npy"))
+    assert project.calibration is not None
+    emu = project.predict(x)
+    with torch.no_grad():
+        want = m(torch.as_tensor(x)).numpy()
+    assert np.abs(emu - want).max() < 0.02 * max(1.0, np.abs(want).max())
+    assert np.mean(emu.argmax(1) == want.argmax(1)) >= 0.99
+
+
+# ---------------------------------------------------------------------------------------------- command line
+def run(capsys, *argv):
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_cli_build_csim_verify(capsys, tmp_path):
+    path = _save(random_qonnx(14, "linear", "quant")[0], tmp_path, "mlp.onnx")
+    x = _inputs((onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim[1].dim_value,), n=64)
+    np.save(tmp_path / "x.npy", x)
+    rc, out, err = run(capsys, "build", path, "-o", tmp_path / "prj", "--tb-data", tmp_path / "x.npy")
+    assert rc == 0, err
+    assert (tmp_path / "prj" / "firmware").is_dir()
+    rc, out, err = run(capsys, "csim", tmp_path / "prj")
+    assert rc == 0, err
+    rc, out, err = run(capsys, "verify", path, "--data", tmp_path / "x.npy", "--backend", "csim")
+    assert rc == 0, out + err
+    assert "csim vs qonnx, tolerance exact" in out and "exact match 100.00 %" in out
+    rc, out, err = run(capsys, "inspect", path)
+    assert rc == 0 and "dense" in out
+    rc, out, err = run(capsys, "estimate", path)
+    assert rc == 0 and "DSP" in out
+
+
+def test_generated_project_is_deterministic(tmp_path):
+    path = _save(random_qonnx(11, "conv", "quant")[0], tmp_path)
+    a = fpga_gen.convert(str(path)).write(tmp_path / "a")
+    b = fpga_gen.convert(str(path)).write(tmp_path / "b")
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    for f in files:
+        if f.name not in ("report.html",):
+            assert (a / f).read_bytes() == (b / f).read_bytes(), f
+
+
+# ---------------------------------------------------------------------------------------------- errors
+def _one_quant_model(op="Relu", scale=0.25, mode="ROUND", opset=13, ir=8, **attrs):
+    from onnx import helper
+    b = _Builder(np.random.default_rng(0))
+    x = b.quant("x", 0, 8, True, mode=mode, scale=scale)
+    b.nodes.append(helper.make_node(op, [x], ["y"], name="the_node", **attrs))
+    return _make(b.nodes, b.inits, (4,), (4,), "tiny", opset=opset, ir=ir)
+
+
+def _error(capsys, tmp_path, model_or_bytes):
+    p = tmp_path / "bad.onnx"
+    if isinstance(model_or_bytes, bytes):
+        p.write_bytes(model_or_bytes)
+    else:
+        onnx.save(model_or_bytes, str(p))
+    rc, out, err = run(capsys, "build", p, "-o", tmp_path / "out")
+    assert rc == 2
+    assert not (tmp_path / "out").exists()
+    assert err.count("\n") == 1 and err.startswith("fpga-gen: error: ")
+    return err[len("fpga-gen: error: "):].rstrip("\n")
+
+
+def test_error_unsupported_op(capsys, tmp_path):
+    from fpga_gen.frontend.qonnx import supported_ops
+    msg = _error(capsys, tmp_path, _one_quant_model("Erf"))
+    assert msg == f"node 'the_node' (Erf) is not supported; supported ops: {', '.join(supported_ops())}"
+
+
+def test_error_malformed_file(capsys, tmp_path):
+    msg = _error(capsys, tmp_path, b"\x08\x07garbage that is not a protobuf \xff\xfe")
+    assert msg.startswith(f"{tmp_path / 'bad.onnx'}: not a valid ONNX file (")
+    assert msg.endswith("); the file is truncated or corrupt: export it again")
+
+
+def test_error_empty_file(capsys, tmp_path):
+    msg = _error(capsys, tmp_path, b"")
+    assert msg == (f"{tmp_path / 'bad.onnx'}: the file is empty; export the model with "
+                   f"brevitas.export.export_qonnx or torch.onnx.export")
+
+
+def test_error_opset_and_ir_out_of_range(capsys, tmp_path):
+    msg = _error(capsys, tmp_path, _one_quant_model(opset=7))
+    assert msg == (f"{tmp_path / 'bad.onnx'}: ONNX opset 7 is outside the tested range 11-21; export with "
+                   f"opset_version between them")
+    msg = _error(capsys, tmp_path, _one_quant_model(ir=3))
+    assert msg == (f"{tmp_path / 'bad.onnx'}: ONNX IR version 3 is outside the tested range 7-11; export with a "
+                   f"supported exporter (e.g. torch.onnx.export opset_version=18)")
+
+
+def test_error_rounding_mode_without_fixed_point_equivalent(capsys, tmp_path):
+    b = _Builder(np.random.default_rng(0))
+    x = b.quant("x", 0, 8, True)
+    y = b.node("Relu", [x])
+    b.quant(y, 2, 4, False, mode="CEIL")
+    b.nodes[-1].output[0] = "y"
+    b.nodes[-1].name = "q_ceil"
+    msg = _error(capsys, tmp_path, _make(b.nodes, b.inits, (4,), (4,), "tiny"))
+    assert msg == ("node 'q_ceil' (Quant): rounding_mode 'CEIL' has no fixed-point equivalent; supported: ROUND, "
+                   "HALF_EVEN, FLOOR, DOWN, HALF_UP, HALF_DOWN")
+
+
+def test_error_non_power_of_two_activation_scale(tmp_path):
+    b = _Builder(np.random.default_rng(0))
+    x = b.quant("x", 0, 8, True)
+    y = b.node("Relu", [x])
+    b.quant(y, 0, 4, False, scale=0.3)
+    b.nodes[-1].output[0] = "y"
+    b.nodes[-1].name = "q_float"
+    with pytest.raises(FrontendError) as e:
+        fpga_gen.convert(str(_save(_make(b.nodes, b.inits, (4,), (4,), "tiny"), tmp_path)))
+    assert str(e.value) == ("node 'q_float' (Quant): scale 0.30000001192092896 is not a power of two; only "
+                            "power-of-two scales on activations are supported yet (brevitas' *FixedPoint "
+                            "quantizers, e.g. Int8ActPerTensorFixedPoint)")
+
+
+def test_onnx_import_is_lazy():
+    code = "import fpga_gen, fpga_gen.api, fpga_gen.frontend, sys; print('onnx' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -56,6 +56,13 @@ class Value:
     shape: tuple                 # the ONNX shape without the batch dimension
     cl: bool = False             # an ONNX (C, H, W) tensor held channels-last as (H, W, C)
     quantized: bool = False      # a Quant (or only exact ops) on every path from the input
+    # float-scale Quants (requant.py): None, the node holds real values; else the node holds integers and the
+    # real value is node * scale[c] (+ bias[c], then relu when pending), c the node's last axis
+    scale: np.ndarray | None = None
+    bias: np.ndarray | None = None
+    relu: bool = False
+    pending: bool = False        # an accumulator (scale, bias, relu still to apply) rather than a Quant's codes
+    range: tuple = (0, 0)        # the integers the node can hold
 
 
 def _ident(name: str) -> str:
@@ -70,9 +77,10 @@ class Context:
         self.graph = graph
         self.consts: dict[str, np.ndarray] = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
         self.quantized: set[str] = set()        # constants a Quant made
+        self.codes: dict[str, tuple] = {}       # those constants as (integer codes, float32 scale)
         self.values: dict[str, Value] = {}
-        self._cl_cache: dict[str, Value] = {}
-        self._plain_cache: dict[str, Value] = {}
+        self._cl_cache: dict[str, str] = {}       # node -> its transposed copy
+        self._plain_cache: dict[str, str] = {}
 
     # ------------------------------------------------------------------ tensors
     def const(self, name: str):
@@ -87,12 +95,20 @@ class Context:
                                 f"({onnx_node.input[k]!r}) must be a constant, it is computed from the input")
         return c
 
-    def value(self, onnx_node, k: int = 0) -> Value:
+    def value(self, onnx_node, k: int = 0, scaled: bool = False) -> Value:
+        """The dynamic input k; its real values unless ``scaled`` (the op takes integer codes, requant.py)."""
         name = onnx_node.input[k]
         if name not in self.values:
             raise FrontendError(f"node {onnx_node.name!r} ({onnx_node.op_type}): input {name!r} is a constant; "
                                 f"only ops on the model input's data are supported there")
-        return self.values[name]
+        v = self.values[name]
+        return v if scaled else self.real(onnx_node, v)
+
+    def real(self, onnx_node, v: Value) -> Value:
+        if v.scale is None:
+            return v
+        from .requant_nodes import materialize
+        return materialize(self, onnx_node, v)
 
     def set(self, onnx_node, v: Value, k: int = 0) -> Value:
         self.values[onnx_node.output[k]] = v
@@ -120,35 +136,31 @@ class Context:
         if len(v.shape) != 3:
             raise FrontendError(f"node {onnx_node.name!r} ({onnx_node.op_type}): needs a (channels, height, width) "
                                 f"input, got shape {tuple(v.shape)} (only 2-D spatial ops are supported)")
-        if v.node in self._cl_cache:
-            return self._cl_cache[v.node]
+        if v.scale is not None and any(x is not None and len(x) > 1 for x in (v.scale, v.bias)):
+            v = self.real(onnx_node, v)
         c, h, w = v.shape
         if h * w == 1 or c == 1:
-            out = Value(v.node, v.shape, True, v.quantized)
-        else:
+            return replace(v, cl=True)
+        if v.node not in self._cl_cache:
             name = self.unique(f"{v.node}_to_nhwc")
             self.add(Node(name, "transpose", [v.node], (h, w, c), attrs={"in_shape": (c, h, w), "perm": (1, 2, 0)},
                           meta={"onnx_op": "Transpose", "keras_class": "Transpose"}))
-            out = Value(name, v.shape, True, v.quantized)
-        self._cl_cache[v.node] = out
-        return out
+            self._cl_cache[v.node] = name
+        return replace(v, node=self._cl_cache[v.node], cl=True)
 
     def plain(self, v: Value) -> Value:
         """v in the ONNX (C order of the NCHW shape) layout."""
         if not v.cl:
             return v
-        if v.node in self._plain_cache:
-            return self._plain_cache[v.node]
         c, h, w = v.shape
         if h * w == 1 or c == 1:
-            out = Value(v.node, v.shape, False, v.quantized)
-        else:
+            return replace(v, cl=False)
+        if v.node not in self._plain_cache:
             name = self.unique(f"{v.node}_to_nchw")
             self.add(Node(name, "transpose", [v.node], (c, h, w), attrs={"in_shape": (h, w, c), "perm": (2, 0, 1)},
                           meta={"onnx_op": "Transpose", "keras_class": "Transpose"}))
-            out = Value(name, v.shape, False, v.quantized)
-        self._plain_cache[v.node] = out
-        return out
+            self._plain_cache[v.node] = name
+        return replace(v, node=self._plain_cache[v.node], cl=False)
 
     def node_shape(self, v: Value) -> tuple:
         return (v.shape[1], v.shape[2], v.shape[0]) if v.cl else tuple(v.shape)
@@ -247,8 +259,17 @@ def _quant(n, ctx: Context):
         y = int_quant(f32(x), f32(scale), f32(zeropt), f32(bitwidth), signed, narrow, mode)
         ctx.consts[n.output[0]] = np.asarray(y, dtype=np.float32)
         ctx.quantized.add(n.output[0])
+        if np.all(np.asarray(zeropt) == 0) and np.all(np.asarray(scale) > 0):
+            from .requant import quant_codes
+            codes = quant_codes(f32(x) / f32(scale), int(np.asarray(bitwidth).ravel()[0]), signed, narrow, mode)
+            ctx.codes[n.output[0]] = (codes, np.broadcast_to(f32(scale), codes.shape))
         return
-    _quant_node(ctx, n, ctx.value(n), quant_cast(n, scale, zeropt, bitwidth, signed, narrow, mode))
+    v = ctx.value(n, scaled=True)
+    s = _scalar(n, scale, "scale")
+    if s > 0 and math.isfinite(s) and math.frexp(s)[0] != 0.5:
+        from .requant_nodes import float_quant
+        return float_quant(ctx, n, v, s, zeropt, bitwidth, signed, narrow, mode)
+    _quant_node(ctx, n, ctx.real(n, v), quant_cast(n, scale, zeropt, bitwidth, signed, narrow, mode))
 
 
 @handler("BipolarQuant")
@@ -282,9 +303,19 @@ def _weight_types(ctx: Context, onnx_node, kernel, bias, w_name: str, b_name: st
     return types
 
 
-def _dense(ctx: Context, n, v: Value, kernel: np.ndarray, bias: np.ndarray, w_name: str, b_name) -> Value:
+def _dense(ctx: Context, n, v: Value, kernel: np.ndarray, bias: np.ndarray, w_name: str, b_name,
+           orient=lambda w: w) -> Value:
     v = ctx.plain(v)
     n_in, n_out = kernel.shape
+    if v.scale is not None:
+        if len(v.shape) != 1 or v.shape[0] != n_in:
+            _fail(n, f"input of shape {tuple(v.shape)} does not fit the {n_in}-row weight matrix")
+        from .requant_nodes import weighted_codes
+        return weighted_codes(ctx, n, v, w_name, orient, b_name, bias,
+                              lambda k, b: Node(ctx.unique(n.name), "dense", [v.node], (int(n_out),),
+                                                attrs={"n_in": int(n_in), "n_out": int(n_out)},
+                                                weights={"kernel": k, "bias": b}, meta={"zero_bias": b_name is None}),
+                              (int(n_out),))
     if len(v.shape) != 1:
         _fail(n, f"input of shape {tuple(v.shape)} is not flat; flatten it first (a product over a "
                  f"{len(v.shape)}-d input is not supported yet)")
@@ -323,7 +354,8 @@ def _gemm(n, ctx: Context):
             bias = np.broadcast_to(C.reshape(-1) if C.size == kernel.shape[1] else C, (kernel.shape[1],)).copy()
         except ValueError:
             _fail(n, f"bias of shape {C.shape} does not broadcast to the {kernel.shape[1]} outputs")
-    _dense(ctx, n, ctx.value(n), kernel, bias, n.input[1], b_name)
+    _dense(ctx, n, ctx.value(n, scaled=True), kernel, bias, n.input[1], b_name,
+           orient=lambda w: w.T if a.get("transB", 0) else w)
 
 
 @handler("MatMul")
@@ -331,7 +363,8 @@ def _matmul(n, ctx: Context):
     W = ctx.need_const(n, 1, "weight")
     if W.ndim != 2:
         _fail(n, f"a weight of shape {W.shape} is not supported; MatMul needs a 2-d constant weight")
-    _dense(ctx, n, ctx.value(n), np.asarray(W, np.float32), np.zeros(W.shape[1], np.float32), n.input[1], None)
+    _dense(ctx, n, ctx.value(n, scaled=True), np.asarray(W, np.float32), np.zeros(W.shape[1], np.float32), n.input[1],
+           None)
 
 
 def _consumers(ctx: Context, tensor: str) -> list:
@@ -360,7 +393,7 @@ def _binary(n, ctx: Context):
     a, b = n.input[0], n.input[1]
     ca, cb = ctx.const(a), ctx.const(b)
     if ca is None and cb is None:
-        va, vb = ctx.values[a], ctx.values[b]
+        va, vb = ctx.real(n, ctx.values[a]), ctx.real(n, ctx.values[b])
         if tuple(va.shape) != tuple(vb.shape):
             _fail(n, f"inputs of shapes {tuple(va.shape)} and {tuple(vb.shape)}: broadcasting merges are not "
                      f"supported")
@@ -373,8 +406,14 @@ def _binary(n, ctx: Context):
         return
     if ca is not None and cb is not None:
         _fail(n, "both inputs are constants (qonnx's constant folding should have removed this node)")
-    v = ctx.value(n, 0 if cb is not None else 1)
+    v = ctx.value(n, 0 if cb is not None else 1, scaled=True)
     c = cb if cb is not None else ca
+    if v.scale is not None:
+        if n.op_type == "Add" and v.pending and v.bias is None and not v.relu:
+            vec = _channel_vector(ctx, n, v, c)
+            if vec is not None:
+                return ctx.set(n, replace(v, bias=vec))
+        v = ctx.real(n, v)
     c_name = b if cb is not None else a
     if n.op_type == "Sub" and cb is None:
         _fail(n, "constant - data is not supported; write it as data * -1 + constant")
@@ -431,7 +470,7 @@ def _spatial_out(n, h, w, k, s, pads, ceil_mode=0):
 @handler("Conv")
 def _conv(n, ctx: Context):
     a = _attrs(n)
-    v = ctx.channels_last(n, ctx.value(n))
+    v = ctx.channels_last(n, ctx.value(n, scaled=True))
     c, h, w = v.shape
     W = np.asarray(ctx.need_const(n, 1, "weight"), dtype=np.float32)
     if W.ndim != 4:
@@ -456,6 +495,14 @@ def _conv(n, ctx: Context):
         _fail(n, f"group={group} is not supported; use group=1 or a depthwise convolution (group = channels)")
     if not (np.all(np.isfinite(kernel)) and np.all(np.isfinite(bias))):
         _fail(n, "weights contain NaN or Inf; retrain or clean the model")
+    attrs = {"in_height": h, "in_width": w, "n_chan": c, "n_filt": f, "kernel_size": k, "strides": s,
+             "padding": "same" if any(pads) else "valid", "pads": pads}
+    if v.scale is not None:
+        from .requant_nodes import weighted_codes
+        orient = (lambda q: q.transpose(2, 3, 1, 0)) if op == "conv2d" else (lambda q: q[:, 0].transpose(1, 2, 0))
+        return weighted_codes(ctx, n, v, n.input[1], orient, b_name, bias,
+                              lambda kk, bb: Node(ctx.unique(n.name), op, [v.node], (oh, ow, f), attrs=attrs,
+                                                  weights={"kernel": kk, "bias": bb}), (f, oh, ow))
     types = _weight_types(ctx, n, kernel, bias, n.input[1], b_name)
     name = ctx.unique(n.name)
     ctx.add(Node(name, op, [v.node], (oh, ow, f),
@@ -467,7 +514,8 @@ def _conv(n, ctx: Context):
 
 def _pool(n, ctx: Context, mode: str, window=None):
     a = _attrs(n)
-    v = ctx.channels_last(n, ctx.value(n))
+    # max pooling commutes with the pending increasing per-channel x * S + B (S > 0): it may take codes
+    v = ctx.channels_last(n, ctx.value(n, scaled=mode == "max"))
     c, h, w = v.shape
     if window is None:
         k = tuple(int(x) for x in a["kernel_shape"])
@@ -487,7 +535,7 @@ def _pool(n, ctx: Context, mode: str, window=None):
     ctx.add(Node(name, "pooling", [v.node], (oh, ow, c),
                  attrs={"mode": mode, "in_height": h, "in_width": w, "n_chan": c, "pool_size": k, "strides": s,
                         "padding": "same" if any(pads) else "valid", "pads": pads}), n)
-    ctx.set(n, Value(name, (c, oh, ow), True, v.quantized))
+    ctx.set(n, replace(v, node=name, shape=(c, oh, ow), cl=True))
 
 
 @handler("MaxPool")
@@ -520,6 +568,13 @@ def _activation(n, ctx: Context, attrs: dict):
 
 @handler("Relu")
 def _relu(n, ctx):
+    v = ctx.value(n, scaled=True)
+    if v.scale is not None and v.pending:
+        return ctx.set(n, replace(v, relu=True))          # applied by the next Quant's thresholds
+    if v.scale is not None:
+        name = ctx.unique(n.name)                         # codes k * s, s > 0: relu on the codes
+        ctx.add(Node(name, "activation", [v.node], ctx.node_shape(v), attrs={"activation": "relu"}), n)
+        return ctx.set(n, replace(v, node=name, range=(max(v.range[0], 0), max(v.range[1], 0))))
     _activation(n, ctx, {"activation": "relu"})
 
 
@@ -550,7 +605,7 @@ def _clip(n, ctx: Context):
 
 @handler("Identity", "Dropout")
 def _identity(n, ctx: Context):
-    ctx.set(n, ctx.value(n))
+    ctx.set(n, ctx.value(n, scaled=True))
 
 
 @handler("Softmax")
@@ -588,13 +643,14 @@ def _flatten(n, ctx: Context):
     axis = int(_attrs(n).get("axis", 1))
     if axis != 1:
         _fail(n, f"axis={axis} is not supported; flatten everything but the batch (axis=1)")
-    v = ctx.plain(ctx.value(n))
-    ctx.set(n, Value(v.node, (int(np.prod(v.shape)),), False, v.quantized))
+    v = ctx.plain(ctx.value(n, scaled=True))
+    from .requant_nodes import flat_vectors
+    ctx.set(n, replace(flat_vectors(v, (int(np.prod(v.shape)),)), node=v.node))
 
 
 @handler("Reshape")
 def _reshape(n, ctx: Context):
-    v = ctx.value(n)
+    v = ctx.value(n, scaled=True)
     target = [int(d) for d in np.asarray(ctx.need_const(n, 1, "shape")).ravel()]
     full = (1,) + tuple(v.shape)
     shape = [full[i] if d == 0 else d for i, d in enumerate(target)]
@@ -604,7 +660,10 @@ def _reshape(n, ctx: Context):
     if int(np.prod(shape)) != int(np.prod(full)) or not shape or shape[0] != 1:
         _fail(n, f"reshape of {full} to {tuple(target)} is not supported; the batch dimension must stay")
     v = ctx.plain(v)
-    ctx.set(n, Value(v.node, tuple(shape[1:]), False, v.quantized))
+    if v.scale is not None and len(shape) != 2:
+        v = ctx.real(n, v)
+    from .requant_nodes import flat_vectors
+    ctx.set(n, replace(flat_vectors(v, tuple(shape[1:])), node=v.node))
 
 
 @handler("Transpose")
@@ -625,6 +684,7 @@ def _concat(n, ctx: Context):
     vs = [ctx.values.get(i) for i in n.input]
     if len(vs) != 2 or any(v is None for v in vs):
         _fail(n, "only the concatenation of two computed tensors is supported")
+    vs = [ctx.real(n, v) for v in vs]
     axis = int(_attrs(n).get("axis", 1))
     va, vb = vs
     if va.cl != vb.cl:
@@ -692,7 +752,7 @@ def qonnx_to_graph(model, name: str) -> Graph:
     (out,) = model.graph.output
     if out.name not in ctx.values:
         raise FrontendError(f"output {out.name!r} is a constant; the model computes nothing from its input")
-    v = ctx.plain(ctx.values[out.name])
+    v = ctx.plain(ctx.real(model.graph.output[0], ctx.values[out.name]))
     out_shape = tuple(int(d) for d in (model.get_tensor_shape(out.name) or [1])[1:]) or tuple(v.shape)
     node = graph[v.node]
     if tuple(node.shape) != out_shape or node.op == "input" or node.name in graph.inputs:
@@ -703,3 +763,6 @@ def qonnx_to_graph(model, name: str) -> Graph:
     else:
         graph.outputs = [v.node]
     return graph
+
+
+from . import requant_nodes as _requant_nodes  # noqa: E402,F401  (Context.real and the float-scale paths)

@@ -28,8 +28,9 @@ def _make(nodes, inits, in_shape, out_shape, name, opset=13, ir=8):
 
 
 class _Builder:
-    def __init__(self, rng):
+    def __init__(self, rng, float_scales: bool = False):
         self.rng = rng
+        self.float_scales = float_scales
         self.nodes, self.inits, self.k = [], {}, 0
         self.desc = []
 
@@ -48,14 +49,18 @@ class _Builder:
         self.nodes.append(helper.make_node(op, inputs, [out], name=self.name(op), domain=domain, **attrs))
         return out
 
+    def _f(self, s):
+        """A power-of-two scale, or with float_scales a float32 near it."""
+        return s * float(self.rng.uniform(0.55, 1.45)) if self.float_scales else s
+
     def quant(self, x, frac, bits, signed, narrow=False, mode="ROUND", scale=None):
-        s = scale if scale is not None else 2.0 ** -frac
+        s = scale if scale is not None else self._f(2.0 ** -frac)
         return self.node("Quant", [x, self.const("s", s), self.const("z", 0.0), self.const("b", float(bits))],
                          domain=QDOMAIN, signed=int(signed), narrow=int(narrow), rounding_mode=mode)
 
     def act_quant(self, x, relu: bool):
         r = self.rng
-        bits = int(r.integers(1, 9))
+        bits = int(r.integers(2 if self.float_scales else 1, 9))
         signed = not relu and bits > 1 or (not relu and r.random() < 0.5)
         narrow = bool(r.random() < 0.3) and bits > 1
         mode = str(r.choice(MODES))
@@ -69,9 +74,9 @@ class _Builder:
         n_out = shape[0]
         if per_channel:
             fr = r.integers(bits - 3, bits + 1, size=n_out).astype(float)
-            scale = (2.0 ** -fr).reshape((n_out,) + (1,) * (len(shape) - 1))
+            scale = np.array([self._f(2.0 ** -f) for f in fr]).reshape((n_out,) + (1,) * (len(shape) - 1))
         else:
-            scale = 2.0 ** -float(r.integers(bits - 3, bits + 1))
+            scale = self._f(2.0 ** -float(r.integers(bits - 3, bits + 1)))
         narrow = bool(r.random() < 0.5)
         self.desc.append(f"w{bits}{'pc' if per_channel else 'pt'}{'n' if narrow else ''}")
         return self.node("Quant", [self.const("w", w), self.const("ws", scale), self.const("z", 0.0),
@@ -90,13 +95,16 @@ class _Builder:
                                    self.const("b", 16.0)], domain=QDOMAIN, signed=1, narrow=0, rounding_mode="ROUND")
 
 
-def random_qonnx(seed: int, kind: str = "linear", bias: str | None = None):
+def random_qonnx(seed: int, kind: str = "linear", bias: str | None = None, float_scales: bool = False):
     """A random QONNX model (ModelProto) and a description.  kind: 'linear' or 'conv'; bias: 'quant' | 'float' |
     'none' (random when None).  Every Quant has a power-of-two scale, so fpga-gen is exact; accumulators stay
-    below 2**24 so execute_onnx's float32 is exact too (a float bias excepted: see test_qonnx)."""
+    below 2**24 so execute_onnx's float32 is exact too (a float bias excepted: see test_qonnx).  float_scales:
+    every scale a float32 between 0.55 and 1.45 times a power of two (Brevitas' default quantizers), 2-8-bit
+    activations, no average pooling (it takes real values; fpga-gen refuses nothing there but it is not what
+    this profile tests), biases float or none."""
     r = np.random.default_rng(seed)
-    bld = _Builder(r)
-    bias_kind = bias or str(r.choice(["quant", "float", "none"]))
+    bld = _Builder(r, float_scales)
+    bias_kind = bias or str(r.choice(["float", "none"] if float_scales else ["quant", "float", "none"]))
     if kind == "linear":
         in_shape = (int(r.integers(3, 17)),)
     else:
@@ -125,7 +133,7 @@ def random_qonnx(seed: int, kind: str = "linear", bias: str | None = None):
         x = bld.act_quant(x, relu)
         shape = (f, oh, ow)
         if oh >= 2 and ow >= 2 and r.random() < 0.6:
-            pool = str(r.choice(["MaxPool", "AveragePool"]))
+            pool = "MaxPool" if float_scales else str(r.choice(["MaxPool", "AveragePool"]))
             x = bld.node(pool, [x], kernel_shape=[2, 2], strides=[2, 2])
             shape = (f, oh // 2, ow // 2)
             bld.desc.append(pool)

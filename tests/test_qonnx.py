@@ -156,6 +156,99 @@ def test_brevitas_float_scale_weights_within_bound(brevitas, tmp_path):
     assert np.mean(emu.argmax(1) == ref.argmax(1)) == 1.0
 
 
+# ---------------------------------------------------------------------------------------------- float scales
+def _grid_inputs(shape, n, seed):
+    """Inputs on a 2**-6 grid in [-3, 3): exact in the input type ap_fixed<10,4> the float-scale tests use (the
+    first Quant's thresholds are float32 values compared with the exact input)."""
+    x = np.random.default_rng(seed).random((n,) + tuple(shape)) * 6 - 3
+    return (np.floor(x * 64) / 64).astype(np.float32)
+
+
+def _logit_bound(project, x):
+    """The stated bound where a float-scale accumulator is the output (an apply_scale: acc * S + B held exactly):
+    the reference rounds x_q = float32(k_x * s_x), w_q, each product and each of the n_in + 1 additions in
+    float32, so |emu - ref| <= (n_in + 4) * 2**-24 * (|B| + sum |x_i w_i|) per output (first order)."""
+    out = project.graph.output_nodes()[0]
+    if out.op != "apply_scale":
+        return None
+    dense = project.graph[out.inputs[0]]
+    trace = project.emulator().predict(x, trace=True)
+    codes = trace[dense.inputs[0]].reshape(len(x), -1)
+    k = dense.weights["kernel"].reshape(-1, dense.weights["kernel"].shape[-1])
+    mag = (np.abs(codes) @ np.abs(k)) * out.weights["scale"] + np.abs(out.weights["bias"])
+    return (k.shape[0] + 4) * 2.0 ** -24 * mag
+
+
+def _float_scale_one(tmp_path, seed, kind, csim_too=False):
+    model, desc = random_qonnx(seed, kind, float_scales=True)
+    project = fpga_gen.convert(str(_save(model, tmp_path, f"f{seed}.onnx")), input_precision="ap_fixed<10,4>")
+    assert any(n.attrs.get("function") == "multithreshold" for n in project.graph), desc
+    x = _grid_inputs(project.graph.input_nodes()[0].shape, 200, seed)
+    emu, ref = project.predict(x), project.model.predict(x)
+    bound = _logit_bound(project, x)
+    if bound is None:       # the model ends in a Quant: its codes and float32 values, bit for bit
+        assert np.array_equal(emu, ref), f"seed {seed} ({desc}): {np.mean(emu == ref):.4f} equal"
+    else:
+        assert np.all(np.abs(emu - ref) <= bound), f"seed {seed} ({desc})"
+        assert np.mean(emu.argmax(1) == ref.argmax(1)) >= 0.99, f"seed {seed} ({desc})"
+    if csim_too:
+        assert np.array_equal(project.predict(x[:50], backend="csim"), emu[:50]), f"seed {seed} ({desc}): csim"
+
+
+@pytest.mark.parametrize("seed,kind", [(1, "conv"), (24, "linear"), (19, "conv"), (8, "linear")])
+def test_random_float_scales(tmp_path, seed, kind):
+    """Non-power-of-two scales everywhere: equal to execute_onnx bit for bit where the model ends in a Quant
+    (multithreshold levels from qonnx's own float32 quantizer), within the stated bound on float logits."""
+    _fuzz_csim = seed in (1, 24)
+    _float_scale_one(tmp_path, seed, kind, csim_too=_fuzz_csim)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(200, 260))
+def test_random_float_scales_long(tmp_path, seed):
+    _float_scale_one(tmp_path, seed, "conv" if seed % 2 else "linear", csim_too=seed % 10 == 0)
+
+
+def _brevitas_default(final_quant: bool, conv: bool = False):
+    """Brevitas' default quantizers: Int8ActPerTensorFloat in, Int8WeightPerTensorFloat (per-channel float for
+    the conv) weights, float biases, Uint8ActPerTensorFloat ReLUs; a QuantIdentity at the end or float logits."""
+    import torch
+    import brevitas.nn as qnn
+    from brevitas.quant import Int8WeightPerChannelFloat
+    torch.manual_seed(5)
+    if conv:
+        layers = [qnn.QuantIdentity(return_quant_tensor=True),
+                  qnn.QuantConv2d(2, 4, 3, padding=1, weight_quant=Int8WeightPerChannelFloat,
+                                  return_quant_tensor=True),
+                  qnn.QuantReLU(return_quant_tensor=True), torch.nn.MaxPool2d(2), torch.nn.Flatten(),
+                  qnn.QuantLinear(36, 10, bias=True, return_quant_tensor=final_quant)]
+    else:
+        layers = [qnn.QuantIdentity(return_quant_tensor=True), qnn.QuantLinear(64, 16, bias=True,
+                                                                              return_quant_tensor=True),
+                  qnn.QuantReLU(return_quant_tensor=True),
+                  qnn.QuantLinear(16, 10, bias=True, return_quant_tensor=final_quant)]
+    if final_quant:
+        layers.append(qnn.QuantIdentity(return_quant_tensor=False))
+    return torch.nn.Sequential(*layers)
+
+
+@pytest.mark.parametrize("final_quant,conv", [(True, False), (False, False), (True, True)])
+def test_brevitas_default_float_quantizers(brevitas, tmp_path, final_quant, conv):
+    shape = (2, 6, 6) if conv else (64,)
+    path = export_brevitas(_brevitas_default(final_quant, conv), shape, tmp_path / "d.onnx",
+                           calib=_grid_inputs(shape, 64, 9))
+    project = fpga_gen.convert(str(path), input_precision="ap_fixed<10,4>")
+    x = _grid_inputs(shape, 200, 3)
+    emu, ref = project.predict(x), project.model.predict(x)
+    if final_quant:
+        assert np.array_equal(emu, ref), f"{np.mean(emu == ref):.4f} equal"
+    else:
+        assert np.all(np.abs(emu - ref) <= _logit_bound(project, x))
+        assert np.mean(emu.argmax(1) == ref.argmax(1)) == 1.0
+    assert len(np.unique(emu)) > 20
+    assert np.array_equal(project.predict(x[:40], backend="csim"), emu[:40])
+
+
 # ---------------------------------------------------------------------------------------------- float ONNX
 def test_float_torch_onnx_with_calibration(tmp_path):
     torch = pytest.importorskip("torch")

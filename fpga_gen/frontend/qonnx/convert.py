@@ -752,7 +752,7 @@ def qonnx_to_graph(model, name: str) -> Graph:
     (out,) = model.graph.output
     if out.name not in ctx.values:
         raise FrontendError(f"output {out.name!r} is a constant; the model computes nothing from its input")
-    v = ctx.plain(ctx.real(model.graph.output[0], ctx.values[out.name]))
+    v = ctx.plain(ctx.real(None, ctx.values[out.name]))
     out_shape = tuple(int(d) for d in (model.get_tensor_shape(out.name) or [1])[1:]) or tuple(v.shape)
     node = graph[v.node]
     if tuple(node.shape) != out_shape or node.op == "input" or node.name in graph.inputs:

@@ -5,8 +5,9 @@ with qonnx's execute_onnx.  Then the same for a plain float PyTorch MLP through 
 
     python examples/brevitas_digits.py                  # ~1-2 min on 2 cores (needs torch, brevitas, onnx, qonnx)
 
-Exits 1 unless, on the test set, csim == emulator == execute_onnx bit for bit for the Brevitas model and
-csim == emulator for the float one.
+Exits 1 unless, on the test set, csim == emulator == execute_onnx bit for bit for the fixed-point Brevitas
+model, csim == emulator and argmax agreement >= 99.8 % with execute_onnx for Brevitas' default (float-scale)
+quantizers, and csim == emulator for the float one.
 """
 
 import argparse
@@ -28,6 +29,19 @@ def brevitas_model(bits: int):
         qnn.QuantLinear(32, 32, bias=True, return_quant_tensor=True, **w),
         qnn.QuantReLU(act_quant=Uint8ActPerTensorFixedPoint, bit_width=bits, return_quant_tensor=True),
         qnn.QuantLinear(32, 10, bias=True, return_quant_tensor=False, **w),     # logits
+    )
+
+
+def brevitas_default_model():
+    """Brevitas' default quantizers: float (non-power-of-two) scales, float biases: FINN-style integer codes and
+    per-channel thresholds on the FPGA (docs/qonnx.md)."""
+    import torch
+    import brevitas.nn as qnn
+    return torch.nn.Sequential(
+        qnn.QuantIdentity(return_quant_tensor=True),                       # Int8ActPerTensorFloat
+        qnn.QuantLinear(64, 32, bias=True, return_quant_tensor=True),      # Int8WeightPerTensorFloat, float bias
+        qnn.QuantReLU(return_quant_tensor=True),                           # Uint8ActPerTensorFloat
+        qnn.QuantLinear(32, 10, bias=True, return_quant_tensor=False),     # float logits
     )
 
 
@@ -93,6 +107,24 @@ def main() -> int:
     print(f"emulator == execute_onnx (bitwise) {np.array_equal(emu, ref)}")
     print(f"csim == emulator (bitwise)         {np.array_equal(csim, emu)}")
     ok &= bool(np.array_equal(emu, ref) and np.array_equal(csim, emu))
+
+    # ---- Brevitas' default (float-scale) quantizers: integer codes + thresholds, float logits within float32
+    dmodel = train(brevitas_default_model(), x_train, y_train, args.epochs)
+    default_path = work / "brevitas_default.onnx"
+    export_qonnx(dmodel, torch.zeros(1, 64), export_path=str(default_path), dynamo=False)
+    # the pixels k/16 are exact in ap_ufixed<5,1>: the first Quant's float32 thresholds see the true inputs
+    dproject = fpga_gen.convert(str(default_path), input_precision="ap_ufixed<5,1>", tb_inputs=x_test[:100],
+                                name="brevitas_default")
+    dproject.write(work / "brevitas_default", force=True)
+    demu = dproject.predict(x_test)
+    dref = dproject.model.predict(x_test)
+    dcsim = fpga_csim.predict(work / "brevitas_default", x_test)
+    agree = float(np.mean(demu.argmax(1) == dref.argmax(1)))
+    print(f"default quantizers: execute_onnx accuracy {np.mean(dref.argmax(1) == y_test) * 100:.2f} %, "
+          f"csim {np.mean(dcsim.argmax(1) == y_test) * 100:.2f} %, argmax agreement {agree * 100:.2f} %, "
+          f"max |logit diff| {np.abs(demu - dref).max():.3g}")
+    print(f"csim == emulator (bitwise)         {np.array_equal(dcsim, demu)}")
+    ok &= bool(np.array_equal(dcsim, demu) and agree >= 0.998)
 
     # ---- plain float PyTorch through torch.onnx.export, types calibrated on the training inputs
     fmodel = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))

@@ -182,18 +182,27 @@ def _logit_bound(project, x):
     return (k.shape[0] + 4) * 2.0 ** -24 * mag
 
 
-def _float_scale_one(tmp_path, seed, kind, csim_too=False):
+def _assert_logits(emu, ref, bound, what):
+    """Within the bound everywhere; the same arg-max wherever the reference's best logit leads the second by
+    more than twice the bound (low-bit models tie often: a tie may fall either way within float32 rounding)."""
+    assert np.all(np.abs(emu - ref) <= bound), what
+    top2 = np.sort(ref, axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 2 * bound.max(axis=1)
+    assert clear.mean() > 0.5, what
+    assert np.array_equal(emu.argmax(1)[clear], ref.argmax(1)[clear]), what
+
+
+def _float_scale_one(tmp_path, seed, kind, csim_too=False, exact=False):
     model, desc = random_qonnx(seed, kind, float_scales=True)
     project = fpga_gen.convert(str(_save(model, tmp_path, f"f{seed}.onnx")), input_precision="ap_fixed<10,4>")
     assert any(n.attrs.get("function") == "multithreshold" for n in project.graph), desc
     x = _grid_inputs(project.graph.input_nodes()[0].shape, 200, seed)
     emu, ref = project.predict(x), project.model.predict(x)
     bound = _logit_bound(project, x)
-    if bound is None:       # the model ends in a Quant: its codes and float32 values, bit for bit
-        assert np.array_equal(emu, ref), f"seed {seed} ({desc}): {np.mean(emu == ref):.4f} equal"
+    if bound is None:       # the model ends in a Quant: its float32 values; exact unless a sum sits on a boundary
+        assert np.mean(emu == ref) >= (1.0 if exact else 0.99), f"seed {seed} ({desc}): {np.mean(emu == ref):.4f} equal"
     else:
-        assert np.all(np.abs(emu - ref) <= bound), f"seed {seed} ({desc})"
-        assert np.mean(emu.argmax(1) == ref.argmax(1)) >= 0.99, f"seed {seed} ({desc})"
+        _assert_logits(emu, ref, bound, f"seed {seed} ({desc})")
     if csim_too:
         assert np.array_equal(project.predict(x[:50], backend="csim"), emu[:50]), f"seed {seed} ({desc}): csim"
 
@@ -202,8 +211,11 @@ def _float_scale_one(tmp_path, seed, kind, csim_too=False):
                                        pytest.param(8, "linear", marks=pytest.mark.slow)])
 def test_random_float_scales(tmp_path, seed, kind):
     """Non-power-of-two scales everywhere: equal to execute_onnx bit for bit where the model ends in a Quant
-    (multithreshold levels from qonnx's own float32 quantizer), within the stated bound on float logits."""
-    _float_scale_one(tmp_path, seed, kind, csim_too=seed == 1)
+    (multithreshold levels from qonnx's own float32 quantizer; these models: every value), within the stated
+    bound on float logits.  The long profile allows 1 % of the values to differ: a threshold follows one float32
+    product acc * S where execute_onnx sums float32 products, so a sum on a rounding boundary can go the other
+    way (1 value in 1,000 of one model in 60 so far)."""
+    _float_scale_one(tmp_path, seed, kind, csim_too=seed == 1, exact=True)
 
 
 @pytest.mark.slow
@@ -247,8 +259,7 @@ def test_brevitas_default_float_quantizers(brevitas, tmp_path, final_quant, conv
     if final_quant:
         assert np.array_equal(emu, ref), f"{np.mean(emu == ref):.4f} equal"
     else:
-        assert np.all(np.abs(emu - ref) <= _logit_bound(project, x))
-        assert np.mean(emu.argmax(1) == ref.argmax(1)) == 1.0
+        _assert_logits(emu, ref, _logit_bound(project, x), "Brevitas defaults")
     assert len(np.unique(emu)) > 20
     if conv:                # (slow) csim of the multithreshold after a conv; the linear form: test_random_float_scales
         assert np.array_equal(project.predict(x[:40], backend="csim"), emu[:40])

@@ -764,5 +764,3 @@ def qonnx_to_graph(model, name: str) -> Graph:
         graph.outputs = [v.node]
     return graph
 
-
-from . import requant_nodes as _requant_nodes  # noqa: E402,F401  (Context.real and the float-scale paths)

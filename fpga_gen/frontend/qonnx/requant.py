@@ -39,13 +39,10 @@ def level_thresholds(real_of, lo_a: int, hi_a: int, n_chan: int, s: float, bitwi
                      narrow: bool, mode: str) -> tuple[np.ndarray, int, int]:
     """For integers a in [lo_a, hi_a]: (thresholds (n_chan, n_levels - 1), first level, last level) with
     code(a) = first + number of thresholds <= a, code(a) the quantizer on real_of(a, chan) (float32).
-    Thresholds no a reaches are hi_a + 1; the function must be non-decreasing in a (positive scales)."""
-    if bitwidth == 1 and signed:
-        first, last = -1, 1
-        levels = np.array([1])              # -1 -> 1 in one step (codes -1, 1: the count is doubled below)
-    else:
-        first, last, _ = _qfuns(bitwidth, signed, narrow, mode)
-        levels = np.arange(first + 1, last + 1)
+    Thresholds no a reaches are hi_a + 1; the function must be non-decreasing in a (positive scales).  Not for
+    1-bit signed (bipolar) quantizers: their two codes are not consecutive."""
+    first, last, _ = _qfuns(bitwidth, signed, narrow, mode)
+    levels = np.arange(first + 1, last + 1)
     s32 = np.float32(s)
 
     def code(a, c):
@@ -61,20 +58,14 @@ def level_thresholds(real_of, lo_a: int, hi_a: int, n_chan: int, s: float, bitwi
         ok = code(mid.astype(np.float64), chans) >= want
         hi = np.where(ok, mid, hi)
         lo = np.where(ok, lo, mid + 1)
-    thr = lo.reshape(n_chan, len(levels)).astype(np.float64)
-    if bitwidth == 1 and signed:
-        return thr, -1, 1
-    return thr, first, last
+    return lo.reshape(n_chan, len(levels)).astype(np.float64), first, last
 
 
 def float_thresholds(s: float, bitwidth: int, signed: bool, narrow: bool, mode: str) -> tuple[np.ndarray, int]:
     """A Quant on real float32 inputs: the smallest float32 x reaching each level (one channel), and the
-    first level.  Binary search over float32 values in their order."""
-    if bitwidth == 1 and signed:
-        levels, first = np.array([1.0]), -1
-    else:
-        first, last, _ = _qfuns(bitwidth, signed, narrow, mode)
-        levels = np.arange(first + 1, last + 1, dtype=np.float64)
+    first level.  Binary search over float32 values in their order (not for 1-bit signed quantizers)."""
+    first, last, _ = _qfuns(bitwidth, signed, narrow, mode)
+    levels = np.arange(first + 1, last + 1, dtype=np.float64)
     s32 = np.float32(s)
 
     def to_f(k):            # ordered int -> float32 (negative floats: the bit pattern reversed)

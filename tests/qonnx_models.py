@@ -203,7 +203,7 @@ def brevitas_cnn(seed: int = 0, channels: int = 1, size: int = 8, n_out: int = 1
     return torch.nn.Sequential(*layers).eval()
 
 
-def export_brevitas(module, in_shape, path, calib=None):
+def export_brevitas(module, in_shape, path, calib=None, dynamo=False):
     """Run a calibration batch through the module (Brevitas' fixed-point activation scales depend on the data
     seen in training mode), then export_qonnx to ``path``."""
     import torch
@@ -214,5 +214,7 @@ def export_brevitas(module, in_shape, path, calib=None):
     with torch.no_grad():
         module(torch.as_tensor(x, dtype=torch.float32))
     module.eval()
-    export_qonnx(module, torch.zeros((1,) + tuple(in_shape)), export_path=str(path), dynamo=False)
+    # dynamo=False: the TorchScript exporter (0.3 s; IR 9, opset 20 here); dynamo=True: torch.export (~15 s; IR 10,
+    # opset 20), torch 2.13's default
+    export_qonnx(module, torch.zeros((1,) + tuple(in_shape)), export_path=str(path), dynamo=dynamo)
     return path

@@ -65,6 +65,15 @@ def test_brevitas_mlp_bit_exact(brevitas, tmp_path, bits, bias):
     assert len(np.unique(emu)) > 50            # the outputs are not a constant
 
 
+@pytest.mark.slow
+def test_brevitas_dynamo_export_bit_exact(brevitas, tmp_path):
+    """torch.onnx's default exporter (torch.export: IR 10, other node names) reads the same."""
+    path = export_brevitas(brevitas_mlp(seed=2), (64,), tmp_path / "mlp.onnx", dynamo=True)
+    proto = onnx.load(str(path))
+    assert proto.ir_version == 10
+    _assert_exact(path, _inputs((64,), lo=-1, hi=2), csim_too=False)
+
+
 @pytest.mark.parametrize("per_channel", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_brevitas_cnn_bit_exact(brevitas, tmp_path, per_channel):
     path = export_brevitas(brevitas_cnn(seed=3, channels=2, size=6, per_channel=per_channel), (2, 6, 6),

@@ -10,8 +10,9 @@ from ..loader import FrontendError
 
 __all__ = ["load_qonnx_model", "IR_VERSIONS", "OPSET_VERSIONS", "QONNX_DOMAINS", "import_onnx"]
 
-# the ONNX IR versions and default-domain opsets the frontend is tested with (Brevitas 0.13 export_qonnx
-# and torch.onnx.export write IR 10 with opset 18-20; qonnx's converters write IR 7-8, opset 11-13)
+# the ONNX IR versions and default-domain opsets the frontend accepts (tested: Brevitas 0.13 export_qonnx writes
+# IR 9 (TorchScript exporter) or 10 (torch.export) with opset 20; torch.onnx.export(opset_version=13) and the
+# tests' own QONNX graphs IR 8, opset 13; the ops read here have kept their semantics across 11-21)
 IR_VERSIONS = (7, 11)
 OPSET_VERSIONS = (11, 21)
 QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas")

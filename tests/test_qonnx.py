@@ -434,3 +434,67 @@ def test_error_nonzero_zero_point(tmp_path):
         fpga_gen.convert(str(_save(_make(b.nodes, b.inits, (4,), (4,), "tiny"), tmp_path)))
     assert str(e.value) == ("node 'q_zp' (Quant): zero point 3.0 is not supported; use a zero point of 0 (a "
                             "symmetric or unsigned quantizer)")
+
+
+# ---------------------------------------------------------------------------------------------- the other ops
+def _ops_model(kind: str):
+    """A small QONNX CNN around one op family (power-of-two scales): exact ones compared bit for bit."""
+    b = _Builder(np.random.default_rng(7))
+    x = b.quant("x", 4, 8, True)                                       # (2, 4, 4) input
+    w1 = b.weights((3, 2, 3, 3), False, 6)
+    c1 = b.node("Conv", [x, w1], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    r1 = b.quant(b.node("Relu", [c1]), 4, 6, False)                     # (3, 4, 4), codes on 2**-4
+    if kind == "merge":
+        w2 = b.weights((3, 2, 1, 1), True, 5)
+        c2 = b.quant(b.node("Conv", [x, w2], kernel_shape=[1, 1]), 3, 6, True)
+        added = b.node("Add", [r1, c2])
+        y = b.node("Concat", [added, c2], axis=1)                       # (6, 4, 4)
+        y = b.node("GlobalAveragePool", [y])                            # 16 cells: exact
+        y = b.node("Flatten", [y], axis=1)
+        out_shape = (6,)
+    elif kind == "layout":
+        y = b.node("Mul", [r1, b.const("m", np.array([0.5, 2.0, 0.25]).reshape(1, 3, 1, 1))])
+        y = b.node("Clip", [y, b.const("lo", np.float32(0.0)), b.const("hi", np.float32(1.0))])
+        y = b.node("Transpose", [y], perm=[0, 2, 3, 1])                  # (4, 4, 3)
+        y = b.node("Reshape", [y, b.const("shape", np.array([1, 48]))])     # made int64 below
+        w3 = b.weights((5, 48), False, 6)
+        y = b.node("Gemm", [y, w3], transB=1)
+        out_shape = (5,)
+    else:                                                               # float ops: approximations
+        w3 = b.weights((5, 48), False, 6)
+        y = b.node("Gemm", [b.node("Flatten", [r1], axis=1), w3], transB=1)
+        y = b.node("BatchNormalization", [y, b.const("g", np.linspace(0.5, 1.5, 5)), b.const("be", np.zeros(5)),
+                                          b.const("mu", np.full(5, 0.1)), b.const("va", np.full(5, 2.0))],
+                   epsilon=1e-5)
+        y = b.node("Softmax", [y], axis=1)
+        out_shape = (5,)
+    b.nodes[-1].output[0] = "y"
+    model = _make(b.nodes, b.inits, (2, 4, 4), out_shape, f"ops_{kind}")
+    if kind == "layout":        # the Reshape's shape is an int64 constant
+        from onnx import numpy_helper
+        for i, init in enumerate(model.graph.initializer):
+            if init.name.startswith("shape"):
+                model.graph.initializer[i].CopyFrom(numpy_helper.from_array(np.array([1, 48], dtype=np.int64),
+                                                                            init.name))
+    return model
+
+
+@pytest.mark.parametrize("kind", ["merge", "layout"])
+def test_other_ops_bit_exact(tmp_path, kind):
+    """Add and Concat of two branches, GlobalAveragePool, Flatten; Mul by a per-channel constant, Clip,
+    Transpose, Reshape: emulator == execute_onnx (the emulator's kernels are held to csim elsewhere)."""
+    project = fpga_gen.convert(str(_save(_ops_model(kind), tmp_path)))
+    x = _inputs((2, 4, 4), n=100, seed=3)
+    emu, ref = project.predict(x), project.model.predict(x)
+    assert np.array_equal(emu, ref), f"{np.mean(emu == ref):.4f} equal"
+    assert len(np.unique(emu)) > 10
+
+
+def test_float_ops_close(tmp_path):
+    """BatchNormalization (default precision) and Softmax (tables) are approximations: close, same arg-max."""
+    project = fpga_gen.convert(str(_save(_ops_model("float"), tmp_path)))
+    assert [n.op for n in project.graph][-2:] == ["batchnorm", "softmax"]
+    x = _inputs((2, 4, 4), n=100, seed=4)
+    emu, ref = project.predict(x), project.model.predict(x)
+    assert np.abs(emu - ref).max() < 0.02
+    assert np.mean(emu.argmax(1) == ref.argmax(1)) >= 0.95

@@ -294,7 +294,9 @@ def test_float_torch_onnx_with_calibration(tmp_path):
     torch.manual_seed(0)
     m = torch.nn.Sequential(torch.nn.Linear(16, 12), torch.nn.ReLU(), torch.nn.Linear(12, 4)).eval()
     path = tmp_path / "float_mlp.onnx"
-    torch.onnx.export(m, torch.zeros(1, 16), str(path), dynamo=False, opset_version=13)
+    # a dynamic batch dimension (set to 1 on load: the reference runs one sample at a time)
+    torch.onnx.export(m, torch.zeros(1, 16), str(path), dynamo=False, opset_version=13, input_names=["x"],
+                      output_names=["y"], dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
     x = _inputs((16,), n=300, lo=0, hi=4)
     np.save(tmp_path / "x.npy", x)
     project = fpga_gen.convert(str(path), calibrate=str(tmp_path / "x.npy"))
@@ -304,6 +306,7 @@ def test_float_torch_onnx_with_calibration(tmp_path):
         want = m(torch.as_tensor(x)).numpy()
     assert np.abs(emu - want).max() < 0.02 * max(1.0, np.abs(want).max())
     assert np.mean(emu.argmax(1) == want.argmax(1)) >= 0.99
+    assert np.allclose(project.model.predict(x[:20]), want[:20], atol=1e-5)       # execute_onnx == PyTorch
 
 
 # ---------------------------------------------------------------------------------------------- command line

@@ -81,6 +81,12 @@ def _cleanup(model):
     for n in model.graph.node:
         if n.op_type in ("Quant", "Trunc", "BipolarQuant"):
             n.domain = "qonnx.custom_op.general"     # as cleanup_model does: the op's home in qonnx 1.0
+    inits = {i.name for i in model.graph.initializer}
+    dims = [i.type.tensor_type.shape.dim for i in model.graph.input if i.name not in inits][0]
+    if dims and (dims[0].HasField("dim_param") or dims[0].dim_value != 1):
+        # a dynamic (or other) batch size: 1, as the reference runs one sample at a time
+        from qonnx.transformation.change_batchsize import ChangeBatchSize
+        model = model.transform(ChangeBatchSize(1))
     for t in (InferShapes(), GiveUniqueParameterTensors(),
               FoldConstants(exclude_op_types=["Quant", "BipolarQuant", "QuantizeLinear", "DequantizeLinear"]),
               FoldTransposeIntoQuantInit(), RemoveUnusedTensors(), RemoveStaticGraphInputs()):

@@ -85,6 +85,26 @@ def test_brevitas_cnn_bit_exact(brevitas, tmp_path, per_channel):
     assert emu.shape == (100, 10)
 
 
+def test_brevitas_trunc_avg_pool_bit_exact(brevitas, tmp_path):
+    """TruncAvgPool2d exports AveragePool + Trunc (qonnx opset 2): the average of 2x2 windows of a quantized
+    tensor is on the grid of the Trunc's scale, so the Trunc is a cast."""
+    import torch
+    import brevitas.nn as qnn
+    from brevitas.quant import Int8ActPerTensorFixedPoint, Int8WeightPerTensorFixedPoint, Int16Bias
+    torch.manual_seed(0)
+    w = dict(weight_quant=Int8WeightPerTensorFixedPoint, bias_quant=Int16Bias)
+    m = torch.nn.Sequential(
+        qnn.QuantIdentity(act_quant=Int8ActPerTensorFixedPoint, return_quant_tensor=True),
+        qnn.QuantConv2d(2, 4, 3, padding=1, return_quant_tensor=True, **w),
+        qnn.QuantReLU(act_quant=Int8ActPerTensorFixedPoint, return_quant_tensor=True),
+        qnn.TruncAvgPool2d(2, bit_width=6, return_quant_tensor=True), torch.nn.Flatten(),
+        qnn.QuantLinear(16, 5, **w))
+    project, _ = _assert_exact(export_brevitas(m, (2, 4, 4), tmp_path / "trunc.onnx"),
+                               _inputs((2, 4, 4), n=100, lo=-1, hi=2), csim_too=False)
+    trunc = [n for n in project.graph if n.meta.get("onnx_op") == "Trunc"]
+    assert len(trunc) == 1 and trunc[0].types["result"].width == 6
+
+
 # ---------------------------------------------------------------------------------------------- the fuzzer
 def _fuzz_one(tmp_path, seed, kind, bias, csim_too):
     model, desc = random_qonnx(seed, kind, bias)

@@ -287,6 +287,50 @@ def _bipolar(n, ctx: Context):
     _quant_node(ctx, n, ctx.value(n), ("step", s))
 
 
+def _known_frac(ctx: Context, name: str):
+    """Fraction bits every value of node ``name`` is known (at conversion time) to fit in, or None: a type the
+    frontend set (a Quant), through data movement, max pooling and average pooling of power-of-two windows."""
+    node = ctx.graph[name]
+    t = node.types.get("result") or node.meta.get("override", {}).get("result")
+    if t is not None:
+        return t.frac
+    if node.op in ("transpose",) or (node.op == "pooling" and node.attrs["mode"] == "max"):
+        return _known_frac(ctx, node.inputs[0])
+    if node.op == "pooling" and not any(node.attrs["pads"]):
+        cells = int(np.prod(node.attrs["pool_size"]))
+        f = _known_frac(ctx, node.inputs[0])
+        if f is not None and cells & (cells - 1) == 0:
+            return f + cells.bit_length() - 1          # the average of 2**k cells: k more fraction bits, exact
+    return None
+
+
+@handler("Trunc")
+def _trunc(n, ctx: Context):
+    """qonnx 1.0 Trunc (opset 2, Brevitas' TruncAvgPool2d): y = round(x / s) / 2**(fi - fo), clipped, rounded with
+    rounding_mode, times 2**-fo.  With x on the grid of s the first rounding is exact, and the rest is a cast."""
+    if len(n.input) != 6:
+        _fail(n, "the 5-input Trunc of qonnx opset 1 is not supported; export with qonnx opset 2 (Brevitas >= 0.11)")
+    a = _attrs(n)
+    s = _scalar(n, ctx.need_const(n, 1, "scale"), "scale")
+    z = _scalar(n, ctx.need_const(n, 2, "zero point"), "zero point")
+    so = _scalar(n, ctx.need_const(n, 4, "output scale"), "output scale")
+    ob = _scalar(n, ctx.need_const(n, 5, "output bit width"), "output bit width")
+    if z != 0:
+        _fail(n, f"zero point {z!r} is not supported; use a zero point of 0")
+    fi, fo = _po2_frac(n, s), _po2_frac(n, so)
+    v = ctx.value(n)
+    known = _known_frac(ctx, v.node)
+    if known is None or known > fi:
+        _fail(n, f"its input is not known to lie on the grid of its scale {s!r}, so its first rounding is not a "
+                 f"fixed-point cast; supported: a Trunc after an average pooling of power-of-two windows of a "
+                 f"quantized tensor (Brevitas' TruncAvgPool2d)")
+    signed, narrow = bool(a.get("signed", 1)), bool(a.get("narrow", 0))
+    if narrow and not signed:
+        _fail(n, "narrow unsigned truncation is not supported")
+    spec = quant_cast(n, so, 0.0, ob, signed, narrow, a.get("rounding_mode", "FLOOR"))
+    _quant_node(ctx, n, v, spec)
+
+
 # ---------------------------------------------------------------------------------------------- weighted
 def _weight_types(ctx: Context, onnx_node, kernel, bias, w_name: str, b_name: str | None) -> dict:
     """Exact types for a quantized layer's kernel and bias (float32 values are dyadic: held exactly); {} for a

@@ -10,9 +10,11 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,dask]'
+	$(BIN)/pip install -q -e '.[test,dask,onnx]'
 	# PyTorch (CPU wheel on this machine) for the gpu backend and its tests; optional
 	$(BIN)/pip install -q 'torch==2.13.0' || echo "note: torch not installed; gpu-backend tests will be skipped"
+	# Brevitas (quantization-aware PyTorch; needs torch) for the QONNX tests and examples/brevitas_digits.py
+	$(BIN)/pip install -q 'brevitas==0.13.4' || echo "note: brevitas not installed; Brevitas QONNX tests will be skipped"
 	touch $@
 
 examples/digits_mlp.h5: examples/train_digits_mlp.py | $(VENV)/.installed

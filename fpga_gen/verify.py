@@ -298,8 +298,8 @@ def verify(project, x, labels=None, backend: str = "csim", tolerance="exact", re
         ref_name = "emu"
         expected = _outputs(_chunked(lambda c: project.predict(c, backend="emu"), x, n, "emulator", enabled))
     elif hasattr(reference, "predict") and not isinstance(reference, np.ndarray):
-        ref_name = "keras"
-        expected = _outputs(_chunked(lambda c: reference.predict(c, verbose=0), x, n, "keras", enabled))
+        ref_name = getattr(reference, "reference_name", "keras")      # "qonnx": execute_onnx on an .onnx model
+        expected = _outputs(_chunked(lambda c: reference.predict(c, verbose=0), x, n, ref_name, enabled))
     else:
         ref_name = "given"
         expected = _outputs(reference)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.graph import Node
-from ..ir.quant import affine_type, leaky_types, scale_sum_type
+from ..ir.quant import affine_type, leaky_types, multithreshold_type, scale_sum_type
 from ..ir.types import FixedType
 from .fixed import cast
 from .kernels import kernel, weight_raw
@@ -65,6 +65,16 @@ def quant_act_kernel(node: Node, inputs, in_types, xp):
         for t in thr:
             count = count + xp.where(x >= float(t), 1.0, 0.0)
         return xp.take(levels, count)
+    if fn == "multithreshold":
+        # lo + number of thresholds of the element's channel (flat index % n_chan) <= x
+        thr = np.asarray(node.weights["thresholds"], dtype=np.float64)
+        n_chan, n_thr = thr.shape
+        weight_raw(thr, multithreshold_type(thr, xt))               # exactly representable in their type
+        full = np.tile(thr * 2.0 ** xt.frac, (x.shape[1] // n_chan, 1))     # on x's raw scale (exact: float64)
+        count = xp.zeros_like(x)
+        for t in range(n_thr):
+            count = count + xp.where(x >= xp.asarray(full[:, t]), 1.0, 0.0)
+        return (count + float(a["lo"])) * 2.0 ** rt.frac
     raise NotImplementedError(f"quant_act function {fn!r} has no emulator kernel")
 
 

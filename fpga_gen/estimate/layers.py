@@ -700,6 +700,10 @@ def _quant_act(node, ctx: Context) -> Cost:
         # one comparator of the input's width per threshold and a mux over the levels
         n_thr = len(node.weights.get("thresholds", ()))
         per = n_thr * wx * c.lut_per_adder_bit + (n_thr + 1) * res.width * c.lut_cast_per_bit
+    elif fn == "multithreshold":
+        # [guess] as 'table': a comparator per threshold (one channel's row) and an adder of the counts
+        n_thr = len(node.weights["thresholds"][0])
+        per = n_thr * wx * c.lut_per_adder_bit + res.width * c.lut_per_adder_bit
     else:
         raise UnsupportedOp(f"quant_act {fn!r} has no cost model yet")
     cost = Cost(LUT=n * per, latency_cycles=0, ii_cycles=1)

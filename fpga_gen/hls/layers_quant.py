@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.graph import Graph, Node
-from ..ir.quant import affine_type, leaky_types
+from ..ir.quant import affine_type, leaky_types, multithreshold_type
 from .layers import LayerCode, TypeDef, _fail, _type, handler, weight_array
 from .names import Namer
 
@@ -59,8 +59,20 @@ def quant_act(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerC
         lv = weight_array(namer, f"l_{code.stem}", code.out_type, node, levels, _type(node, "result"), "levels")
         code.weights += [t, lv]
         p.update(threshold_t=td, n_thr=len(thr), t=t.name, levels=lv.name)
+    elif fn == "multithreshold":
+        thr = np.asarray(node.weights["thresholds"], dtype=np.float64)
+        n_chan, n_thr = thr.shape
+        if code.n_in % n_chan:
+            _fail(node, f"{n_chan} channels of thresholds do not fit {code.n_in} values")
+        tt = multithreshold_type(thr, xt)
+        td = namer.unique(f"{code.stem}_threshold_t")
+        code.typedefs.append(TypeDef(td, tt.cpp()))
+        t = weight_array(namer, f"t_{code.stem}", td, node, thr.reshape(-1), tt, "thresholds")
+        code.weights += [t]
+        p.update(threshold_t=td, n_thr=n_thr, n_chan=n_chan, lo=int(a["lo"]), t=t.name)
     else:
-        _fail(node, f"quant_act function {fn!r} has no HLS template; supported: round, leaky, step, table")
+        _fail(node, f"quant_act function {fn!r} has no HLS template; supported: round, leaky, step, table, "
+                    f"multithreshold")
     code.includes = (QUANT_HEADER,)
     code.summary = f"{p['quantizer']} ({fn})"
     code.params.update(p)

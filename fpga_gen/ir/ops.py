@@ -116,6 +116,11 @@ quant_act    Element-wise QKeras activation quantizer (fpga_gen::quant_act_* in 
                (ascending, on the input's grid) and levels (one more, in result):
                levels[number of thresholds <= x]; built by passes/quant_table.py from the function
                evaluated in float64 on every value of the input type.
+             'multithreshold' (QONNX Quant with a float scale, FINN's MultiThreshold): attrs lo (int), n_chan;
+               weights thresholds (n_chan, n_thr), each row ascending (type: the smallest holding them all,
+               ir.quant.multithreshold_type; compared with x exactly); the result is the integer lo + the
+               number of thresholds of the value's channel (flat index % n_chan) <= x.  Built
+               by the QONNX frontend (fpga_gen/frontend/qonnx/requant.py), result type set there.
 apply_scale  y = x * scale[c] + bias[c], c the channel (last axis), as nnet::normalize: the product and
              sum held exactly, cast to result.  weights: scale, bias (n_chan,).  types: scale, bias, result.
              QKeras' per-channel alpha ('auto_po2': powers of two; 'auto': float32 values, held

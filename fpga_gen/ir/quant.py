@@ -9,7 +9,17 @@ import numpy as np
 
 from .types import FixedType, exact_type_for_range
 
-__all__ = ["value_frac", "exact_value_type", "affine_type", "leaky_types", "scale_sum_type"]
+__all__ = ["value_frac", "exact_value_type", "affine_type", "leaky_types", "scale_sum_type", "multithreshold_type"]
+
+
+def multithreshold_type(thresholds, xt: FixedType) -> FixedType:
+    """The type of a quant_act 'multithreshold''s thresholds: the smallest signed type holding them all and every
+    value of the input type xt exactly; the C++ compares in it (ap_fixed's own >= of an ap_ufixed with a negative
+    ap_fixed of another type is wrong: ap_ufixed<8,2>(3.75) >= ap_fixed<33,2>(-1.5) gives false)."""
+    t = exact_value_type(thresholds)
+    frac = max(t.frac, xt.frac)
+    integer = max(t.integer, xt.integer + (0 if xt.signed else 1), 1)
+    return FixedType(integer + frac, integer, True)
 
 
 def value_frac(v: float) -> int | None:

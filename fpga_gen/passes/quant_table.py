@@ -80,6 +80,9 @@ def build_table(xt: FixedType, attrs: dict) -> tuple[np.ndarray, np.ndarray]:
 
 
 def table_types(node: Node, xt: FixedType) -> None:
+    if node.attrs.get("fn") == "given":     # thresholds and levels from the frontend (QONNX: codes -> float32 values)
+        node.types["result"] = node.meta.get("override", {}).get("result") or exact_value_type(node.weights["levels"])
+        return
     thr, levels = build_table(xt, node.attrs)
     node.weights["thresholds"] = thr
     node.weights["levels"] = levels

@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fpga_gen.estimate import DEFAULT, estimate, with_overrides  # noqa: E402
-from fpga_gen.hls4ml_config import apply_to_graph, read_hls4ml_config, to_project_config  # noqa: E402
+from fpga_gen.hls4ml_config import read_hls4ml_config  # noqa: E402
 
 CAL = Path(os.environ.get("FPGA_GEN_CALIBRATION", "/work/shared/calibration"))
 METRICS = ("DSP", "LUT", "FF", "BRAM_18K", "latency")
@@ -55,17 +55,22 @@ pominiq-hls4ml_prj-c28e4f1 rishthakkar-projects_qat_hls4ml_prj_Rank thifjj-proje
 # ---------------------------------------------------------------------------------------------- loading
 
 def load_projects(cal: Path, verbose: bool = False):
-    """[(name, meta, graph|None, hls4ml config, reason)] for every project folder."""
-    from fpga_gen.frontend import load_graph
+    """[(name, meta, project|None, hls4ml config, reason)] for every project folder.
+
+    Every graph is built by the one path ``fpga-gen estimate MODEL --hls4ml-config CFG --part P --clock-period C``
+    takes (``fpga_gen.convert(model, hls4ml=cfg, part=..., clock_period=...)``: hls4ml's types, reuse factors and
+    weight rounding); models the frontend refuses go through the same path from this script's adapter graph."""
+    from fpga_gen.api import convert
     out = []
-    for d in sorted(p for p in cal.iterdir() if p.is_dir()):
+    for d in sorted(p for p in cal.iterdir() if p.is_dir() and (p / "csynth.json").is_file()):
         cs = json.loads((d / "csynth.json").read_text())
         model = next((d / f for f in ("model.h5", "model.keras") if (d / f).is_file()), None)
         h = read_hls4ml_config(d / "hls4ml_config.yml")
-        graph, reason, loader = None, None, "frontend"
+        over = {"part": cs["part"], "clock_period": cs["top"]["clock_target_ns"]}
+        project, reason, loader = None, None, "frontend"
         try:
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                graph, _ = load_graph(str(model))
+                project = convert(str(model), hls4ml=h, **over)
         except Exception as e:  # the frontend's message says which layer
             msg = str(e).splitlines()[0]
             m = re.search(r"layer '([^']+)' has custom class '([^']+)'", msg)
@@ -76,21 +81,23 @@ def load_projects(cal: Path, verbose: bool = False):
             else:
                 reason = "skipped: op not yet in frontend: " + _short_reason(msg)
             try:
-                graph, loader = adapter_graph(model), "adapter"
+                project, loader = convert(adapter_graph(model), hls4ml=h, **over), "adapter"
                 reason = None
             except AdapterError as e2:
                 reason += f"; adapter: {e2}"
-        if graph is not None:
-            try:
-                apply_to_graph(graph, h)
-            except Exception as e:
-                graph, reason = None, f"skipped: config not applicable: {e}"
-        if graph is not None:
-            graph.meta_loader = loader
-        out.append((d.name, cs, graph, h, reason))
+            except Exception as e2:
+                reason += f"; adapter graph refused: {_short_reason(str(e2).splitlines()[0])}"
+        if project is not None:
+            project.meta_loader = loader
+        out.append((d.name, cs, project, h, reason))
         if verbose:
             print(f"loaded {d.name}: {reason or 'ok'}", file=sys.stderr)
     return out
+
+
+def estimate_project(project, constants=DEFAULT):
+    """Exactly what ``fpga-gen estimate`` computes for the project (cli.cmd_estimate)."""
+    return estimate(project.head, project.config, board=project.config.board, constants=constants)
 
 
 def _short_reason(msg: str) -> str:
@@ -287,17 +294,16 @@ def pct(est, real):
 def compare(projects, constants):
     rows = []
     layer_rows = []
-    for name, cs, graph, h, reason in projects:
+    for name, cs, project, h, reason in projects:
         top = cs["top"]
         base = {"project": name, "tool": f"{cs['tool']} {cs['tool_version']}", "part": cs["part"],
                 "io": h.io_type, "strategy": h.model_strategy, "rf": h.model_reuse,
-                "loader": getattr(graph, "meta_loader", None)}
-        if graph is None:
+                "loader": getattr(project, "meta_loader", None)}
+        if project is None:
             rows.append({**base, "skipped": reason})
             continue
-        cfg = to_project_config(h)
         try:
-            est = estimate(graph, cfg, part=cs["part"], clock_period=top["clock_target_ns"], constants=constants)
+            est = estimate_project(project, constants)
         except Exception as e:
             rows.append({**base, "skipped": f"skipped: estimator error: {e}"})
             continue

@@ -83,22 +83,23 @@ def _calibrate_args(p: argparse.ArgumentParser) -> None:
 
 def _convert(args, tb_inputs=None):
     from .api import convert
-    config = args.config
+    config, hls4ml = args.config, None
     if getattr(args, "hls4ml_config", None):
         if args.config:
             raise CliError("give either -c/--config or --hls4ml-config, not both")
-        from .frontend import load_graph
-        from .hls4ml_config import config_from_hls4ml
-        # the frontend's graph tells which layers the config's LayerType keys reach
-        config = config_from_hls4ml(args.hls4ml_config, graph=load_graph(args.model)[0])
+        # the graph hls4ml builds for that config: its types, reuse factors and weight rounding
+        hls4ml = args.hls4ml_config
     if getattr(args, "headroom_bits", None) is not None and not getattr(args, "calibrate", None):
         raise CliError("--headroom-bits applies to calibration; give --calibrate DATA.npy too")
-    return convert(args.model, config=config, tb_inputs=tb_inputs, split_at=getattr(args, "split_at", None),
+    project = convert(args.model, config=config, tb_inputs=tb_inputs, split_at=getattr(args, "split_at", None),
                    calibrate=getattr(args, "calibrate", None), headroom_bits=getattr(args, "headroom_bits", None),
                    board=args.board, part=args.part,
                    io=args.io, strategy=args.strategy, reuse=args.reuse, precision=args.precision,
                    input_precision=args.input_precision, clock_period=args.clock_period, name=args.name,
-                   mult_impl=getattr(args, "mult_impl", None))
+                   mult_impl=getattr(args, "mult_impl", None), **({"hls4ml": hls4ml} if hls4ml else {}))
+    for line in getattr(project, "hls4ml_notes", ()):
+        print(f"fpga-gen: {line}", file=sys.stderr)      # what fpga-gen builds where the config says otherwise
+    return project
 
 
 def cmd_inspect(args) -> int:

@@ -54,7 +54,7 @@ pominiq-hls4ml_prj-c28e4f1 rishthakkar-projects_qat_hls4ml_prj_Rank thifjj-proje
 
 # ---------------------------------------------------------------------------------------------- loading
 
-def load_projects(cal: Path, verbose: bool = False):
+def load_projects(cal: Path, verbose: bool = False, only=None):
     """[(name, meta, project|None, hls4ml config, reason)] for every project folder.
 
     Every graph is built by the one path ``fpga-gen estimate MODEL --hls4ml-config CFG --part P --clock-period C``
@@ -63,6 +63,8 @@ def load_projects(cal: Path, verbose: bool = False):
     from fpga_gen.api import convert
     out = []
     for d in sorted(p for p in cal.iterdir() if p.is_dir() and (p / "csynth.json").is_file()):
+        if only is not None and d.name not in only:
+            continue
         cs = json.loads((d / "csynth.json").read_text())
         model = next((d / f for f in ("model.h5", "model.keras") if (d / f).is_file()), None)
         h = read_hls4ml_config(d / "hls4ml_config.yml")

@@ -29,13 +29,24 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fpga_gen.estimate import DEFAULT, estimate, with_overrides  # noqa: E402
+from fpga_gen.estimate.parts import part_family  # noqa: E402
+from fpga_gen.frontend.hls4ml_prj import is_hls4ml_project, read_hls4ml_project  # noqa: E402
 from fpga_gen.hls4ml_config import read_hls4ml_config  # noqa: E402
 
 CAL = Path(os.environ.get("FPGA_GEN_CALIBRATION", "/work/shared/calibration"))
+#: more public hls4ml projects with committed reports, same layout (never copied into the repository)
+EXTRA = Path(os.environ.get("FPGA_GEN_CALIBRATION_EXTRA", "/work/calib_extra"))
+#: sources left out of every fit and every error figure, and why (decided from the files, before any fit)
+EXCLUDED = {
+    "ArgyKokk/hls4ml_MLP_estimator": "its DSP_* and LUT_* projects have byte-identical firmware and configs but "
+                                     "36-814 vs 0 DSPs: the products were bound by a directive outside the "
+                                     "committed hls4ml files, so the reports do not follow from them",
+}
 METRICS = ("DSP", "LUT", "FF", "BRAM_18K", "latency")
 TARGETS = {"DSP": 10.0, "LUT": 30.0, "FF": 30.0, "latency": 15.0}
 # The 17 projects the [fit] constants were fitted on (the ones the frontend read when they were fitted).  The
@@ -62,17 +73,53 @@ def load_projects(cal: Path, verbose: bool = False, only=None):
     weight rounding); models the frontend refuses go through the same path from this script's adapter graph."""
     from fpga_gen.api import convert
     out = []
-    for d in sorted(p for p in cal.iterdir() if p.is_dir() and (p / "csynth.json").is_file()):
+    seen = set()
+    roots = [cal] if isinstance(cal, (str, Path)) else list(cal)
+    dirs = [d for root in roots for d in sorted(Path(root).iterdir())
+            if d.is_dir() and (d / "csynth.json").is_file() and (d / "hls4ml_config.yml").is_file()]
+    for d in dirs:
         if only is not None and d.name not in only:
             continue
-        cs = json.loads((d / "csynth.json").read_text())
-        model = next((d / f for f in ("model.h5", "model.keras") if (d / f).is_file()), None)
-        h = read_hls4ml_config(d / "hls4ml_config.yml")
+        try:        # the extra collection grows while it is read: a folder may vanish or be half-written
+            cs = json.loads((d / "csynth.json").read_text())
+            src = json.loads((d / "source.json").read_text()) if (d / "source.json").is_file() else {}
+        except (OSError, ValueError):
+            continue
+        key = src.get("report_blob") or d.name           # the same report reached from two collections: once
+        if key in seen:
+            continue
+        seen.add(key)
+        cs["source_repo"] = src.get("repo") or d.name.split("-")[0]
+        model = next((d / f for f in ("model.h5", "model.keras") if (d / f).is_file()), None) or \
+            next(iter(sorted(d.glob("*.h5")) + sorted(d.glob("*.keras"))), None)
+        if model is None:
+            out.append((d.name, cs, None, read_hls4ml_config(d / "hls4ml_config.yml"), "skipped: no model file"))
+            continue
+        try:
+            h = read_hls4ml_config(d / "hls4ml_config.yml")
+        except Exception as e:
+            out.append((d.name, cs, None, None, f"skipped: config refused: {str(e).splitlines()[0][:120]}"))
+            continue
         over = {"part": cs["part"], "clock_period": cs["top"]["clock_target_ns"]}
         project, reason, loader = None, None, "frontend"
+        if EXCLUDED.get(cs["source_repo"]):
+            out.append((d.name, cs, None, h, "excluded: " + EXCLUDED[cs["source_repo"]]))
+            continue
+        if is_hls4ml_project(d):
+            # the firmware is what the tool synthesised (some configs are stale: argykokk's YAML says RF 1 where
+            # parameters.h has 100): the path `fpga-gen estimate DIR --part P --clock-period C` takes
+            try:
+                graph, cfg, notes = read_hls4ml_project(d)
+                cfg = cfg.copy(part=cs["part"], clock_period=cs["top"]["clock_target_ns"])
+                out.append((d.name, cs, SimpleNamespace(head=graph, config=cfg, meta_loader="hls4ml_prj",
+                                                        notes=notes), h, None))
+                continue
+            except Exception as e:
+                reason = f"hls4ml project reader: {str(e).splitlines()[0][:100]}"
         try:
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
                 project = convert(str(model), hls4ml=h, **over)
+            reason = None
         except Exception as e:  # the frontend's message says which layer
             msg = str(e).splitlines()[0]
             m = re.search(r"layer '([^']+)' has custom class '([^']+)'", msg)
@@ -89,17 +136,23 @@ def load_projects(cal: Path, verbose: bool = False, only=None):
                 reason += f"; adapter: {e2}"
             except Exception as e2:
                 reason += f"; adapter graph refused: {_short_reason(str(e2).splitlines()[0])}"
-        if project is not None:
-            project.meta_loader = loader
+        if project is not None:       # what the estimate reads (the CLI's project.head and project.config)
+            project = SimpleNamespace(head=project.head, config=project.config, meta_loader=loader,
+                                      notes=list(getattr(project, "hls4ml_notes", ())))
         out.append((d.name, cs, project, h, reason))
         if verbose:
             print(f"loaded {d.name}: {reason or 'ok'}", file=sys.stderr)
     return out
 
 
-def estimate_project(project, constants=DEFAULT):
-    """Exactly what ``fpga-gen estimate`` computes for the project (cli.cmd_estimate)."""
-    return estimate(project.head, project.config, board=project.config.board, constants=constants)
+def estimate_project(project, constants=DEFAULT, tool=None):
+    """Exactly what ``fpga-gen estimate --tool TOOL`` computes for the project (cli.cmd_estimate)."""
+    return estimate(project.head, project.config, board=project.config.board, constants=constants, tool=tool)
+
+
+def tool_family(cs) -> str:
+    """'vivado' (Vivado HLS 2019-2020) or 'vitis' (Vitis HLS 2021-2025), the ``--tool`` families."""
+    return "vivado" if str(cs.get("tool", "")).lower().startswith("vivado") else "vitis"
 
 
 def _short_reason(msg: str) -> str:
@@ -299,13 +352,15 @@ def compare(projects, constants):
     for name, cs, project, h, reason in projects:
         top = cs["top"]
         base = {"project": name, "tool": f"{cs['tool']} {cs['tool_version']}", "part": cs["part"],
-                "io": h.io_type, "strategy": h.model_strategy, "rf": h.model_reuse,
-                "loader": getattr(project, "meta_loader", None)}
+                "io": h.io_type if h else "?", "strategy": h.model_strategy if h else "?",
+                "rf": h.model_reuse if h else 0, "loader": getattr(project, "meta_loader", None),
+                "source": cs.get("source_repo", name), "tool_family": tool_family(cs),
+                "part_family": part_family(cs["part"])}
         if project is None:
             rows.append({**base, "skipped": reason})
             continue
         try:
-            est = estimate_project(project, constants)
+            est = estimate_project(project, constants, tool=tool_family(cs))
         except Exception as e:
             rows.append({**base, "skipped": f"skipped: estimator error: {e}"})
             continue
@@ -457,13 +512,26 @@ def fit(projects):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--calibration", default=str(CAL))
+    ap.add_argument("--calibration", action="append", help=f"a calibration folder (repeatable; default {CAL} "
+                    f"and, when present, {EXTRA})")
+    ap.add_argument("--cache", help="pickle of the built graphs: read when present, else written (skips TensorFlow)")
+    ap.add_argument("--loso", action="store_true", help="leave-one-source-out: refit the [fit] constants without "
+                    "each source repository and predict it")
     ap.add_argument("--layers", action="store_true", help="print the per-layer comparison")
     ap.add_argument("--fit", action="store_true", help="grid-search the fitted constants")
     ap.add_argument("--json", help="write the comparison to this file")
     args = ap.parse_args(argv)
     t0 = time.time()
-    projects = load_projects(Path(args.calibration))
+    roots = [Path(c) for c in (args.calibration or [CAL] + ([EXTRA] if EXTRA.is_dir() else []))]
+    projects = None
+    if args.cache and Path(args.cache).is_file():
+        import pickle
+        projects = pickle.loads(Path(args.cache).read_bytes())
+    if projects is None:
+        projects = load_projects(roots)
+        if args.cache:
+            import pickle
+            Path(args.cache).write_bytes(pickle.dumps(projects))
     t1 = time.time()
     rows, layer_rows = compare(projects, DEFAULT)
     t2 = time.time()

@@ -31,6 +31,7 @@ def _known_errors() -> tuple:
             TypeParseError, PassError, TemplateError]
     for mod, name in (("fpga_gen.csim", "CsimError"), ("fpga_gen.boards", "BoardError"),
                       ("fpga_gen.estimate.model", "EstimateError"), ("fpga_gen.hls.layers", "HlsWriteError"),
+                      ("fpga_gen.frontend.hls4ml_prj", "Hls4mlProjectError"),
                       ("fpga_gen.verify", "VerifyError"), ("fpga_gen.sweep", "SweepError"),
                       ("fpga_gen.calibrate", "CalibrationError")):
         try:
@@ -218,7 +219,10 @@ def cmd_predict(args) -> int:
 def cmd_estimate(args) -> int:
     from .estimate import estimate
     from .api import load_project
-    if Path(args.model).is_dir() and (Path(args.model) / "fpga_gen_project.json").is_file():
+    from .frontend.hls4ml_prj import is_hls4ml_project
+    if is_hls4ml_project(args.model) and not (Path(args.model) / "fpga_gen_project.json").is_file():
+        project = _hls4ml_project(args)
+    elif Path(args.model).is_dir() and (Path(args.model) / "fpga_gen_project.json").is_file():
         project = load_project(args.model)
         if args.calibrate:
             raise CliError(f"{args.model} is a built project; --calibrate applies to a model file")
@@ -226,7 +230,8 @@ def cmd_estimate(args) -> int:
             project.config = project.config.copy(board=args.board, part=args.part, clock_period=args.clock_period)
     else:
         project = _convert(args)
-    est = estimate(project.head, project.config, board=project.config.board)     # the FPGA part only
+    est = estimate(project.head, project.config, board=project.config.board,     # the FPGA part only
+                   tool=getattr(args, "tool", None))
     cal = getattr(project, "calibration", None)
     if args.json:
         out = est.to_json()
@@ -242,6 +247,25 @@ def cmd_estimate(args) -> int:
         if cal is not None:
             print(cal.to_markdown())
     return 0
+
+
+def _hls4ml_project(args):
+    """``fpga-gen estimate hls4ml_prj``: the graph of an hls4ml project folder, read from its firmware."""
+    from types import SimpleNamespace
+    from .frontend.hls4ml_prj import read_hls4ml_project
+    given = [o for o in ("config", "hls4ml_config", "calibrate", "io", "strategy", "reuse", "precision",
+                         "input_precision", "split_at") if getattr(args, o, None)]
+    if given:
+        raise CliError(f"{args.model} is an hls4ml project (its firmware fixes the design); "
+                       f"--{given[0].replace('_', '-')} applies to a model file")
+    graph, config, notes = read_hls4ml_project(args.model)
+    for line in notes:
+        print(f"fpga-gen: {line}", file=sys.stderr)
+    config = config.copy(board=args.board, part=args.part, clock_period=args.clock_period)
+    if args.board and not args.part:
+        from .boards import load_board
+        config.part = load_board(args.board).part
+    return SimpleNamespace(head=graph, config=config, calibration=None)
 
 
 def cmd_verify(args) -> int:
@@ -392,8 +416,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_predict)
 
     s = sub.add_parser("estimate", help="resource and latency estimate, before any synthesis")
-    s.add_argument("model", help="model file or generated project directory")
+    s.add_argument("model", help="model file, generated project directory or hls4ml project directory")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--tool", help="the HLS tool whose C synthesis to predict: vitis[-VERSION] (default, the flow "
+                                  "fpga-gen writes) or vivado[-VERSION] (Vivado HLS 2019-2020, hls4ml's older flow)")
     _convert_args(s)
     _split_arg(s)
     _calibrate_args(s)

@@ -138,8 +138,9 @@ class Constants:
 
     # ---- timing (ns) ---------------------------------------------------------------------------------------
     #: Clock uncertainty the tool subtracts from the period (fraction).  Vitis HLS default 27 %, Vivado HLS
-    #: 12.5 % [hls4ml][ug1399].  fpga-gen writes Vitis HLS projects.
-    clock_uncertainty: float = 0.27
+    #: 12.5 % [hls4ml][ug1399]; the calibration reports' ``clock_uncertainty_ns`` agree.  fpga-gen writes Vitis
+    #: HLS projects (``--tool vitis``, the default).
+    clock_uncertainty: dict = field(default_factory=lambda: {"vitis": 0.27, "vivado": 0.125})
     #: Delay of one DSP multiply (combinational, no MREG) [ds187/ds925 switching characteristics, rounded; fit]
     t_dsp_mult: dict = field(default_factory=lambda: {
         "7series": 12.0, "ultrascale": 2.6, "ultrascale+": 2.4, "versal": 2.0})
@@ -205,20 +206,25 @@ class Constants:
     fifo_ff_per_bit: float = 2.0
     fifo_min_bram_bits: int = 1024
 
-    def per_family(self, name: str, family: str):
+    def per_family(self, name: str, family: str, tool: str = "vitis"):
+        """A constant for a part family and a tool family: dict keys ``'tool:family'``, then ``tool``, then
+        ``family`` (then ultrascale+), so one number can depend on the tool, the part family or both."""
         v = getattr(self, name)
         if isinstance(v, dict):
-            return v.get(family, v.get("ultrascale+"))
+            for k in (f"{tool}:{family}", tool, family):
+                if k in v:
+                    return v[k]
+            return v.get("ultrascale+", next(iter(v.values())))
         return v
 
-    def resolved(self, family: str) -> "SimpleNamespace":
-        """Every constant with per-family dicts replaced by this family's value (cached; the estimator's
-        models read ``ctx.c.t_add`` etc. from this)."""
-        key = (id(self), family)
+    def resolved(self, family: str, tool: str = "vitis") -> "SimpleNamespace":
+        """Every constant with per-family/per-tool dicts replaced by this family's value (cached; the
+        estimator's models read ``ctx.c.t_add`` etc. from this)."""
+        key = (id(self), family, tool)
         hit = _RESOLVED.get(key)
         if hit is not None and hit[0] is self:
             return hit[1]
-        ns = SimpleNamespace(**{f.name: self.per_family(f.name, family) for f in fields(self)})
+        ns = SimpleNamespace(**{f.name: self.per_family(f.name, family, tool) for f in fields(self)})
         _RESOLVED[key] = (self, ns)
         return ns
 

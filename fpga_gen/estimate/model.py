@@ -9,7 +9,7 @@ from .constants import DEFAULT, Constants
 from .layers import ESTIMATORS, Context, UnsupportedOp
 from .parts import device_resources, part_family
 
-__all__ = ["Estimate", "estimate", "EstimateError", "RESOURCES"]
+__all__ = ["Estimate", "estimate", "EstimateError", "RESOURCES", "TOOLS", "tool_family"]
 
 RESOURCES = ("DSP", "LUT", "FF", "BRAM_18K", "URAM")
 LAYER_KEYS = ("name", "op") + RESOURCES + ("latency_cycles", "ii_cycles")
@@ -35,7 +35,7 @@ class Estimate:
     # ------------------------------------------------------------------ output
     def to_dict(self) -> dict:
         d = {"part": self.part, "family": self.family, "board": self.board, "io_type": self.io_type,
-             "layers": self.layers, "total": self.total}
+             "tool": getattr(self, "tool", "vitis"), "layers": self.layers, "total": self.total}
         if self.available:
             d["available"] = self.available
             d["utilization_pct"] = self.utilization(self.available)
@@ -96,7 +96,7 @@ def _fmt(v) -> str:
 
 def estimate(graph, config=None, part: str | None = None, board: str | None = None, *,
              clock_period: float | None = None, constants: Constants = DEFAULT,
-             available: dict | None = None, board_part: str | None = None) -> Estimate:
+             available: dict | None = None, board_part: str | None = None, tool: str | None = None) -> Estimate:
     """Estimate resources and latency of ``graph`` built with ``config`` (a :class:`ProjectConfig`).
 
     ``part`` overrides the config's part; ``board`` names a board (its part must be given by ``board_part`` or
@@ -121,7 +121,8 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
     family = part_family(part)
     if available is None:
         available = device_resources(part)
-    c = constants.resolved(family)
+    tool = tool_family(tool or getattr(config, "tool", None))
+    c = constants.resolved(family, tool)
     t_eff = period * (1.0 - c.clock_uncertainty)
     layer_cfg = getattr(config, "layers", None) or {}
 
@@ -221,7 +222,26 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
         latency = int(math.ceil(path + c.top_overhead_cycles))
     total = {r: int(tot[r]) for r in RESOURCES}
     total.update({"latency_cycles": latency, "ii_cycles": int(ii), "clock_period_ns": period})
-    return Estimate(layers, total, part, family, io_type, board, available)
+    est = Estimate(layers, total, part, family, io_type, board, available)
+    est.tool = tool
+    return est
+
+
+#: ``--tool`` values: a family and, optionally, the version the calibration reports came from
+TOOLS = ("vitis", "vivado")
+
+
+def tool_family(tool: str | None) -> str:
+    """'vitis-2024.1' -> 'vitis', 'vivado-2020.1' / 'vivado_hls' -> 'vivado'; None -> 'vitis' (the flow fpga-gen
+    writes)."""
+    if not tool:
+        return "vitis"
+    t = str(tool).strip().lower()
+    for fam in TOOLS:
+        if t.startswith(fam):
+            return fam
+    raise EstimateError(f"unknown tool {tool!r}; give vitis[-VERSION] (Vitis HLS, the default) or "
+                        f"vivado[-VERSION] (Vivado HLS 2019-2020)")
 
 
 def _fifo_cost(c: Constants, node) -> tuple[int, int, int]:

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fpga_gen.estimate import DEFAULT, estimate, with_overrides  # noqa: E402
 from fpga_gen.estimate.parts import part_family  # noqa: E402
-from fpga_gen.frontend.hls4ml_prj import is_hls4ml_project, read_hls4ml_project  # noqa: E402
+from fpga_gen.frontend.hls4ml_prj import firmware_layer_names, is_hls4ml_project, read_hls4ml_project  # noqa: E402
 from fpga_gen.hls4ml_config import read_hls4ml_config  # noqa: E402
 
 CAL = Path(os.environ.get("FPGA_GEN_CALIBRATION", "/work/shared/calibration"))
@@ -136,6 +136,16 @@ def load_projects(cal: Path, verbose: bool = False, only=None):
                 reason += f"; adapter: {e2}"
             except Exception as e2:
                 reason += f"; adapter graph refused: {_short_reason(str(e2).splitlines()[0])}"
+        if project is not None and is_hls4ml_project(d):
+            # the model file is not always what was synthesised (hand-edited firmware of one layer): every
+            # dense/conv layer of the model must be one of the firmware's layer calls
+            fw = set(firmware_layer_names(d))
+            missing = [n.name for n in project.head if n.op in ("dense", "conv2d", "conv1d", "depthwise_conv2d")
+                       and n.name not in fw and not any(n.name.startswith(f) for f in fw)]
+            if fw and missing:
+                out.append((d.name, cs, None, h, f"skipped: the firmware the tool synthesised has no layer "
+                                                  f"{missing[0]!r} of the model file ({reason or 'reader'})"))
+                continue
         if project is not None:       # what the estimate reads (the CLI's project.head and project.config)
             project = SimpleNamespace(head=project.head, config=project.config, meta_loader=loader,
                                       notes=list(getattr(project, "hls4ml_notes", ())))
@@ -331,11 +341,36 @@ def match_layers(est_layers: list[dict], report_layers: list[dict]) -> list[tupl
         reps = [r for r in reps if "_Pipelin" not in r["function"]] or reps   # a loop's own report, nested
         if k == "softmax":
             reps = [r for r in reps if not r["function"].startswith("softmax_stable")] or reps
-        reps.sort(key=lambda r: (_config_number(r["function"]) is not None, _config_number(r["function"]) or 0))
         ours = [L for L in est_layers if L["op"] == k]
-        if len(ours) == len(reps):
+        if len(ours) != len(reps):
+            continue
+        numbers = [_config_number(r["function"]) for r in reps]
+        if None not in numbers and len(set(numbers)) == len(numbers):
+            # hls4ml numbers its config structs in layer order: the config number orders the reports
+            reps.sort(key=lambda r: _config_number(r["function"]))
             pairs.extend(zip(ours, reps))
+        else:
+            # Vivado HLS truncates long function names (dense_latency_0_..._0 / ..._1): no config number to
+            # order by, and the suffix is no layer index.  Pair by content: the assignment whose DSP and LUT
+            # counts agree best (DSPs follow from the weights exactly, LUTs roughly)
+            pairs.extend(_pair_by_content(ours, reps))
     return pairs
+
+
+def _pair_by_content(ours, reps):
+    def cost(L, r):
+        return (abs(math.log1p(L["DSP"]) - math.log1p(r.get("DSP") or 0)) * 3
+                + abs(math.log1p(L["LUT"]) - math.log1p(r.get("LUT") or 0)))
+    n = len(ours)
+    if n <= 7:
+        best = min(itertools.permutations(range(n)), key=lambda p: sum(cost(ours[i], reps[j]) for i, j in enumerate(p)))
+        return [(ours[i], reps[j]) for i, j in enumerate(best)]
+    left, out = list(range(n)), []
+    for i in sorted(range(n), key=lambda i: -ours[i]["DSP"]):
+        j = min(left, key=lambda j: cost(ours[i], reps[j]))
+        left.remove(j)
+        out.append((ours[i], reps[j]))
+    return out
 
 
 def pct(est, real):
@@ -478,36 +513,126 @@ def worst(rows, n=5):
 
 # ---------------------------------------------------------------------------------------------- fitting
 
+# The [fit] constants, and the values the fit tries for each (coordinate descent from the defaults, two rounds).
 FIT_GRID = {
-    "dsp_min_csd_digits": [2, 3, 4],
-    "lut_per_product_bit": [1.5, 1.65, 1.8, 1.95],
-    "ff_per_product_stage": [{"7series": a, "ultrascale+": b, "ultrascale": b} for a in (15, 22, 30) for b in (4, 5.5, 7)],
-    "top_overhead_cycles": [0, 1, 2, 4],
+    "lut_per_product_bit": [1.1, 1.3, 1.5, 1.65, 1.8],
+    "ff_per_product_stage": [{"7series": a, "ultrascale+": b, "ultrascale": b}
+                             for a in (6, 12, 22) for b in (2.0, 3.5, 5.5)],
+    "ff_folded_per_product": [2.0, 4.0, 8.0, 12.0],
+    "ff_top": [{"vitis": v, "vivado": w} for v, w in ((0, 0), (0, 1500), (0, 3000), (1500, 3000))],
+    "lut_cast_rnd_per_bit": [0.0, 2.0, 4.0],
+    "lut_cast_sat_per_bit": [0.0, 1.0, 2.5],
+    "folded_ii_extra": [{"vitis": 0, "vivado": 0}, {"vitis": 0, "vivado": 2}, {"vitis": 2, "vivado": 2}],
+    "top_overhead_cycles": [0, 1, 2],
 }
+SCORE_WEIGHTS = (("DSP", 1.0), ("LUT", 1.0), ("FF", 1.0), ("latency", 1.0))
 
 
 def score(rows):
     med = medians(rows)
-    s = 0.0
-    for m, w in (("DSP", 3.0), ("LUT", 1.0), ("FF", 0.5), ("latency", 1.0)):
-        v = med[m][0]
-        s += w * (v if v is not None else 100.0)
-    return s
+    return sum(w * (med[m][0] if med[m][0] is not None else 100.0) for m, w in SCORE_WEIGHTS)
 
 
-def fit(projects):
-    best = (None, None)
-    keys = list(FIT_GRID)
-    for combo in itertools.product(*(FIT_GRID[k] for k in keys)):
-        c = with_overrides(DEFAULT, **dict(zip(keys, combo)))
-        rows, _ = compare(projects, c)
-        s = score(rows)
-        if best[0] is None or s < best[0]:
-            best = (s, dict(zip(keys, combo)))
-    print(f"\nbest fit (score {best[0]:.1f}; default {score(compare(projects, DEFAULT)[0]):.1f}):")
-    for k, v in best[1].items():
-        print(f"  {k} = {v}")
-    return best[1]
+class Evaluator:
+    """Rows per constants choice, memoised (the coordinate descents of the leave-one-source-out folds revisit
+    the same points)."""
+
+    def __init__(self, projects):
+        self.projects = projects
+        self.memo = {}
+
+    def rows(self, choice: dict):
+        key = json.dumps(choice, sort_keys=True)
+        if key not in self.memo:
+            self.memo[key] = compare(self.projects, with_overrides(DEFAULT, **choice))[0]
+        return self.memo[key]
+
+
+def fit(ev: Evaluator, keep=lambda r: True, rounds: int = 2, verbose: bool = False) -> dict:
+    """Coordinate descent over FIT_GRID on the records ``keep`` accepts; returns the chosen overrides."""
+    choice = {k: getattr(DEFAULT, k) for k in FIT_GRID}
+    best = score([r for r in ev.rows(choice) if keep(r)])
+    for _ in range(rounds):
+        moved = False
+        for k, values in FIT_GRID.items():
+            for v in values:
+                trial = {**choice, k: v}
+                sc = score([r for r in ev.rows(trial) if keep(r)])
+                if sc < best - 1e-9:
+                    best, choice, moved = sc, trial, True
+        if not moved:
+            break
+    if verbose:
+        print(f"fit score {best:.1f}: " + ", ".join(f"{k}={v}" for k, v in choice.items()))
+    return choice
+
+
+METRICS_ALL = ("DSP", "LUT", "FF", "BRAM_18K", "latency")
+
+
+def summary(rows) -> dict:
+    """median and 90th-percentile |error| % per metric, II exact share, n records and sources."""
+    ev = [r for r in rows if "err" in r]
+    out = {"n": len(ev), "sources": len({r["source"] for r in ev})}
+    for m in METRICS_ALL:
+        vals = []
+        for r in ev:
+            e = r["err"][m]
+            if m == "latency" and r.get("lat_abs") is not None and abs(r["lat_abs"]) <= 3:
+                e = 0.0
+            if e is not None:
+                vals.append(abs(e))
+        out[m] = ({"median": round(statistics.median(vals), 1),
+                   "p90": round(sorted(vals)[min(len(vals) - 1, int(math.ceil(0.9 * len(vals))) - 1)], 1),
+                   "n": len(vals)} if vals else None)
+    ii = [r for r in ev if r["real"].get("ii") is not None]
+    out["II_exact_pct"] = round(100.0 * sum(r["est"]["ii"] == r["real"]["ii"] for r in ii) / len(ii), 1) if ii else None
+    return out
+
+
+def loso(ev: Evaluator, verbose: bool = False):
+    """Leave one source (repository) out: fit on the others, predict it.  Returns (out-of-sample rows,
+    in-sample rows with the fit on everything, the fit on everything, per-source choices)."""
+    full = fit(ev, verbose=verbose)
+    sources = sorted({r["source"] for r in ev.rows(full) if "err" in r})
+    held = []
+    choices = {}
+    for s in sources:
+        ch = fit(ev, keep=lambda r, s=s: r.get("source") != s)
+        choices[s] = ch
+        held.extend(r for r in ev.rows(ch) if r.get("source") == s and "err" in r)
+        if verbose:
+            print(f"  held out {s}: {sum(1 for r in held if r['source'] == s)} records", file=sys.stderr)
+    return held, [r for r in ev.rows(full) if "err" in r], full, choices
+
+
+def groups(rows):
+    yield "all", rows
+    for fam in sorted({r["tool_family"] for r in rows}):
+        yield f"tool {fam}", [r for r in rows if r["tool_family"] == fam]
+    for fam in sorted({r["part_family"] for r in rows}):
+        yield f"part {fam}", [r for r in rows if r["part_family"] == fam]
+    for io in sorted({r["io"] for r in rows}):
+        yield f"io_{io}", [r for r in rows if r["io"] == io]
+
+
+def accuracy_table(held, insample) -> dict:
+    return {name: {"in_sample": summary(ins), "loso": summary(dict(groups(held))[name])}
+            for name, ins in groups(insample)}
+
+
+def print_accuracy(table: dict) -> None:
+    def cell(x, m):
+        v = x.get(m)
+        return "-" if not v else f"{v['median']:.0f} / {v['p90']:.0f} %"
+    print("\n| group | n (sources) | fit | DSP | LUT | FF | BRAM_18K | latency | II exact |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    for name, t in table.items():
+        for kind in ("in_sample", "loso"):
+            x = t[kind]
+            label = "in-sample" if kind == "in_sample" else "leave-one-source-out"
+            print(f"| {name} | {x['n']} ({x['sources']}) | {label} | " + " | ".join(cell(x, m) for m in METRICS_ALL)
+                  + f" | {x['II_exact_pct'] if x['II_exact_pct'] is not None else '-'} % |")
 
 
 def main(argv=None) -> int:
@@ -515,6 +640,7 @@ def main(argv=None) -> int:
     ap.add_argument("--calibration", action="append", help=f"a calibration folder (repeatable; default {CAL} "
                     f"and, when present, {EXTRA})")
     ap.add_argument("--cache", help="pickle of the built graphs: read when present, else written (skips TensorFlow)")
+    ap.add_argument("--accuracy-json", help="with --loso: write the accuracy table (the estimator's error bands)")
     ap.add_argument("--loso", action="store_true", help="leave-one-source-out: refit the [fit] constants without "
                     "each source repository and predict it")
     ap.add_argument("--layers", action="store_true", help="print the per-layer comparison")
@@ -539,8 +665,25 @@ def main(argv=None) -> int:
     print_medians(rows, layer_rows)
     worst(rows)
     print(f"\nloading {t1 - t0:.1f} s (TensorFlow), estimating {len(rows)} records {1e3 * (t2 - t1):.1f} ms")
-    if args.fit:
-        fit(projects)
+    if args.fit or args.loso:
+        ev = Evaluator(projects)
+        if args.loso:
+            held, ins, full, choices = loso(ev, verbose=True)
+            table = accuracy_table(held, ins)
+            print("\nfit on every source: " + json.dumps(full, sort_keys=True))
+            print("median / 90th percentile |error| (cells), in-sample vs leave-one-source-out:")
+            print_accuracy(table)
+            if args.accuracy_json:
+                Path(args.accuracy_json).write_text(json.dumps(
+                    {"what": "median and 90th-percentile |error| %, estimate vs csynth, per group; in_sample: "
+                             "constants fitted on every record; loso: each source predicted by constants "
+                             "fitted without it (benchmarks/calibrate_estimator.py --loso)",
+                     "fit": full, "groups": table,
+                     "excluded_sources": EXCLUDED,
+                     "records": sorted({(r["project"], r["source"]) for r in ins})}, indent=1, sort_keys=True,
+                    default=list) + "\n")
+        else:
+            print("\nbest fit: " + json.dumps(fit(ev), sort_keys=True))
     if args.json:
         Path(args.json).write_text(json.dumps({"records": rows, "layers": layer_rows}, indent=1) + "\n")
     return 0

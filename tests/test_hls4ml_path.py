@@ -153,3 +153,19 @@ def test_plan_attaches_inserted_names_and_resolves_reuse_per_strategy(tmp_path):
     assert any(n.startswith("flatten: no such node") for n in pl.notes)
     assert cfg.layers["fc1"]["precision"]["result"] == FixedType(16, 6)
     assert cfg.layers["relu1"]["precision"]["result"] == FixedType(7, 1)
+
+
+def test_per_layer_reports_pair_by_config_number_or_by_content():
+    match_layers = _script().match_layers
+    ours = [{"name": n, "op": "dense", "DSP": d, "LUT": lut} for n, d, lut in
+            (("fc1", 700, 30000), ("fc2", 300, 12000), ("fc3", 20, 900))]
+    # Vivado HLS truncated the names: no config number; the suffixes (_0, _1, _0) are no layer order
+    reps = [{"function": f"dense_latency_0_0_0_0_0_0_0_0_0_0_0_0_0_{i}", "role": "layer", "DSP": d, "LUT": lut}
+            for i, d, lut in ((0, 310, 11000), (1, 21, 1000), (0, 690, 29000))]
+    pairs = {L["name"]: r["DSP"] for L, r in match_layers(ours, reps)}
+    assert pairs == {"fc1": 690, "fc2": 310, "fc3": 21}
+    # with config numbers, hls4ml's layer order decides, even against the counts
+    reps = [{"function": f"dense_latency_ap_fixed_16_6_config{c}_s", "role": "layer", "DSP": d, "LUT": lut}
+            for c, d, lut in ((6, 700, 30000), (2, 20, 900), (4, 300, 12000))]
+    pairs = {L["name"]: r["function"][-3:] for L, r in match_layers(ours, reps)}
+    assert pairs == {"fc1": "2_s", "fc2": "4_s", "fc3": "6_s"}

@@ -115,6 +115,10 @@ class Constants:
     lut_resource_acc_mux: float = 7.0
     #: ReLU: a compare + mux per element, LUTs per result bit [fit: nrp relu 1792 LUT / 64 x 16 bits]
     lut_relu_per_bit: float = 1.75
+    #: Rounding cast: LUTs per result bit of the incrementer; saturating cast: LUTs per source bit of the
+    #: overflow compare and result mux [fit, see _cast_lut]
+    lut_cast_rnd_per_bit: float = 0.0
+    lut_cast_sat_per_bit: float = 0.0
     #: Linear activation / cast: LUTs per result bit (0 when the cast is only wiring) [guess]
     lut_cast_per_bit: float = 0.25
     #: Control logic per layer (FSM, handshake) [guess]
@@ -179,6 +183,12 @@ class Constants:
     softmax_ff_factor: float = 1.0
     #: Top level: cycles of I/O registering around the whole network [fit]
     top_overhead_cycles: int = 1
+    #: Top level: registers outside every layer (I/O registers, the pipeline's control) [fit: the jet tutorial
+    #: reports hold 2.4-3.4 k FF in the top function that no per-layer report contains]
+    ff_top: dict = field(default_factory=lambda: {"vitis": 0.0, "vivado": 0.0})
+    #: Latency strategy, multipliers shared (DSP products > multiplier_limit): extra II cycles to fill and drain
+    #: the shared units; 0 keeps the older rule II = min(RF, ceil(products / limit)) [fit]
+    folded_ii_extra: dict = field(default_factory=lambda: {"vitis": 0, "vivado": 0})
     #: Top level: extra cycles per layer boundary (function call / dataflow handshake) [fit]
     stage_overhead_cycles: float = 0.5
     #: io_parallel dataflow (Resource strategy): channel registers between processes, FF per output bit

@@ -35,7 +35,8 @@ class Estimate:
     # ------------------------------------------------------------------ output
     def to_dict(self) -> dict:
         d = {"part": self.part, "family": self.family, "board": self.board, "io_type": self.io_type,
-             "tool": getattr(self, "tool", "vitis"), "layers": self.layers, "total": self.total}
+             "tool": getattr(self, "tool", "vitis"), "layers": self.layers, "total": self.total,
+             "error_band": self.error_band()}
         if self.available:
             d["available"] = self.available
             d["utilization_pct"] = self.utilization(self.available)
@@ -47,6 +48,24 @@ class Estimate:
 
     def to_json_text(self, indent: int = 1) -> str:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=True) + "\n"
+
+    def error_band(self) -> dict | None:
+        """The measured error of estimates like this one (:mod:`fpga_gen.estimate.accuracy`): median and 90th
+        percentile |error| %, leave-one-source-out, with the group, records and sources it comes from."""
+        from .accuracy import error_band
+        return error_band(getattr(self, "tool", "vitis"), self.family, self.io_type)
+
+    def band_text(self) -> str:
+        b = self.error_band()
+        if not b:
+            return "No accuracy table: error band unknown."
+        cells = []
+        for m in ("DSP", "LUT", "FF", "BRAM_18K", "latency"):
+            if m in b:
+                cells.append(f"{m} {b[m]['median']:g} % (90 %: {b[m]['p90']:g} %)")
+        return (f"Expected |error| vs csynth, median (90th percentile), measured leave-one-source-out on "
+                f"{b['n']} hls4ml projects from {b['sources']} repositories ({b['group']}): " + ", ".join(cells)
+                + (f"; II exact on {b['II_exact_pct']:g} %" if b.get("II_exact_pct") is not None else "") + ".")
 
     def utilization(self, available: dict) -> dict:
         out = {}
@@ -75,8 +94,9 @@ class Estimate:
         lat_ns = T["latency_cycles"] * T["clock_period_ns"]
         lines += ["", f"Latency {T['latency_cycles']} cycles = {lat_ns:g} ns; initiation interval "
                   f"{T['ii_cycles']} cycles ({1e3 / (T['ii_cycles'] * T['clock_period_ns']):.3g} M inferences/s).",
-                  "", "Analytic estimate of Vitis HLS C synthesis (not post-implementation); see docs/estimator.md "
-                  "for the model and its measured error."]
+                  "", f"Analytic estimate of {'Vivado' if getattr(self, 'tool', 'vitis') == 'vivado' else 'Vitis'} "
+                  "HLS C synthesis (not post-implementation); see docs/estimator.md for the model.", "",
+                  self.band_text()]
         over = [r for r, u in (self.utilization(available).items() if available else []) if u > 100]
         if over:
             lines.append(f"\n**Warning:** exceeds the device in {', '.join(over)}.")
@@ -197,9 +217,12 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
             node = graph[row["name"]]
             glue["FF"] += int(math.ceil(node.size * node.types["result"].width * c.dataflow_channel_ff_per_bit))
     n_layers = len(layers)
+    if c.ff_top:
+        glue["FF"] += int(round(c.ff_top))      # the top function's own registers (see constants.ff_top)
     if any(glue.values()):
         layers.append({"name": "(dataflow channels)", "op": "dataflow", **glue, "latency_cycles": 0, "ii_cycles": 1,
-                       "notes": ["FIFOs (io_stream) or ping-pong channels (io_parallel dataflow) between layers"]})
+                       "notes": ["FIFOs (io_stream), ping-pong channels (io_parallel dataflow) between layers, and "
+                                 "the top function's own registers"]})
         for r in RESOURCES:
             tot[r] += glue[r]
     if io_type == "stream" and n_layers:

@@ -28,7 +28,7 @@ from ...config import ConfigError, ProjectConfig
 from ...ir.graph import Graph, Node
 from ...ir.types import FixedType, TypeParseError
 
-__all__ = ["Hls4mlProjectError", "read_hls4ml_project", "is_hls4ml_project"]
+__all__ = ["Hls4mlProjectError", "read_hls4ml_project", "is_hls4ml_project", "firmware_layer_names"]
 
 
 class Hls4mlProjectError(ConfigError):
@@ -44,6 +44,15 @@ _DENSE = ("dense", "dense_latency", "dense_resource", "dense_compressed")
 def is_hls4ml_project(path) -> bool:
     p = Path(path)
     return p.is_dir() and (p / "firmware" / "parameters.h").is_file() and (p / "firmware" / "defines.h").is_file()
+
+
+def firmware_layer_names(path) -> list[str]:
+    """The layer names of the nnet:: calls in the project's top .cpp (the ``// name`` hls4ml writes after each)."""
+    fw = Path(path) / "firmware"
+    names = []
+    for cpp in sorted(fw.glob("*.cpp")):
+        names += re.findall(r"nnet::\w+\s*<[^;]*?>\s*\([^;]*?\)\s*;[ \t]*//\s*(\S+)", cpp.read_text())
+    return names
 
 
 def _strip_comments(text: str) -> str:
@@ -199,6 +208,8 @@ def read_hls4ml_project(path, base: ProjectConfig | None = None):
     last = in_var
     for c in calls:
         fn, tmpl, argv, lname = c.group(1), _split_top(c.group(2)), _split_top(c.group(3)), c.group(4)
+        if fn.endswith("_array"):                       # old io_stream kernels: nnet::relu_array, dense_array
+            fn = fn[: -len("_array")]
         cfg_name = tmpl[-1] if tmpl else ""
         cfg = configs.get(cfg_name)
         lname = lname or cfg_name

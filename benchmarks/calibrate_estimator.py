@@ -90,6 +90,7 @@ def load_projects(cal: Path, verbose: bool = False, only=None):
             continue
         seen.add(key)
         cs["source_repo"] = src.get("repo") or d.name.split("-")[0]
+        cs["provenance"] = {k: src.get(k) for k in ("repo", "commit", "report_path", "report_blob")}
         model = next((d / f for f in ("model.h5", "model.keras") if (d / f).is_file()), None) or \
             next(iter(sorted(d.glob("*.h5")) + sorted(d.glob("*.keras"))), None)
         if model is None:
@@ -390,7 +391,7 @@ def compare(projects, constants):
                 "io": h.io_type if h else "?", "strategy": h.model_strategy if h else "?",
                 "rf": h.model_reuse if h else 0, "loader": getattr(project, "meta_loader", None),
                 "source": cs.get("source_repo", name), "tool_family": tool_family(cs),
-                "part_family": part_family(cs["part"])}
+                "part_family": part_family(cs["part"]), "provenance": cs.get("provenance")}
         if project is None:
             rows.append({**base, "skipped": reason})
             continue
@@ -515,9 +516,11 @@ def worst(rows, n=5):
 
 # The [fit] constants, and the values the fit tries for each (coordinate descent from the defaults, two rounds).
 FIT_GRID = {
-    "lut_per_product_bit": [1.1, 1.3, 1.5, 1.65, 1.8],
-    "ff_per_product_stage": [{"7series": a, "ultrascale+": b, "ultrascale": b}
-                             for a in (6, 12, 22) for b in (2.0, 3.5, 5.5)],
+    # keys 'tool:family' > 'tool' > 'family' (Constants.per_family): a number may differ by tool and part family
+    "lut_per_product_bit": [{"vitis": a, "vivado": b} for a in (1.3, 1.5, 1.8) for b in (1.0, 1.2, 1.4, 1.6)],
+    "ff_per_product_stage": [{"vivado:7series": a, "vitis:7series": b, "ultrascale+": c, "ultrascale": c,
+                              "7series": b} for a in (3, 6, 12) for b in (12, 22) for c in (2.0, 3.5, 5.5)],
+    "t_dsp_mult": [{"vivado:7series": x} for x in (3.0, 4.5, 6.0, 9.0, 12.0)],
     "ff_folded_per_product": [2.0, 4.0, 8.0, 12.0],
     "ff_top": [{"vitis": v, "vivado": w} for v, w in ((0, 0), (0, 1500), (0, 3000), (1500, 3000))],
     "lut_cast_rnd_per_bit": [0.0, 2.0, 4.0],
@@ -550,7 +553,8 @@ class Evaluator:
 
 def fit(ev: Evaluator, keep=lambda r: True, rounds: int = 2, verbose: bool = False) -> dict:
     """Coordinate descent over FIT_GRID on the records ``keep`` accepts; returns the chosen overrides."""
-    choice = {k: getattr(DEFAULT, k) for k in FIT_GRID}
+    choice = {k: FIT_GRID[k][0] if isinstance(FIT_GRID[k][0], dict) and not isinstance(getattr(DEFAULT, k), dict)
+              else getattr(DEFAULT, k) for k in FIT_GRID}
     best = score([r for r in ev.rows(choice) if keep(r)])
     for _ in range(rounds):
         moved = False
@@ -680,8 +684,10 @@ def main(argv=None) -> int:
                              "fitted without it (benchmarks/calibrate_estimator.py --loso)",
                      "fit": full, "groups": table,
                      "excluded_sources": EXCLUDED,
-                     "records": sorted({(r["project"], r["source"]) for r in ins})}, indent=1, sort_keys=True,
-                    default=list) + "\n")
+                     "records": [{"project": r["project"], **(r.get("provenance") or {}), "tool": r["tool"],
+                                  "part": r["part"], "csynth": r["real"], "estimate_in_sample": r["est"]}
+                                 for r in sorted(ins, key=lambda r: r["project"])]},
+                    indent=1, sort_keys=True, default=list) + "\n")
         else:
             print("\nbest fit: " + json.dumps(fit(ev), sort_keys=True))
     if args.json:

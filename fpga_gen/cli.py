@@ -116,7 +116,8 @@ def cmd_inspect(args) -> int:
 def _fit(args, tb_inputs=None):
     """--fit BOARD: sweep the model's designs on the board and keep the fastest that fits the budget."""
     from .api import Project, auto_split_point
-    from .sweep import SweepError, fit, prepare, split_to_fit
+    from .sweep import SweepError, fit, parse_budget, prepare, split_to_fit
+    from .sweep.space import DEFAULT_MARGIN
     if args.board and args.board != args.fit:
         raise CliError(f"--board {args.board} and --fit {args.fit} name different boards; give only --fit")
     if args.reuse or args.strategy:
@@ -139,12 +140,14 @@ def _fit(args, tb_inputs=None):
                         clock_period=args.clock_period, name=args.name, mult_impl=args.mult_impl)
     split_at = args.split_at
     try:
-        res, point = fit(ev, budget=args.budget)
+        budget = parse_budget(args.budget, args.margin or DEFAULT_MARGIN)
+        print(f"budget: {budget.text()}")
+        res, point = fit(ev, budget=budget)
     except SweepError as e:
         if not args.split_to_fit:
             raise SweepError(f"{e} (or --split-to-fit: the FPGA holds the longest head that fits, the rest runs "
                              f"on the CPU/GPU fallback)") from None
-        split_at, res, point = split_to_fit(ev, budget=args.budget)
+        split_at, res, point = split_to_fit(ev, budget=budget)
         print(f"the whole model does not fit: {e}")
     graph, config = ev.materialize(point)
     best = res.best()
@@ -285,7 +288,8 @@ def cmd_verify(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .sweep import make_executor, parse_precisions, prepare, run_sweep, split_list, verify, write_outputs
+    from .sweep import make_executor, parse_budget, parse_precisions, prepare, run_sweep, split_list, verify, write_outputs
+    from .sweep.space import DEFAULT_MARGIN
     if args.verify and not args.data:
         raise CliError("--verify needs --data x.npy (inputs to C-simulate the designs on)")
     x = _load_npy(args.data, "input") if args.verify else None
@@ -302,7 +306,8 @@ def cmd_sweep(args) -> int:
     try:
         res = run_sweep(ev, precisions=parse_precisions(split_list(args.precision)) or None,
                         strategies=split_list(args.strategy) or ["latency", "resource"], reuses=reuses or None,
-                        io_types=ios, budget=args.budget, out_dir=out, executor=executor, progress=True)
+                        io_types=ios, budget=parse_budget(args.budget, args.margin or DEFAULT_MARGIN), out_dir=out, executor=executor,
+                        progress=True)
         ver = verify(ev, res, args.verify, x, labels, out_dir=out, executor=executor) if args.verify else None
     finally:
         executor.close()
@@ -373,6 +378,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fit", metavar="BOARD", help="choose the fastest design (reuse factors, strategy) that fits "
                                                   "BOARD within --budget")
     s.add_argument("--budget", help="with --fit: fractions of the board, e.g. dsp=0.8,lut=0.7,ff=0.7,bram=0.8")
+    s.add_argument("--margin", help="with --fit: the estimator's error margin taken off the budget: median "
+                                    "(default: its median leave-one-source-out error per resource), p90, none, or "
+                                    "a fraction such as 0.2")
     s.add_argument("--split-to-fit", action="store_true",
                    help="with --fit: when the whole model does not fit, the FPGA project holds the longest head that "
                         "fits and the rest runs on the CPU/GPU fallback")
@@ -390,6 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--strategy", help="latency,resource (default both)")
     s.add_argument("--io", help="io types: parallel, stream or parallel,stream (default parallel)")
     s.add_argument("--budget", help="fractions of the board (default dsp=0.8,lut=0.7,ff=0.7,bram=0.8)")
+    s.add_argument("--margin", help="the estimator's error margin taken off the budget: median (default: its "
+                                    "median leave-one-source-out error per resource), p90, none, or a fraction")
     s.add_argument("-o", "--output", default="sweep", help="output folder; its sweep.sqlite makes a rerun resume")
     s.add_argument("--verify", type=int, default=0, metavar="N", help="build and C-simulate the best N designs")
     s.add_argument("--data", help="with --verify: inputs (.npy)")

@@ -104,7 +104,9 @@ class Constants:
     #: the alignment/sign extension the tool builds around it.  The reports give a steady 28-32 LUTs per
     #: non-zero product at 16-bit accum on every tool and part (nrp 28.8/29.6/28.3/28.4, pominiq 28.0/28.6,
     #: thifjj 32/30.6/32) [fit]
-    lut_per_product_bit: float = 1.8
+    #: Refitted on the hls4ml types (16-bit accumulators where hls4ml keeps them) over every calibration source,
+    #: per tool: the jet tutorial reports give ~22 LUT per non-zero product at 16 bits on Vivado HLS 2019.2 [fit]
+    lut_per_product_bit: dict = field(default_factory=lambda: {"vitis": 1.5, "vivado": 1.4})
     #: Variable x variable multiply in LUTs: this many LUTs per partial-product bit (a*b) [guess: ~a*b/2 LUT6]
     lut_var_mult_per_bit: float = 0.55
     #: Per output bit of a cast that rounds or saturates (a TRN/WRAP cast is wiring) [guess]
@@ -117,8 +119,8 @@ class Constants:
     lut_relu_per_bit: float = 1.75
     #: Rounding cast: LUTs per result bit of the incrementer; saturating cast: LUTs per source bit of the
     #: overflow compare and result mux [fit, see _cast_lut]
-    lut_cast_rnd_per_bit: float = 0.0
-    lut_cast_sat_per_bit: float = 0.0
+    lut_cast_rnd_per_bit: float = 4.0
+    lut_cast_sat_per_bit: float = 2.5
     #: Linear activation / cast: LUTs per result bit (0 when the cast is only wiring) [guess]
     lut_cast_per_bit: float = 0.25
     #: Control logic per layer (FSM, handshake) [guess]
@@ -131,11 +133,13 @@ class Constants:
     #: the DSP operands and outputs (thifjj: 101/96/102 FF per product at 4-5 stages), Vitis 2022.2 on xcu250
     #: much less (nrp: 5-6 FF per product at 1 stage) [fit]
     ff_per_product_stage: dict = field(default_factory=lambda: {
-        "7series": 22.0, "ultrascale": 5.5, "ultrascale+": 5.5, "versal": 5.5})
+        "7series": 22.0, "vitis:7series": 22.0, "vivado:7series": 12.0, "ultrascale": 2.0, "ultrascale+": 2.0,
+        "versal": 2.0})
+    # (refit over every source: 2 FF per product per stage on UltraScale(+), the jet tutorial's 1.7-2.4 [fit])
     #: Latency strategy, II > 1 (multipliers shared over RF cycles): FF per non-zero product for the operand
     #: multiplexing and partial sums held across the II cycles [fit: pominiq RF 8/16 dense 8-14 FF per product,
     #: stream dense/conv at RF 16 15-35]
-    ff_folded_per_product: float = 12.0
+    ff_folded_per_product: float = 2.0
     ff_folded_io: float = 0.55              # BatchNorm with II > 1: FF per input bit
     #: FFs per DSP used outside the DSP (operand and result registers) [guess]
     ff_per_dsp: float = 0.0
@@ -147,7 +151,7 @@ class Constants:
     clock_uncertainty: dict = field(default_factory=lambda: {"vitis": 0.27, "vivado": 0.125})
     #: Delay of one DSP multiply (combinational, no MREG) [ds187/ds925 switching characteristics, rounded; fit]
     t_dsp_mult: dict = field(default_factory=lambda: {
-        "7series": 12.0, "ultrascale": 2.6, "ultrascale+": 2.4, "versal": 2.0})
+        "7series": 12.0, "vivado:7series": 6.0, "ultrascale": 2.6, "ultrascale+": 2.4, "versal": 2.0})
     # (7series: not the DS187 datasheet delay (~4 ns) but what Vitis HLS 2025.1 schedules on xc7z020 at 5 ns:
     #  a 4-input dense layer takes 4 cycles; the value makes the schedule come out right) [fit: thifjj]
     #: Delay of one LUT-based adder level of ~16 bits (LUT + carry chain + routing) [fit]
@@ -185,7 +189,7 @@ class Constants:
     top_overhead_cycles: int = 1
     #: Top level: registers outside every layer (I/O registers, the pipeline's control) [fit: the jet tutorial
     #: reports hold 2.4-3.4 k FF in the top function that no per-layer report contains]
-    ff_top: dict = field(default_factory=lambda: {"vitis": 0.0, "vivado": 0.0})
+    ff_top: dict = field(default_factory=lambda: {"vitis": 1500.0, "vivado": 3000.0})
     #: Latency strategy, multipliers shared (DSP products > multiplier_limit): extra II cycles to fill and drain
     #: the shared units; 0 keeps the older rule II = min(RF, ceil(products / limit)) [fit]
     folded_ii_extra: dict = field(default_factory=lambda: {"vitis": 0, "vivado": 0})

@@ -217,14 +217,19 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
             node = graph[row["name"]]
             glue["FF"] += int(math.ceil(node.size * node.types["result"].width * c.dataflow_channel_ff_per_bit))
     n_layers = len(layers)
-    if c.ff_top:
-        glue["FF"] += int(round(c.ff_top))      # the top function's own registers (see constants.ff_top)
     if any(glue.values()):
         layers.append({"name": "(dataflow channels)", "op": "dataflow", **glue, "latency_cycles": 0, "ii_cycles": 1,
-                       "notes": ["FIFOs (io_stream), ping-pong channels (io_parallel dataflow) between layers, and "
-                                 "the top function's own registers"]})
+                       "notes": ["FIFOs (io_stream) or ping-pong channels (io_parallel dataflow) between layers"]})
         for r in RESOURCES:
             tot[r] += glue[r]
+    if c.ff_top and n_layers:
+        # the top function's own registers, outside every layer (I/O, pipeline control): a row of its own, so the
+        # layer rows stay comparable with per-function reports [fit, constants.ff_top]
+        top = {r: 0 for r in RESOURCES}
+        top["FF"] = int(round(c.ff_top))
+        layers.append({"name": "(top level)", "op": "top", **top, "latency_cycles": 0, "ii_cycles": 1,
+                       "notes": ["registers of the top function outside every layer"]})
+        tot["FF"] += top["FF"]
     if io_type == "stream" and n_layers:
         # streaming dataflow: the layers overlap; the slowest one sets the pace and every other one only adds its
         # pipeline fill (latency - II + 1) [fit: pominiq MNIST stream 794 cycles = conv 787 + 7]

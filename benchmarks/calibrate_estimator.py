@@ -31,7 +31,8 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 from fpga_gen.estimate import DEFAULT, estimate, with_overrides  # noqa: E402
 from fpga_gen.estimate.parts import part_family  # noqa: E402
@@ -625,18 +626,36 @@ def accuracy_table(held, insample) -> dict:
             for name, ins in groups(insample)}
 
 
-def print_accuracy(table: dict) -> None:
+def accuracy_markdown(table: dict) -> str:
+    """The accuracy table: median / 90th percentile |error| per metric, in-sample and leave-one-source-out."""
     def cell(x, m):
         v = x.get(m)
         return "-" if not v else f"{v['median']:.0f} / {v['p90']:.0f} %"
-    print("\n| group | n (sources) | fit | DSP | LUT | FF | BRAM_18K | latency | II exact |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    lines = ["| group | records (sources) | constants fitted on | DSP | LUT | FF | BRAM_18K | latency | II exact |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for name, t in table.items():
         for kind in ("in_sample", "loso"):
             x = t[kind]
-            label = "in-sample" if kind == "in_sample" else "leave-one-source-out"
-            print(f"| {name} | {x['n']} ({x['sources']}) | {label} | " + " | ".join(cell(x, m) for m in METRICS_ALL)
-                  + f" | {x['II_exact_pct'] if x['II_exact_pct'] is not None else '-'} % |")
+            label = "all records (in-sample)" if kind == "in_sample" else "**the other sources (leave-one-source-out)**"
+            lines.append(f"| {name} | {x['n']} ({x['sources']}) | {label} | "
+                         + " | ".join(cell(x, m) for m in METRICS_ALL)
+                         + f" | {x['II_exact_pct'] if x['II_exact_pct'] is not None else '-'} % |")
+    return "\n".join(lines)
+
+
+def print_accuracy(table: dict) -> None:
+    print("\n" + accuracy_markdown(table))
+
+
+def write_docs(acc_json: Path, paths) -> None:
+    """Replace the block between <!-- accuracy --> and <!-- /accuracy --> in each file with the table of
+    ``acc_json`` (so README and docs/estimator.md quote exactly the committed accuracy.json)."""
+    table = json.loads(Path(acc_json).read_text())["groups"]
+    block = "<!-- accuracy -->\n" + accuracy_markdown(table) + "\n<!-- /accuracy -->"
+    for p in paths:
+        text = Path(p).read_text()
+        text = re.sub(r"<!-- accuracy -->.*?<!-- /accuracy -->", lambda m: block, text, flags=re.S)
+        Path(p).write_text(text)
 
 
 def main(argv=None) -> int:
@@ -650,7 +669,12 @@ def main(argv=None) -> int:
     ap.add_argument("--layers", action="store_true", help="print the per-layer comparison")
     ap.add_argument("--fit", action="store_true", help="grid-search the fitted constants")
     ap.add_argument("--json", help="write the comparison to this file")
+    ap.add_argument("--docs", nargs="*", help="only rewrite the accuracy blocks of these files from "
+                                                "--accuracy-json (README.md docs/estimator.md), then exit")
     args = ap.parse_args(argv)
+    if args.docs:
+        write_docs(Path(args.accuracy_json or ROOT / "fpga_gen" / "estimate" / "accuracy.json"), args.docs)
+        return 0
     t0 = time.time()
     roots = [Path(c) for c in (args.calibration or [CAL] + ([EXTRA] if EXTRA.is_dir() else []))]
     projects = None

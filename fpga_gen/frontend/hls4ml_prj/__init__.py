@@ -126,6 +126,30 @@ def _precision(name: str, typedefs: dict, where: str) -> FixedType:
         raise Hls4mlProjectError(f"{where}: type {name!r} ({s}) is not a fixed-point type fpga-gen reads") from None
 
 
+def _words(name: str, typedefs: dict, defines: dict) -> int | None:
+    """io_stream: the elements per stream word of ``nnet::array<T, N>`` (a pixel's channels), else None."""
+    s = name
+    for _ in range(8):
+        if s in typedefs:
+            s = typedefs[s]
+        else:
+            break
+    m = re.match(r"nnet::array<\s*.+\s*,\s*([\w*+ ]+?)\s*>$", s)
+    if not m:
+        return None
+    try:
+        return _int(m.group(1).replace(" ", ""), defines, name)
+    except Hls4mlProjectError:
+        return None
+
+
+def _stream_shape(n: int, out_type_name: str, typedefs: dict, defines: dict) -> tuple:
+    ch = _words(out_type_name, typedefs, defines)
+    if ch and n % ch == 0 and n > ch:
+        return (n // ch, ch)          # pixels x channels, as the estimator's io_stream models read shapes
+    return (n,)
+
+
 def _weights(fw: Path, name: str, n: int, where: str) -> np.ndarray:
     txt = fw / "weights" / f"{name}.txt"
     if txt.is_file():
@@ -254,7 +278,9 @@ def read_hls4ml_project(path, base: ProjectConfig | None = None):
                                                                           in_type.integer - 1, False))})
         elif fn in _ACTIVATIONS:
             n = _int(k.get("n_in", "1"), defines, where)
-            node = Node(lname, "activation", [inp], (n,), attrs={"activation": _ACTIVATIONS[fn]},
+            shape = _stream_shape(n, tmpl[1] if len(tmpl) > 2 else tmpl[0], typedefs, defines) \
+                if io_type == "stream" else (n,)
+            node = Node(lname, "activation", [inp], shape, attrs={"activation": _ACTIVATIONS[fn]},
                         types={"result": out_t})
             if fn in ("sigmoid", "tanh", "elu", "softplus", "softsign"):
                 node.types["table"] = ctype("table_t", FixedType(18, 8))

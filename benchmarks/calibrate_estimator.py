@@ -528,6 +528,8 @@ FIT_GRID = {
     "lut_cast_sat_per_bit": [0.0, 1.0, 2.5],
     "folded_ii_extra": [{"vitis": 0, "vivado": 0}, {"vitis": 0, "vivado": 2}, {"vitis": 2, "vivado": 2}],
     "top_overhead_cycles": [0, 1, 2],
+    "stream_kernel_lut_factor": [{"latency": a, "resource": b} for a in (1.0, 1.3, 1.7) for b in (1.0, 1.5, 2.5, 4.0)],
+    "stream_kernel_ff_factor": [1.0, 1.3, 1.7, 2.5],
 }
 SCORE_WEIGHTS = (("DSP", 1.0), ("LUT", 1.0), ("FF", 1.0), ("latency", 1.0))
 

@@ -187,6 +187,10 @@ class Constants:
     softmax_ff_factor: float = 1.0
     #: Top level: cycles of I/O registering around the whole network [fit]
     top_overhead_cycles: int = 1
+    #: io_stream dense/conv layers: LUT scale per strategy and FF scale of the kernel for the stream wrapper
+    #: around it (1.0 = the kernel alone) [fit]
+    stream_kernel_lut_factor: dict = field(default_factory=lambda: {"latency": 1.0, "resource": 1.0})
+    stream_kernel_ff_factor: float = 1.0
     #: Top level: registers outside every layer (I/O registers, the pipeline's control) [fit: the jet tutorial
     #: reports hold 2.4-3.4 k FF in the top function that no per-layer report contains]
     ff_top: dict = field(default_factory=lambda: {"vitis": 1500.0, "vivado": 3000.0})
@@ -224,6 +228,8 @@ class Constants:
         """A constant for a part family and a tool family: dict keys ``'tool:family'``, then ``tool``, then
         ``family`` (then ultrascale+), so one number can depend on the tool, the part family or both."""
         v = getattr(self, name)
+        if isinstance(v, dict) and not any(k.split(":")[-1] in _FAMILIES or k in ("vitis", "vivado") for k in v):
+            return v                     # keyed by something else (e.g. strategy): the model picks
         if isinstance(v, dict):
             for k in (f"{tool}:{family}", tool, family):
                 if k in v:
@@ -244,6 +250,7 @@ class Constants:
 
 
 _RESOLVED: dict = {}
+_FAMILIES = ("7series", "ultrascale", "ultrascale+", "versal")
 
 
 DEFAULT = Constants()

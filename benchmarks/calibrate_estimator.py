@@ -94,13 +94,13 @@ def load_projects(cal: Path, verbose: bool = False, only=None):
         cs["provenance"] = {k: src.get(k) for k in ("repo", "commit", "report_path", "report_blob")}
         model = next((d / f for f in ("model.h5", "model.keras") if (d / f).is_file()), None) or \
             next(iter(sorted(d.glob("*.h5")) + sorted(d.glob("*.keras"))), None)
-        if model is None:
-            out.append((d.name, cs, None, read_hls4ml_config(d / "hls4ml_config.yml"), "skipped: no model file"))
-            continue
         try:
             h = read_hls4ml_config(d / "hls4ml_config.yml")
         except Exception as e:
             out.append((d.name, cs, None, None, f"skipped: config refused: {str(e).splitlines()[0][:120]}"))
+            continue
+        if model is None and not is_hls4ml_project(d):
+            out.append((d.name, cs, None, h, "skipped: no model file and no firmware"))
             continue
         over = {"part": cs["part"], "clock_period": cs["top"]["clock_target_ns"]}
         project, reason, loader = None, None, "frontend"
@@ -118,6 +118,9 @@ def load_projects(cal: Path, verbose: bool = False, only=None):
                 continue
             except Exception as e:
                 reason = f"hls4ml project reader: {str(e).splitlines()[0][:100]}"
+        if model is None:
+            out.append((d.name, cs, None, h, f"skipped: no model file; {reason}"))
+            continue
         try:
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
                 project = convert(str(model), hls4ml=h, **over)

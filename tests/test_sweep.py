@@ -141,8 +141,9 @@ def test_split_to_fit_puts_the_longest_fitting_head_on_the_fpga(capsys, tmp_path
     assert points.index(at) < len(points) - 1                # later cuts exist, and none of them fits
     best = res.best()
     assert best["fits"] and best["LUT"] <= 0.1 * 53200 and best["DSP"] <= 0.05 * 220
-    rc = main(["build", str(model_file), "--fit", "pynq-z2", "--budget", "lut=0.1,dsp=0.05", "--split-to-fit",
-               "-o", str(tmp_path / "p")])
+    # the same budget as the API call above: no error margin (the command line's default takes the median off)
+    rc = main(["build", str(model_file), "--fit", "pynq-z2", "--budget", "lut=0.1,dsp=0.05", "--margin", "none",
+               "--split-to-fit", "-o", str(tmp_path / "p")])
     out, err = capsys.readouterr()
     assert rc == 0, err
     assert f"fastest that fits (the model up to {at!r})" in out

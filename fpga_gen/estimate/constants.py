@@ -119,7 +119,7 @@ class Constants:
     lut_relu_per_bit: float = 1.75
     #: Rounding cast: LUTs per result bit of the incrementer; saturating cast: LUTs per source bit of the
     #: overflow compare and result mux [fit, see _cast_lut]
-    lut_cast_rnd_per_bit: float = 4.0
+    lut_cast_rnd_per_bit: float = 2.0
     lut_cast_sat_per_bit: float = 2.5
     #: Linear activation / cast: LUTs per result bit (0 when the cast is only wiring) [guess]
     lut_cast_per_bit: float = 0.25
@@ -133,13 +133,13 @@ class Constants:
     #: the DSP operands and outputs (thifjj: 101/96/102 FF per product at 4-5 stages), Vitis 2022.2 on xcu250
     #: much less (nrp: 5-6 FF per product at 1 stage) [fit]
     ff_per_product_stage: dict = field(default_factory=lambda: {
-        "7series": 22.0, "vitis:7series": 22.0, "vivado:7series": 12.0, "ultrascale": 2.0, "ultrascale+": 2.0,
-        "versal": 2.0})
-    # (refit over every source: 2 FF per product per stage on UltraScale(+), the jet tutorial's 1.7-2.4 [fit])
+        "7series": 22.0, "vitis:7series": 22.0, "vivado:7series": 12.0, "ultrascale": 3.5, "ultrascale+": 3.5,
+        "versal": 3.5})
+    # (refit over every source: 3.5 FF per product per stage on UltraScale(+); the jet tutorial's 1.7-2.4 [fit])
     #: Latency strategy, II > 1 (multipliers shared over RF cycles): FF per non-zero product for the operand
     #: multiplexing and partial sums held across the II cycles [fit: pominiq RF 8/16 dense 8-14 FF per product,
     #: stream dense/conv at RF 16 15-35]
-    ff_folded_per_product: float = 2.0
+    ff_folded_per_product: float = 4.0
     ff_folded_io: float = 0.55              # BatchNorm with II > 1: FF per input bit
     #: FFs per DSP used outside the DSP (operand and result registers) [guess]
     ff_per_dsp: float = 0.0
@@ -188,8 +188,8 @@ class Constants:
     #: Top level: cycles of I/O registering around the whole network [fit]
     top_overhead_cycles: int = 1
     #: io_stream dense/conv layers: LUT scale per strategy and FF scale of the kernel for the stream wrapper
-    #: around it (1.0 = the kernel alone) [fit]
-    stream_kernel_lut_factor: dict = field(default_factory=lambda: {"latency": 1.0, "resource": 1.0})
+    #: around it (1.0 = the kernel alone) [fit: 1.3x Latency, 2.5x Resource; FF unchanged]
+    stream_kernel_lut_factor: dict = field(default_factory=lambda: {"latency": 1.3, "resource": 2.5})
     stream_kernel_ff_factor: float = 1.0
     #: Top level: registers outside every layer (I/O registers, the pipeline's control) [fit: the jet tutorial
     #: reports hold 2.4-3.4 k FF in the top function that no per-layer report contains]

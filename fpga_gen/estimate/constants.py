@@ -194,6 +194,9 @@ class Constants:
     #: Top level: registers outside every layer (I/O registers, the pipeline's control) [fit: the jet tutorial
     #: reports hold 2.4-3.4 k FF in the top function that no per-layer report contains]
     ff_top: dict = field(default_factory=lambda: {"vitis": 1500.0, "vivado": 3000.0})
+    #: io_parallel: top-level FF per bit of every layer output but the last (the stage registers between the
+    #: inlined layers; the jet tutorial's 2.4-3.4 k for 2,128 output bits) [fit]
+    ff_top_per_bit: dict = field(default_factory=lambda: {"vitis": 0.0, "vivado": 0.0})
     #: Latency strategy, multipliers shared (DSP products > multiplier_limit): extra II cycles to fill and drain
     #: the shared units; 0 keeps the older rule II = min(RF, ceil(products / limit)) [fit]
     folded_ii_extra: dict = field(default_factory=lambda: {"vitis": 0, "vivado": 0})

@@ -230,11 +230,17 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
                        "notes": ["FIFOs (io_stream) or ping-pong channels (io_parallel dataflow) between layers"]})
         for r in RESOURCES:
             tot[r] += glue[r]
-    if c.ff_top and n_layers:
+    out_bits = 0
+    if io_type == "parallel" and c.ff_top_per_bit:
+        # io_parallel: the layers' output arrays are registered in the top function between the inlined layers
+        # (the pipeline's stage registers), outside every per-layer report [fit, constants.ff_top_per_bit]
+        out_bits = sum(graph[L["name"]].size * graph[L["name"]].types["result"].width for L in layers[:n_layers]
+                       if L["name"] not in graph.outputs)
+    if (c.ff_top or out_bits) and n_layers:
         # the top function's own registers, outside every layer (I/O, pipeline control): a row of its own, so the
         # layer rows stay comparable with per-function reports [fit, constants.ff_top]
         top = {r: 0 for r in RESOURCES}
-        top["FF"] = int(round(c.ff_top))
+        top["FF"] = int(round(c.ff_top + c.ff_top_per_bit * out_bits))
         layers.append({"name": "(top level)", "op": "top", **top, "latency_cycles": 0, "ii_cycles": 1,
                        "notes": ["registers of the top function outside every layer"]})
         tot["FF"] += top["FF"]

@@ -288,7 +288,8 @@ def cmd_verify(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .sweep import make_executor, parse_budget, parse_precisions, prepare, run_sweep, split_list, verify, write_outputs
+    from .sweep import (make_executor, parse_budget, parse_precisions, prepare, run_sweep, split_list, verify,
+                        write_outputs)
     from .sweep.space import DEFAULT_MARGIN
     if args.verify and not args.data:
         raise CliError("--verify needs --data x.npy (inputs to C-simulate the designs on)")
@@ -306,8 +307,8 @@ def cmd_sweep(args) -> int:
     try:
         res = run_sweep(ev, precisions=parse_precisions(split_list(args.precision)) or None,
                         strategies=split_list(args.strategy) or ["latency", "resource"], reuses=reuses or None,
-                        io_types=ios, budget=parse_budget(args.budget, args.margin or DEFAULT_MARGIN), out_dir=out, executor=executor,
-                        progress=True)
+                        io_types=ios, budget=parse_budget(args.budget, args.margin or DEFAULT_MARGIN), out_dir=out,
+                        executor=executor, progress=True)
         ver = verify(ev, res, args.verify, x, labels, out_dir=out, executor=executor) if args.verify else None
     finally:
         executor.close()

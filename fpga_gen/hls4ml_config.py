@@ -43,8 +43,8 @@ from .ir.types import FixedType, TypeParseError
 
 __all__ = ["Hls4mlConfig", "read_hls4ml_config", "config_from_hls4ml", "parse_hls4ml_precision", "to_project_config", "apply_to_graph", "layer_classes",
            "layer_type_settings",
-           "SOFTMAX_TABLE_DEFAULT", "Plan", "plan", "apply_plan", "snapshot_float_weights", "hls4ml_valid_reuse_factors",
-           "hls4ml_closest_reuse_factor"]
+           "SOFTMAX_TABLE_DEFAULT", "Plan", "plan", "apply_plan", "snapshot_float_weights",
+           "hls4ml_valid_reuse_factors", "hls4ml_closest_reuse_factor"]
 
 #: hls4ml 1.3 default for softmax exp/inv tables (backends/fpga/fpga_backend.py)
 SOFTMAX_TABLE_DEFAULT = FixedType(18, 8, True, "RND", "SAT")

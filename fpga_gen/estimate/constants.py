@@ -133,9 +133,9 @@ class Constants:
     #: the DSP operands and outputs (thifjj: 101/96/102 FF per product at 4-5 stages), Vitis 2022.2 on xcu250
     #: much less (nrp: 5-6 FF per product at 1 stage) [fit]
     ff_per_product_stage: dict = field(default_factory=lambda: {
-        "7series": 22.0, "vitis:7series": 22.0, "vivado:7series": 12.0, "ultrascale": 3.5, "ultrascale+": 3.5,
-        "versal": 3.5})
-    # (refit over every source: 3.5 FF per product per stage on UltraScale(+); the jet tutorial's 1.7-2.4 [fit])
+        "7series": 12, "ultrascale": 2.0, "ultrascale+": 2.0, "vitis:7series": 12, "vivado:7series": 12})
+    # (refit over every source, issue #21: 2 FF per product per stage on UltraScale(+), the jet tutorial's 1.7-2.4;
+    #  12 on 7-series for both tools [fit])
     #: Latency strategy, II > 1 (multipliers shared over RF cycles): FF per non-zero product for the operand
     #: multiplexing and partial sums held across the II cycles [fit: pominiq RF 8/16 dense 8-14 FF per product,
     #: stream dense/conv at RF 16 15-35]
@@ -151,7 +151,7 @@ class Constants:
     clock_uncertainty: dict = field(default_factory=lambda: {"vitis": 0.27, "vivado": 0.125})
     #: Delay of one DSP multiply (combinational, no MREG) [ds187/ds925 switching characteristics, rounded; fit]
     t_dsp_mult: dict = field(default_factory=lambda: {
-        "7series": 12.0, "vivado:7series": 6.0, "ultrascale": 2.6, "ultrascale+": 2.4, "versal": 2.0})
+        "7series": 12.0, "ultrascale": 2.6, "ultrascale+": 2.4, "versal": 2.0, "vivado:7series": 6.0})
     # (7series: not the DS187 datasheet delay (~4 ns) but what Vitis HLS 2025.1 schedules on xc7z020 at 5 ns:
     #  a 4-input dense layer takes 4 cycles; the value makes the schedule come out right) [fit: thifjj]
     #: Delay of one LUT-based adder level of ~16 bits (LUT + carry chain + routing) [fit]
@@ -186,17 +186,17 @@ class Constants:
     softmax_lut_factor: float = 1.7
     softmax_ff_factor: float = 1.0
     #: Top level: cycles of I/O registering around the whole network [fit]
-    top_overhead_cycles: int = 1
+    top_overhead_cycles: int = 0
     #: io_stream dense/conv layers: LUT scale per strategy and FF scale of the kernel for the stream wrapper
-    #: around it (1.0 = the kernel alone) [fit: 1.3x Latency, 2.5x Resource; FF unchanged]
+    #: around it (1.0 = the kernel alone) [fit: LUT 1.3x Latency, 2.5x Resource; FF 1.3x]
     stream_kernel_lut_factor: dict = field(default_factory=lambda: {"latency": 1.3, "resource": 2.5})
-    stream_kernel_ff_factor: float = 1.0
+    stream_kernel_ff_factor: float = 1.3
     #: Top level: registers outside every layer (I/O registers, the pipeline's control) [fit: the jet tutorial
     #: reports hold 2.4-3.4 k FF in the top function that no per-layer report contains]
     ff_top: dict = field(default_factory=lambda: {"vitis": 1500.0, "vivado": 3000.0})
     #: io_parallel: top-level FF per bit of every layer output but the last (the stage registers between the
     #: inlined layers; the jet tutorial's 2.4-3.4 k for 2,128 output bits) [fit]
-    ff_top_per_bit: dict = field(default_factory=lambda: {"vitis": 0.0, "vivado": 0.0})
+    ff_top_per_bit: dict = field(default_factory=lambda: {"vitis": 1.0, "vivado": 0.0})
     #: Latency strategy, multipliers shared (DSP products > multiplier_limit): extra II cycles to fill and drain
     #: the shared units; 0 keeps the older rule II = min(RF, ceil(products / limit)) [fit]
     folded_ii_extra: dict = field(default_factory=lambda: {"vitis": 0, "vivado": 0})

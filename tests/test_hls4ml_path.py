@@ -169,3 +169,16 @@ def test_per_layer_reports_pair_by_config_number_or_by_content():
             for c, d, lut in ((6, 700, 30000), (2, 20, 900), (4, 300, 12000))]
     pairs = {L["name"]: r["function"][-3:] for L, r in match_layers(ours, reps)}
     assert pairs == {"fc1": "2_s", "fc2": "4_s", "fc3": "6_s"}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CAL.is_dir(), reason="calibration data not present")
+def test_a_project_built_with_hls4mls_types_csims_bit_exact():
+    """hls4ml's types, truncated float weights and RF 8 under Latency: the C++ computes what the emulator does."""
+    import fpga_gen
+    d = CAL / "pominiq-Folder_2_HLS4ML_Vivado_HLS_models_hls4ml_prj-8e4ac39"
+    p = fpga_gen.convert(str(d / "model.h5"), hls4ml=str(d / "hls4ml_config.yml"))
+    dense = [n for n in p.graph if n.op == "dense"]
+    assert dense[0].attrs["reuse_factor"] == 8 and dense[0].types["accum"] == FixedType(16, 6)
+    x = np.random.default_rng(0).uniform(-4, 4, size=(64,) + tuple(p.graph[p.graph.inputs[0]].shape))
+    assert np.array_equal(p.predict(x, backend="csim"), p.predict(x, backend="emu"))

@@ -29,13 +29,25 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 from fpga_gen.estimate import DEFAULT, estimate, with_overrides  # noqa: E402
-from fpga_gen.hls4ml_config import apply_to_graph, read_hls4ml_config, to_project_config  # noqa: E402
+from fpga_gen.estimate.parts import part_family  # noqa: E402
+from fpga_gen.frontend.hls4ml_prj import firmware_layer_names, is_hls4ml_project, read_hls4ml_project  # noqa: E402
+from fpga_gen.hls4ml_config import read_hls4ml_config  # noqa: E402
 
 CAL = Path(os.environ.get("FPGA_GEN_CALIBRATION", "/work/shared/calibration"))
+#: more public hls4ml projects with committed reports, same layout (never copied into the repository)
+EXTRA = Path(os.environ.get("FPGA_GEN_CALIBRATION_EXTRA", "/work/calib_extra"))
+#: sources left out of every fit and every error figure, and why (decided from the files, before any fit)
+EXCLUDED = {
+    "ArgyKokk/hls4ml_MLP_estimator": "its DSP_* and LUT_* projects have byte-identical firmware and configs but "
+                                     "36-814 vs 0 DSPs: the products were bound by a directive outside the "
+                                     "committed hls4ml files, so the reports do not follow from them",
+}
 METRICS = ("DSP", "LUT", "FF", "BRAM_18K", "latency")
 TARGETS = {"DSP": 10.0, "LUT": 30.0, "FF": 30.0, "latency": 15.0}
 # The 17 projects the [fit] constants were fitted on (the ones the frontend read when they were fitted).  The
@@ -54,18 +66,65 @@ pominiq-hls4ml_prj-c28e4f1 rishthakkar-projects_qat_hls4ml_prj_Rank thifjj-proje
 
 # ---------------------------------------------------------------------------------------------- loading
 
-def load_projects(cal: Path, verbose: bool = False):
-    """[(name, meta, graph|None, hls4ml config, reason)] for every project folder."""
-    from fpga_gen.frontend import load_graph
+def load_projects(cal: Path, verbose: bool = False, only=None):
+    """[(name, meta, project|None, hls4ml config, reason)] for every project folder.
+
+    Every graph is built by the one path ``fpga-gen estimate MODEL --hls4ml-config CFG --part P --clock-period C``
+    takes (``fpga_gen.convert(model, hls4ml=cfg, part=..., clock_period=...)``: hls4ml's types, reuse factors and
+    weight rounding); models the frontend refuses go through the same path from this script's adapter graph."""
+    from fpga_gen.api import convert
     out = []
-    for d in sorted(p for p in cal.iterdir() if p.is_dir()):
-        cs = json.loads((d / "csynth.json").read_text())
-        model = next((d / f for f in ("model.h5", "model.keras") if (d / f).is_file()), None)
-        h = read_hls4ml_config(d / "hls4ml_config.yml")
-        graph, reason, loader = None, None, "frontend"
+    seen = set()
+    roots = [cal] if isinstance(cal, (str, Path)) else list(cal)
+    dirs = [d for root in roots for d in sorted(Path(root).iterdir())
+            if d.is_dir() and (d / "csynth.json").is_file() and (d / "hls4ml_config.yml").is_file()]
+    for d in dirs:
+        if only is not None and d.name not in only:
+            continue
+        try:        # the extra collection grows while it is read: a folder may vanish or be half-written
+            cs = json.loads((d / "csynth.json").read_text())
+            src = json.loads((d / "source.json").read_text()) if (d / "source.json").is_file() else {}
+        except (OSError, ValueError):
+            continue
+        key = src.get("report_blob") or d.name           # the same report reached from two collections: once
+        if key in seen:
+            continue
+        seen.add(key)
+        cs["source_repo"] = src.get("repo") or d.name.split("-")[0]
+        cs["provenance"] = {k: src.get(k) for k in ("repo", "commit", "report_path", "report_blob")}
+        model = next((d / f for f in ("model.h5", "model.keras") if (d / f).is_file()), None) or \
+            next(iter(sorted(d.glob("*.h5")) + sorted(d.glob("*.keras"))), None)
+        try:
+            h = read_hls4ml_config(d / "hls4ml_config.yml")
+        except Exception as e:
+            out.append((d.name, cs, None, None, f"skipped: config refused: {str(e).splitlines()[0][:120]}"))
+            continue
+        if model is None and not is_hls4ml_project(d):
+            out.append((d.name, cs, None, h, "skipped: no model file and no firmware"))
+            continue
+        over = {"part": cs["part"], "clock_period": cs["top"]["clock_target_ns"]}
+        project, reason, loader = None, None, "frontend"
+        if EXCLUDED.get(cs["source_repo"]):
+            out.append((d.name, cs, None, h, "excluded: " + EXCLUDED[cs["source_repo"]]))
+            continue
+        if is_hls4ml_project(d):
+            # the firmware is what the tool synthesised (some configs are stale: argykokk's YAML says RF 1 where
+            # parameters.h has 100): the path `fpga-gen estimate DIR --part P --clock-period C` takes
+            try:
+                graph, cfg, notes = read_hls4ml_project(d)
+                cfg = cfg.copy(part=cs["part"], clock_period=cs["top"]["clock_target_ns"])
+                out.append((d.name, cs, SimpleNamespace(head=graph, config=cfg, meta_loader="hls4ml_prj",
+                                                        notes=notes), h, None))
+                continue
+            except Exception as e:
+                reason = f"hls4ml project reader: {str(e).splitlines()[0][:100]}"
+        if model is None:
+            out.append((d.name, cs, None, h, f"skipped: no model file; {reason}"))
+            continue
         try:
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                graph, _ = load_graph(str(model))
+                project = convert(str(model), hls4ml=h, **over)
+            reason = None
         except Exception as e:  # the frontend's message says which layer
             msg = str(e).splitlines()[0]
             m = re.search(r"layer '([^']+)' has custom class '([^']+)'", msg)
@@ -76,21 +135,39 @@ def load_projects(cal: Path, verbose: bool = False):
             else:
                 reason = "skipped: op not yet in frontend: " + _short_reason(msg)
             try:
-                graph, loader = adapter_graph(model), "adapter"
+                project, loader = convert(adapter_graph(model), hls4ml=h, **over), "adapter"
                 reason = None
             except AdapterError as e2:
                 reason += f"; adapter: {e2}"
-        if graph is not None:
-            try:
-                apply_to_graph(graph, h)
-            except Exception as e:
-                graph, reason = None, f"skipped: config not applicable: {e}"
-        if graph is not None:
-            graph.meta_loader = loader
-        out.append((d.name, cs, graph, h, reason))
+            except Exception as e2:
+                reason += f"; adapter graph refused: {_short_reason(str(e2).splitlines()[0])}"
+        if project is not None and is_hls4ml_project(d):
+            # the model file is not always what was synthesised (hand-edited firmware of one layer): every
+            # dense/conv layer of the model must be one of the firmware's layer calls
+            fw = set(firmware_layer_names(d))
+            missing = [n.name for n in project.head if n.op in ("dense", "conv2d", "conv1d", "depthwise_conv2d")
+                       and n.name not in fw and not any(n.name.startswith(f) for f in fw)]
+            if fw and missing:
+                out.append((d.name, cs, None, h, f"skipped: the firmware the tool synthesised has no layer "
+                                                  f"{missing[0]!r} of the model file ({reason or 'reader'})"))
+                continue
+        if project is not None:       # what the estimate reads (the CLI's project.head and project.config)
+            project = SimpleNamespace(head=project.head, config=project.config, meta_loader=loader,
+                                      notes=list(getattr(project, "hls4ml_notes", ())))
+        out.append((d.name, cs, project, h, reason))
         if verbose:
             print(f"loaded {d.name}: {reason or 'ok'}", file=sys.stderr)
     return out
+
+
+def estimate_project(project, constants=DEFAULT, tool=None):
+    """Exactly what ``fpga-gen estimate --tool TOOL`` computes for the project (cli.cmd_estimate)."""
+    return estimate(project.head, project.config, board=project.config.board, constants=constants, tool=tool)
+
+
+def tool_family(cs) -> str:
+    """'vivado' (Vivado HLS 2019-2020) or 'vitis' (Vitis HLS 2021-2025), the ``--tool`` families."""
+    return "vivado" if str(cs.get("tool", "")).lower().startswith("vivado") else "vitis"
 
 
 def _short_reason(msg: str) -> str:
@@ -269,11 +346,36 @@ def match_layers(est_layers: list[dict], report_layers: list[dict]) -> list[tupl
         reps = [r for r in reps if "_Pipelin" not in r["function"]] or reps   # a loop's own report, nested
         if k == "softmax":
             reps = [r for r in reps if not r["function"].startswith("softmax_stable")] or reps
-        reps.sort(key=lambda r: (_config_number(r["function"]) is not None, _config_number(r["function"]) or 0))
         ours = [L for L in est_layers if L["op"] == k]
-        if len(ours) == len(reps):
+        if len(ours) != len(reps):
+            continue
+        numbers = [_config_number(r["function"]) for r in reps]
+        if None not in numbers and len(set(numbers)) == len(numbers):
+            # hls4ml numbers its config structs in layer order: the config number orders the reports
+            reps.sort(key=lambda r: _config_number(r["function"]))
             pairs.extend(zip(ours, reps))
+        else:
+            # Vivado HLS truncates long function names (dense_latency_0_..._0 / ..._1): no config number to
+            # order by, and the suffix is no layer index.  Pair by content: the assignment whose DSP and LUT
+            # counts agree best (DSPs follow from the weights exactly, LUTs roughly)
+            pairs.extend(_pair_by_content(ours, reps))
     return pairs
+
+
+def _pair_by_content(ours, reps):
+    def cost(L, r):
+        return (abs(math.log1p(L["DSP"]) - math.log1p(r.get("DSP") or 0)) * 3
+                + abs(math.log1p(L["LUT"]) - math.log1p(r.get("LUT") or 0)))
+    n = len(ours)
+    if n <= 7:
+        best = min(itertools.permutations(range(n)), key=lambda p: sum(cost(ours[i], reps[j]) for i, j in enumerate(p)))
+        return [(ours[i], reps[j]) for i, j in enumerate(best)]
+    left, out = list(range(n)), []
+    for i in sorted(range(n), key=lambda i: -ours[i]["DSP"]):
+        j = min(left, key=lambda j: cost(ours[i], reps[j]))
+        left.remove(j)
+        out.append((ours[i], reps[j]))
+    return out
 
 
 def pct(est, real):
@@ -287,17 +389,18 @@ def pct(est, real):
 def compare(projects, constants):
     rows = []
     layer_rows = []
-    for name, cs, graph, h, reason in projects:
+    for name, cs, project, h, reason in projects:
         top = cs["top"]
         base = {"project": name, "tool": f"{cs['tool']} {cs['tool_version']}", "part": cs["part"],
-                "io": h.io_type, "strategy": h.model_strategy, "rf": h.model_reuse,
-                "loader": getattr(graph, "meta_loader", None)}
-        if graph is None:
+                "io": h.io_type if h else "?", "strategy": h.model_strategy if h else "?",
+                "rf": h.model_reuse if h else 0, "loader": getattr(project, "meta_loader", None),
+                "source": cs.get("source_repo", name), "tool_family": tool_family(cs),
+                "part_family": part_family(cs["part"]), "provenance": cs.get("provenance")}
+        if project is None:
             rows.append({**base, "skipped": reason})
             continue
-        cfg = to_project_config(h)
         try:
-            est = estimate(graph, cfg, part=cs["part"], clock_period=top["clock_target_ns"], constants=constants)
+            est = estimate_project(project, constants, tool=tool_family(cs))
         except Exception as e:
             rows.append({**base, "skipped": f"skipped: estimator error: {e}"})
             continue
@@ -415,47 +518,180 @@ def worst(rows, n=5):
 
 # ---------------------------------------------------------------------------------------------- fitting
 
+# The [fit] constants, and the values the fit tries for each (coordinate descent from the defaults, two rounds).
 FIT_GRID = {
-    "dsp_min_csd_digits": [2, 3, 4],
-    "lut_per_product_bit": [1.5, 1.65, 1.8, 1.95],
-    "ff_per_product_stage": [{"7series": a, "ultrascale+": b, "ultrascale": b} for a in (15, 22, 30) for b in (4, 5.5, 7)],
-    "top_overhead_cycles": [0, 1, 2, 4],
+    # keys 'tool:family' > 'tool' > 'family' (Constants.per_family): a number may differ by tool and part family
+    "lut_per_product_bit": [{"vitis": a, "vivado": b} for a in (1.3, 1.5, 1.8) for b in (1.0, 1.2, 1.4, 1.6)],
+    "ff_per_product_stage": [{"vivado:7series": a, "vitis:7series": b, "ultrascale+": c, "ultrascale": c,
+                              "7series": b} for a in (3, 6, 12) for b in (12, 22) for c in (2.0, 3.5, 5.5)],
+    "t_dsp_mult": [{"vivado:7series": x} for x in (3.0, 4.5, 6.0, 9.0, 12.0)],
+    "ff_folded_per_product": [2.0, 4.0, 8.0, 12.0],
+    "ff_top": [{"vitis": v, "vivado": w} for v, w in ((0, 0), (0, 1500), (0, 3000), (1500, 3000), (500, 500))],
+    "ff_top_per_bit": [{"vitis": v, "vivado": w} for v in (0.0, 0.5, 1.0) for w in (0.0, 0.5, 1.0, 1.5)],
+    "lut_cast_rnd_per_bit": [0.0, 2.0, 4.0],
+    "lut_cast_sat_per_bit": [0.0, 1.0, 2.5],
+    "folded_ii_extra": [{"vitis": 0, "vivado": 0}, {"vitis": 0, "vivado": 2}, {"vitis": 2, "vivado": 2}],
+    "top_overhead_cycles": [0, 1, 2],
+    "stream_kernel_lut_factor": [{"latency": a, "resource": b} for a in (1.0, 1.3, 1.7) for b in (1.0, 1.5, 2.5, 4.0)],
+    "stream_kernel_ff_factor": [1.0, 1.3, 1.7, 2.5],
 }
+SCORE_WEIGHTS = (("DSP", 1.0), ("LUT", 1.0), ("FF", 1.0), ("latency", 1.0))
 
 
 def score(rows):
     med = medians(rows)
-    s = 0.0
-    for m, w in (("DSP", 3.0), ("LUT", 1.0), ("FF", 0.5), ("latency", 1.0)):
-        v = med[m][0]
-        s += w * (v if v is not None else 100.0)
-    return s
+    return sum(w * (med[m][0] if med[m][0] is not None else 100.0) for m, w in SCORE_WEIGHTS)
 
 
-def fit(projects):
-    best = (None, None)
-    keys = list(FIT_GRID)
-    for combo in itertools.product(*(FIT_GRID[k] for k in keys)):
-        c = with_overrides(DEFAULT, **dict(zip(keys, combo)))
-        rows, _ = compare(projects, c)
-        s = score(rows)
-        if best[0] is None or s < best[0]:
-            best = (s, dict(zip(keys, combo)))
-    print(f"\nbest fit (score {best[0]:.1f}; default {score(compare(projects, DEFAULT)[0]):.1f}):")
-    for k, v in best[1].items():
-        print(f"  {k} = {v}")
-    return best[1]
+class Evaluator:
+    """Rows per constants choice, memoised (the coordinate descents of the leave-one-source-out folds revisit
+    the same points)."""
+
+    def __init__(self, projects):
+        self.projects = projects
+        self.memo = {}
+
+    def rows(self, choice: dict):
+        key = json.dumps(choice, sort_keys=True)
+        if key not in self.memo:
+            self.memo[key] = compare(self.projects, with_overrides(DEFAULT, **choice))[0]
+        return self.memo[key]
+
+
+def fit(ev: Evaluator, keep=lambda r: True, rounds: int = 2, verbose: bool = False) -> dict:
+    """Coordinate descent over FIT_GRID on the records ``keep`` accepts; returns the chosen overrides."""
+    choice = {k: FIT_GRID[k][0] if isinstance(FIT_GRID[k][0], dict) and not isinstance(getattr(DEFAULT, k), dict)
+              else getattr(DEFAULT, k) for k in FIT_GRID}
+    best = score([r for r in ev.rows(choice) if keep(r)])
+    for _ in range(rounds):
+        moved = False
+        for k, values in FIT_GRID.items():
+            for v in values:
+                trial = {**choice, k: v}
+                sc = score([r for r in ev.rows(trial) if keep(r)])
+                if sc < best - 1e-9:
+                    best, choice, moved = sc, trial, True
+        if not moved:
+            break
+    if verbose:
+        print(f"fit score {best:.1f}: " + ", ".join(f"{k}={v}" for k, v in choice.items()))
+    return choice
+
+
+METRICS_ALL = ("DSP", "LUT", "FF", "BRAM_18K", "latency")
+
+
+def summary(rows) -> dict:
+    """median and 90th-percentile |error| % per metric, II exact share, n records and sources."""
+    ev = [r for r in rows if "err" in r]
+    out = {"n": len(ev), "sources": len({r["source"] for r in ev})}
+    for m in METRICS_ALL:
+        vals = []
+        for r in ev:
+            e = r["err"][m]
+            if m == "latency" and r.get("lat_abs") is not None and abs(r["lat_abs"]) <= 3:
+                e = 0.0
+            if e is not None:
+                vals.append(abs(e))
+        out[m] = ({"median": round(statistics.median(vals), 1),
+                   "p90": round(sorted(vals)[min(len(vals) - 1, int(math.ceil(0.9 * len(vals))) - 1)], 1),
+                   "n": len(vals)} if vals else None)
+    ii = [r for r in ev if r["real"].get("ii") is not None]
+    out["II_exact_pct"] = round(100.0 * sum(r["est"]["ii"] == r["real"]["ii"] for r in ii) / len(ii), 1) if ii else None
+    return out
+
+
+def loso(ev: Evaluator, verbose: bool = False):
+    """Leave one source (repository) out: fit on the others, predict it.  Returns (out-of-sample rows,
+    in-sample rows with the fit on everything, the fit on everything, per-source choices)."""
+    full = fit(ev, verbose=verbose)
+    sources = sorted({r["source"] for r in ev.rows(full) if "err" in r})
+    held = []
+    choices = {}
+    for s in sources:
+        ch = fit(ev, keep=lambda r, s=s: r.get("source") != s)
+        choices[s] = ch
+        held.extend(r for r in ev.rows(ch) if r.get("source") == s and "err" in r)
+        if verbose:
+            print(f"  held out {s}: {sum(1 for r in held if r['source'] == s)} records", file=sys.stderr)
+    return held, [r for r in ev.rows(full) if "err" in r], full, choices
+
+
+def groups(rows):
+    yield "all", rows
+    for fam in sorted({r["tool_family"] for r in rows}):
+        yield f"tool {fam}", [r for r in rows if r["tool_family"] == fam]
+    for fam in sorted({r["part_family"] for r in rows}):
+        yield f"part {fam}", [r for r in rows if r["part_family"] == fam]
+    for io in sorted({r["io"] for r in rows}):
+        yield f"io_{io}", [r for r in rows if r["io"] == io]
+
+
+def accuracy_table(held, insample) -> dict:
+    return {name: {"in_sample": summary(ins), "loso": summary(dict(groups(held))[name])}
+            for name, ins in groups(insample)}
+
+
+def accuracy_markdown(table: dict) -> str:
+    """The accuracy table: median / 90th percentile |error| per metric, in-sample and leave-one-source-out."""
+    def cell(x, m):
+        v = x.get(m)
+        return "-" if not v else f"{v['median']:.0f} / {v['p90']:.0f} %"
+    lines = ["| group | records (sources) | constants fitted on | DSP | LUT | FF | BRAM_18K | latency | II exact |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for name, t in table.items():
+        for kind in ("in_sample", "loso"):
+            x = t[kind]
+            label = "all records (in-sample)" if kind == "in_sample" else "**the other sources (leave-one-source-out)**"
+            lines.append(f"| {name} | {x['n']} ({x['sources']}) | {label} | "
+                         + " | ".join(cell(x, m) for m in METRICS_ALL)
+                         + f" | {x['II_exact_pct'] if x['II_exact_pct'] is not None else '-'} % |")
+    return "\n".join(lines)
+
+
+def print_accuracy(table: dict) -> None:
+    print("\n" + accuracy_markdown(table))
+
+
+def write_docs(acc_json: Path, paths) -> None:
+    """Replace the block between <!-- accuracy --> and <!-- /accuracy --> in each file with the table of
+    ``acc_json`` (so README and docs/estimator.md quote exactly the committed accuracy.json)."""
+    table = json.loads(Path(acc_json).read_text())["groups"]
+    block = "<!-- accuracy -->\n" + accuracy_markdown(table) + "\n<!-- /accuracy -->"
+    for p in paths:
+        text = Path(p).read_text()
+        text = re.sub(r"<!-- accuracy -->.*?<!-- /accuracy -->", lambda m: block, text, flags=re.S)
+        Path(p).write_text(text)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--calibration", default=str(CAL))
+    ap.add_argument("--calibration", action="append", help=f"a calibration folder (repeatable; default {CAL} "
+                    f"and, when present, {EXTRA})")
+    ap.add_argument("--cache", help="pickle of the built graphs: read when present, else written (skips TensorFlow)")
+    ap.add_argument("--accuracy-json", help="with --loso: write the accuracy table (the estimator's error bands)")
+    ap.add_argument("--loso", action="store_true", help="leave-one-source-out: refit the [fit] constants without "
+                    "each source repository and predict it")
     ap.add_argument("--layers", action="store_true", help="print the per-layer comparison")
     ap.add_argument("--fit", action="store_true", help="grid-search the fitted constants")
     ap.add_argument("--json", help="write the comparison to this file")
+    ap.add_argument("--docs", nargs="*", help="only rewrite the accuracy blocks of these files from "
+                                                "--accuracy-json (README.md docs/estimator.md), then exit")
     args = ap.parse_args(argv)
+    if args.docs:
+        write_docs(Path(args.accuracy_json or ROOT / "fpga_gen" / "estimate" / "accuracy.json"), args.docs)
+        return 0
     t0 = time.time()
-    projects = load_projects(Path(args.calibration))
+    roots = [Path(c) for c in (args.calibration or [CAL] + ([EXTRA] if EXTRA.is_dir() else []))]
+    projects = None
+    if args.cache and Path(args.cache).is_file():
+        import pickle
+        projects = pickle.loads(Path(args.cache).read_bytes())
+    if projects is None:
+        projects = load_projects(roots)
+        if args.cache:
+            import pickle
+            Path(args.cache).write_bytes(pickle.dumps(projects))
     t1 = time.time()
     rows, layer_rows = compare(projects, DEFAULT)
     t2 = time.time()
@@ -463,8 +699,27 @@ def main(argv=None) -> int:
     print_medians(rows, layer_rows)
     worst(rows)
     print(f"\nloading {t1 - t0:.1f} s (TensorFlow), estimating {len(rows)} records {1e3 * (t2 - t1):.1f} ms")
-    if args.fit:
-        fit(projects)
+    if args.fit or args.loso:
+        ev = Evaluator(projects)
+        if args.loso:
+            held, ins, full, choices = loso(ev, verbose=True)
+            table = accuracy_table(held, ins)
+            print("\nfit on every source: " + json.dumps(full, sort_keys=True))
+            print("median / 90th percentile |error| (cells), in-sample vs leave-one-source-out:")
+            print_accuracy(table)
+            if args.accuracy_json:
+                Path(args.accuracy_json).write_text(json.dumps(
+                    {"what": "median and 90th-percentile |error| %, estimate vs csynth, per group; in_sample: "
+                             "constants fitted on every record; loso: each source predicted by constants "
+                             "fitted without it (benchmarks/calibrate_estimator.py --loso)",
+                     "fit": full, "groups": table,
+                     "excluded_sources": EXCLUDED,
+                     "records": [{"project": r["project"], **(r.get("provenance") or {}), "tool": r["tool"],
+                                  "part": r["part"], "csynth": r["real"], "estimate_in_sample": r["est"]}
+                                 for r in sorted(ins, key=lambda r: r["project"])]},
+                    indent=1, sort_keys=True, default=list) + "\n")
+        else:
+            print("\nbest fit: " + json.dumps(fit(ev), sort_keys=True))
     if args.json:
         Path(args.json).write_text(json.dumps({"records": rows, "layers": layer_rows}, indent=1) + "\n")
     return 0

@@ -428,7 +428,7 @@ def load(model_or_path, config=None, **overrides):
 
 
 def convert(model_or_path, config=None, tb_inputs=None, split_at: str | None = None, calibrate=None,
-            headroom_bits: int | None = None, **overrides) -> Project:
+            headroom_bits: int | None = None, hls4ml=None, **overrides) -> Project:
     """Keras/QKeras model (path or object) -> typed Project.  ``overrides``: name, io_type/io, strategy,
     reuse_factor/reuse, precision (default precision), input_precision, clock_period, part, board.
 
@@ -441,6 +441,8 @@ def convert(model_or_path, config=None, tb_inputs=None, split_at: str | None = N
     ``split_at``: a layer name; the graph up to and including it becomes the FPGA project and the rest
     runs on the CPU/GPU fallback.  Without it, a model holding layers the HLS writer cannot generate
     (selu, swish, gelu, exponential, mish: no nnet kernel) is split automatically before the first of them."""
+    if hls4ml is not None:
+        return _convert_hls4ml(model_or_path, hls4ml, config, tb_inputs, split_at, calibrate, overrides)
     cfg = _resolve_config(config, overrides)
     graph, cfg, model = load(model_or_path, cfg, **{k: v for k, v in overrides.items()
                                                    if k in ("name", "part", "clock_period")})
@@ -473,6 +475,44 @@ def convert(model_or_path, config=None, tb_inputs=None, split_at: str | None = N
                       calibration=calibration)
     if project.split_at:
         head, _ = project.split_parts()        # a bad split point: a one-line GraphError naming it
+        _check_hls_ops(head)
+    return project
+
+
+def _convert_hls4ml(model_or_path, hls4ml, config, tb_inputs, split_at, calibrate, overrides) -> Project:
+    """``convert(model, hls4ml=path | Hls4mlConfig)``: the graph hls4ml would build for that config (its types,
+    reuse factors, weight rounding; :mod:`fpga_gen.hls4ml_config`).  ``project.hls4ml_notes`` says, one line each,
+    where fpga-gen builds something other than what the config names.  The one path the CLI, the sweep, the
+    project reader and benchmarks/calibrate_estimator.py use."""
+    from .frontend import load_graph
+    from .hls4ml_config import Hls4mlConfig, apply_plan, plan, read_hls4ml_config, snapshot_float_weights
+    if config is not None:
+        raise ConfigError("give either a config or an hls4ml config, not both")
+    if calibrate is not None:
+        raise ConfigError("calibration chooses types; an hls4ml config fixes them: give one of the two")
+    h = hls4ml if isinstance(hls4ml, Hls4mlConfig) else read_hls4ml_config(hls4ml)
+    if isinstance(model_or_path, Graph):
+        graph, model = model_or_path, None
+    else:
+        graph, model = load_graph(model_or_path, name=overrides.get("name"))
+    cfg, p = plan(h, graph)
+    cfg.name = cpp_ident(overrides.get("name") or h.project_name or cfg.name)
+    cfg = _resolve_config(cfg, {k: v for k, v in overrides.items() if k != "name"})
+    if overrides.get("board") and not overrides.get("part"):
+        from .boards import load_board
+        board = load_board(cfg.board)
+        cfg.board, cfg.part = board.name, board.part
+    k = [type(q) for q in DEFAULT_PASSES].index(FuseBatchNorm) + 1
+    run_passes(graph, cfg, DEFAULT_PASSES[:k])
+    snapshot_float_weights(graph, p)
+    run_passes(graph, cfg, DEFAULT_PASSES[k:])
+    apply_plan(graph, cfg, h, p)
+    from .emulate import Emulator
+    Emulator(graph)
+    project = Project(graph, cfg, model=model, tb_inputs=tb_inputs, split_at=split_at or auto_split_point(graph))
+    project.hls4ml_notes = list(p.notes)
+    if project.split_at:
+        head, _ = project.split_parts()
         _check_hls_ops(head)
     return project
 

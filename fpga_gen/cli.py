@@ -31,6 +31,7 @@ def _known_errors() -> tuple:
             TypeParseError, PassError, TemplateError]
     for mod, name in (("fpga_gen.csim", "CsimError"), ("fpga_gen.boards", "BoardError"),
                       ("fpga_gen.estimate.model", "EstimateError"), ("fpga_gen.hls.layers", "HlsWriteError"),
+                      ("fpga_gen.frontend.hls4ml_prj", "Hls4mlProjectError"),
                       ("fpga_gen.verify", "VerifyError"), ("fpga_gen.sweep", "SweepError"),
                       ("fpga_gen.calibrate", "CalibrationError"), ("fpga_gen.da.solve", "DaError"),
                       ("fpga_gen.da.synth", "SynthError")):
@@ -84,22 +85,23 @@ def _calibrate_args(p: argparse.ArgumentParser) -> None:
 
 def _convert(args, tb_inputs=None):
     from .api import convert
-    config = args.config
+    config, hls4ml = args.config, None
     if getattr(args, "hls4ml_config", None):
         if args.config:
             raise CliError("give either -c/--config or --hls4ml-config, not both")
-        from .frontend import load_graph
-        from .hls4ml_config import config_from_hls4ml
-        # the frontend's graph tells which layers the config's LayerType keys reach
-        config = config_from_hls4ml(args.hls4ml_config, graph=load_graph(args.model)[0])
+        # the graph hls4ml builds for that config: its types, reuse factors and weight rounding
+        hls4ml = args.hls4ml_config
     if getattr(args, "headroom_bits", None) is not None and not getattr(args, "calibrate", None):
         raise CliError("--headroom-bits applies to calibration; give --calibrate DATA.npy too")
-    return convert(args.model, config=config, tb_inputs=tb_inputs, split_at=getattr(args, "split_at", None),
+    project = convert(args.model, config=config, tb_inputs=tb_inputs, split_at=getattr(args, "split_at", None),
                    calibrate=getattr(args, "calibrate", None), headroom_bits=getattr(args, "headroom_bits", None),
                    board=args.board, part=args.part,
                    io=args.io, strategy=args.strategy, reuse=args.reuse, precision=args.precision,
                    input_precision=args.input_precision, clock_period=args.clock_period, name=args.name,
-                   mult_impl=getattr(args, "mult_impl", None))
+                   mult_impl=getattr(args, "mult_impl", None), **({"hls4ml": hls4ml} if hls4ml else {}))
+    for line in getattr(project, "hls4ml_notes", ()):
+        print(f"fpga-gen: {line}", file=sys.stderr)      # what fpga-gen builds where the config says otherwise
+    return project
 
 
 def cmd_inspect(args) -> int:
@@ -115,7 +117,8 @@ def cmd_inspect(args) -> int:
 def _fit(args, tb_inputs=None):
     """--fit BOARD: sweep the model's designs on the board and keep the fastest that fits the budget."""
     from .api import Project, auto_split_point
-    from .sweep import SweepError, fit, prepare, split_to_fit
+    from .sweep import SweepError, fit, parse_budget, prepare, split_to_fit
+    from .sweep.space import DEFAULT_MARGIN
     if args.board and args.board != args.fit:
         raise CliError(f"--board {args.board} and --fit {args.fit} name different boards; give only --fit")
     if args.reuse or args.strategy:
@@ -138,12 +141,14 @@ def _fit(args, tb_inputs=None):
                         clock_period=args.clock_period, name=args.name, mult_impl=args.mult_impl)
     split_at = args.split_at
     try:
-        res, point = fit(ev, budget=args.budget)
+        budget = parse_budget(args.budget, args.margin or DEFAULT_MARGIN)
+        print(f"budget: {budget.text()}")
+        res, point = fit(ev, budget=budget)
     except SweepError as e:
         if not args.split_to_fit:
             raise SweepError(f"{e} (or --split-to-fit: the FPGA holds the longest head that fits, the rest runs "
                              f"on the CPU/GPU fallback)") from None
-        split_at, res, point = split_to_fit(ev, budget=args.budget)
+        split_at, res, point = split_to_fit(ev, budget=budget)
         print(f"the whole model does not fit: {e}")
     graph, config = ev.materialize(point)
     best = res.best()
@@ -243,7 +248,10 @@ def cmd_predict(args) -> int:
 def cmd_estimate(args) -> int:
     from .estimate import estimate
     from .api import load_project
-    if Path(args.model).is_dir() and (Path(args.model) / "fpga_gen_project.json").is_file():
+    from .frontend.hls4ml_prj import is_hls4ml_project
+    if is_hls4ml_project(args.model) and not (Path(args.model) / "fpga_gen_project.json").is_file():
+        project = _hls4ml_project(args)
+    elif Path(args.model).is_dir() and (Path(args.model) / "fpga_gen_project.json").is_file():
         project = load_project(args.model)
         if args.calibrate:
             raise CliError(f"{args.model} is a built project; --calibrate applies to a model file")
@@ -251,7 +259,8 @@ def cmd_estimate(args) -> int:
             project.config = project.config.copy(board=args.board, part=args.part, clock_period=args.clock_period)
     else:
         project = _convert(args)
-    est = estimate(project.head, project.config, board=project.config.board)     # the FPGA part only
+    est = estimate(project.head, project.config, board=project.config.board,     # the FPGA part only
+                   tool=getattr(args, "tool", None))
     cal = getattr(project, "calibration", None)
     if args.json:
         out = est.to_json()
@@ -276,6 +285,25 @@ def cmd_synth(args) -> int:
     return 0
 
 
+def _hls4ml_project(args):
+    """``fpga-gen estimate hls4ml_prj``: the graph of an hls4ml project folder, read from its firmware."""
+    from types import SimpleNamespace
+    from .frontend.hls4ml_prj import read_hls4ml_project
+    given = [o for o in ("config", "hls4ml_config", "calibrate", "io", "strategy", "reuse", "precision",
+                         "input_precision", "split_at") if getattr(args, o, None)]
+    if given:
+        raise CliError(f"{args.model} is an hls4ml project (its firmware fixes the design); "
+                       f"--{given[0].replace('_', '-')} applies to a model file")
+    graph, config, notes = read_hls4ml_project(args.model)
+    for line in notes:
+        print(f"fpga-gen: {line}", file=sys.stderr)
+    config = config.copy(board=args.board, part=args.part, clock_period=args.clock_period)
+    if args.board and not args.part:
+        from .boards import load_board
+        config.part = load_board(args.board).part
+    return SimpleNamespace(head=graph, config=config, calibration=None)
+
+
 def cmd_verify(args) -> int:
     from .api import PROJECT_FILE
     from .verify import verify_target
@@ -293,7 +321,9 @@ def cmd_verify(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .sweep import make_executor, parse_precisions, prepare, run_sweep, split_list, verify, write_outputs
+    from .sweep import (make_executor, parse_budget, parse_precisions, prepare, run_sweep, split_list, verify,
+                        write_outputs)
+    from .sweep.space import DEFAULT_MARGIN
     if args.verify and not args.data:
         raise CliError("--verify needs --data x.npy (inputs to C-simulate the designs on)")
     x = _load_npy(args.data, "input") if args.verify else None
@@ -310,7 +340,8 @@ def cmd_sweep(args) -> int:
     try:
         res = run_sweep(ev, precisions=parse_precisions(split_list(args.precision)) or None,
                         strategies=split_list(args.strategy) or ["latency", "resource"], reuses=reuses or None,
-                        io_types=ios, budget=args.budget, out_dir=out, executor=executor, progress=True)
+                        io_types=ios, budget=parse_budget(args.budget, args.margin or DEFAULT_MARGIN), out_dir=out,
+                        executor=executor, progress=True)
         ver = verify(ev, res, args.verify, x, labels, out_dir=out, executor=executor) if args.verify else None
     finally:
         executor.close()
@@ -381,6 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fit", metavar="BOARD", help="choose the fastest design (reuse factors, strategy) that fits "
                                                   "BOARD within --budget")
     s.add_argument("--budget", help="with --fit: fractions of the board, e.g. dsp=0.8,lut=0.7,ff=0.7,bram=0.8")
+    s.add_argument("--margin", help="with --fit: the estimator's error margin taken off the budget: median "
+                                    "(default: its median leave-one-source-out error per resource), p90, none, or "
+                                    "a fraction such as 0.2")
     s.add_argument("--split-to-fit", action="store_true",
                    help="with --fit: when the whole model does not fit, the FPGA project holds the longest head that "
                         "fits and the rest runs on the CPU/GPU fallback")
@@ -402,6 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--strategy", help="latency,resource (default both)")
     s.add_argument("--io", help="io types: parallel, stream or parallel,stream (default parallel)")
     s.add_argument("--budget", help="fractions of the board (default dsp=0.8,lut=0.7,ff=0.7,bram=0.8)")
+    s.add_argument("--margin", help="the estimator's error margin taken off the budget: median (default: its "
+                                    "median leave-one-source-out error per resource), p90, none, or a fraction")
     s.add_argument("-o", "--output", default="sweep", help="output folder; its sweep.sqlite makes a rerun resume")
     s.add_argument("--verify", type=int, default=0, metavar="N", help="build and C-simulate the best N designs")
     s.add_argument("--data", help="with --verify: inputs (.npy)")
@@ -428,8 +464,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_predict)
 
     s = sub.add_parser("estimate", help="resource and latency estimate, before any synthesis")
-    s.add_argument("model", help="model file or generated project directory")
+    s.add_argument("model", help="model file, generated project directory or hls4ml project directory")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--tool", help="the HLS tool whose C synthesis to predict: vitis[-VERSION] (default, the flow "
+                                  "fpga-gen writes) or vivado[-VERSION] (Vivado HLS 2019-2020, hls4ml's older flow)")
     _convert_args(s)
     _split_arg(s)
     _calibrate_args(s)

@@ -43,7 +43,8 @@ from .ir.types import FixedType, TypeParseError
 
 __all__ = ["Hls4mlConfig", "read_hls4ml_config", "config_from_hls4ml", "parse_hls4ml_precision", "to_project_config", "apply_to_graph", "layer_classes",
            "layer_type_settings",
-           "SOFTMAX_TABLE_DEFAULT"]
+           "SOFTMAX_TABLE_DEFAULT", "Plan", "plan", "apply_plan", "snapshot_float_weights",
+           "hls4ml_valid_reuse_factors", "hls4ml_closest_reuse_factor"]
 
 #: hls4ml 1.3 default for softmax exp/inv tables (backends/fpga/fpga_backend.py)
 SOFTMAX_TABLE_DEFAULT = FixedType(18, 8, True, "RND", "SAT")
@@ -461,3 +462,190 @@ def _apply_softmax(graph, node, h: Hls4mlConfig, lname: str) -> None:
     node.attrs["exp_table_size"] = exp_size
     node.attrs["inv_table_size"] = inv_size
     node.attrs.setdefault("implementation", extra.get("implementation", "stable"))
+
+
+# ---------------------------------------------------------------------------------------------- one path
+# ``fpga-gen ... --hls4ml-config``, the Python API (``convert(model, hls4ml=...)``), the hls4ml project reader and
+# benchmarks/calibrate_estimator.py all go through :func:`plan` (before the passes) and :func:`apply_plan` (after
+# them), so that every one of them estimates the graph hls4ml would have built.
+
+#: suffixes of the nodes hls4ml's converters insert after a layer, and what fpga-gen builds for them: ``_linear``
+#: (the linear activation after every Dense/Conv/QDense: an identity cast fpga-gen does not build), ``_relu`` &c.
+#: (a layer's own ``activation=``: fpga-gen's activation node), ``_alpha`` (QKeras alpha scale: apply_scale),
+#: ``_input`` (old hls4ml's name for the input layer), ``_bn`` (a folded batchnorm)
+_INSERTED = ("_linear", "_alpha", "_input", "_bn", "_relu", "_softmax", "_sigmoid", "_tanh", "_elu", "_selu",
+             "_softplus", "_softsign", "_hard_sigmoid", "_leaky_relu", "_quantized_relu", "_quantized_bits",
+             "_quantized_tanh", "_quantized_sigmoid", "_activation")
+_HLS_RF_OPS = ("dense", "conv2d")         # the ops whose reuse factor/strategy the config sets in fpga-gen
+
+
+@dataclass
+class Plan:
+    """What hls4ml would build, resolved against fpga-gen's graph: node name -> hls4ml layer name (``aliases``),
+    the reuse factor and strategy hls4ml uses per dense/conv node (``reuse``, ``strategy``), and one line per
+    place where fpga-gen changes or ignores what the config says (``notes``)."""
+
+    aliases: dict = field(default_factory=dict)
+    reuse: dict = field(default_factory=dict)
+    strategy: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+    float_weights: dict = field(default_factory=dict)      # node -> {kernel, bias}: float values before rounding
+
+
+def hls4ml_valid_reuse_factors(n_in: int, n_out: int) -> list[int]:
+    """hls4ml 1.3 ``FPGABackend.get_valid_reuse_factors``: every RF in 1..n_in*n_out its dense check accepts."""
+    out = []
+    for rf in range(1, n_in * n_out + 1):
+        mult = min(n_in, rf)
+        limit = int(math.ceil((n_in * n_out) / float(mult)))
+        ok = (limit % n_out == 0) or rf >= n_in
+        ok = ok and (rf % n_in == 0 or rf < n_in)
+        ok = ok and (n_in * n_out) % rf == 0
+        if ok:
+            out.append(rf)
+    return out
+
+
+def hls4ml_closest_reuse_factor(valid: list[int], chosen: int) -> int:
+    """hls4ml 1.3 ``get_closest_reuse_factor``: the nearest valid value, the smaller one on a tie."""
+    import bisect
+    pos = bisect.bisect_left(valid, chosen)
+    if pos == 0:
+        return valid[0]
+    if pos == len(valid):
+        return valid[-1]
+    before, after = valid[pos - 1], valid[pos]
+    return after if after - chosen < chosen - before else before
+
+
+def _mult_size(node) -> tuple[int, int]:
+    a = node.attrs
+    if node.op == "dense":
+        return int(a["n_in"]), int(a["n_out"])
+    kh, kw = a["kernel_size"]
+    return int(kh * kw * a["n_chan"]), int(a["n_filt"])
+
+
+def _resolve_name(h: Hls4mlConfig, ln: str, names: dict, graph) -> tuple[str | None, str | None]:
+    """(our node name or None, a note when the config's layer is not one of our nodes)."""
+    if ln in names:
+        return names[ln], None
+    for suf in _INSERTED:
+        if ln.endswith(suf) and ln[: -len(suf)] in names:
+            base = names[ln[: -len(suf)]]
+            if suf == "_linear":
+                return None, (f"{ln}: hls4ml's linear activation after {base}; fpga-gen casts {base}'s result "
+                              f"to that type itself (no extra node)")
+            if suf == "_input":
+                return None, f"{ln}: hls4ml's input layer of {base}; the model input takes the model precision"
+            readers = [n for n in graph if n.inputs and n.inputs[0] == base
+                       and n.op in ("activation", "softmax", "apply_scale", "quant_act", "batchnorm")]
+            if len(readers) == 1:
+                return readers[0].name, None
+            return None, f"{ln}: hls4ml's {suf[1:]} node after {base}; fpga-gen builds none, settings ignored"
+    return None, f"{ln}: no such node in fpga-gen's graph (a layer it removes or builds as wiring); settings ignored"
+
+
+def plan(h: Hls4mlConfig, graph, base: ProjectConfig | None = None) -> tuple[ProjectConfig, Plan]:
+    """The ProjectConfig to run fpga-gen's passes with (model-level settings; reuse/strategy of the dense and conv
+    nodes as fpga-gen's kernels accept them) and the :class:`Plan` that :func:`apply_plan` imposes afterwards.
+
+    Reuse factors as hls4ml 1.3 (``VivadoBackend.init_dense`` / ``init_conv*``): under Resource they are snapped
+    to the closest valid value (``set_closest_reuse_factor``); under Latency they are kept whatever they are
+    (Vivado synthesised RF 64 on a 32x5 Latency layer).  Names hls4ml inserts (``<layer>_linear`` & c.) attach to
+    their layer; layers fpga-gen removes are ignored, as hls4ml ignores names it does not know.  Every change is
+    one line in ``Plan.notes``."""
+    cfg = ProjectConfig() if base is None else base.copy()
+    cfg.source = h.path
+    cfg.io_type = h.io_type
+    cfg.strategy = h.model_strategy
+    cfg.reuse_factor = h.model_reuse
+    cfg.clock_period = h.clock_period
+    if h.part:
+        cfg.part = h.part
+    cfg.board = h.board
+    if "default" in h.model_precision:
+        cfg.default_precision = h.model_precision["default"]
+    elif "result" in h.model_precision:
+        cfg.default_precision = h.model_precision["result"]
+    p = Plan()
+    names = {n.name.lower(): n.name for n in graph}
+    for ln in sorted(set(h.layer_precision) | set(h.layer_reuse) | set(h.layer_strategy) | set(h.layer_extra)):
+        ours, note = _resolve_name(h, ln, names, graph)
+        if note:
+            p.notes.append(note)
+        if ours is not None and ours.lower() != ln:
+            p.aliases[ours] = ln
+    from .ir.ops import op_def
+    from .passes.reuse import is_valid_reuse, nearest_valid_reuse
+    layers = {}
+    for node in graph:
+        # hls4ml's result/accum types during the passes too, so that what follows is typed from them
+        slots = [v for v in _OP_SLOTS.get(node.op, ("result",)) if v in ("result", "accum")
+                 and v in op_def(node.op).type_slots]
+        if node.op not in ("softmax", "input") and slots:
+            lname = p.aliases.get(node.name, node.name)
+            layers[node.name] = {"precision": {v: h.precision(lname, v, layer_classes(node))[0] for v in slots}}
+        if node.op not in _HLS_RF_OPS:
+            continue
+        lname = p.aliases.get(node.name, node.name)
+        cls = layer_classes(node)
+        strategy = h.strategy(lname, cls)
+        rf = int(h.reuse_factor(lname, cls))
+        n_in, n_out = _mult_size(node)
+        if strategy == "resource":
+            valid = hls4ml_valid_reuse_factors(n_in, n_out)
+            snapped = hls4ml_closest_reuse_factor(valid, rf)
+            if snapped != rf:
+                p.notes.append(f"{node.name}: Resource strategy: reuse factor {rf} is not valid for a {n_in}x{n_out} "
+                               f"{node.op}; hls4ml uses {snapped}, and so does fpga-gen")
+                rf = snapped
+        p.reuse[node.name], p.strategy[node.name] = rf, strategy
+        build = rf
+        if not is_valid_reuse(n_in, n_out, rf, node.op, strategy):
+            near = nearest_valid_reuse(n_in, n_out, rf, node.op, strategy)
+            build = near[0] if near else 1
+            if strategy == "latency":
+                p.notes.append(f"{node.name}: Latency strategy: reuse factor {rf} kept as hls4ml keeps it (not a "
+                               f"valid Resource reuse factor for a {n_in}x{n_out} {node.op}; the latency kernel "
+                               f"only caps its multipliers at ceil({n_in * n_out}/{rf}))")
+            else:
+                p.notes.append(f"{node.name}: Resource strategy: reuse factor {rf} fails fpga-gen's "
+                               f"{node.op} resource kernel check; estimated at {rf}, built at {build}")
+        layers.setdefault(node.name, {}).update({"reuse_factor": build, "strategy": strategy})
+    cfg.layers = layers
+    return cfg.validate(), p
+
+
+def snapshot_float_weights(graph, p: Plan) -> None:
+    """Keep the dense/conv weights as they are before fpga-gen's precision pass rounds them (after batchnorm
+    fusion), so that :func:`apply_plan` can quantize them the way hls4ml's C++ does (the type's own rounding:
+    ``ap_fixed<16,6>`` truncates)."""
+    import numpy as np
+    for node in graph:
+        if node.op in ("dense", "conv2d", "depthwise_conv2d"):
+            # QKeras layers (the frontend typed them): hls4ml writes the quantizer's exact values; keep those
+            keep = {"kernel": "weight" not in node.types, "bias": "bias" not in node.types}
+            p.float_weights[node.name] = {k: np.array(v, dtype=np.float64, copy=True)
+                                          for k, v in node.weights.items() if keep.get(k)}
+
+
+def apply_plan(graph, cfg: ProjectConfig, h: Hls4mlConfig, p: Plan) -> None:
+    """After the passes: hls4ml's types on every node (:func:`apply_to_graph`), float weights quantized with
+    the weight type's own rounding, and hls4ml's reuse factors (including Latency ones fpga-gen would refuse)."""
+    import numpy as np
+    from .estimate.weights import quantize_raw
+    apply_to_graph(graph, h, p.aliases)
+    for node in graph:
+        fw = p.float_weights.get(node.name)
+        if fw:
+            for slot, wname in (("weight", "kernel"), ("bias", "bias")):
+                t = node.types.get(slot)
+                if wname in fw and t is not None:
+                    node.weights[wname] = quantize_raw(fw[wname], t).astype(np.float64) * 2.0 ** -t.frac
+                    node.types[slot] = t.plain() if hasattr(t, "plain") else t
+        if node.name in p.reuse:
+            node.attrs["reuse_factor"] = p.reuse[node.name]
+            node.attrs["strategy"] = p.strategy[node.name]
+            spec = cfg.layers.setdefault(node.name, {})
+            spec["reuse_factor"], spec["strategy"] = p.reuse[node.name], p.strategy[node.name]

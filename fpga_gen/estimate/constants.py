@@ -104,7 +104,9 @@ class Constants:
     #: the alignment/sign extension the tool builds around it.  The reports give a steady 28-32 LUTs per
     #: non-zero product at 16-bit accum on every tool and part (nrp 28.8/29.6/28.3/28.4, pominiq 28.0/28.6,
     #: thifjj 32/30.6/32) [fit]
-    lut_per_product_bit: float = 1.8
+    #: Refitted on the hls4ml types (16-bit accumulators where hls4ml keeps them) over every calibration source,
+    #: per tool: the jet tutorial reports give ~22 LUT per non-zero product at 16 bits on Vivado HLS 2019.2 [fit]
+    lut_per_product_bit: dict = field(default_factory=lambda: {"vitis": 1.5, "vivado": 1.4})
     #: Variable x variable multiply in LUTs: this many LUTs per partial-product bit (a*b) [guess: ~a*b/2 LUT6]
     lut_var_mult_per_bit: float = 0.55
     #: Per output bit of a cast that rounds or saturates (a TRN/WRAP cast is wiring) [guess]
@@ -115,6 +117,10 @@ class Constants:
     lut_resource_acc_mux: float = 7.0
     #: ReLU: a compare + mux per element, LUTs per result bit [fit: nrp relu 1792 LUT / 64 x 16 bits]
     lut_relu_per_bit: float = 1.75
+    #: Rounding cast: LUTs per result bit of the incrementer; saturating cast: LUTs per source bit of the
+    #: overflow compare and result mux [fit, see _cast_lut]
+    lut_cast_rnd_per_bit: float = 2.0
+    lut_cast_sat_per_bit: float = 2.5
     #: Linear activation / cast: LUTs per result bit (0 when the cast is only wiring) [guess]
     lut_cast_per_bit: float = 0.25
     #: Control logic per layer (FSM, handshake) [guess]
@@ -127,22 +133,25 @@ class Constants:
     #: the DSP operands and outputs (thifjj: 101/96/102 FF per product at 4-5 stages), Vitis 2022.2 on xcu250
     #: much less (nrp: 5-6 FF per product at 1 stage) [fit]
     ff_per_product_stage: dict = field(default_factory=lambda: {
-        "7series": 22.0, "ultrascale": 5.5, "ultrascale+": 5.5, "versal": 5.5})
+        "7series": 12, "ultrascale": 2.0, "ultrascale+": 2.0, "vitis:7series": 12, "vivado:7series": 12})
+    # (refit over every source, issue #21: 2 FF per product per stage on UltraScale(+), the jet tutorial's 1.7-2.4;
+    #  12 on 7-series for both tools [fit])
     #: Latency strategy, II > 1 (multipliers shared over RF cycles): FF per non-zero product for the operand
     #: multiplexing and partial sums held across the II cycles [fit: pominiq RF 8/16 dense 8-14 FF per product,
     #: stream dense/conv at RF 16 15-35]
-    ff_folded_per_product: float = 12.0
+    ff_folded_per_product: float = 4.0
     ff_folded_io: float = 0.55              # BatchNorm with II > 1: FF per input bit
     #: FFs per DSP used outside the DSP (operand and result registers) [guess]
     ff_per_dsp: float = 0.0
 
     # ---- timing (ns) ---------------------------------------------------------------------------------------
     #: Clock uncertainty the tool subtracts from the period (fraction).  Vitis HLS default 27 %, Vivado HLS
-    #: 12.5 % [hls4ml][ug1399].  fpga-gen writes Vitis HLS projects.
-    clock_uncertainty: float = 0.27
+    #: 12.5 % [hls4ml][ug1399]; the calibration reports' ``clock_uncertainty_ns`` agree.  fpga-gen writes Vitis
+    #: HLS projects (``--tool vitis``, the default).
+    clock_uncertainty: dict = field(default_factory=lambda: {"vitis": 0.27, "vivado": 0.125})
     #: Delay of one DSP multiply (combinational, no MREG) [ds187/ds925 switching characteristics, rounded; fit]
     t_dsp_mult: dict = field(default_factory=lambda: {
-        "7series": 12.0, "ultrascale": 2.6, "ultrascale+": 2.4, "versal": 2.0})
+        "7series": 12.0, "ultrascale": 2.6, "ultrascale+": 2.4, "versal": 2.0, "vivado:7series": 6.0})
     # (7series: not the DS187 datasheet delay (~4 ns) but what Vitis HLS 2025.1 schedules on xc7z020 at 5 ns:
     #  a 4-input dense layer takes 4 cycles; the value makes the schedule come out right) [fit: thifjj]
     #: Delay of one LUT-based adder level of ~16 bits (LUT + carry chain + routing) [fit]
@@ -177,7 +186,20 @@ class Constants:
     softmax_lut_factor: float = 1.7
     softmax_ff_factor: float = 1.0
     #: Top level: cycles of I/O registering around the whole network [fit]
-    top_overhead_cycles: int = 1
+    top_overhead_cycles: int = 0
+    #: io_stream dense/conv layers: LUT scale per strategy and FF scale of the kernel for the stream wrapper
+    #: around it (1.0 = the kernel alone) [fit: LUT 1.3x Latency, 2.5x Resource; FF 1.3x]
+    stream_kernel_lut_factor: dict = field(default_factory=lambda: {"latency": 1.3, "resource": 2.5})
+    stream_kernel_ff_factor: float = 1.3
+    #: Top level: registers outside every layer (I/O registers, the pipeline's control) [fit: the jet tutorial
+    #: reports hold 2.4-3.4 k FF in the top function that no per-layer report contains]
+    ff_top: dict = field(default_factory=lambda: {"vitis": 1500.0, "vivado": 3000.0})
+    #: io_parallel: top-level FF per bit of every layer output but the last (the stage registers between the
+    #: inlined layers; the jet tutorial's 2.4-3.4 k for 2,128 output bits) [fit]
+    ff_top_per_bit: dict = field(default_factory=lambda: {"vitis": 1.0, "vivado": 0.0})
+    #: Latency strategy, multipliers shared (DSP products > multiplier_limit): extra II cycles to fill and drain
+    #: the shared units; 0 keeps the older rule II = min(RF, ceil(products / limit)) [fit]
+    folded_ii_extra: dict = field(default_factory=lambda: {"vitis": 0, "vivado": 0})
     #: Top level: extra cycles per layer boundary (function call / dataflow handshake) [fit]
     stage_overhead_cycles: float = 0.5
     #: io_parallel dataflow (Resource strategy): channel registers between processes, FF per output bit
@@ -205,25 +227,33 @@ class Constants:
     fifo_ff_per_bit: float = 2.0
     fifo_min_bram_bits: int = 1024
 
-    def per_family(self, name: str, family: str):
+    def per_family(self, name: str, family: str, tool: str = "vitis"):
+        """A constant for a part family and a tool family: dict keys ``'tool:family'``, then ``tool``, then
+        ``family`` (then ultrascale+), so one number can depend on the tool, the part family or both."""
         v = getattr(self, name)
+        if isinstance(v, dict) and not any(k.split(":")[-1] in _FAMILIES or k in ("vitis", "vivado") for k in v):
+            return v                     # keyed by something else (e.g. strategy): the model picks
         if isinstance(v, dict):
-            return v.get(family, v.get("ultrascale+"))
+            for k in (f"{tool}:{family}", tool, family):
+                if k in v:
+                    return v[k]
+            return v.get("ultrascale+", next(iter(v.values())))
         return v
 
-    def resolved(self, family: str) -> "SimpleNamespace":
-        """Every constant with per-family dicts replaced by this family's value (cached; the estimator's
-        models read ``ctx.c.t_add`` etc. from this)."""
-        key = (id(self), family)
+    def resolved(self, family: str, tool: str = "vitis") -> "SimpleNamespace":
+        """Every constant with per-family/per-tool dicts replaced by this family's value (cached; the
+        estimator's models read ``ctx.c.t_add`` etc. from this)."""
+        key = (id(self), family, tool)
         hit = _RESOLVED.get(key)
         if hit is not None and hit[0] is self:
             return hit[1]
-        ns = SimpleNamespace(**{f.name: self.per_family(f.name, family) for f in fields(self)})
+        ns = SimpleNamespace(**{f.name: self.per_family(f.name, family, tool) for f in fields(self)})
         _RESOLVED[key] = (self, ns)
         return ns
 
 
 _RESOLVED: dict = {}
+_FAMILIES = ("7series", "ultrascale", "ultrascale+", "versal")
 
 
 DEFAULT = Constants()

@@ -140,11 +140,20 @@ def cycles(t_ns: float, t_eff: float) -> int:
 
 
 def _cast_lut(c: Constants, src: FixedType, dst: FixedType) -> float:
-    """LUTs of one accum -> result cast: free (wiring) when it only truncates and wraps; rounding or saturation
-    costs an incrementer / comparator of the result width."""
-    if dst.rounding in ("TRN",) and dst.saturation == "WRAP":
+    """LUTs of one cast: free (wiring) when it only truncates and wraps.  Rounding adds an incrementer of the
+    result width (``lut_cast_rnd_per_bit``); saturation compares the source bits the result drops above its
+    integer part and muxes the result (``lut_cast_sat_per_bit`` per source bit) [fit: the jet tutorial's 6-bit
+    rounding/saturating ReLU casts of 16-bit inputs cost 56-77 LUT per element]."""
+    rnd = dst.rounding not in ("TRN", "TRN_ZERO")
+    sat = dst.saturation != "WRAP"
+    if not rnd and not sat:
         return 0.0
-    return dst.width * c.lut_per_output_bit
+    lut = dst.width * c.lut_per_output_bit
+    if rnd:
+        lut += dst.width * c.lut_cast_rnd_per_bit
+    if sat:
+        lut += max(src.width, dst.width) * c.lut_cast_sat_per_bit
+    return lut
 
 
 def _pixels(shape: tuple) -> int:
@@ -232,7 +241,10 @@ def _dense_core(ctx: Context, kernel, bias, wtype: FixedType, btype: FixedType, 
     limit = max(1, _cdiv(n_total, rf) - st.n_zero // rf)      # hls4ml's multiplier_limit
     if n_dsp_prod > limit:
         dsp_units = limit
-        ii = min(rf, _cdiv(n_dsp_prod, limit))
+        # the scheduler shares `limit` multipliers over the DSP products, plus the cycles it takes to fill and
+        # drain the shared units [fit: Vivado HLS 2019.2, jet tutorial RF 64 Latency: ceil(DSP products /
+        # limit) + 2, not capped by RF]
+        ii = _cdiv(n_dsp_prod, limit) + c.folded_ii_extra if c.folded_ii_extra else min(rf, _cdiv(n_dsp_prod, limit))
     else:
         dsp_units = n_dsp_prod
         ii = 1
@@ -253,7 +265,7 @@ def _dense_core(ctx: Context, kernel, bias, wtype: FixedType, btype: FixedType, 
     stages = cycles(t, ctx.t_eff)
     if ii > 1:
         latency = stages + ii - 1
-        ff = c.ff_folded_per_product * n_nonzero
+        ff = c.ff_folded_per_product * n_nonzero * wacc / 16.0
     else:
         latency = stages
         ff = stages * n_nonzero * c.ff_per_product_stage * wacc / 16.0

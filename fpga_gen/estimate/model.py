@@ -9,7 +9,7 @@ from .constants import DEFAULT, Constants
 from .layers import ESTIMATORS, Context, UnsupportedOp
 from .parts import device_resources, part_family
 
-__all__ = ["Estimate", "estimate", "EstimateError", "RESOURCES"]
+__all__ = ["Estimate", "estimate", "EstimateError", "RESOURCES", "TOOLS", "tool_family"]
 
 RESOURCES = ("DSP", "LUT", "FF", "BRAM_18K", "URAM")
 LAYER_KEYS = ("name", "op") + RESOURCES + ("latency_cycles", "ii_cycles")
@@ -35,7 +35,8 @@ class Estimate:
     # ------------------------------------------------------------------ output
     def to_dict(self) -> dict:
         d = {"part": self.part, "family": self.family, "board": self.board, "io_type": self.io_type,
-             "layers": self.layers, "total": self.total}
+             "tool": getattr(self, "tool", "vitis"), "layers": self.layers, "total": self.total,
+             "error_band": self.error_band()}
         if self.available:
             d["available"] = self.available
             d["utilization_pct"] = self.utilization(self.available)
@@ -47,6 +48,24 @@ class Estimate:
 
     def to_json_text(self, indent: int = 1) -> str:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=True) + "\n"
+
+    def error_band(self) -> dict | None:
+        """The measured error of estimates like this one (:mod:`fpga_gen.estimate.accuracy`): median and 90th
+        percentile |error| %, leave-one-source-out, with the group, records and sources it comes from."""
+        from .accuracy import error_band
+        return error_band(getattr(self, "tool", "vitis"), self.family, self.io_type)
+
+    def band_text(self) -> str:
+        b = self.error_band()
+        if not b:
+            return "No accuracy table: error band unknown."
+        cells = []
+        for m in ("DSP", "LUT", "FF", "BRAM_18K", "latency"):
+            if m in b:
+                cells.append(f"{m} {b[m]['median']:g} % (90 %: {b[m]['p90']:g} %)")
+        return (f"Expected |error| vs csynth, median (90th percentile), measured leave-one-source-out on "
+                f"{b['n']} hls4ml projects from {b['sources']} repositories ({b['group']}): " + ", ".join(cells)
+                + (f"; II exact on {b['II_exact_pct']:g} %" if b.get("II_exact_pct") is not None else "") + ".")
 
     def utilization(self, available: dict) -> dict:
         out = {}
@@ -75,8 +94,9 @@ class Estimate:
         lat_ns = T["latency_cycles"] * T["clock_period_ns"]
         lines += ["", f"Latency {T['latency_cycles']} cycles = {lat_ns:g} ns; initiation interval "
                   f"{T['ii_cycles']} cycles ({1e3 / (T['ii_cycles'] * T['clock_period_ns']):.3g} M inferences/s).",
-                  "", "Analytic estimate of Vitis HLS C synthesis (not post-implementation); see docs/estimator.md "
-                  "for the model and its measured error."]
+                  "", f"Analytic estimate of {'Vivado' if getattr(self, 'tool', 'vitis') == 'vivado' else 'Vitis'} "
+                  "HLS C synthesis (not post-implementation); see docs/estimator.md for the model.", "",
+                  self.band_text()]
         over = [r for r, u in (self.utilization(available).items() if available else []) if u > 100]
         if over:
             lines.append(f"\n**Warning:** exceeds the device in {', '.join(over)}.")
@@ -96,7 +116,7 @@ def _fmt(v) -> str:
 
 def estimate(graph, config=None, part: str | None = None, board: str | None = None, *,
              clock_period: float | None = None, constants: Constants = DEFAULT,
-             available: dict | None = None, board_part: str | None = None) -> Estimate:
+             available: dict | None = None, board_part: str | None = None, tool: str | None = None) -> Estimate:
     """Estimate resources and latency of ``graph`` built with ``config`` (a :class:`ProjectConfig`).
 
     ``part`` overrides the config's part; ``board`` names a board (its part must be given by ``board_part`` or
@@ -121,7 +141,8 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
     family = part_family(part)
     if available is None:
         available = device_resources(part)
-    c = constants.resolved(family)
+    tool = tool_family(tool or getattr(config, "tool", None))
+    c = constants.resolved(family, tool)
     t_eff = period * (1.0 - c.clock_uncertainty)
     layer_cfg = getattr(config, "layers", None) or {}
 
@@ -169,6 +190,14 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
             raise EstimateError(f"node {node.name!r} ({node.op}): cannot estimate: {e!r}") from e
         if node.op == "input":
             continue
+        if io_type == "stream" and node.op in _STREAM_KERNELS:
+            # the io_stream wrappers around a dense/conv kernel (word unpacking, window buffers, the per-pixel
+            # loop's control) cost in proportion to the kernel [fit: io_stream LUT/FF were under-estimated on 11
+            # of 14 sources, dense_array/conv_*_cl wrappers of Vivado HLS 2019-2020]
+            k = c.stream_kernel_lut_factor.get(strategy, 1.0) if isinstance(c.stream_kernel_lut_factor, dict) \
+                else c.stream_kernel_lut_factor
+            cost.LUT *= k
+            cost.FF *= c.stream_kernel_ff_factor
         if strategy == "resource" and node.op in ("dense", "conv1d", "conv2d") and rf > 1:
             dataflow = True
         row = {"name": node.name, "op": node.op,
@@ -201,6 +230,20 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
                        "notes": ["FIFOs (io_stream) or ping-pong channels (io_parallel dataflow) between layers"]})
         for r in RESOURCES:
             tot[r] += glue[r]
+    out_bits = 0
+    if io_type == "parallel" and c.ff_top_per_bit:
+        # io_parallel: the layers' output arrays are registered in the top function between the inlined layers
+        # (the pipeline's stage registers), outside every per-layer report [fit, constants.ff_top_per_bit]
+        out_bits = sum(graph[L["name"]].size * graph[L["name"]].types["result"].width for L in layers[:n_layers]
+                       if L["name"] not in graph.outputs)
+    if (c.ff_top or out_bits) and n_layers:
+        # the top function's own registers, outside every layer (I/O, pipeline control): a row of its own, so the
+        # layer rows stay comparable with per-function reports [fit, constants.ff_top]
+        top = {r: 0 for r in RESOURCES}
+        top["FF"] = int(round(c.ff_top + c.ff_top_per_bit * out_bits))
+        layers.append({"name": "(top level)", "op": "top", **top, "latency_cycles": 0, "ii_cycles": 1,
+                       "notes": ["registers of the top function outside every layer"]})
+        tot["FF"] += top["FF"]
     if io_type == "stream" and n_layers:
         # streaming dataflow: the layers overlap; the slowest one sets the pace and every other one only adds its
         # pipeline fill (latency - II + 1) [fit: pominiq MNIST stream 794 cycles = conv 787 + 7]
@@ -221,7 +264,29 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
         latency = int(math.ceil(path + c.top_overhead_cycles))
     total = {r: int(tot[r]) for r in RESOURCES}
     total.update({"latency_cycles": latency, "ii_cycles": int(ii), "clock_period_ns": period})
-    return Estimate(layers, total, part, family, io_type, board, available)
+    est = Estimate(layers, total, part, family, io_type, board, available)
+    est.tool = tool
+    return est
+
+
+#: ``--tool`` values: a family and, optionally, the version the calibration reports came from
+TOOLS = ("vitis", "vivado")
+
+
+def tool_family(tool: str | None) -> str:
+    """'vitis-2024.1' -> 'vitis', 'vivado-2020.1' / 'vivado_hls' -> 'vivado'; None -> 'vitis' (the flow fpga-gen
+    writes)."""
+    if not tool:
+        return "vitis"
+    t = str(tool).strip().lower()
+    for fam in TOOLS:
+        if t.startswith(fam):
+            return fam
+    raise EstimateError(f"unknown tool {tool!r}; give vitis[-VERSION] (Vitis HLS, the default) or "
+                        f"vivado[-VERSION] (Vivado HLS 2019-2020)")
+
+
+_STREAM_KERNELS = ("dense", "conv1d", "conv2d", "depthwise_conv2d")
 
 
 def _fifo_cost(c: Constants, node) -> tuple[int, int, int]:

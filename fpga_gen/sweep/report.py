@@ -43,6 +43,43 @@ def write_outputs(result, out_dir, verification=None) -> dict:
 
 
 def _png(result, path) -> None:
+    """pareto.png with matplotlib: every design's II against its largest budget share (%), the budget line,
+    the Pareto front and the chosen design labelled; png.py's encoder where matplotlib is missing."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return _png_plain(result, path)
+    ok = [r for r in result.rows if not r["error"]]
+    fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=110)
+    groups = (("over the budget", [r for r in ok if not r["fits"]], "#bbbbbb", 12),
+              ("fits", [r for r in ok if r["fits"] and not r["pareto"]], "#5a8cdc", 14),
+              ("Pareto front (fits)", [r for r in ok if r["pareto"]], "#149640", 30))
+    for label, rows, color, size in groups:
+        if rows:
+            ax.scatter([100 * r["budget_use"] for r in rows], [max(r["ii_cycles"], 1) for r in rows], s=size,
+                       c=color, label=f"{label} ({len(rows)})", edgecolors="none")
+    ax.axvline(100, color="#d22", linestyle="--", linewidth=1.2, label=f"budget ({result.budget.text()})"
+               if len(result.budget.text()) < 60 else "budget (100 % of the tightest resource)")
+    best = result.best()
+    if best:
+        x, y = 100 * best["budget_use"], max(best["ii_cycles"], 1)
+        ax.scatter([x], [y], s=90, c="#dc1e1e", marker="*", label="chosen: fastest that fits", zorder=5)
+        ax.annotate(f"II {best['ii_cycles']}, latency {best['latency_cycles']} cycles\n{x:.0f} % of the budget",
+                    (x, y), textcoords="offset points", xytext=(8, 8), fontsize=8)
+    ax.set_yscale("log", base=2)
+    ax.set_xlabel("largest share of the budget used (%, max over resources of estimate / budget)")
+    ax.set_ylabel("initiation interval II (cycles, log scale)")
+    ax.set_title(f"{len(ok)} designs on {result.board}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _png_plain(result, path) -> None:
     ok = [r for r in result.rows if not r["error"]]
     groups = [([r["budget_use"] for r in ok if not r["fits"]], [r["ii_cycles"] for r in ok if not r["fits"]],
                (200, 200, 200), 2),
@@ -100,9 +137,17 @@ def _svg(result, w=640, h=400, m=50) -> str:
     return "".join(parts)
 
 
+def _cell(r, c) -> str:
+    v = _clean(r.get(c, ""))
+    if c == "budget_use" and isinstance(v, (int, float)):
+        return "-" if v == math.inf else f"{100 * v:.0f} %"            # shares as percentages
+    return str(v)
+
+
 def _table(rows, cols) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(_clean(r.get(c, ''))))}</td>" for c in cols) + "</tr>"
+    names = {"budget_use": "budget used (max over resources)"}
+    head = "".join(f"<th>{html.escape(names.get(c, c))}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r, c))}</td>" for c in cols) + "</tr>"
                    for r in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 

@@ -70,23 +70,63 @@ class SweepError(ValueError):
 
 @dataclass(frozen=True)
 class Budget:
-    """Fractions of the board's resources a design may use, e.g. {'DSP': 0.8, 'LUT': 0.7}."""
+    """Fractions of the board's resources a design may use, e.g. {'DSP': 0.8, 'LUT': 0.7}, and the estimator's
+    error margin per resource: a design fits when ``estimate x (1 + margin) <= fraction x available``."""
     fractions: tuple        # ((resource, fraction), ...) in RESOURCE order
+    margins: tuple = ()     # ((resource, fraction), ...): the estimate's expected error (see parse_margin)
+    margin_name: str = "none"
 
     @property
     def as_dict(self) -> dict:
-        return dict(self.fractions)
+        d = dict(self.fractions)
+        if self.margins:
+            d["margin"] = {"kind": self.margin_name, **dict(self.margins)}
+        return d
 
     def limits(self, available: dict) -> dict:
-        return {r: f * available[r] for r, f in self.fractions if available.get(r)}
+        m = dict(self.margins)
+        return {r: f * available[r] / (1.0 + m.get(r, 0.0)) for r, f in self.fractions if available.get(r)}
 
     def text(self) -> str:
         inv = {"DSP": "dsp", "LUT": "lut", "FF": "ff", "BRAM_18K": "bram", "URAM": "uram"}
-        return ",".join(f"{inv[r]}={f:g}" for r, f in self.fractions if r != "URAM" or f != DEFAULT_BUDGET["URAM"])
+        base = ",".join(f"{inv[r]}={f:g}" for r, f in self.fractions if r != "URAM" or f != DEFAULT_BUDGET["URAM"])
+        m = {r: v for r, v in self.margins if v}
+        if not m:
+            return base
+        eff = ",".join(f"{inv[r]}={f / (1 + m.get(r, 0.0)):.2f}" for r, f in self.fractions
+                       if r != "URAM" or f != DEFAULT_BUDGET["URAM"])
+        return (f"{base} less the estimator's {self.margin_name} error margin ("
+                + ", ".join(f"{inv[r]} +{v * 100:.0f} %" for r, v in m.items()) + f"): {eff}")
 
 
-def parse_budget(text: str | dict | None) -> Budget:
-    """'dsp=0.8,lut=0.7,ff=0.7,bram=0.8' (fractions of the board; unnamed resources keep the defaults)."""
+#: ``--margin`` default: the estimator's median leave-one-source-out |error| per resource (docs/sweep.md)
+DEFAULT_MARGIN = "median"
+
+
+def parse_margin(text, tool: str = "vitis") -> tuple[tuple, str]:
+    """'median' (the command line's default, DEFAULT_MARGIN) / 'p90': the estimator's leave-one-source-out
+    |error| per resource (fpga_gen/estimate/accuracy.json); 'none', 0 or None (the Python default); or a fraction
+    for every resource ('0.2')."""
+    spec = "none" if text is None else str(text).strip().lower()
+    if spec in ("none", "0", "0.0", "off"):
+        return (), "none"
+    if spec in ("median", "p90"):
+        from ..estimate.accuracy import error_band
+        band = error_band(tool) or {}
+        out = tuple((r, round(band[r][spec] / 100.0, 3)) for r in ("DSP", "LUT", "FF", "BRAM_18K") if r in band)
+        return out, f"{spec} (leave-one-source-out, {band.get('group', 'no table')})"
+    try:
+        f = float(spec)
+    except ValueError:
+        raise SweepError(f"--margin {text!r}: give median, p90, none or a fraction such as 0.2") from None
+    if not 0 <= f < 10:
+        raise SweepError(f"--margin {text!r}: a fraction in [0, 10)")
+    return tuple((r, f) for r in ("DSP", "LUT", "FF", "BRAM_18K")), f"{f:g}"
+
+
+def parse_budget(text: str | dict | None, margin=None, tool: str = "vitis") -> Budget:
+    """'dsp=0.8,lut=0.7,ff=0.7,bram=0.8' (fractions of the board; unnamed resources keep the defaults), with the
+    estimator's error ``margin`` (:func:`parse_margin`; the Python default is none, the command line's median)."""
     fr = dict(DEFAULT_BUDGET)
     if isinstance(text, dict):
         items = list(text.items())
@@ -110,7 +150,8 @@ def parse_budget(text: str | dict | None) -> Budget:
         if not 0 < f <= 1.0:
             raise SweepError(f"--budget: {k}={f:g} must be a fraction of the board in (0, 1]")
         fr[r] = f
-    return Budget(tuple((r, fr[r]) for r in DEFAULT_BUDGET))
+    margins, name = parse_margin(margin, tool)
+    return Budget(tuple((r, fr[r]) for r in DEFAULT_BUDGET), margins, name)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,38 @@ from pathlib import Path
 
 import numpy as np
 
+from . import csim
+from . import cache
+from . import __version__
+from .api import ProjectError
+from .api import convert
+from .api import Project, auto_split_point
+from .api import load_project
+from .api import PROJECT_FILE
+from .boards import BoardError
+from .boards import list_boards, load_board
+from .boards import load_board
+from .calibrate import CalibrationError
+from .config import ConfigError
+from .csim import CsimError
+from .emulate import EmulationError
+from .estimate import estimate
+from .estimate.model import EstimateError
+from .frontend import load_graph
+from .frontend.loader import FrontendError
+from .hls.layers import HlsWriteError
+from .hls4ml_config import config_from_hls4ml
+from .ir.fixed import EmulationRangeError
+from .ir.graph import GraphError
+from .ir.types import TypeParseError
+from .passes import PassError
+from .sweep import SweepError
+from .sweep import SweepError, fit, prepare, split_to_fit
+from .sweep import make_executor, parse_precisions, prepare, run_sweep, split_list, verify, write_outputs
+from .templating import TemplateError
+from .verify import VerifyError
+from .verify import verify_target
+
 EXIT_ERROR = 2
 EXIT_MISMATCH = 1
 
@@ -18,26 +50,9 @@ class CliError(Exception):
 
 
 def _known_errors() -> tuple:
-    from .api import ProjectError
-    from .config import ConfigError
-    from .emulate import EmulationError
-    from .emulate.fixed import EmulationRangeError
-    from .frontend.loader import FrontendError
-    from .ir.graph import GraphError
-    from .ir.types import TypeParseError
-    from .passes import PassError
-    from .templating import TemplateError
-    errs = [CliError, ProjectError, ConfigError, EmulationError, EmulationRangeError, FrontendError, GraphError,
-            TypeParseError, PassError, TemplateError]
-    for mod, name in (("fpga_gen.csim", "CsimError"), ("fpga_gen.boards", "BoardError"),
-                      ("fpga_gen.estimate.model", "EstimateError"), ("fpga_gen.hls.layers", "HlsWriteError"),
-                      ("fpga_gen.verify", "VerifyError"), ("fpga_gen.sweep", "SweepError"),
-                      ("fpga_gen.calibrate", "CalibrationError")):
-        try:
-            errs.append(getattr(__import__(mod, fromlist=[name]), name))
-        except (ImportError, AttributeError):
-            pass
-    return tuple(errs)
+    return (CliError, ProjectError, ConfigError, EmulationError, EmulationRangeError, FrontendError, GraphError,
+            TypeParseError, PassError, TemplateError, CsimError, BoardError, EstimateError, HlsWriteError,
+            VerifyError, SweepError, CalibrationError)
 
 
 def _load_npy(path: str, what: str) -> np.ndarray:
@@ -82,13 +97,10 @@ def _calibrate_args(p: argparse.ArgumentParser) -> None:
 
 
 def _convert(args, tb_inputs=None):
-    from .api import convert
     config = args.config
     if getattr(args, "hls4ml_config", None):
         if args.config:
             raise CliError("give either -c/--config or --hls4ml-config, not both")
-        from .frontend import load_graph
-        from .hls4ml_config import config_from_hls4ml
         # the frontend's graph tells which layers the config's LayerType keys reach
         config = config_from_hls4ml(args.hls4ml_config, graph=load_graph(args.model)[0])
     if getattr(args, "headroom_bits", None) is not None and not getattr(args, "calibrate", None):
@@ -113,8 +125,6 @@ def cmd_inspect(args) -> int:
 
 def _fit(args, tb_inputs=None):
     """--fit BOARD: sweep the model's designs on the board and keep the fastest that fits the budget."""
-    from .api import Project, auto_split_point
-    from .sweep import SweepError, fit, prepare, split_to_fit
     if args.board and args.board != args.fit:
         raise CliError(f"--board {args.board} and --fit {args.fit} name different boards; give only --fit")
     if args.reuse or args.strategy:
@@ -122,7 +132,6 @@ def _fit(args, tb_inputs=None):
     config, calibration = args.config, None
     if args.calibrate:
         # calibrate once, then sweep with the calibrated types written into the config
-        from .api import convert
         calibrated = convert(args.model, config=args.config, calibrate=args.calibrate,
                              headroom_bits=args.headroom_bits, precision=args.precision,
                              input_precision=args.input_precision, name=args.name)
@@ -182,8 +191,6 @@ def _compare(got: np.ndarray, ref: np.ndarray) -> dict:
 
 
 def cmd_csim(args) -> int:
-    from . import csim
-    from .api import load_project
     project = load_project(args.project)
     if args.input:
         x = _load_npy(args.input, "input")
@@ -205,7 +212,6 @@ def cmd_csim(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .api import load_project
     project = load_project(args.project)
     x = _load_npy(args.input, "input")
     y = project.predict(x, backend=args.backend)
@@ -215,8 +221,6 @@ def cmd_predict(args) -> int:
 
 
 def cmd_estimate(args) -> int:
-    from .estimate import estimate
-    from .api import load_project
     if Path(args.model).is_dir() and (Path(args.model) / "fpga_gen_project.json").is_file():
         project = load_project(args.model)
         if args.calibrate:
@@ -235,7 +239,6 @@ def cmd_estimate(args) -> int:
     else:
         available = None
         if project.config.board:
-            from .boards import load_board
             available = load_board(project.config.board).resources
         print(est.to_markdown(available=available))
         if cal is not None:
@@ -244,8 +247,6 @@ def cmd_estimate(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from .api import PROJECT_FILE
-    from .verify import verify_target
     x = _load_npy(args.data, "data")
     labels = _load_npy(args.labels, "labels") if args.labels else None
     given = [o for o in ("config", "board", "part", "io", "strategy", "reuse", "mult_impl", "precision",
@@ -260,7 +261,6 @@ def cmd_verify(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .sweep import make_executor, parse_precisions, prepare, run_sweep, split_list, verify, write_outputs
     if args.verify and not args.data:
         raise CliError("--verify needs --data x.npy (inputs to C-simulate the designs on)")
     x = _load_npy(args.data, "input") if args.verify else None
@@ -301,7 +301,6 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_boards(args) -> int:
-    from .boards import list_boards, load_board
     for name in list_boards():
         b = load_board(name)
         r = b.resources
@@ -311,7 +310,6 @@ def cmd_boards(args) -> int:
 
 
 def cmd_cache(args) -> int:
-    from . import cache
     root = cache.cache_root()
     try:
         cap = cache.max_bytes()
@@ -328,7 +326,6 @@ def cmd_cache(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
     p = argparse.ArgumentParser(prog="fpga-gen", description="Quantized Keras models to bit-exact HLS projects.")
     p.add_argument("--version", action="version", version=f"fpga-gen {__version__}")
     sub = p.add_subparsers(dest="command", required=True)

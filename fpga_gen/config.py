@@ -38,6 +38,7 @@ from pathlib import Path
 
 import yaml
 
+from .ir.ops import SOFTMAX_IMPLEMENTATIONS
 from .ir.types import FixedType, TypeParseError
 
 __all__ = ["ProjectConfig", "ConfigError", "load_config", "IO_TYPES", "STRATEGIES", "MULT_IMPLS"]
@@ -199,7 +200,6 @@ def _check_sizes(d: dict, where: str, key: tuple) -> None:
 
 
 def _check_implementation(v, where: str, key: tuple) -> None:
-    from .ir.ops import SOFTMAX_IMPLEMENTATIONS
     if v not in SOFTMAX_IMPLEMENTATIONS:
         raise ConfigError(f"{where} must be one of {', '.join(SOFTMAX_IMPLEMENTATIONS)}, got {v!r}", key)
 

@@ -338,7 +338,6 @@ def config_from_hls4ml(path: str | Path, base: ProjectConfig | None = None, grap
 # type slots hls4ml resolves through get_precision for each of our ops
 _OP_SLOTS = {
     "dense": ("result", "weight", "bias", "accum"),
-    "conv1d": ("result", "weight", "bias", "accum"),
     "conv2d": ("result", "weight", "bias", "accum"),
     "depthwise_conv2d": ("result", "weight", "bias", "accum"),
     "batchnorm": ("result", "scale", "bias"),
@@ -347,7 +346,7 @@ _OP_SLOTS = {
     "input": ("result",),
 }
 # op -> hls4ml's layer class (``layer.class_name``, what HLSConfig.get_precision matches LayerType keys against)
-_OP_CLASS = {"dense": "Dense", "conv1d": "Conv1D", "conv2d": "Conv2D", "depthwise_conv2d": "DepthwiseConv2D",
+_OP_CLASS = {"dense": "Dense", "conv2d": "Conv2D", "depthwise_conv2d": "DepthwiseConv2D",
              "activation": "Activation", "float_activation": "Activation",
              "softmax": "Softmax", "batchnorm": "BatchNormalization", "input": "InputLayer", "pooling": "Pooling2D",
              "zeropad": "ZeroPadding2D", "cropping": "Cropping2D", "upsampling": "Resize", "transpose": "Transpose",
@@ -420,7 +419,7 @@ def apply_to_graph(graph, h: Hls4mlConfig, aliases: dict | None = None) -> None:
             continue
         for var in _OP_SLOTS.get(node.op, ("result",)):
             node.types[var] = h.precision(lname, var, cls)[0]
-        if "reuse_factor" in node.attrs or node.op in ("dense", "conv1d", "conv2d", "depthwise_conv2d"):
+        if "reuse_factor" in node.attrs or node.op in ("dense", "conv2d", "depthwise_conv2d"):
             node.attrs["reuse_factor"] = h.reuse_factor(lname, cls)
             node.attrs["strategy"] = h.strategy(lname, cls)
 

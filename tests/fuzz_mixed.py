@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from hypothesis import strategies as st
 
-from fpga_gen.passes import valid_reuse_factors
+from fpga_gen.ir.reuse import valid_reuse_factors
 from fuzz_models import SpecBase, out_size, set_weights
 
 

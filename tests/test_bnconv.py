@@ -321,7 +321,7 @@ def test_depthwise_reuse_factor_is_refused():
 def random_dw_bn_graph(seed: int, accum_mode: str):
     """input -> depthwise_conv2d (random geometry, accum exact / narrow wrapping / narrow saturating / coarser
     than the products) -> activation -> batchnorm (random scale, bias and result types and modes)."""
-    from fpga_gen.emulate.kernels import product_type
+    from fpga_gen.ir.fixed import product_type
     from fpga_gen.ir import FixedType, Graph, Node, exact_type_for_range
     from fpga_gen.ir.spatial import out_size_and_pads
     from test_backends import _rand_type

@@ -12,9 +12,10 @@ import pytest
 
 from fpga_gen.config import ProjectConfig
 from fpga_gen.emulate import emulate
-from fpga_gen.hls import HlsWriteError, valid_reuse_factors, write_project
+from fpga_gen.hls import HlsWriteError, write_project
+from fpga_gen.ir.reuse import valid_reuse_factors
 from fpga_gen.ir import FixedType, Node
-from fpga_gen.resources import hls4ml_vivado_dir
+from fpga_gen.data_paths import hls4ml_vivado_dir
 from helpers_graphs import mlp_graph, random_inputs
 
 WEIRD_NAMES = ["in put/1", "dense-1", "dense_1", "Dense_1", "int", "3rd layer", 'q"uote*/\\', "relu\n2", "ap_x",

@@ -3,8 +3,8 @@ import pytest
 
 from fpga_gen import convert
 from fpga_gen.config import ConfigError, load_config
-from fpga_gen.passes import PassError, valid_reuse_factors
-from fpga_gen.passes.reuse import is_valid_reuse
+from fpga_gen.ir.reuse import is_valid_reuse, valid_reuse_factors
+from fpga_gen.passes import PassError
 from qmodels import grid_inputs, qmlp
 
 
@@ -92,7 +92,7 @@ def test_float_dense_layers_take_the_default_precision():
 
 def test_safe_casts_sign_extends_exact_types_only():
     from fpga_gen.ir.types import FixedType
-    from fpga_gen.passes.safe_casts import cast_reads_past_msb
+    from fpga_gen.ir.exact import cast_reads_past_msb
     src = FixedType(12, 2)
     assert cast_reads_past_msb(src, FixedType(2, 5, False, "RND_CONV", "SAT")) == 1     # shift 13 > width 12
     assert cast_reads_past_msb(src, FixedType(2, 5, False, "TRN", "SAT")) == 0          # truncation reads no bit

@@ -31,8 +31,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ir.fixed import from_float, to_float
 from ..ir.graph import Graph, Node
 from ..ir.spatial import window_indices
+from ..ir.tables import table_function
+from ..ir.types import FixedType
+from .kernels import _FLOAT_FUNCTIONS
+from .kernels_spatial import _index_map
 
 __all__ = ["float_forward", "error_bound", "FLOAT_OPS"]
 
@@ -130,7 +135,7 @@ def _round_to(v: np.ndarray, t, saturate: bool = True) -> np.ndarray:
 @_op("quant_act")
 def _quant_act(node: Node, x: np.ndarray) -> np.ndarray:
     """The QKeras activation quantizer on the float input (QKeras computes it in float): round / leaky / step
-    as the op defines them with the exact input; 'table' the QKeras function (passes/quant_table.py)."""
+    as the op defines them with the exact input; 'table' the QKeras function (passes/quant_table.py, ir/tables.py)."""
     a = node.attrs
     fn = a["function"]
     if fn == "step":
@@ -142,7 +147,6 @@ def _quant_act(node: Node, x: np.ndarray) -> np.ndarray:
         return np.where(up, float(a["hi"]), np.where(down, float(a["lo"]), float(a["mid"])))
     if fn == "table":
         # the QKeras function itself (the typed op tabulates it on the input grid: passes/quant_table.py)
-        from ..passes.quant_table import table_function
         with np.errstate(over="ignore", divide="ignore"):
             return table_function(a)(x)
     rt = node.types.get("result")
@@ -154,7 +158,6 @@ def _quant_act(node: Node, x: np.ndarray) -> np.ndarray:
             v = np.minimum(v, float(a["hi"]))
         return v
     if fn == "leaky":
-        from ..ir.types import FixedType
         bits, integer, k = int(a["bits"]), int(a["integer"]), int(a["shift"])
         pos = _round_to(x, FixedType(bits - 1, integer, False))
         neg = np.round(x * 2.0 ** -k * 2.0 ** (bits - 1 - integer)) * 2.0 ** -(bits - 1 - integer)
@@ -163,7 +166,6 @@ def _quant_act(node: Node, x: np.ndarray) -> np.ndarray:
 
 
 def _gather(node: Node, x: np.ndarray) -> np.ndarray:
-    from .kernels_spatial import _index_map
     idx = _index_map(node)
     padded = np.concatenate([x, np.zeros((x.shape[0], 1))], axis=1)
     return padded[:, np.where(idx < 0, x.shape[1], idx)]
@@ -238,7 +240,6 @@ def _activation(node: Node, x: np.ndarray) -> np.ndarray:
     if node.meta.get("quantizer") and t is not None:
         # a QKeras quantizer the op computes as a cast (quantized_bits, quantized_relu, hard quantized_tanh):
         # QKeras rounds and clips the float value onto the quantizer's grid, which is the cast to its type
-        from .fixed import from_float, to_float
         y = to_float(from_float(y, t), t)
     return y
 
@@ -254,7 +255,6 @@ def _softmax(node: Node, x: np.ndarray) -> np.ndarray:
 
 @_op("float_activation")
 def _float_activation(node: Node, x: np.ndarray) -> np.ndarray:
-    from .kernels import _FLOAT_FUNCTIONS
     fn = node.attrs["function"]
     if fn not in _FLOAT_FUNCTIONS:
         raise ValueError(f"layer {node.name!r}: float function {fn!r} has no float reference")
@@ -324,7 +324,6 @@ def error_bound(typed: Graph, reference: Graph, x: np.ndarray) -> dict[str, np.n
       their error depends on the table's size and type) and float_activation; compare their inputs or the
       argmax instead.
     """
-    from .fixed import from_float, to_float
     values = dict(float_forward(reference, x))
     (name,) = typed.inputs
     bound = {}

@@ -13,9 +13,10 @@ import numpy as np
 
 from ..ir.graph import Node
 from ..ir.types import FixedType
-from .fixed import (EXACT_LIMIT, EXACT_LIMIT_FLOAT32, NP, EmulationRangeError, _in_range, _overflow,
-                    _quantize_scaled, c_expf, cast, ceillog2, float32_rounding_exact, from_float, is_narrow,
-                    is_noop_cast, raw_from_top_bits)
+from ..ir.fixed import (EXACT_LIMIT, EXACT_LIMIT_FLOAT32, NP, EmulationRangeError, _in_range, _overflow,
+                        _quantize_scaled, cast, ceillog2, float32_rounding_exact, from_float, is_narrow,
+                        is_noop_cast, product_type)
+from ..ir.tables import softmax_tables
 
 __all__ = ["KERNELS", "kernel", "product_type", "weight_raw", "ACTIVATIONS", "activation", "SOFTMAX",
            "NARROW_INPUTS"]
@@ -43,12 +44,6 @@ def kernel(op: str):
         KERNELS[op] = fn
         return fn
     return deco
-
-
-def product_type(a: FixedType, b: FixedType) -> FixedType:
-    """The type of ``a * b`` for ap_fixed operands: full precision, never rounds."""
-    return FixedType(min(a.width + b.width, 64), a.integer + b.integer - max(0, a.width + b.width - 64),
-                     a.signed or b.signed)
 
 
 def check_products_exact(xt: FixedType, wt: FixedType, w) -> tuple[int, float]:
@@ -249,24 +244,6 @@ def float_activation_kernel(node: Node, inputs, in_types, xp):
 
 
 # ---------------------------------------------------------------------------- softmax
-@functools.lru_cache(maxsize=64)
-def softmax_tables(inp_norm: FixedType, exp_t: FixedType, inv_inp: FixedType, inv_t: FixedType,
-                   exp_size: int, inv_size: int, exp_scale: float = 1.0, negative: bool = True):
-    """The exp and 1/x tables exactly as nnet::init_exp_table / init_invert_table fill them."""
-    n = ceillog2(exp_size)
-    xs = np.array([raw_from_top_bits(i, inp_norm, n) for i in range(exp_size)], dtype=np.float64)
-    xs = (xs * 2.0 ** -inp_norm.frac).astype(np.float32) * np.float32(exp_scale)
-    exp_vals = c_expf(-xs if negative else xs).astype(np.float64)   # negative=true: exp(-x)
-    exp_table = from_float(exp_vals, exp_t)
-    m = ceillog2(inv_size)
-    ys = np.array([raw_from_top_bits(i, inv_inp, m) for i in range(inv_size)], dtype=np.float64)
-    ys = (ys * 2.0 ** -inv_inp.frac).astype(np.float32)
-    with np.errstate(divide="ignore"):
-        inv_vals = (np.float32(1.0) / ys).astype(np.float64)        # float division, as in C++
-    inv_table = from_float(inv_vals, inv_t)
-    return exp_table, inv_table
-
-
 def _top_bits_index(raw, t: FixedType, n_bits: int, xp):
     """The table index of raw values of ``t``: their top ``n_bits`` bits (as floats; for indexing only)."""
     if t.signed:

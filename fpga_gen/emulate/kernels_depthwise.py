@@ -7,8 +7,8 @@ import numpy as np
 
 from ..ir.graph import Node
 from ..ir.types import FixedType
-from .fixed import EXACT_LIMIT, EmulationRangeError, _overflow, cast
-from .kernels import check_products_exact, kernel, product_type, weight_raw
+from ..ir.fixed import EXACT_LIMIT, EmulationRangeError, _overflow, cast, product_type
+from .kernels import check_products_exact, kernel, weight_raw
 from .kernels_conv import MAX_GATHERED, _windows
 
 __all__ = ["batchnorm_kernel", "depthwise_conv2d_kernel"]

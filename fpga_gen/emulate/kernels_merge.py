@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from ..ir.graph import Node
 from ..ir.types import FixedType, exact_type_for_range
-from .fixed import EXACT_LIMIT, EmulationRangeError, cast
+from ..ir.fixed import EXACT_LIMIT, EmulationRangeError, cast
 from .kernels import kernel
 
 __all__ = ["merge_kernel", "concatenate_kernel"]

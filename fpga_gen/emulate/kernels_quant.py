@@ -9,7 +9,7 @@ import numpy as np
 from ..ir.graph import Node
 from ..ir.quant import affine_type, leaky_types, scale_sum_type
 from ..ir.types import FixedType
-from .fixed import cast
+from ..ir.fixed import cast
 from .kernels import kernel, weight_raw
 
 __all__ = []

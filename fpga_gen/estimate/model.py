@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import math
 
+from ..boards import load_board
 from .constants import DEFAULT, Constants
 from .layers import ESTIMATORS, Context, UnsupportedOp
+from .layers import rom_cost
 from .parts import device_resources, part_family
 
 __all__ = ["Estimate", "estimate", "EstimateError", "RESOURCES"]
@@ -169,7 +171,7 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
             raise EstimateError(f"node {node.name!r} ({node.op}): cannot estimate: {e!r}") from e
         if node.op == "input":
             continue
-        if strategy == "resource" and node.op in ("dense", "conv1d", "conv2d") and rf > 1:
+        if strategy == "resource" and node.op in ("dense", "conv2d") and rf > 1:
             dataflow = True
         row = {"name": node.name, "op": node.op,
                "DSP": int(math.ceil(cost.DSP)), "LUT": int(math.ceil(cost.LUT)), "FF": int(math.ceil(cost.FF)),
@@ -227,7 +229,6 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
 def _fifo_cost(c: Constants, node) -> tuple[int, int, int]:
     """io_stream: hls4ml sizes each layer's output FIFO to the pixels it carries (depth) x n_chan words; deep
     ones become BRAM, shallow ones SRLs [fit: pominiq MNIST stream BRAM 14-16]."""
-    from .layers import rom_cost
     shape = tuple(node.shape)
     depth = math.prod(shape[:-1]) if len(shape) > 1 else 1
     width = (shape[-1] if shape else 1) * node.types["result"].width
@@ -243,7 +244,6 @@ def _board(board) -> tuple[str, dict | None]:
     if hasattr(board, "part"):
         return board.part, getattr(board, "resources", None)
     try:
-        from ..boards import load_board
         b = load_board(board)
     except Exception as e:
         raise EstimateError(f"board {board!r}: {e}") from None

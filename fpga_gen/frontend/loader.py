@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -36,8 +38,6 @@ def import_tf():
     if os.environ["TF_USE_LEGACY_KERAS"] != "1":
         raise FrontendError("TF_USE_LEGACY_KERAS is set to something other than 1; QKeras needs tf-keras: "
                             "unset it or set it to 1")
-    import sys
-    import warnings
     warnings.filterwarnings("ignore", module="tf_keras")
     if "tensorflow" not in sys.modules:
         # TensorFlow's C++ start-up notes (oneDNN, CUDA probing) go straight to fd 2 before its log
@@ -56,7 +56,6 @@ def import_tf():
 
 class _quiet_stderr:
     def __enter__(self):
-        import sys
         try:
             sys.stderr.flush()
             self.saved = os.dup(2)
@@ -77,7 +76,6 @@ class _quiet_stderr:
 def import_keras3():
     """The Keras 3 package (``keras``), for reading Keras 3 ``.keras`` archives; tf.keras stays tf-keras."""
     import_tf()
-    import sys
     if "keras" not in sys.modules:
         with _quiet_stderr():
             import keras  # noqa: F401

@@ -14,10 +14,10 @@ import numpy as np
 
 from ..ir.graph import Graph, Node
 from ..ir.types import FixedType
-from ..passes.reuse import valid_reuse_factors
+from ..ir.reuse import valid_reuse_factors
 from .names import Namer
 
-__all__ = ["HlsWriteError", "LayerCode", "TypeDef", "WeightArray", "HANDLERS", "valid_reuse_factors",
+__all__ = ["HlsWriteError", "LayerCode", "TypeDef", "WeightArray", "HANDLERS",
            "PRODUCT_HEADER", "PRODUCT_CLASSES", "product_params"]
 
 #: the product class a layer's config struct names (``using product = ...``) for each mult_impl; the bound ones

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..emulate.fixed import from_float
+from ..ir.fixed import from_float
 from ..ir.graph import Graph, Node
 from ..ir.ops import SOFTMAX_IMPLEMENTATIONS
 from .layers import LayerCode, TypeDef, _fail, _type, handler, weight_array
 from .names import Namer
+from .native import cast_ok, include_header, softmax_plan
 
 __all__ = ["ACTIVATION_FORMS"]
 
@@ -85,7 +86,6 @@ def activation(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> Layer
     p["native"] = None
     if act in ("linear", "relu") and len(node.inputs) == 1:
         # the native back end's integer form (fpga_gen_native.h): the same casts on the raw codes
-        from .native import cast_ok, include_header
         if cast_ok(graph[node.inputs[0]].types["result"], node.types["result"]):
             p["native"] = act
             include_header(code)
@@ -134,6 +134,5 @@ def softmax(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCod
     code.params.update(sizes, implementation=impl, unused_width=unused_width, reuse_factor=int(node.attrs.get("reuse_factor", 1)),
                        typedefs={f"{s}_t": td[s] for s in slots})
     # the native back end's integer form (fpga_gen_native.h): nnet::softmax_stable's steps on the raw codes
-    from .native import softmax_plan
     code.params["native"] = softmax_plan(node, graph, namer, code, sizes)
     return code

@@ -15,7 +15,8 @@ import numpy as np
 
 from ..ir.graph import Graph, Node
 from ..ir.spatial import window_indices
-from .layers import LayerCode, TypeDef, _fail, _type, handler, product_params, valid_reuse_factors, weight_array
+from ..ir.reuse import valid_reuse_factors
+from .layers import LayerCode, TypeDef, _fail, _type, handler, product_params, weight_array
 from .names import Namer
 from .native import plan as native_plan
 from .native import pooling_plan

@@ -17,7 +17,7 @@ import numpy as np
 from ..config import ProjectConfig
 from ..ir.graph import Graph
 from ..ir.ops import op_def
-from ..resources import hls4ml_vivado_dir
+from ..data_paths import hls4ml_vivado_dir
 from ..templating import render
 from .layers import HANDLERS, PRODUCT_HEADER, HlsWriteError, LayerCode, TypeDef
 from .names import Namer

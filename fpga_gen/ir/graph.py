@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -273,8 +274,6 @@ def _from_json(v):
 
 def deterministic_npz(arrays: dict[str, np.ndarray]) -> bytes:
     """An .npz whose bytes depend only on the arrays (fixed zip timestamps, sorted names)."""
-    import zipfile
-
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name in sorted(arrays):

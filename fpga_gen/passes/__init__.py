@@ -3,10 +3,10 @@ from .base import Pass, PassError, run_passes
 from .fuse_batchnorm import FuseBatchNorm
 from .infer_precision import ApplyLayerConfig, InferPrecision, RemoveIdentity
 from .limits import CheckHlsLimits
-from .reuse import ApplyReuse, is_valid_reuse, nearest_valid_reuse, valid_reuse_factors
+from .reuse import ApplyReuse
 from .safe_casts import SafeCasts
 
 DEFAULT_PASSES = (ApplyLayerConfig(), RemoveIdentity(), FuseBatchNorm(), ApplyReuse(), CheckHlsLimits(), InferPrecision(), SafeCasts())
 
 __all__ = ["Pass", "PassError", "run_passes", "DEFAULT_PASSES", "ApplyLayerConfig", "RemoveIdentity",
-           "ApplyReuse", "FuseBatchNorm", "CheckHlsLimits", "InferPrecision", "is_valid_reuse", "valid_reuse_factors", "nearest_valid_reuse"]
+           "ApplyReuse", "FuseBatchNorm", "CheckHlsLimits", "InferPrecision"]

@@ -54,12 +54,17 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import ProjectConfig
-from ..emulate.fixed import ceillog2, from_float
-from ..ir.graph import Graph, Node
 from ..config import SOFTMAX_KEYS
+from ..ir.fixed import ceillog2, from_float
+from ..ir.graph import Graph, Node
 from ..ir.ops import SOFTMAX_IMPLEMENTATIONS, TABLE_ACTIVATIONS, op_def
+from ..ir.spatial import window_indices
+from ..ir.tables import activation_table
 from ..ir.types import FixedType, exact_type_for_range
 from .base import Pass, PassError
+from .calibrate import narrowed_accum
+from .quant_scale import apply_scale_types
+from .quant_table import table_types
 
 __all__ = ["InferPrecision", "ApplyLayerConfig", "RemoveIdentity", "softmax_types", "dense_accum_type",
            "pool_window_sizes", "AVG_GUARD_BITS", "merge_result_type", "MAX_EXACT_WIDTH", "BN_WEIGHT_WIDTH",
@@ -199,7 +204,6 @@ def dense_accum_type(x: FixedType, w: FixedType, b: FixedType, kernel: np.ndarra
 
 def pool_window_sizes(attrs: dict) -> set[int]:
     """The numbers of cells inside the image over all pooling windows (what nnet divides by)."""
-    from ..ir.spatial import window_indices
     idx = window_indices(int(attrs["in_height"]), int(attrs["in_width"]), 1, tuple(attrs["pool_size"]),
                          tuple(attrs["strides"]), tuple(attrs["pads"]))
     return {int(n) for n in np.unique((idx >= 0).sum(axis=1))}
@@ -346,7 +350,6 @@ def _product_result(node, x, out):
 
 def _elu_result(node, x, out):
     """x for x >= 0, alpha * table (in [-1, 0]) otherwise, exactly."""
-    from ..emulate.kernels_activation import activation_table
     pt, table_t = out["param"], out["table"]
     table = activation_table("elu", node.attrs["table_size"], table_t)
     a_raw = int(np.rint(float(node.attrs["param"]) * 2.0 ** pt.frac))
@@ -418,7 +421,6 @@ class InferPrecision(Pass):
             node.types["accum"] = dense_accum_type(x, node.types["weight"], node.types["bias"],
                                                    kernel_2d(node.weights["kernel"]), node.weights["bias"])
             if "calibrated_accum_integer" in node.meta:       # calibration: the observed range (see calibrate.py)
-                from .calibrate import narrowed_accum
                 node.types["accum"] = narrowed_accum(node.types["accum"], node.meta["calibrated_accum_integer"])
         # quantized layer: its exact value, never silently rounded; float layer: the default precision
         exact = node.types["accum"] if quantized else config.default_precision
@@ -519,13 +521,11 @@ class InferPrecision(Pass):
     def _quant_act(self, graph, node: Node, config: ProjectConfig, ov):
         # the frontend sets the quantizer's exact type; a table's comes from the levels it reaches
         if node.attrs.get("function") == "table":
-            from .quant_table import table_types
             table_types(node, graph[node.inputs[0]].types["result"])
             return
         node.types["result"] = ov.get("result") or node.types["result"]
 
     def _apply_scale(self, graph, node: Node, config: ProjectConfig, ov):
-        from .quant_scale import apply_scale_types
         apply_scale_types(graph, node, ov, config.default_precision)
 
     def _float_activation(self, graph, node: Node, config: ProjectConfig, ov):

@@ -10,6 +10,8 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
+from .space import SweepError
+
 __all__ = ["InlineExecutor", "LocalExecutor", "DaskExecutor", "make_executor"]
 
 _SHARED = None
@@ -75,7 +77,6 @@ class DaskExecutor:
         try:
             from dask.distributed import Client
         except ImportError:
-            from .space import SweepError
             raise SweepError("--dask-scheduler needs dask: pip install 'fpga-gen[dask]'") from None
         if isinstance(address_or_client, Client):
             self.client, self._own = address_or_client, False

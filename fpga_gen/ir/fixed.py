@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from ..ir.types import FixedType
+from .types import FixedType
 
 __all__ = ["NumpyOps", "cast", "from_float", "to_float", "quantize_values", "fits_float64_matmul",
            "EXACT_LIMIT", "EXACT_LIMIT_FLOAT32", "EmulationRangeError", "is_narrow", "is_noop_cast",
@@ -321,3 +321,9 @@ def raw_from_top_bits(i: int, t: FixedType, n_bits: int) -> int:
 
 def ceillog2(n: int) -> int:
     return 0 if n <= 1 else math.ceil(math.log2(n))
+
+
+def product_type(a: FixedType, b: FixedType) -> FixedType:
+    """The type of ``a * b`` for ap_fixed operands: full precision, never rounds."""
+    return FixedType(min(a.width + b.width, 64), a.integer + b.integer - max(0, a.width + b.width - 64),
+                     a.signed or b.signed)

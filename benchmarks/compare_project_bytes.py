@@ -31,7 +31,7 @@ os.environ["TF_USE_LEGACY_KERAS"] = "1"
 from pathlib import Path
 import numpy as np
 from hypothesis import HealthCheck, given, settings
-from fpga_gen.frontend.loader import import_tf
+from fpga_gen.frontend.keras.loader import import_tf
 tf = import_tf()
 from fuzz_models import model_specs, specs_with_overrides
 from fuzz_mixed import mixed_specs

@@ -27,7 +27,7 @@ from .emulate import EmulationError
 from .estimate import estimate
 from .estimate.model import EstimateError
 from .frontend import load_graph
-from .frontend.loader import FrontendError
+from .frontend import FrontendError
 from .hls.layers import HlsWriteError
 from .hls4ml_config import config_from_hls4ml
 from .ir.fixed import EmulationRangeError

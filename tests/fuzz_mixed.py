@@ -61,7 +61,7 @@ class MixedSpec(SpecBase):     # input_precision, inputs(), base_config()
         return self.end_activation and all(_exact(l) for l in self.layers[:-1])
 
     def build(self):
-        from fpga_gen.frontend.loader import import_tf
+        from fpga_gen.frontend.keras.loader import import_tf
         tf = import_tf()
         rng = np.random.default_rng(self.seed)
         x = tf.keras.Input(shape=self.input_shape, name="x")

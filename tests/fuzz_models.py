@@ -100,7 +100,7 @@ class ModelSpec(SpecBase):
 
     # ------------------------------------------------------------------ Keras side
     def build(self):
-        from fpga_gen.frontend.loader import import_tf
+        from fpga_gen.frontend.keras.loader import import_tf
         tf = import_tf()
         from qkeras import QActivation, QConv2D, QDense, quantized_bits, quantized_relu
 

@@ -37,7 +37,7 @@ from ..ir.spatial import window_indices
 from ..ir.tables import table_function
 from ..ir.types import FixedType
 from .kernels import _FLOAT_FUNCTIONS
-from .kernels_spatial import _index_map
+from .kernels_reshaping import _index_map
 
 __all__ = ["float_forward", "error_bound", "FLOAT_OPS"]
 

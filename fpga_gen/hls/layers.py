@@ -171,8 +171,9 @@ def dense(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode:
 
 from . import layers_conv as _layers_conv  # noqa: E402,F401  (registers conv2d and pooling)
 from . import layers_merge as _layers_merge  # noqa: E402,F401  (registers merge and concatenate)
-from . import layers_spatial as _layers_spatial  # noqa: E402,F401  (zeropad, cropping, upsampling, transpose)
+from . import layers_reshaping as _layers_reshaping  # noqa: E402,F401  (zeropad, cropping, upsampling, transpose)
 from . import layers_activation as _layers_activation  # noqa: E402,F401  (activation, softmax)
-from . import layers_depthwise as _layers_depthwise  # noqa: E402,F401  (registers batchnorm and depthwise_conv2d)
+from . import layers_depthwise as _layers_depthwise  # noqa: E402,F401  (registers depthwise_conv2d)
+from . import layers_norm as _layers_norm  # noqa: E402,F401  (registers batchnorm)
 from . import layers_quant as _layers_quant  # noqa: E402,F401  (registers quant_act and apply_scale)
 from . import native as _native  # noqa: E402  (the native back end's integer kernels)

@@ -1,8 +1,10 @@
 """Graph passes, run in this explicit order (see :mod:`fpga_gen.passes.base` for how to write one)."""
 from .base import Pass, PassError, run_passes
 from .fuse_batchnorm import FuseBatchNorm
-from .infer_precision import ApplyLayerConfig, InferPrecision, RemoveIdentity
+from .infer_precision import InferPrecision
+from .layer_config import ApplyLayerConfig
 from .limits import CheckHlsLimits
+from .remove_identity import RemoveIdentity
 from .reuse import ApplyReuse
 from .safe_casts import SafeCasts
 

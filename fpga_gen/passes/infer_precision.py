@@ -66,7 +66,7 @@ from .calibrate import narrowed_accum
 from .quant_scale import apply_scale_types
 from .quant_table import table_types
 
-__all__ = ["InferPrecision", "ApplyLayerConfig", "RemoveIdentity", "softmax_types", "dense_accum_type",
+__all__ = ["InferPrecision", "softmax_types", "dense_accum_type",
            "pool_window_sizes", "AVG_GUARD_BITS", "merge_result_type", "MAX_EXACT_WIDTH", "BN_WEIGHT_WIDTH",
            "fitted_type"]
 
@@ -122,56 +122,6 @@ def merge_result_type(mode: str, a: FixedType, b: FixedType) -> FixedType:
         raise PassError(f"the exact {mode} of {a} and {b} needs {width} bits, more than the emulator's "
                         f"{MAX_EXACT_WIDTH}; set a narrower result type in the config")
     return exact_type_for_range(lo, hi, frac)
-
-
-class ApplyLayerConfig(Pass):
-    """Check that every layer named in the config exists and its precision slots are valid; fix them on nodes."""
-
-    name = "apply-layer-config"
-    max_iterations = 1
-
-    def apply(self, graph: Graph, config: ProjectConfig) -> bool:
-        names = [n.name for n in graph]
-        for lname, spec in config.layers.items():
-            if lname not in graph:
-                raise PassError(f"{config.source}: layers.{lname}: no layer named {lname!r} in the model; "
-                                f"layers: {', '.join(names)}")
-            node = graph[lname]
-            slots = op_def(node.op).type_slots
-            for slot, t in spec.get("precision", {}).items():
-                if slot not in slots:
-                    raise PassError(f"{config.source}: layers.{lname}.precision.{slot}: a {node.op} layer has no "
-                                    f"{slot!r} type; its types: {', '.join(slots)}")
-                node.meta.setdefault("override", {})[slot] = t
-            if ("strategy" in spec or "reuse_factor" in spec) and node.op not in ("dense", "conv2d"):
-                raise PassError(f"{config.source}: layers.{lname}: strategy/reuse_factor apply to dense and conv2d "
-                                f"layers, {lname!r} is a {node.op} layer")
-            if "mult_impl" in spec and node.op not in ("dense", "conv2d", "depthwise_conv2d"):
-                raise PassError(f"{config.source}: layers.{lname}: mult_impl applies to dense, conv2d and "
-                                f"depthwise_conv2d layers, {lname!r} is a {node.op} layer")
-            if "table_size" in spec and not (node.op == "activation"
-                                             and node.attrs.get("activation") in TABLE_ACTIVATIONS):
-                raise PassError(f"{config.source}: layers.{lname}: table_size applies to table-based activations "
-                                f"({', '.join(TABLE_ACTIVATIONS)}), {lname!r} is a "
-                                f"{node.attrs.get('activation', node.op)} layer")
-            if any(k in spec for k in SOFTMAX_KEYS) and node.op != "softmax":
-                raise PassError(f"{config.source}: layers.{lname}: {', '.join(k for k in SOFTMAX_KEYS if k in spec)} "
-                                f"apply to softmax layers, {lname!r} is a {node.op} layer")
-        return False
-
-
-class RemoveIdentity(Pass):
-    """Drop linear activations that have no type of their own (they would be plain copies)."""
-
-    name = "remove-identity"
-
-    def apply(self, graph: Graph, config: ProjectConfig) -> bool:
-        for node in graph:
-            if node.op == "activation" and node.attrs.get("activation") == "linear" and "result" not in node.types \
-                    and "result" not in node.meta.get("override", {}) and node.name not in graph.outputs:
-                graph.remove(node.name)
-                return True
-        return False
 
 
 def _quantize_weights(values: np.ndarray, t: FixedType) -> np.ndarray:

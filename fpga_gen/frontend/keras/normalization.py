@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir.graph import Node
-from .keras import Context, handler
-from .keras_conv import _check_common, _check_conv_options, _geometry, _pair, _spatial_input, add_layer_activation
-from .keras_depthwise import add_depthwise_node, check_depthwise_options
-from .loader import FrontendError
+from ...ir.graph import Node
+from ..registry import FrontendError
+from .conv import _check_common, _check_conv_options, _geometry, _pair, _spatial_input, add_layer_activation
+from .convert import Context, handler
+from .depthwise import add_depthwise_node, check_depthwise_options
 from .quantizers import quantizer_spec
 
 __all__ = []

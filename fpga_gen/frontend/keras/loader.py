@@ -14,6 +14,8 @@ import warnings
 import zipfile
 from pathlib import Path
 
+from ..registry import FrontendError
+
 __all__ = ["FrontendError", "load_keras_model", "import_tf", "import_keras3", "model_config_from_file",
            "keras_archive_version", "REJECTED_CLASSES"]
 
@@ -26,10 +28,6 @@ REJECTED_CLASSES = {
     "TFOpLambda": "TensorFlow op layers (TFOpLambda) hold arbitrary ops; rewrite them with supported layers",
     "SlicingOpLambda": "slicing op layers hold arbitrary ops; rewrite them with supported layers",
 }
-
-
-class FrontendError(ValueError):
-    """A model that cannot be converted; the message names the file/layer and the fix."""
 
 
 def import_tf():

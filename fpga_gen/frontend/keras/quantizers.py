@@ -50,9 +50,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..ir.quant import exact_value_type
-from ..ir.types import FixedType, exact_type_for_range
-from .loader import FrontendError
+from ...ir.quant import exact_value_type
+from ...ir.types import FixedType, exact_type_for_range
+from ..registry import FrontendError
 
 __all__ = ["QuantSpec", "quantizer_spec", "resolve_quantizer", "activation_spec", "quantize_weights",
            "WeightQuant", "QKERAS_FUNCTIONS"]

@@ -21,6 +21,7 @@ from typing import Iterator
 
 import numpy as np
 
+from .ops import OPS
 from .types import FixedType
 
 __all__ = ["Node", "Graph", "GraphError", "GRAPH_FORMAT_VERSION"]
@@ -59,6 +60,17 @@ class Node:
         return f"Node({self.name!r}, op={self.op!r}, inputs={self.inputs}, shape={self.shape}, result={t})"
 
 
+def check_node(node: Node) -> None:
+    """A node's op is one of :data:`fpga_gen.ir.ops.OPS` and its attributes are ones that op declares."""
+    d = OPS.get(node.op)
+    if d is None:
+        raise GraphError(f"node {node.name!r}: unknown op {node.op!r}; known ops: {', '.join(sorted(OPS))}")
+    unknown = sorted(set(node.attrs) - set(d.attrs))
+    if unknown:
+        raise GraphError(f"node {node.name!r} ({node.op}): unknown attribute(s) {', '.join(map(repr, unknown))}; "
+                         f"{node.op} attributes: {', '.join(d.attrs) or 'none'} (fpga_gen/ir/ops.py)")
+
+
 class Graph:
     def __init__(self, name: str, nodes: list[Node] | None = None, inputs: list[str] | None = None,
                  outputs: list[str] | None = None):
@@ -71,6 +83,7 @@ class Graph:
 
     # ------------------------------------------------------------------ access
     def add(self, node: Node) -> Node:
+        check_node(node)
         if node.name in self._nodes:
             raise GraphError(f"duplicate node name {node.name!r}")
         for i in node.inputs:

@@ -39,6 +39,7 @@ from pathlib import Path
 import yaml
 
 from .ir.ops import SOFTMAX_IMPLEMENTATIONS
+from .ir.reuse import DEFAULT_REUSE_FACTOR, DEFAULT_STRATEGY, layer_first
 from .ir.types import FixedType, TypeParseError
 
 __all__ = ["ProjectConfig", "ConfigError", "load_config", "IO_TYPES", "STRATEGIES", "MULT_IMPLS"]
@@ -68,8 +69,8 @@ class ConfigError(ValueError):
 class ProjectConfig:
     name: str = "myproject"
     io_type: str = "parallel"
-    strategy: str = "latency"
-    reuse_factor: int = 1
+    strategy: str = DEFAULT_STRATEGY
+    reuse_factor: int = DEFAULT_REUSE_FACTOR
     mult_impl: str = "auto"
     clock_period: float = 10.0
     part: str = "xc7z020clg400-1"
@@ -85,13 +86,13 @@ class ProjectConfig:
         return self.layers.get(name, {})
 
     def layer_strategy(self, name: str) -> str:
-        return self.layer(name).get("strategy", self.strategy)
+        return layer_first(self.layer(name).get("strategy"), self.strategy, default=DEFAULT_STRATEGY)
 
     def layer_mult_impl(self, name: str) -> str:
-        return self.layer(name).get("mult_impl", self.mult_impl)
+        return layer_first(self.layer(name).get("mult_impl"), self.mult_impl, default="auto")
 
     def layer_reuse(self, name: str) -> int:
-        return int(self.layer(name).get("reuse_factor", self.reuse_factor))
+        return int(layer_first(self.layer(name).get("reuse_factor"), self.reuse_factor, default=DEFAULT_REUSE_FACTOR))
 
     def layer_precision(self, name: str) -> dict[str, FixedType]:
         return dict(self.layer(name).get("precision", {}))

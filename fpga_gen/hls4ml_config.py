@@ -39,6 +39,7 @@ from pathlib import Path
 import yaml
 
 from .config import ConfigError, ProjectConfig
+from .ir.reuse import layer_first
 from .ir.types import FixedType, TypeParseError
 
 __all__ = ["Hls4mlConfig", "read_hls4ml_config", "config_from_hls4ml", "parse_hls4ml_precision", "to_project_config", "apply_to_graph", "layer_classes",
@@ -123,12 +124,8 @@ class Hls4mlConfig:
         raise ConfigError(f"{self.path}: no precision for {layer}.{var} and no model default precision")
 
     def reuse_factor(self, layer: str, layer_class: str | None = None) -> int:
-        if layer.lower() in self.layer_reuse:
-            return self.layer_reuse[layer.lower()]
-        for cls in _classes(layer_class):
-            if cls.lower() in self.type_reuse:
-                return self.type_reuse[cls.lower()]
-        return self.model_reuse
+        return layer_first(self.layer_reuse.get(layer.lower()),
+                           *(self.type_reuse.get(cls.lower()) for cls in _classes(layer_class)), default=self.model_reuse)
 
     def strategy(self, layer: str, layer_class: str | None = None) -> str:
         if layer.lower() in self.layer_strategy:

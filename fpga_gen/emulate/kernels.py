@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from ..ir.graph import Node
+from ..ir.reuse import node_reuse
 from ..ir.types import FixedType
 from ..ir.fixed import (EXACT_LIMIT, EXACT_LIMIT_FLOAT32, NP, EmulationRangeError, _in_range, _overflow,
                         _quantize_scaled, cast, ceillog2, float32_rounding_exact, from_float, is_narrow,
@@ -127,7 +128,7 @@ def dense_kernel(node: Node, inputs, in_types, xp):
         # saturation is order dependent: add the products one by one in the C++ order
         wide = FixedType(at.width + 1, at.integer + 1, at.signed)
         acc = b_acc + xp.zeros_like(x[:, :1] * w[:1, :])
-        n_in, rf = w.shape[0], int(node.attrs.get("reuse_factor", 1))
+        n_in, rf = w.shape[0], node_reuse(node)
         if node.attrs.get("strategy") == "resource" and 1 < rf <= n_in:
             # dense_resource_rf_leq_nin: outer loop over ir < rf, inner over the inputs ir + k*rf
             order = [ir + k * rf for ir in range(rf) for k in range(n_in // rf)]

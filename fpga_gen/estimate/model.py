@@ -6,9 +6,9 @@ import json
 import math
 
 from ..boards import load_board
+from ..ir.reuse import DEFAULT_REUSE_FACTOR, DEFAULT_STRATEGY, layer_first
 from .constants import DEFAULT, Constants
-from .layers import ESTIMATORS, Context, UnsupportedOp
-from .layers import rom_cost
+from .layers import ESTIMATORS, Context, UnsupportedOp, rom_cost
 from .parts import device_resources, part_family
 
 __all__ = ["Estimate", "estimate", "EstimateError", "RESOURCES"]
@@ -106,8 +106,8 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
     enables utilisation percentages; for known devices it is filled in from the part.
     """
     io_type = getattr(config, "io_type", "parallel") if config is not None else "parallel"
-    default_strategy = getattr(config, "strategy", "latency") if config is not None else "latency"
-    default_rf = int(getattr(config, "reuse_factor", 1)) if config is not None else 1
+    default_strategy = getattr(config, "strategy", DEFAULT_STRATEGY) if config is not None else DEFAULT_STRATEGY
+    default_rf = int(getattr(config, "reuse_factor", DEFAULT_REUSE_FACTOR)) if config is not None else DEFAULT_REUSE_FACTOR
     default_mult_impl = getattr(config, "mult_impl", "auto") if config is not None else "auto"
     period = float(clock_period or (getattr(config, "clock_period", None) if config is not None else None) or 10.0)
     board = board or (getattr(config, "board", None) if config is not None else None)
@@ -157,11 +157,11 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
             raise EstimateError(f"node {node.name!r}: op {node.op!r} has no estimator "
                                 f"(known: {', '.join(sorted(ESTIMATORS))})")
         lc = layer_cfg.get(node.name) or {}
-        strategy = lc.get("strategy") or node.attrs.get("strategy") or default_strategy
-        rf = int(lc.get("reuse_factor") or node.attrs.get("reuse_factor") or default_rf)
+        strategy = layer_first(lc.get("strategy"), node.attrs.get("strategy"), default=default_strategy)
+        rf = int(layer_first(lc.get("reuse_factor"), node.attrs.get("reuse_factor"), default=default_rf))
         in_type = types_by_name.get(node.inputs[0]) if node.inputs else node.types.get("result")
         in_shape = shapes_by_name.get(node.inputs[0], ()) if node.inputs else node.shape
-        mult_impl = lc.get("mult_impl") or node.attrs.get("mult_impl") or default_mult_impl
+        mult_impl = layer_first(lc.get("mult_impl"), node.attrs.get("mult_impl"), default=default_mult_impl)
         ctx = Context(family, c, period, t_eff, io_type, strategy, rf, in_type, graph, in_shape, mult_impl)
         try:
             cost = fn(node, ctx)

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..ir.graph import Graph, Node
 from ..ir.types import FixedType
-from ..ir.reuse import valid_reuse_factors
+from ..ir.reuse import node_reuse, valid_reuse_factors
 from .names import Namer
 
 __all__ = ["HlsWriteError", "LayerCode", "TypeDef", "WeightArray", "HANDLERS",
@@ -138,7 +138,7 @@ def dense(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode:
     if bias.shape != (n_out,):
         _fail(node, f"bias has shape {bias.shape}, expected ({n_out},)")
     strategy = str(node.attrs.get("strategy", "latency")).lower()
-    rf = int(node.attrs.get("reuse_factor", 1))
+    rf = node_reuse(node)
     valid = valid_reuse_factors(n_in, n_out)
     if rf not in valid:
         _fail(node, f"reuse factor {rf} is not supported by the dense kernels for {n_in}x{n_out}; "

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..ir.fixed import from_float
 from ..ir.graph import Graph, Node
+from ..ir.reuse import node_reuse
 from ..ir.ops import SOFTMAX_IMPLEMENTATIONS
 from .layers import LayerCode, TypeDef, _fail, _type, handler, weight_array
 from .names import Namer
@@ -51,7 +52,7 @@ def activation(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> Layer
     if code.n_in != code.n_out:
         _fail(node, f"an activation keeps its size, got {code.n_in} -> {code.n_out}")
     form, fn = ACTIVATION_FORMS[act]
-    p = dict(form=form, function=f"nnet::{fn}", reuse_factor=int(node.attrs.get("reuse_factor", 1)),
+    p = dict(form=form, function=f"nnet::{fn}", reuse_factor=node_reuse(node),
              table_size=int(node.attrs.get("table_size", 1024)), table_t=DEFAULT_TABLE_T)
     summary = act
     if form == "table" or act == "elu":
@@ -131,7 +132,7 @@ def softmax(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCod
     code.summary = (f"{impl}, exp table {sizes['exp_table_size']}, inverse table {sizes['inv_table_size']}"
                     if impl != "argmax" else "argmax")
     unused_width = max(18, *(_log2_exact(n) for n in sizes.values()))
-    code.params.update(sizes, implementation=impl, unused_width=unused_width, reuse_factor=int(node.attrs.get("reuse_factor", 1)),
+    code.params.update(sizes, implementation=impl, unused_width=unused_width, reuse_factor=node_reuse(node),
                        typedefs={f"{s}_t": td[s] for s in slots})
     # the native back end's integer form (fpga_gen_native.h): nnet::softmax_stable's steps on the raw codes
     code.params["native"] = softmax_plan(node, graph, namer, code, sizes)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.graph import Graph, Node
+from ..ir.reuse import node_reuse
 from ..ir.spatial import window_indices
 from .layers import LayerCode, TypeDef, _fail, _type, handler, product_params, weight_array
 from .layers_conv import _geometry
@@ -30,7 +31,7 @@ def depthwise_conv2d(node: Node, graph: Graph, namer: Namer, code: LayerCode) ->
     if bias.shape != (n_chan,):
         _fail(node, f"bias has shape {bias.shape}, expected ({n_chan},)")
     strategy = str(node.attrs.get("strategy", "latency")).lower()
-    rf = int(node.attrs.get("reuse_factor", 1))
+    rf = node_reuse(node)
     if strategy != "latency" or rf < 1:
         _fail(node, f"nnet's io_parallel depthwise convolution has the latency strategy only (reuse factor >= 1), "
                     f"got {strategy} with reuse factor {rf}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.graph import Graph, Node
+from ..ir.reuse import node_reuse
 from .layers import LayerCode, TypeDef, _fail, _type, handler, weight_array
 from .names import Namer
 
@@ -32,6 +33,6 @@ def batchnorm(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerC
     code.summary = f"{n_filt} channels, scale {slot_types['scale'].cpp()}, bias {slot_types['bias'].cpp()}"
     # hls4ml: n_filt = -1 for a 1-D input (one scale per element), else the channel count
     code.params.update(n_filt=-1 if len(node.shape) == 1 else n_filt, n_scale_bias=n_filt,
-                       reuse_factor=int(node.attrs.get("reuse_factor", 1)), scale_t=td["scale"], bias_t=td["bias"],
+                       reuse_factor=node_reuse(node), scale_t=td["scale"], bias_t=td["bias"],
                        s=s.name, b=b.name, n_zeros=s.n_zeros)
     return code

@@ -75,6 +75,9 @@ class Graph:
     def __init__(self, name: str, nodes: list[Node] | None = None, inputs: list[str] | None = None,
                  outputs: list[str] | None = None):
         self.name = name
+        # graph-level settings (io_type, strategy, reuse_factor, mult_impl, clock_period, part), recorded from the
+        # config by the ApplyReuse pass; in memory only (a written project keeps them in its config)
+        self.settings: dict = {}
         self._nodes: dict[str, Node] = {}
         for n in nodes or []:
             self.add(n)
@@ -160,13 +163,15 @@ class Graph:
         tail_input = Node(at, "input", [], tuple(boundary.shape), types={"result": boundary.types["result"]})
         tail = Graph(f"{self.name}_tail", [tail_input] + [_copy_node(self._nodes[n])
                                                           for n in names[names.index(at) + 1:]], [at], self.outputs)
+        tail.settings = dict(self.settings)
         return head, tail
 
     def head(self, at: str) -> "Graph":
         """The head of :meth:`split` alone (a copy): every node up to and including ``at``; needs no types."""
         names = self.check_split(at)
-        return Graph(self.name, [_copy_node(self._nodes[n]) for n in names[:names.index(at) + 1]], self.inputs,
-                     [at])
+        head = Graph(self.name, [_copy_node(self._nodes[n]) for n in names[:names.index(at) + 1]], self.inputs, [at])
+        head.settings = dict(self.settings)
+        return head
 
     def check_split(self, at: str) -> list[str]:
         """GraphError unless :meth:`split` may cut after ``at``; the node names in order."""

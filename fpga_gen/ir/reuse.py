@@ -1,10 +1,30 @@
-"""The reuse-factor rule of the nnet_utils kernels, in one place: which reuse factors a dense (or conv2d) layer
-accepts.  The ApplyReuse pass checks the config with it; the HLS writer, the estimator and the sweep pick
-from it."""
+"""Reuse factor and strategy, each rule in one place: the defaults, the precedence of a layer's own setting
+over the model-wide one (:func:`layer_first`), and which reuse factors a dense (or conv2d) layer accepts
+(the nnet_utils kernels' rule, :func:`is_valid_reuse`).  The config, the ApplyReuse pass, the HLS writer,
+the estimator, the hls4ml config reader and the sweep all call these."""
 
 from __future__ import annotations
 
-__all__ = ["is_valid_reuse", "valid_reuse_factors", "nearest_valid_reuse"]
+__all__ = ["DEFAULT_REUSE_FACTOR", "DEFAULT_STRATEGY", "layer_first", "node_reuse", "is_valid_reuse",
+           "valid_reuse_factors", "nearest_valid_reuse"]
+
+DEFAULT_REUSE_FACTOR = 1
+DEFAULT_STRATEGY = "latency"
+
+
+def layer_first(*settings, default):
+    """The precedence of per-layer settings over model-wide ones, written once: the first setting given (not
+    None) wins, callers listing them most specific first (a layer's own config entry, what its graph node
+    carries, the model's setting); else ``default``."""
+    for s in settings:
+        if s is not None:
+            return s
+    return default
+
+
+def node_reuse(node) -> int:
+    """The reuse factor a graph node carries (the ApplyReuse pass sets it), else the default."""
+    return int(node.attrs.get("reuse_factor", DEFAULT_REUSE_FACTOR))
 
 
 def is_valid_reuse(n_in: int, n_out: int, rf: int, op: str = "dense", strategy: str = "latency") -> bool:

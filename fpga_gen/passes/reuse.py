@@ -1,6 +1,8 @@
-"""Strategy and reuse factor per dense layer, validated the way the nnet_utils kernels require; the multiplier
-binding (``mult_impl``) of dense, conv2d and depthwise_conv2d layers, kept in ``node.attrs['mult_impl']`` only when
-it is not ``auto`` (so graphs without a binding stay as they were)."""
+"""The config's implementation settings onto the graph: the graph-level ones in ``graph.settings`` (io_type,
+strategy, reuse_factor, mult_impl, clock_period, part); per dense/conv2d layer its strategy and reuse factor
+(the layer's own over the model's, :func:`fpga_gen.ir.reuse.layer_first`), validated the way the nnet_utils
+kernels require; the multiplier binding (``mult_impl``) of dense, conv2d and depthwise_conv2d layers, kept in
+``node.attrs['mult_impl']`` only when it is not ``auto`` (so graphs without a binding stay as they were)."""
 
 from __future__ import annotations
 
@@ -9,13 +11,21 @@ from ..ir.graph import Graph
 from ..ir.reuse import is_valid_reuse, nearest_valid_reuse
 from .base import Pass, PassError
 
-__all__ = ["ApplyReuse"]
+__all__ = ["ApplyReuse", "graph_settings"]
+
+GRAPH_SETTINGS = ("io_type", "strategy", "reuse_factor", "mult_impl", "clock_period", "part")
+
+
+def graph_settings(config: ProjectConfig) -> dict:
+    """The model-wide implementation settings of ``config``, as ``graph.settings`` records them."""
+    return {k: getattr(config, k) for k in GRAPH_SETTINGS}
 
 
 class ApplyReuse(Pass):
     name = "apply-reuse"
 
     def apply(self, graph: Graph, config: ProjectConfig) -> bool:
+        graph.settings = graph_settings(config)          # idempotent: not a change that needs another round
         changed = False
         for node in graph:
             if node.op in ("batchnorm", "depthwise_conv2d"):

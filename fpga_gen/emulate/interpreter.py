@@ -164,7 +164,7 @@ _BLAS_STATE = {"depth": 0, "saved": None}
 def _blas_controllers() -> tuple:
     """numpy's BLAS libraries (threadpoolctl, when installed; else none)."""
     try:
-        from threadpoolctl import ThreadpoolController
+        from threadpoolctl import ThreadpoolController  # lazy: optional; pins BLAS threads in threaded runs
     except ImportError:
         return ()
     try:

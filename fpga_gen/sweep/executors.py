@@ -75,7 +75,7 @@ class DaskExecutor:
 
     def __init__(self, address_or_client):
         try:
-            from dask.distributed import Client
+            from dask.distributed import Client  # lazy: optional (fpga-gen[dask])
         except ImportError:
             raise SweepError("--dask-scheduler needs dask: pip install 'fpga-gen[dask]'") from None
         if isinstance(address_or_client, Client):
@@ -84,7 +84,7 @@ class DaskExecutor:
             self.client, self._own = Client(address_or_client), True
 
     def map(self, fn, shared, items):
-        from dask.distributed import as_completed as das_completed
+        from dask.distributed import as_completed as das_completed  # lazy: optional (fpga-gen[dask])
         items = list(items)
         if not items:
             return

@@ -48,14 +48,14 @@ class Context:
         if is_keras3(layer):
             # Keras 3: a node holds its input tensors; each tensor's history names the layer that made it
             return [t._keras_history.operation.name for t in self.keras_node(layer).input_tensors]
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: seconds to import; only Keras models need it
         return [x.name for x in tf.nest.flatten(self.keras_node(layer).inbound_layers)]
 
     def inbound_shapes(self, layer) -> list[tuple[int, ...]]:
         """The Keras shapes (without the batch) of the layer's inputs, in call order."""
         if is_keras3(layer):
             return [tuple(int(d) for d in t.shape[1:]) for t in self.keras_node(layer).input_tensors]
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: seconds to import; only Keras models need it
         return [tuple(int(d) for d in t.shape[1:]) for t in tf.nest.flatten(self.keras_node(layer).keras_inputs)]
 
     def inputs_of(self, layer) -> list[str]:
@@ -199,7 +199,7 @@ def _layers_in_order(model) -> tuple[list, dict]:
     """The model's layers in a topological order (inputs first; among the layers ready at one point, the
     one model.layers lists first, so a Sequential model keeps its order) and the Keras Node of each
     layer's call in this model.  A layer called more than once in the model is refused."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: seconds to import; only Keras models need it
     layers = list(model.layers)
     for il in (_history_layer(t) for t in model.inputs):
         if il not in layers:

@@ -41,10 +41,10 @@ def import_tf():
         # TensorFlow's C++ start-up notes (oneDNN, CUDA probing) go straight to fd 2 before its log
         # level applies; keep them off the user's terminal so errors stay one line.
         with _quiet_stderr():
-            import tensorflow as tf  # noqa: F401
-    import tensorflow as tf  # noqa: F811
+            import tensorflow as tf  # noqa: F401  (lazy: seconds to import; only Keras models need it)
+    import tensorflow as tf  # noqa: F811  (lazy: seconds to import; only Keras models need it)
     try:
-        import absl.logging
+        import absl.logging  # lazy: comes with TensorFlow
         absl.logging.set_verbosity(absl.logging.ERROR)
     except ImportError:
         pass
@@ -76,8 +76,8 @@ def import_keras3():
     import_tf()
     if "keras" not in sys.modules:
         with _quiet_stderr():
-            import keras  # noqa: F401
-    import keras  # noqa: F811
+            import keras  # noqa: F401  (lazy: seconds to import; only Keras 3 models need it)
+    import keras  # noqa: F811  (lazy: seconds to import; only Keras 3 models need it)
     if not keras.__version__.startswith("3."):
         raise FrontendError(f"the installed keras package is {keras.__version__}, not Keras 3; "
                             f"install keras>=3 to read Keras 3 .keras files")
@@ -100,7 +100,7 @@ def _is_keras3_archive(path: Path) -> bool:
 
 
 def _qkeras_objects() -> dict:
-    from qkeras.utils import _add_supported_quantized_objects
+    from qkeras.utils import _add_supported_quantized_objects  # lazy: QKeras imports TensorFlow
     objs: dict = {}
     _add_supported_quantized_objects(objs)
     return objs
@@ -125,7 +125,7 @@ def model_config_from_file(path: Path) -> dict:
         if head != HDF5_MAGIC:
             raise FrontendError(f"{path}: not an HDF5 file (wrong signature): the file is corrupt or not a Keras "
                                 f".h5 model; re-save it with model.save('model.h5')")
-        import h5py
+        import h5py  # lazy: only to read a .h5 model's metadata
         try:
             with h5py.File(path, "r") as f:
                 raw = f.attrs.get("model_config")
@@ -159,7 +159,7 @@ def _configs_from_saved_model_metadata(meta: Path) -> dict:
     what the checks walk, as for an .h5 file; every layer node is added too."""
     import_tf()
     try:
-        from tf_keras.protobuf import saved_metadata_pb2
+        from tf_keras.protobuf import saved_metadata_pb2  # lazy: comes with TensorFlow
         sm = saved_metadata_pb2.SavedMetadata()
         sm.ParseFromString(meta.read_bytes())
     except Exception as e:

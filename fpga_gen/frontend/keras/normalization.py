@@ -29,7 +29,7 @@ __all__ = []
 
 
 def _tf_values(layer, q, values) -> np.ndarray:
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: seconds to import; only Keras models need it
     return np.asarray(q(tf.constant(values, dtype=tf.float32)).numpy(), dtype=np.float64)
 
 
@@ -83,7 +83,7 @@ def _batchnorm(layer, ctx: Context):
 
 def _folded(layer, kernel_q_attr: str) -> tuple[np.ndarray, np.ndarray, dict, dict]:
     """The folded kernel and bias as QKeras' inference computes them, quantized by the layer's quantizers."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: seconds to import; only Keras models need it
     cls = type(layer).__name__
     folded_kernel, folded_bias = layer.get_folded_weights()
     kernel = folded_kernel.numpy() if hasattr(folded_kernel, "numpy") else np.asarray(folded_kernel)

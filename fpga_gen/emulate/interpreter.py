@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..ir.graph import Graph
 from ..ir.fixed import NP, EmulationRangeError, is_narrow, to_float
+from ..ir.graph import Graph
 from .kernels import KERNELS, NARROW_INPUTS
 
 __all__ = ["Emulator", "EmulationError", "emulate", "reference_predictor"]

@@ -11,13 +11,13 @@ import math
 
 import numpy as np
 
-from ..ir.graph import Node
-from ..ir.reuse import node_reuse
-from ..ir.types import FixedType
 from ..ir.fixed import (EXACT_LIMIT, EXACT_LIMIT_FLOAT32, NP, EmulationRangeError, _in_range, _overflow,
                         _quantize_scaled, cast, ceillog2, float32_rounding_exact, from_float, is_narrow,
                         is_noop_cast, product_type)
+from ..ir.graph import Node
+from ..ir.reuse import node_reuse
 from ..ir.tables import softmax_tables
+from ..ir.types import FixedType
 
 __all__ = ["KERNELS", "kernel", "product_type", "weight_raw", "ACTIVATIONS", "activation", "SOFTMAX",
            "NARROW_INPUTS"]

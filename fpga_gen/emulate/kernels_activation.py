@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir.graph import Node
-from ..ir.types import FixedType
 from ..ir.fixed import cast, from_float
+from ..ir.graph import Node
 from ..ir.tables import TABLE_RANGE, activation_table, legacy_tables
+from ..ir.types import FixedType
 from .kernels import ACTIVATIONS, SOFTMAX, activation
 
 __all__ = ["param_raw"]

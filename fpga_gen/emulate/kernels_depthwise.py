@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ir.fixed import _overflow, cast, product_type
 from ..ir.graph import Node
 from ..ir.types import FixedType
-from ..ir.fixed import EXACT_LIMIT, EmulationRangeError, _overflow, cast, product_type
 from .kernels import check_products_exact, kernel, weight_raw
 from .kernels_conv import MAX_GATHERED, _windows
 

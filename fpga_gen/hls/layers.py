@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..ir.graph import Graph, Node
-from ..ir.types import FixedType
 from ..ir.reuse import node_reuse, valid_reuse_factors
+from ..ir.types import FixedType
 from .names import Namer
 
 __all__ = ["HlsWriteError", "LayerCode", "TypeDef", "WeightArray", "HANDLERS",

@@ -12,8 +12,8 @@ import numpy as np
 
 from ..ir.fixed import from_float
 from ..ir.graph import Graph, Node
-from ..ir.reuse import node_reuse
 from ..ir.ops import SOFTMAX_IMPLEMENTATIONS
+from ..ir.reuse import node_reuse
 from .layers import LayerCode, TypeDef, _fail, _type, handler, weight_array
 from .names import Namer
 from .native import cast_ok, include_header, softmax_plan

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.graph import Graph, Node
-from ..ir.spatial import window_indices
 from ..ir.reuse import node_reuse, valid_reuse_factors
+from ..ir.spatial import window_indices
 from .layers import LayerCode, TypeDef, _fail, _type, handler, product_params, weight_array
 from .names import Namer
 from .native import plan as native_plan

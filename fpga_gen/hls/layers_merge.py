@@ -8,8 +8,8 @@ from __future__ import annotations
 import math
 
 from ..ir.graph import Graph, Node
-from ..ir.reuse import node_reuse
 from ..ir.ops import MERGE_MODES
+from ..ir.reuse import node_reuse
 from .layers import LayerCode, _fail, handler
 from .names import Namer
 

@@ -57,7 +57,7 @@ from ..config import ProjectConfig
 from ..config import SOFTMAX_KEYS
 from ..ir.fixed import ceillog2, from_float
 from ..ir.graph import Graph, Node
-from ..ir.ops import SOFTMAX_IMPLEMENTATIONS, TABLE_ACTIVATIONS, op_def
+from ..ir.ops import SOFTMAX_IMPLEMENTATIONS, TABLE_ACTIVATIONS
 from ..ir.spatial import window_indices
 from ..ir.tables import activation_table
 from ..ir.types import FixedType, exact_type_for_range

@@ -12,8 +12,8 @@ import numpy as np
 
 from ..ir.graph import Node
 from ..ir.quant import exact_value_type
-from ..ir.types import FixedType
 from ..ir.tables import table_function
+from ..ir.types import FixedType
 from .base import PassError
 
 __all__ = ["build_table", "table_types", "MAX_TABLE_INPUT_BITS"]

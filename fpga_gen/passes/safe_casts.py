@@ -19,9 +19,8 @@ each input) to its result type: a result type set in the config that rounds past
 from __future__ import annotations
 
 from ..config import ProjectConfig
-from ..ir.graph import Graph, Node
-from ..ir.types import FixedType
 from ..ir.exact import bits_lacking, cast_reads_past_msb, merge_cast_sources, widen
+from ..ir.graph import Graph, Node
 from .base import Pass, PassError
 from .infer_precision import merge_result_type
 

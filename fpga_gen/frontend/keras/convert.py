@@ -13,7 +13,7 @@ import numpy as np
 from ...ir.graph import Graph, Node
 from ...ir.ops import FLOAT_FUNCTIONS
 from ..registry import FrontendError, Registry
-from .quant import add_quant_activation, add_weighted, is_qkeras_quantizer, quantized_weights
+from .quant import add_quant_activation, is_qkeras_quantizer
 from .quantizers import resolve_quantizer
 
 __all__ = ["LAYERS", "HANDLERS", "handler", "keras_to_graph", "supported_layers", "is_keras3", "output_shape", "KERAS_ACTIVATIONS",

@@ -181,7 +181,11 @@ def test_weights_must_be_representable(tmp_path):
 
 def test_unsupported_graphs(tmp_path):
     g = mlp_graph((16, 8, 4))
-    g.add(Node("t", "tanh", [g.outputs[0]], (4,), types={"result": FixedType(8, 2)}))
+    with pytest.raises(ValueError, match=r"node 't': unknown op 'tanh'; known ops: "):     # ir/ops.py declares them
+        g.add(Node("t", "tanh", [g.outputs[0]], (4,), types={"result": FixedType(8, 2)}))
+    g.add(Node("t", "activation", [g.outputs[0]], (4,), attrs={"activation": "tanh"},
+               types={"result": FixedType(8, 2)}))
+    g["t"].op = "tanh"                                  # an op changed after the fact: the writer names it
     g.outputs = ["t"]
     with pytest.raises(HlsWriteError, match="op 'tanh' has no HLS template"):
         write(g, tmp_path, "a")

@@ -63,7 +63,7 @@ def digits_model() -> Path:
 
 def mlp16_model(directory: Path) -> Path:
     """A 16-64-32-32-5 QKeras MLP: 6-bit weights and biases, 6-bit quantized_relu, softmax; random weights."""
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     tf = import_tf()
     from qkeras import QActivation, QDense, quantized_bits, quantized_relu
 
@@ -90,7 +90,7 @@ def cnn_model(directory: Path) -> Path:
     trained = ROOT / "examples" / "digits_cnn.h5"
     if trained.is_file():
         return trained
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     tf = import_tf()
     sys.path.insert(0, str(ROOT / "examples"))
     from train_digits_cnn import build_model
@@ -161,7 +161,7 @@ def measure_ours(path: Path, x: np.ndarray, work: Path, repeat: int, torch_cpu: 
     from fpga_gen import csim
     from fpga_gen.emulate import Emulator
 
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     import_tf()                  # importing TensorFlow and QKeras is not part of convert (as for hls4ml);
     import qkeras  # noqa: F401  # Keras's one-time set-up on the first model loaded is
     r: dict = {"batch": len(x)}

@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from qmodels import qmlp
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     import_tf()
     from fpga_gen.sweep import fit, parse_budget, prepare
     from fpga_gen.sweep.run import _profile

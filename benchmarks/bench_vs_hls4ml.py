@@ -155,7 +155,7 @@ def run_hls4ml(py: Path, model_h5: Path, x: np.ndarray, work: Path, repeat: int)
 # ---------------------------------------------------------------------------- references
 def qkeras_outputs(model_h5: Path, x: np.ndarray):
     """QKeras (float32) pre-softmax and softmax outputs, as float64."""
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     tf = import_tf()
     from qkeras.utils import _add_supported_quantized_objects
     co: dict = {}

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from fpga_gen.estimate import DEFAULT, estimate, with_overrides  # noqa: E402
 from fpga_gen.estimate.parts import part_family  # noqa: E402
-from fpga_gen.frontend.hls4ml_prj import firmware_layer_names, is_hls4ml_project, read_hls4ml_project  # noqa: E402
+from fpga_gen.hls4ml_project import firmware_layer_names, is_hls4ml_project, read_hls4ml_project  # noqa: E402
 from fpga_gen.hls4ml_config import read_hls4ml_config  # noqa: E402
 
 CAL = Path(os.environ.get("FPGA_GEN_CALIBRATION", "/work/shared/calibration"))

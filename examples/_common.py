@@ -32,7 +32,7 @@ def run_digits_example(build_model: Callable[[int], object], name: str) -> int:
 
     import fpga_gen
     from fpga_gen import csim as fpga_csim
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
 
     tf = import_tf()            # quiet TensorFlow start-up
 

@@ -46,7 +46,7 @@ def main() -> int:
     import fpga_gen
     from fpga_gen import csim as fpga_csim
     from fpga_gen.cli import main as fpga_gen_cli
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     from fpga_gen.ir.types import FixedType
 
     tf = import_tf()

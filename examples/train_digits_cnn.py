@@ -16,7 +16,7 @@ from _common import run_digits_example   # sets TF_USE_LEGACY_KERAS; the train -
 
 
 def build_model(bits: int = 6):
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     tf = import_tf()
     from qkeras import QActivation, QConv2D, QDense, quantized_bits, quantized_relu
 

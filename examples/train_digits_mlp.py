@@ -24,7 +24,7 @@ def main() -> None:
     import warnings
 
     import numpy as np
-    from fpga_gen.frontend.loader import import_tf   # TensorFlow without its start-up chatter
+    from fpga_gen.frontend.keras.loader import import_tf   # TensorFlow without its start-up chatter
     tf = import_tf()
     warnings.filterwarnings("ignore", category=UserWarning)
     from qkeras import QActivation, QDense, quantized_bits, quantized_relu

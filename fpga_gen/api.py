@@ -8,10 +8,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,13 +21,30 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from . import csim
+from .boards import load_board
+from .cache import cache_root, touch
+from .calibrate import Calibration, load_calibration_data, profile
 from .config import ConfigError, ProjectConfig, config_from_dict, load_config
+from .emulate import Emulator, reference_predictor
+from .estimate import estimate
+from .frontend import load_graph
+from .hls import write_project
+from .hls.board_project import write_board_files
 from .ir.graph import Graph, deterministic_npz
+from .ir.ops import op_def
 from .ir.types import FixedType
 from .passes import DEFAULT_PASSES, FuseBatchNorm, run_passes
+from .passes.calibrate import DEFAULT_HEADROOM_BITS, Calibrate
+from .passes.limits import check_hls_limits
+from .report import write_report
 from .templating import cpp_ident
+from .frontend import load_graph
+from .hls4ml_config import Hls4mlConfig, apply_plan, plan, read_hls4ml_config, snapshot_float_weights
+from .emulate import Emulator
+from .boards import load_board
 
-__all__ = ["Project", "convert", "load_project", "ProjectError", "BACKENDS", "N_TB_VECTORS"]
+__all__ = ["Project", "convert", "load_project", "rerender_report", "ProjectError", "BACKENDS", "N_TB_VECTORS"]
 
 BACKENDS = ("emu", "cpu", "gpu", "csim", "native", "split", "split-csim", "split-gpu")
 N_TB_VECTORS = 200
@@ -117,7 +136,6 @@ class Project:
                 f"boundary {b['name']} {'x'.join(map(str, b['shape']))} {b['type']}")
 
     def emulator(self):
-        from .emulate import Emulator
         if self._emulator is None:
             self._emulator = Emulator(self.graph)
         return self._emulator
@@ -125,9 +143,8 @@ class Project:
     def torch_emulator(self):
         """The emulator's kernels on PyTorch (CUDA when available, else the CPU); bit-identical to emu."""
         if self._torch_emulator is None:
-            from .emulate import Emulator
             try:
-                from .emulate.torch_ops import TorchOps
+                from .emulate.torch_ops import TorchOps  # imports torch (optional, seconds): only for backend gpu
                 ops = TorchOps()
             except ImportError as e:
                 raise ProjectError(str(e)) from None
@@ -152,7 +169,6 @@ class Project:
         if backend in ("split", "split-csim", "split-gpu"):
             return self._predict_split(x, backend)
         if backend in ("csim", "native"):
-            from . import csim
             if self.split_at:
                 raise ProjectError(f"the FPGA project holds the model up to {self.split_at!r} only; "
                                    f"use backend='split-csim' (C-simulated head, then the fallback)")
@@ -163,10 +179,8 @@ class Project:
         """``split``: the head emulated, then the tail on the numpy emulator; ``split-csim``: the head
         C-simulated from the written project, then the tail; ``split-gpu``: the head emulated, the tail on
         PyTorch (as ``gpu``).  Without a split, the whole model (emu / csim)."""
-        from .emulate import Emulator
         head, tail = self.split_parts()
         if backend == "split-csim":
-            from . import csim
             mid = csim.predict(self._built_directory(), x)
         else:
             mid = Emulator(head).predict(x)
@@ -174,7 +188,7 @@ class Project:
             return mid
         if backend == "split-gpu":
             try:
-                from .emulate.torch_ops import TorchOps
+                from .emulate.torch_ops import TorchOps  # imports torch (optional, seconds): only for backend gpu
                 return Emulator(tail, xp=TorchOps()).predict(mid)
             except ImportError as e:
                 raise ProjectError(str(e)) from None
@@ -186,7 +200,6 @@ class Project:
         if self.directory is not None:
             return self.directory
         # an unwritten project is written to a content-addressed cache folder
-        from .cache import cache_root, touch
         cache = cache_root() / "projects" / self.fingerprint()
         if not (cache / PROJECT_FILE).is_file():
             self.write(cache, force=True, _record=False)
@@ -216,9 +229,6 @@ class Project:
 
     def write(self, directory, force: bool = False, _record: bool = True) -> Path:
         """Write the whole project atomically: into a temporary folder, renamed into place at the end."""
-        from .emulate import Emulator
-        from .hls import write_project
-        from .passes.limits import check_hls_limits
 
         head = self.head                  # the FPGA part (the whole graph without a split)
         _check_hls_ops(head)
@@ -244,9 +254,7 @@ class Project:
             self._write_fallback(tmp)
             self._write_reports(tmp, head)
             if self.config.board:
-                from .hls.board_project import write_board_files
-                from .boards import load_board
-                write_board_files(head, self.config, load_board(self.config.board), tmp)
+                write_board_files(head, self.config, load_board(self.config.board), tmp, reference_predictor(head))
             if self.split_at:
                 with open(tmp / "README.md", "a") as f:
                     f.write(_split_readme(self))
@@ -289,22 +297,16 @@ class Project:
         (d / "config.yml").write_text(yaml.safe_dump(cfg, sort_keys=True))
 
     def _write_reports(self, d: Path, graph: Graph) -> None:
-        try:
-            from .estimate import estimate
-        except ImportError:
-            return
         est = estimate(graph, self.config, board=self.config.board)
         (d / "report.json").write_text(json.dumps(est.to_json(), indent=1, sort_keys=True) + "\n")
         available = None
         if self.config.board:
-            from .boards import load_board
             available = load_board(self.config.board).resources
         md = est.to_markdown(available=available)
         if self.calibration is not None:
             md = md.rstrip("\n") + "\n\n" + self.calibration.to_markdown()
             self.calibration.write_json(d / "calibration.json")
         (d / "report.md").write_text(md)
-        from .report import write_report
         write_report(d, graph, self.config, est, available=available)
 
 
@@ -322,7 +324,6 @@ def _split_readme(project: Project) -> str:
 
 def hls_unsupported(graph: Graph) -> list:
     """The nodes whose op the HLS writer cannot generate (OpDef.hls is False)."""
-    from .ir.ops import op_def
     return [n for n in graph if not op_def(n.op).hls]
 
 
@@ -351,7 +352,6 @@ def auto_split_point(graph: Graph) -> str | None:
 def _remove_stale_temporaries(out: Path) -> None:
     """Remove the hidden .<name>.tmp-<pid>-* / .<name>.old-<pid> folders a killed write left next to ``out``
     (only those whose process is gone: a concurrent write keeps its own)."""
-    import re
     pattern = re.compile(rf"\.{re.escape(out.name)}\.(?:tmp|old)-(\d+)(?:-|$)")
     try:
         siblings = list(out.parent.iterdir()) if out.parent.is_dir() else []
@@ -372,7 +372,6 @@ def _remove_stale_temporaries(out: Path) -> None:
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two directories in one step (Linux renameat2 RENAME_EXCHANGE); False where the system cannot."""
     try:
-        import ctypes
         renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
     except (OSError, AttributeError):
         return False
@@ -408,7 +407,6 @@ def load(model_or_path, config=None, **overrides):
 
     The config's name defaults to the model file's name; a board fills in its part and clock
     where the user gave none.  ``convert`` types the graph; a sweep types many copies of it."""
-    from .frontend import load_graph
 
     cfg = _resolve_config(config, overrides)
     name = overrides.get("name") or (cfg.name if cfg.name != "myproject" else None)
@@ -417,7 +415,6 @@ def load(model_or_path, config=None, **overrides):
         base = Path(str(model_or_path)).stem if isinstance(model_or_path, (str, os.PathLike)) else graph.name
         cfg.name = cpp_ident(base)
     if cfg.board:
-        from .boards import load_board
         board = load_board(cfg.board)
         cfg.board = board.name
         if cfg.part == ProjectConfig().part and not overrides.get("part"):
@@ -448,8 +445,6 @@ def convert(model_or_path, config=None, tb_inputs=None, split_at: str | None = N
                                                    if k in ("name", "part", "clock_period")})
     passes, calibration = DEFAULT_PASSES, None
     if calibrate is not None:
-        from .calibrate import Calibration, load_calibration_data, profile
-        from .passes.calibrate import DEFAULT_HEADROOM_BITS, Calibrate
         headroom = DEFAULT_HEADROOM_BITS if headroom_bits is None else int(headroom_bits)
         if headroom < 0:
             raise ConfigError(f"headroom_bits must be 0 or more, got {headroom}")
@@ -467,7 +462,6 @@ def convert(model_or_path, config=None, tb_inputs=None, split_at: str | None = N
     elif headroom_bits is not None:
         raise ConfigError("headroom_bits applies to calibration; give calibrate= (--calibrate data.npy) too")
     run_passes(graph, cfg, passes)
-    from .emulate import Emulator
     Emulator(graph)  # validates that every type can be emulated exactly
     if calibration is not None:
         calibration.describe(graph, cfg)
@@ -484,8 +478,6 @@ def _convert_hls4ml(model_or_path, hls4ml, config, tb_inputs, split_at, calibrat
     reuse factors, weight rounding; :mod:`fpga_gen.hls4ml_config`).  ``project.hls4ml_notes`` says, one line each,
     where fpga-gen builds something other than what the config names.  The one path the CLI, the sweep, the
     project reader and benchmarks/calibrate_estimator.py use."""
-    from .frontend import load_graph
-    from .hls4ml_config import Hls4mlConfig, apply_plan, plan, read_hls4ml_config, snapshot_float_weights
     if config is not None:
         raise ConfigError("give either a config or an hls4ml config, not both")
     if calibrate is not None:
@@ -499,7 +491,6 @@ def _convert_hls4ml(model_or_path, hls4ml, config, tb_inputs, split_at, calibrat
     cfg.name = cpp_ident(overrides.get("name") or h.project_name or cfg.name)
     cfg = _resolve_config(cfg, {k: v for k, v in overrides.items() if k != "name"})
     if overrides.get("board") and not overrides.get("part"):
-        from .boards import load_board
         board = load_board(cfg.board)
         cfg.board, cfg.part = board.name, board.part
     k = [type(q) for q in DEFAULT_PASSES].index(FuseBatchNorm) + 1
@@ -507,7 +498,6 @@ def _convert_hls4ml(model_or_path, hls4ml, config, tb_inputs, split_at, calibrat
     snapshot_float_weights(graph, p)
     run_passes(graph, cfg, DEFAULT_PASSES[k:])
     apply_plan(graph, cfg, h, p)
-    from .emulate import Emulator
     Emulator(graph)
     project = Project(graph, cfg, model=model, tb_inputs=tb_inputs, split_at=split_at or auto_split_point(graph))
     project.hls4ml_notes = list(p.notes)
@@ -530,3 +520,13 @@ def load_project(directory) -> Project:
     if manifest.is_file():
         split_at = (json.loads(manifest.read_text()).get("split") or {}).get("at")
     return Project(graph, cfg, directory=d, split_at=split_at or meta.get("split_at"))
+
+
+def rerender_report(directory, sweep: list | None = None) -> Path:
+    """Re-render a written project's report.html (after verify wrote verification.json, or with sweep points)."""
+    project = load_project(directory)
+    est = estimate(project.graph, project.config, board=project.config.board)
+    available = None
+    if project.config.board:
+        available = load_board(project.config.board).resources
+    return write_report(directory, project.graph, project.config, est, available=available, sweep=sweep)

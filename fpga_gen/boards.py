@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from .resources import boards_dir
+from .data_paths import boards_dir
 
 __all__ = ["Board", "BoardError", "load_board", "list_boards", "board_from_dict", "PROCESSING_SYSTEMS",
            "RESOURCE_KINDS"]

@@ -14,13 +14,16 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .emulate.float_ref import float_forward
 from .ir.graph import Graph
+from .ir.types import FixedType
 
 __all__ = ["CalibrationError", "Calibration", "load_calibration_data", "check_calibration_data", "profile"]
 
@@ -66,7 +69,6 @@ def check_calibration_data(x, graph: Graph, source: str) -> np.ndarray:
 def profile(graph: Graph, x: np.ndarray) -> dict[str, tuple[float, float]]:
     """Per node: (min, max) of its float value over the batch (api.convert profiles the graph after batchnorm
     fusion, see :mod:`fpga_gen.passes.calibrate`)."""
-    from .emulate.float_ref import float_forward
     values = float_forward(graph, x)
     return {name: (float(v.min()), float(v.max())) for name, v in values.items()}
 
@@ -125,9 +127,7 @@ class Calibration:
         ``layers.<name>.precision.<slot>``): a copy that reproduces the calibrated types without the data
         (what ``build --fit --calibrate`` hands the sweep).  The result type of a layer that a batchnorm was
         folded into is written as that batchnorm's result type, so the batchnorm folds again."""
-        import copy
 
-        from .ir.types import FixedType
         cfg = copy.deepcopy(config)
         for r in self.rows:
             if r["origin"] != "calibrated":

@@ -6,8 +6,37 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
+
+from . import __version__, cache, csim
+from .api import PROJECT_FILE, Project, ProjectError, auto_split_point, convert, load_project
+from .boards import BoardError, list_boards, load_board
+from .calibrate import CalibrationError
+from .config import ConfigError
+from .csim import CsimError
+from .da.solve import DaError
+from .da.synth import SynthError
+from .emulate import EmulationError
+from .estimate import estimate
+from .estimate.model import EstimateError
+from .frontend import FrontendError, load_graph
+from .hls4ml_project import Hls4mlProjectError, is_hls4ml_project, read_hls4ml_project
+from .hls.layers import HlsWriteError
+from .hls4ml_config import config_from_hls4ml
+from .ir.fixed import EmulationRangeError
+from .ir.graph import GraphError
+from .ir.types import TypeParseError
+from .measure import measure_project, to_markdown
+from .passes import PassError
+from .rtl import check_rtl, write_rtl_project
+from .sweep import (SweepError, fit, make_executor, parse_budget, parse_precisions, prepare, run_sweep, split_list,
+                    split_to_fit, verify, write_outputs)
+from .sweep.space import DEFAULT_MARGIN
+from .templating import TemplateError
+from .verify import VerifyError, verify_target
+import shutil
 
 EXIT_ERROR = 2
 EXIT_MISMATCH = 1
@@ -18,28 +47,10 @@ class CliError(Exception):
 
 
 def _known_errors() -> tuple:
-    from .api import ProjectError
-    from .config import ConfigError
-    from .emulate import EmulationError
-    from .emulate.fixed import EmulationRangeError
-    from .frontend.loader import FrontendError
-    from .ir.graph import GraphError
-    from .ir.types import TypeParseError
-    from .passes import PassError
-    from .templating import TemplateError
-    errs = [CliError, ProjectError, ConfigError, EmulationError, EmulationRangeError, FrontendError, GraphError,
-            TypeParseError, PassError, TemplateError]
-    for mod, name in (("fpga_gen.csim", "CsimError"), ("fpga_gen.boards", "BoardError"),
-                      ("fpga_gen.estimate.model", "EstimateError"), ("fpga_gen.hls.layers", "HlsWriteError"),
-                      ("fpga_gen.frontend.hls4ml_prj", "Hls4mlProjectError"),
-                      ("fpga_gen.verify", "VerifyError"), ("fpga_gen.sweep", "SweepError"),
-                      ("fpga_gen.calibrate", "CalibrationError"), ("fpga_gen.da.solve", "DaError"),
-                      ("fpga_gen.da.synth", "SynthError")):
-        try:
-            errs.append(getattr(__import__(mod, fromlist=[name]), name))
-        except (ImportError, AttributeError):
-            pass
-    return tuple(errs)
+    return (CliError, ProjectError, ConfigError, EmulationError, EmulationRangeError, FrontendError, GraphError,
+            TypeParseError, PassError, TemplateError, CsimError, BoardError, EstimateError, HlsWriteError,
+            VerifyError, SweepError, CalibrationError,
+            Hls4mlProjectError, DaError, SynthError)
 
 
 def _load_npy(path: str, what: str) -> np.ndarray:
@@ -84,7 +95,6 @@ def _calibrate_args(p: argparse.ArgumentParser) -> None:
 
 
 def _convert(args, tb_inputs=None):
-    from .api import convert
     config, hls4ml = args.config, None
     if getattr(args, "hls4ml_config", None):
         if args.config:
@@ -116,9 +126,6 @@ def cmd_inspect(args) -> int:
 
 def _fit(args, tb_inputs=None):
     """--fit BOARD: sweep the model's designs on the board and keep the fastest that fits the budget."""
-    from .api import Project, auto_split_point
-    from .sweep import SweepError, fit, parse_budget, prepare, split_to_fit
-    from .sweep.space import DEFAULT_MARGIN
     if args.board and args.board != args.fit:
         raise CliError(f"--board {args.board} and --fit {args.fit} name different boards; give only --fit")
     if args.reuse or args.strategy:
@@ -126,7 +133,6 @@ def _fit(args, tb_inputs=None):
     config, calibration = args.config, None
     if args.calibrate:
         # calibrate once, then sweep with the calibrated types written into the config
-        from .api import convert
         calibrated = convert(args.model, config=args.config, calibrate=args.calibrate,
                              headroom_bits=args.headroom_bits, precision=args.precision,
                              input_precision=args.input_precision, name=args.name)
@@ -182,16 +188,13 @@ def cmd_build(args) -> int:
 
 
 def _build_rtl(args) -> int:
-    """--rtl: the whole model as one da4ml adder graph, a Verilog project (fpga_gen/da/rtl.py)."""
-    import shutil
-    from .da.rtl import write_rtl_project
+    """--rtl: the whole model as one da4ml adder graph, a Verilog project (fpga_gen/rtl.py)."""
     if args.fit or args.split_at or args.calibrate:
         raise CliError("--rtl writes the whole model as Verilog; drop --fit/--split-at/--calibrate")
     project = _convert(args)
     out = Path(args.output) if args.output else Path("rtl_projects") / project.name
     if out.exists() and not args.force:
         raise CliError(f"{out}: output directory exists; pass --force to overwrite it")
-    from .da.rtl import check_rtl
     check_rtl(project.graph)                   # one line naming the first layer that cannot go to RTL
     if out.exists():
         shutil.rmtree(out)
@@ -213,8 +216,6 @@ def _compare(got: np.ndarray, ref: np.ndarray) -> dict:
 
 
 def cmd_csim(args) -> int:
-    from . import csim
-    from .api import load_project
     project = load_project(args.project)
     if args.input:
         x = _load_npy(args.input, "input")
@@ -236,7 +237,6 @@ def cmd_csim(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .api import load_project
     project = load_project(args.project)
     x = _load_npy(args.input, "input")
     y = project.predict(x, backend=args.backend)
@@ -246,9 +246,6 @@ def cmd_predict(args) -> int:
 
 
 def cmd_estimate(args) -> int:
-    from .estimate import estimate
-    from .api import load_project
-    from .frontend.hls4ml_prj import is_hls4ml_project
     if is_hls4ml_project(args.model) and not (Path(args.model) / "fpga_gen_project.json").is_file():
         project = _hls4ml_project(args)
     elif Path(args.model).is_dir() and (Path(args.model) / "fpga_gen_project.json").is_file():
@@ -270,7 +267,6 @@ def cmd_estimate(args) -> int:
     else:
         available = None
         if project.config.board:
-            from .boards import load_board
             available = load_board(project.config.board).resources
         print(est.to_markdown(available=available))
         if cal is not None:
@@ -279,7 +275,6 @@ def cmd_estimate(args) -> int:
 
 
 def cmd_synth(args) -> int:
-    from .da.measure import measure_project, to_markdown
     out = measure_project(args.project, args.latency_cutoff)
     print(json.dumps(out, indent=1, sort_keys=True) if args.json else to_markdown(out), end="")
     return 0
@@ -287,8 +282,6 @@ def cmd_synth(args) -> int:
 
 def _hls4ml_project(args):
     """``fpga-gen estimate hls4ml_prj``: the graph of an hls4ml project folder, read from its firmware."""
-    from types import SimpleNamespace
-    from .frontend.hls4ml_prj import read_hls4ml_project
     given = [o for o in ("config", "hls4ml_config", "calibrate", "io", "strategy", "reuse", "precision",
                          "input_precision", "split_at") if getattr(args, o, None)]
     if given:
@@ -299,14 +292,11 @@ def _hls4ml_project(args):
         print(f"fpga-gen: {line}", file=sys.stderr)
     config = config.copy(board=args.board, part=args.part, clock_period=args.clock_period)
     if args.board and not args.part:
-        from .boards import load_board
         config.part = load_board(args.board).part
     return SimpleNamespace(head=graph, config=config, calibration=None)
 
 
 def cmd_verify(args) -> int:
-    from .api import PROJECT_FILE
-    from .verify import verify_target
     x = _load_npy(args.data, "data")
     labels = _load_npy(args.labels, "labels") if args.labels else None
     given = [o for o in ("config", "board", "part", "io", "strategy", "reuse", "mult_impl", "precision",
@@ -321,9 +311,6 @@ def cmd_verify(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .sweep import (make_executor, parse_budget, parse_precisions, prepare, run_sweep, split_list, verify,
-                        write_outputs)
-    from .sweep.space import DEFAULT_MARGIN
     if args.verify and not args.data:
         raise CliError("--verify needs --data x.npy (inputs to C-simulate the designs on)")
     x = _load_npy(args.data, "input") if args.verify else None
@@ -365,7 +352,6 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_boards(args) -> int:
-    from .boards import list_boards, load_board
     for name in list_boards():
         b = load_board(name)
         r = b.resources
@@ -375,7 +361,6 @@ def cmd_boards(args) -> int:
 
 
 def cmd_cache(args) -> int:
-    from . import cache
     root = cache.cache_root()
     try:
         cap = cache.max_bytes()
@@ -392,7 +377,6 @@ def cmd_cache(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
     p = argparse.ArgumentParser(prog="fpga-gen", description="Quantized Keras models to bit-exact HLS projects.")
     p.add_argument("--version", action="version", version=f"fpga-gen {__version__}")
     sub = p.add_subparsers(dest="command", required=True)

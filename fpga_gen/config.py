@@ -40,6 +40,8 @@ from pathlib import Path
 import yaml
 
 from .da.solve import DaError, check_options, normalize_strategy
+from .ir.ops import SOFTMAX_IMPLEMENTATIONS
+from .ir.reuse import DEFAULT_REUSE_FACTOR, DEFAULT_STRATEGY, layer_first
 from .ir.types import FixedType, TypeParseError
 
 __all__ = ["ProjectConfig", "ConfigError", "load_config", "IO_TYPES", "STRATEGIES", "MULT_IMPLS"]
@@ -69,8 +71,8 @@ class ConfigError(ValueError):
 class ProjectConfig:
     name: str = "myproject"
     io_type: str = "parallel"
-    strategy: str = "latency"
-    reuse_factor: int = 1
+    strategy: str = DEFAULT_STRATEGY
+    reuse_factor: int = DEFAULT_REUSE_FACTOR
     mult_impl: str = "auto"
     clock_period: float = 10.0
     part: str = "xc7z020clg400-1"
@@ -87,17 +89,17 @@ class ProjectConfig:
         return self.layers.get(name, {})
 
     def layer_strategy(self, name: str) -> str:
-        return self.layer(name).get("strategy", self.strategy)
+        return layer_first(self.layer(name).get("strategy"), self.strategy, default=DEFAULT_STRATEGY)
 
     def layer_da(self, name: str) -> dict:
         """The da4ml solver options of a layer: the defaults, then the global ``da:``, then the layer's."""
         return {**self.da, **self.layer(name).get("da", {})}
 
     def layer_mult_impl(self, name: str) -> str:
-        return self.layer(name).get("mult_impl", self.mult_impl)
+        return layer_first(self.layer(name).get("mult_impl"), self.mult_impl, default="auto")
 
     def layer_reuse(self, name: str) -> int:
-        return int(self.layer(name).get("reuse_factor", self.reuse_factor))
+        return int(layer_first(self.layer(name).get("reuse_factor"), self.reuse_factor, default=DEFAULT_REUSE_FACTOR))
 
     def layer_precision(self, name: str) -> dict[str, FixedType]:
         return dict(self.layer(name).get("precision", {}))
@@ -219,7 +221,6 @@ def _check_da(d, where: str, key: tuple) -> None:
 
 
 def _check_implementation(v, where: str, key: tuple) -> None:
-    from .ir.ops import SOFTMAX_IMPLEMENTATIONS
     if v not in SOFTMAX_IMPLEMENTATIONS:
         raise ConfigError(f"{where} must be one of {', '.join(SOFTMAX_IMPLEMENTATIONS)}, got {v!r}", key)
 

@@ -39,7 +39,12 @@ from pathlib import Path
 import yaml
 
 from .config import ConfigError, ProjectConfig
+from .ir.fixed import quantize_raw
+from .ir.ops import op_def
+from .ir.reuse import is_valid_reuse, layer_first, nearest_valid_reuse
 from .ir.types import FixedType, TypeParseError
+import bisect
+import numpy as np
 
 __all__ = ["Hls4mlConfig", "read_hls4ml_config", "config_from_hls4ml", "parse_hls4ml_precision", "to_project_config", "apply_to_graph", "layer_classes",
            "layer_type_settings",
@@ -124,12 +129,8 @@ class Hls4mlConfig:
         raise ConfigError(f"{self.path}: no precision for {layer}.{var} and no model default precision")
 
     def reuse_factor(self, layer: str, layer_class: str | None = None) -> int:
-        if layer.lower() in self.layer_reuse:
-            return self.layer_reuse[layer.lower()]
-        for cls in _classes(layer_class):
-            if cls.lower() in self.type_reuse:
-                return self.type_reuse[cls.lower()]
-        return self.model_reuse
+        return layer_first(self.layer_reuse.get(layer.lower()),
+                           *(self.type_reuse.get(cls.lower()) for cls in _classes(layer_class)), default=self.model_reuse)
 
     def strategy(self, layer: str, layer_class: str | None = None) -> str:
         if layer.lower() in self.layer_strategy:
@@ -342,7 +343,6 @@ def config_from_hls4ml(path: str | Path, base: ProjectConfig | None = None, grap
 # type slots hls4ml resolves through get_precision for each of our ops
 _OP_SLOTS = {
     "dense": ("result", "weight", "bias", "accum"),
-    "conv1d": ("result", "weight", "bias", "accum"),
     "conv2d": ("result", "weight", "bias", "accum"),
     "depthwise_conv2d": ("result", "weight", "bias", "accum"),
     "batchnorm": ("result", "scale", "bias"),
@@ -351,7 +351,7 @@ _OP_SLOTS = {
     "input": ("result",),
 }
 # op -> hls4ml's layer class (``layer.class_name``, what HLSConfig.get_precision matches LayerType keys against)
-_OP_CLASS = {"dense": "Dense", "conv1d": "Conv1D", "conv2d": "Conv2D", "depthwise_conv2d": "DepthwiseConv2D",
+_OP_CLASS = {"dense": "Dense", "conv2d": "Conv2D", "depthwise_conv2d": "DepthwiseConv2D",
              "activation": "Activation", "float_activation": "Activation",
              "softmax": "Softmax", "batchnorm": "BatchNormalization", "input": "InputLayer", "pooling": "Pooling2D",
              "zeropad": "ZeroPadding2D", "cropping": "Cropping2D", "upsampling": "Resize", "transpose": "Transpose",
@@ -425,7 +425,7 @@ def apply_to_graph(graph, h: Hls4mlConfig, aliases: dict | None = None) -> None:
             continue
         for var in _OP_SLOTS.get(node.op, ("result",)):
             node.types[var] = h.precision(lname, var, cls)[0]
-        if "reuse_factor" in node.attrs or node.op in ("dense", "conv1d", "conv2d", "depthwise_conv2d"):
+        if "reuse_factor" in node.attrs or node.op in ("dense", "conv2d", "depthwise_conv2d"):
             node.attrs["reuse_factor"] = h.reuse_factor(lname, cls)
             node.attrs["strategy"] = h.strategy(lname, cls)
 
@@ -508,7 +508,6 @@ def hls4ml_valid_reuse_factors(n_in: int, n_out: int) -> list[int]:
 
 def hls4ml_closest_reuse_factor(valid: list[int], chosen: int) -> int:
     """hls4ml 1.3 ``get_closest_reuse_factor``: the nearest valid value, the smaller one on a tie."""
-    import bisect
     pos = bisect.bisect_left(valid, chosen)
     if pos == 0:
         return valid[0]
@@ -576,8 +575,6 @@ def plan(h: Hls4mlConfig, graph, base: ProjectConfig | None = None) -> tuple[Pro
             p.notes.append(note)
         if ours is not None and ours.lower() != ln:
             p.aliases[ours] = ln
-    from .ir.ops import op_def
-    from .passes.reuse import is_valid_reuse, nearest_valid_reuse
     layers = {}
     for node in graph:
         # hls4ml's result/accum types during the passes too, so that what follows is typed from them
@@ -621,7 +618,6 @@ def snapshot_float_weights(graph, p: Plan) -> None:
     """Keep the dense/conv weights as they are before fpga-gen's precision pass rounds them (after batchnorm
     fusion), so that :func:`apply_plan` can quantize them the way hls4ml's C++ does (the type's own rounding:
     ``ap_fixed<16,6>`` truncates)."""
-    import numpy as np
     for node in graph:
         if node.op in ("dense", "conv2d", "depthwise_conv2d"):
             # QKeras layers (the frontend typed them): hls4ml writes the quantizer's exact values; keep those
@@ -633,8 +629,6 @@ def snapshot_float_weights(graph, p: Plan) -> None:
 def apply_plan(graph, cfg: ProjectConfig, h: Hls4mlConfig, p: Plan) -> None:
     """After the passes: hls4ml's types on every node (:func:`apply_to_graph`), float weights quantized with
     the weight type's own rounding, and hls4ml's reuse factors (including Latency ones fpga-gen would refuse)."""
-    import numpy as np
-    from .estimate.weights import quantize_raw
     apply_to_graph(graph, h, p.aliases)
     for node in graph:
         fw = p.float_weights.get(node.name)

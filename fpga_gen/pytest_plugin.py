@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from . import csim
+from .api import convert
 from .testing import CSIM_MISSING_REASON, csim_available
 
 
@@ -30,7 +32,6 @@ class _ProjectCache:
         self._root = None
 
     def __call__(self, model, config=None, build: bool = True, **overrides):
-        from .api import convert
         key = (_model_key(model), _config_key(config), json.dumps(overrides, sort_keys=True, default=str))
         hit = self._projects.get(key)
         if hit is not None:
@@ -40,7 +41,6 @@ class _ProjectCache:
             self._root = self._root_factory()
         project.write(self._root / f"{project.name}-{project.fingerprint()[:12]}", force=True)
         if build and csim_available():
-            from . import csim
             csim.build(project.directory, library=True, testbench=False)
         self._projects[key] = (project, model)      # the model kept alive: its id stays unique
         return project

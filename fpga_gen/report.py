@@ -12,7 +12,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["render_report", "write_report", "rerender_report", "REPORT_FILE", "graph_layout", "pareto_plot"]
+from . import __version__
+from .templating import render
+
+__all__ = ["render_report", "write_report", "REPORT_FILE", "graph_layout", "pareto_plot"]
 
 REPORT_FILE = "report.html"
 RESOURCES = ("DSP", "LUT", "FF", "BRAM_18K", "URAM")
@@ -27,8 +30,6 @@ def render_report(graph, config, est, available: dict | None = None, verificatio
                   sweep: list | None = None, sweep_axes: tuple[str, str] | None = None) -> str:
     """The HTML text.  ``est`` an :class:`~fpga_gen.estimate.Estimate`; ``verification`` the dict of
     verification.json; ``sweep`` a list of points (dicts with resource and latency numbers)."""
-    from . import __version__
-    from .templating import render
 
     available = available or getattr(est, "available", None)
     T = est.total
@@ -74,19 +75,6 @@ def write_report(directory, graph, config, est, available: dict | None = None, s
     p.write_text(render_report(graph, config, est, available=available, verification=verification,
                                sweep=sweep if isinstance(sweep, list) else None), encoding="utf-8")
     return p
-
-
-def rerender_report(directory, sweep: list | None = None) -> Path:
-    """Re-render a written project's report.html (after verify wrote verification.json, or with sweep points)."""
-    from .api import load_project
-    from .estimate import estimate
-    project = load_project(directory)
-    est = estimate(project.graph, project.config, board=project.config.board)
-    available = None
-    if project.config.board:
-        from .boards import load_board
-        available = load_board(project.config.board).resources
-    return write_report(directory, project.graph, project.config, est, available=available, sweep=sweep)
 
 
 # ---------------------------------------------------------------------------------------------- graph

@@ -11,7 +11,7 @@ import re
 
 import jinja2
 
-from .resources import templates_dir
+from .data_paths import templates_dir
 
 __all__ = ["render", "TemplateError", "cpp_ident", "tcl_quote", "cpp_string"]
 

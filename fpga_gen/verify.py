@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import socket
 import time
 import xml.etree.ElementTree as ET
@@ -24,6 +25,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+
+from . import csim
+from .api import PROJECT_FILE, load_project
+from .api import convert
+from .api import rerender_report
+from .frontend import load_keras_model
+from .progress import progress
+from .report import read_json
 
 __all__ = ["verify", "verify_target", "Tolerance", "VerifyError", "VerifyResult", "OutputResult",
            "compare_output", "save_verification", "VERIFICATION_FILE", "BACKENDS"]
@@ -273,7 +282,6 @@ def verify(project, x, labels=None, backend: str = "csim", tolerance="exact", re
     ``reference``: None (the project's Keras model if it has one, else the emulator), ``"emu"``,
     a Keras model, or the expected outputs (an array, or a list of arrays for several outputs).
     """
-    from .progress import progress
 
     tol = Tolerance.parse(tolerance)
     if backend not in BACKENDS:
@@ -305,7 +313,6 @@ def verify(project, x, labels=None, backend: str = "csim", tolerance="exact", re
         expected = _outputs(reference)
 
     if backend in ("csim", "native"):
-        from . import csim
         with progress(None, "csim build", enabled=enabled):
             csim.build(project._built_directory(), library=True, testbench=False, native=backend == "native")
     got = _outputs(_chunked(lambda c: project.predict(c, backend=backend), x, n, f"verify {backend}", enabled))
@@ -326,14 +333,12 @@ def verify_target(target, x, labels=None, backend: str = "csim", tolerance="exac
                   convert=None, junit=None, record: bool = True) -> VerifyResult:
     """What ``fpga-gen verify`` does: ``target`` a model file (converted with ``convert()``) or a project
     folder (loaded; its results saved into verification.json and report.html).  ``junit``: XML path."""
-    from .api import PROJECT_FILE, load_project
     t = Path(target)
     try:
         if t.is_dir() and (t / PROJECT_FILE).is_file():
             project = load_project(t)
             ref = None
             if reference_model is not None:
-                from .frontend import load_keras_model
                 ref = load_keras_model(reference_model)
             result = verify(project, x, labels=labels, backend=backend, tolerance=tolerance, reference=ref,
                             target=str(t))
@@ -358,29 +363,22 @@ def save_verification(project_dir, result: VerifyResult) -> Path:
     d = Path(project_dir)
     p = d / VERIFICATION_FILE
     p.write_text(json.dumps(result.to_json(), indent=1, sort_keys=True) + "\n")
-    try:
-        from .report import rerender_report
-    except ImportError:
-        return p
     rerender_report(d)
     return p
 
 
 def load_verification(project_dir) -> dict | None:
     """The project's verification.json, or None when it is missing or unreadable."""
-    from .report import read_json
     return read_json(Path(project_dir) / VERIFICATION_FILE)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
 def _default_convert(path):
-    from .api import convert
     return convert(path)
 
 
 def _chunked(fn, x, n, label, enabled):
     """fn over x in chunks with a progress display; returns a list (per output) of arrays."""
-    from .progress import progress
     chunk = max(CHUNK_MIN, -(-n // 20))
     if n <= chunk:
         with progress(None, label, enabled=enabled):
@@ -433,7 +431,6 @@ def _case_text(o: OutputResult) -> str:
 
 
 def _classname(target: str) -> str:
-    import re
     base = Path(str(target).rstrip("/")).name or "project"
     return re.sub(r"[^A-Za-z0-9_]", "_", base)
 

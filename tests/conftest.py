@@ -11,7 +11,7 @@ if _RECORD:
     import pickle
 
     from fpga_gen.emulate import interpreter
-    from fpga_gen.emulate.fixed import NP
+    from fpga_gen.ir.fixed import NP
 
     _predict = interpreter.Emulator.predict
     _count = itertools.count()

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from hypothesis import strategies as st
 
-from fpga_gen.passes import valid_reuse_factors
+from fpga_gen.ir.reuse import valid_reuse_factors
 from fuzz_models import SpecBase, out_size, set_weights
 
 
@@ -61,7 +61,7 @@ class MixedSpec(SpecBase):     # input_precision, inputs(), base_config()
         return self.end_activation and all(_exact(l) for l in self.layers[:-1])
 
     def build(self):
-        from fpga_gen.frontend.loader import import_tf
+        from fpga_gen.frontend.keras.loader import import_tf
         tf = import_tf()
         rng = np.random.default_rng(self.seed)
         x = tf.keras.Input(shape=self.input_shape, name="x")

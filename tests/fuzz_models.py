@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from hypothesis import strategies as st
 
-from fpga_gen.passes import valid_reuse_factors
+from fpga_gen.ir.reuse import valid_reuse_factors
 
 DEFAULT_FRAC, DEFAULT_INT = 10, 6          # ap_fixed<16,6>: the type float layers take
 
@@ -100,7 +100,7 @@ class ModelSpec(SpecBase):
 
     # ------------------------------------------------------------------ Keras side
     def build(self):
-        from fpga_gen.frontend.loader import import_tf
+        from fpga_gen.frontend.keras.loader import import_tf
         tf = import_tf()
         from qkeras import QActivation, QConv2D, QDense, quantized_bits, quantized_relu
 

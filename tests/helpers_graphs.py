@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fpga_gen.emulate.kernels import product_type
+from fpga_gen.ir.fixed import product_type
 from fpga_gen.ir import FixedType, Graph, Node, exact_type_for_range
 
 INPUT_TYPE = FixedType(16, 6)

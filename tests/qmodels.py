@@ -11,7 +11,7 @@ def qmlp(sizes, bits=6, integer=0, act="quantized_relu", softmax=False, seed=0, 
 
     act: 'quantized_relu' | 'relu' | 'linear' | 'quantized_bits' between layers (none after the last).
     """
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     tf = import_tf()
     from qkeras import QActivation, QDense, quantized_bits, quantized_relu
 
@@ -52,7 +52,7 @@ def qbits(bits=6, integer=0):
 
 def uniform_init(lo=-1.0, hi=1.0):
     """A Keras ``RandomUniform(lo, hi)`` initializer (weights that use the quantizer's whole range)."""
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     return import_tf().keras.initializers.RandomUniform(lo, hi)
 
 
@@ -65,6 +65,6 @@ def grid_images(n, shape, frac_bits=4, lo=-4.0, hi=4.0, seed=1):
 
 def one_layer_model(layer, shape):
     """A Sequential model: an input of ``shape`` named 'inp', then ``layer`` (for the frontend's error tests)."""
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     tf = import_tf()
     return tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=shape, name="inp"), layer])

@@ -31,7 +31,7 @@ NARROW = "ap_fixed<10,5>"          # 1024 codes: every one is run
 
 
 def _tf():
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     return import_tf()
 
 

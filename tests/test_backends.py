@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from fpga_gen.emulate import Emulator
-from fpga_gen.emulate.kernels import product_type
+from fpga_gen.ir.fixed import product_type
 from fpga_gen.ir import FixedType, Graph, Node, exact_type_for_range
 from fpga_gen.ir.types import ROUNDING_MODES, SATURATION_MODES
-from fpga_gen.passes.reuse import valid_reuse_factors
+from fpga_gen.ir.reuse import valid_reuse_factors
 
 from qmodels import grid_inputs, qmlp
 
@@ -226,7 +226,7 @@ def test_softmax_of_extreme_inputs(ops):
 
 def test_dense_rejects_the_same_ranges_on_both(ops):
     """The 2**53 bound is checked from the types, before any back end computes."""
-    from fpga_gen.emulate.fixed import EmulationRangeError
+    from fpga_gen.ir.fixed import EmulationRangeError
     xt = FixedType(50, 20)
     x = Node("x", "input", [], (64,), types={"result": xt})
     wt = FixedType(16, 1)
@@ -299,7 +299,7 @@ def test_gpu_backend_without_torch_is_one_clear_line(monkeypatch):
 
 def test_torch_ops_offers_every_numpy_op():
     pytest.importorskip("torch")
-    from fpga_gen.emulate.fixed import NumpyOps
+    from fpga_gen.ir.fixed import NumpyOps
     from fpga_gen.emulate.torch_ops import TorchOps
     names = {n for n in vars(NumpyOps) if not n.startswith("_")}
     missing = {n for n in names if not hasattr(TorchOps, n)}

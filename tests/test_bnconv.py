@@ -27,7 +27,7 @@ needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not i
 
 
 def _tf():
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     return import_tf()
 
 
@@ -321,7 +321,7 @@ def test_depthwise_reuse_factor_is_refused():
 def random_dw_bn_graph(seed: int, accum_mode: str):
     """input -> depthwise_conv2d (random geometry, accum exact / narrow wrapping / narrow saturating / coarser
     than the products) -> activation -> batchnorm (random scale, bias and result types and modes)."""
-    from fpga_gen.emulate.kernels import product_type
+    from fpga_gen.ir.fixed import product_type
     from fpga_gen.ir import FixedType, Graph, Node, exact_type_for_range
     from fpga_gen.ir.spatial import out_size_and_pads
     from test_backends import _rand_type

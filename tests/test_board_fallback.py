@@ -24,6 +24,7 @@ from fpga_gen.boards import load_board
 from fpga_gen.csim.build import CXXFLAGS
 from fpga_gen.emulate import emulate
 from fpga_gen.hls import write_project
+from fpga_gen.emulate import reference_predictor
 from fpga_gen.hls.board_project import board_context, write_board_files
 from helpers_graphs import mlp_graph
 from test_board_project import _load_driver, fake_pynq
@@ -36,7 +37,7 @@ def _write(root: Path, graph, board="pynq-z2", name="net"):
     config = config_for(board, name)
     root.mkdir(parents=True)
     write_project(graph, config, root)
-    write_board_files(graph, config, board, root)
+    write_board_files(graph, config, board, root, reference_predictor(graph))
     return board_context(graph, config, board)
 
 

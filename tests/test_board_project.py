@@ -21,8 +21,9 @@ import yaml
 from board_graphs import config_for, random_floats, small_graph
 from fpga_gen.boards import list_boards, load_board
 from fpga_gen.emulate import emulate
-from fpga_gen.emulate.fixed import from_float
+from fpga_gen.ir.fixed import from_float
 from fpga_gen.hls import write_project
+from fpga_gen.emulate import reference_predictor
 from fpga_gen.hls.board_project import (IP_VENDOR, BoardProjectError, StreamLayout, board_context,
                                         write_board_files)
 from fpga_gen.ir import FixedType
@@ -38,7 +39,7 @@ def make_project(root: Path, board, graph=None, config=None, name: str = "net") 
     config = config or config_for(board, name)
     root.mkdir(parents=True, exist_ok=True)
     write_project(graph, config, root)
-    write_board_files(graph, config, board, root)
+    write_board_files(graph, config, board, root, reference_predictor(graph))
     return root, board_context(graph, config, board)
 
 
@@ -334,21 +335,21 @@ def test_generated_files_and_errors(tmp_path):
     g = small_graph()
     root = tmp_path / "p"
     root.mkdir()
-    files = write_board_files(g, config_for(board), board, root)
+    files = write_board_files(g, config_for(board), board, root, reference_predictor(g))
     rel = sorted(str(p.relative_to(root)) for p in files)
     assert rel == ["Makefile", "README_board.md", "build_axi_ip.tcl", "deploy/net_driver.py", "firmware/net_axi.cpp",
                    "firmware/net_axi.h", "net_axi_test.cpp", "tb_data/axi_expected.txt", "tb_data/axi_in.txt",
                    "vivado/build_bitstream.tcl"]
     again = tmp_path / "q"
     again.mkdir()
-    write_board_files(g, config_for(board), "pynq-z2", again)          # a board name works too
+    write_board_files(g, config_for(board), "pynq-z2", again, reference_predictor(g))        # a board name works too
     for p in files:                                                      # deterministic
         assert (again / p.relative_to(root)).read_bytes() == p.read_bytes()
     with pytest.raises(BoardProjectError, match=r"part xczu9eg-ffvb1156-2-e differs from the part of board pynq-z2 "
                                                 r"\(xc7z020clg400-1\); remove 'part' from the config"):
-        write_board_files(g, config_for(load_board("zcu102")), board, root)
+        write_board_files(g, config_for(load_board("zcu102")), board, root, reference_predictor(g))
     with pytest.raises(BoardProjectError, match="output folder does not exist"):
-        write_board_files(g, config_for(board), board, tmp_path / "missing")
+        write_board_files(g, config_for(board), board, tmp_path / "missing", reference_predictor(g))
 
 
 def test_type_wider_than_the_dma_is_an_error(tmp_path):
@@ -572,7 +573,7 @@ def driver_env(tmp_path, monkeypatch):
     g = small_graph(n_in=11, n_hidden=6, n_out=3, input_type=FixedType(12, 5, True, "RND_CONV", "SAT"))
     root = tmp_path / "p"
     root.mkdir()
-    write_board_files(g, config_for(board), board, root)
+    write_board_files(g, config_for(board), board, root, reference_predictor(g))
     ctx = board_context(g, config_for(board), board)
     (root / "deploy" / "net.bit").write_text("BIT")
     (root / "deploy" / "net.hwh").write_text("HWH")
@@ -642,7 +643,7 @@ def test_driver_shape_and_argument_errors(driver_env):
 def test_driver_with_a_2d_input(tmp_path, monkeypatch):
     board = load_board("pynq-z1")
     g = small_graph(input_shape=(3, 4), out_type=None)
-    write_board_files(g, config_for(board), board, tmp_path)
+    write_board_files(g, config_for(board), board, tmp_path, reference_predictor(g))
     ctx = board_context(g, config_for(board), board)
     for f in ("net.bit", "net.hwh"):
         (tmp_path / "deploy" / f).write_text("x")
@@ -665,7 +666,7 @@ def test_driver_quantize_is_the_emulators_from_float(tmp_path):
     rng = np.random.default_rng(9)
     values = np.concatenate([rng.uniform(-80, 80, 500), np.arange(-40, 40) * 0.5 ** 7,
                              [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e300, -1e300]])
-    write_board_files(small_graph(), config_for(board), board, tmp_path)
+    write_board_files(small_graph(), config_for(board), board, tmp_path, reference_predictor(small_graph()))
     drv = _load_driver(tmp_path / "deploy" / "net_driver.py")
     for signed in (True, False):
         for rnd in ROUNDING_MODES:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from fpga_gen.boards import Board, BoardError, board_from_dict, list_boards, load_board
-from fpga_gen.resources import boards_dir
+from fpga_gen.data_paths import boards_dir
 
 SEVEN = ["kv260", "pynq-z1", "pynq-z2", "ultra96v2", "zcu102", "zcu104", "zedboard"]
 

@@ -17,7 +17,7 @@ IN_PREC = "ap_fixed<12,4>"
 
 
 def _tf():
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     return import_tf()
 
 

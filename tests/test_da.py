@@ -20,7 +20,7 @@ from fpga_gen.config import ConfigError, ProjectConfig, config_from_dict   # noq
 from fpga_gen.da.solve import DaError, da_predict, solve_dense, solve_node   # noqa: E402
 from fpga_gen.da.synth import SynthError, parse_stat, synth_layer, yosys_family   # noqa: E402
 from fpga_gen.emulate import emulate                                 # noqa: E402
-from fpga_gen.emulate.fixed import cast, from_float                              # noqa: E402
+from fpga_gen.ir.fixed import cast, from_float                              # noqa: E402
 from fpga_gen.hls import write_project                               # noqa: E402
 from fpga_gen.ir import FixedType, Graph, Node                       # noqa: E402
 from fpga_gen.passes import DEFAULT_PASSES, PassError, run_passes    # noqa: E402
@@ -328,7 +328,7 @@ def test_rtl_iverilog_equals_emulator(tmp_path, activation, cutoff):
     """The whole MLP as one adder graph (relu into RND_CONV/SAT, linear into RND/SAT, relu into TRN/WRAP),
     pipelined or combinational: da4ml's interpreter of the trace and the iverilog simulation of the written
     Verilog both equal the emulator, np.array_equal."""
-    from fpga_gen.da.rtl import rtl_predict, trace_graph, write_rtl_project
+    from fpga_gen.rtl import rtl_predict, trace_graph, write_rtl_project
     from helpers_graphs import mlp_graph
     g = mlp_graph((6, 5, 4, 3), bits=4, activation=activation, input_type=FixedType(8, 3), seed=cutoff + 5)
     x = edge_x(g, 400)
@@ -341,7 +341,7 @@ def test_rtl_iverilog_equals_emulator(tmp_path, activation, cutoff):
 
 
 def test_rtl_refuses_first_layer_it_cannot_express():
-    from fpga_gen.da.rtl import check_rtl
+    from fpga_gen.rtl import check_rtl
     from helpers_graphs import mlp_graph
     g = mlp_graph((6, 5, 3), bits=4, activation="relu", softmax=True)
     with pytest.raises(DaError, match=r"^layer 'softmax' \(softmax\) cannot go to RTL: no adder-graph form; RTL "
@@ -364,7 +364,7 @@ def test_cli_build_rtl(tmp_path, capsys):
 
     from fpga_gen import convert
     from fpga_gen.cli import main
-    from fpga_gen.da.rtl import rtl_predict
+    from fpga_gen.rtl import rtl_predict
     model = qmlp([8, 6, 4], bits=4, act="quantized_relu", seed=2)
     path = tmp_path / "m.h5"
     model.save(path)
@@ -412,7 +412,7 @@ def test_conv_layers_csim_equals_emulator_and_qkeras(tmp_path):
     from qmodels import grid_images, qbits, uniform_init
 
     from fpga_gen import convert
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     tf = import_tf()
     tf.keras.utils.set_random_seed(3)
     model = tf.keras.Sequential([

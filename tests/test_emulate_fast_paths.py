@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import fpga_gen.emulate.interpreter as interpreter
 import fpga_gen.emulate.kernels_conv as kernels_conv
 from fpga_gen.emulate import Emulator
-from fpga_gen.emulate.fixed import NumpyOps, is_narrow
+from fpga_gen.ir.fixed import NumpyOps, is_narrow
 from fpga_gen.ir import Graph, Node
 from fpga_gen.ir.types import ROUNDING_MODES, SATURATION_MODES, FixedType
 

@@ -6,7 +6,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from fpga_gen.emulate.fixed import cast, from_float
+from fpga_gen.ir.fixed import cast, from_float
 from fpga_gen.ir.types import ROUNDING_MODES, SATURATION_MODES, FixedType
 
 

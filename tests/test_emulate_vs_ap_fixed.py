@@ -7,9 +7,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from fpga_gen.emulate.fixed import cast, from_float
+from fpga_gen.ir.fixed import cast, from_float
 from fpga_gen.ir.types import ROUNDING_MODES, SATURATION_MODES, FixedType
-from fpga_gen.resources import hls4ml_vivado_dir
+from fpga_gen.data_paths import hls4ml_vivado_dir
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
 

@@ -22,7 +22,7 @@ needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not i
 
 
 def _tf():
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     return import_tf()
 
 
@@ -325,7 +325,7 @@ def test_hls4ml_layer_type_keys_reach_the_new_layers(built, tmp_path):
 def test_keras3_activations_match_keras3():
     """Keras 3's hard_sigmoid is relu6(x + 3) / 6 (slope 1/6, tf-keras: 0.2); its string activations and
     LeakyReLU/ELU defaults differ from tf-keras too: the float reference and the emulator follow Keras 3."""
-    from fpga_gen.frontend.loader import import_keras3
+    from fpga_gen.frontend.keras.loader import import_keras3
     keras = import_keras3()
     L = keras.layers
     keras.utils.set_random_seed(1)

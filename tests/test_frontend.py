@@ -75,7 +75,7 @@ def test_graph_structure_and_names():
 
 
 def test_dense_activation_argument_becomes_its_own_node():
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     tf = import_tf()
     from qkeras import QDense, quantized_bits, quantized_relu
     m = tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=(4,), name="inp"),
@@ -116,7 +116,7 @@ def test_file_errors(tmp_path):
 
 
 def test_lambda_layer_is_rejected_without_running_it(tmp_path):
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     tf = import_tf()
     marker = tmp_path / "executed"
     m = tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=(4,), name="inp"),
@@ -140,7 +140,7 @@ def test_custom_layer_class_is_rejected(tmp_path):
 
 
 def test_unsupported_layer_names_layer_class_and_list():
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     tf = import_tf()
     m = tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=(4, 3), name="inp"),
                              tf.keras.layers.LSTM(2, name="lstm")])
@@ -152,7 +152,7 @@ def test_unsupported_layer_names_layer_class_and_list():
 
 
 def test_unsupported_quantizer_option():
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     tf = import_tf()
     from qkeras import QDense, quantized_bits
     m = tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=(4,), name="inp"),
@@ -174,7 +174,7 @@ def test_compiled_model_with_optimizer_loads(tmp_path):
 def test_activations_after_flatten_take_keras_shape():
     """Flatten adds no node, so an activation after it must still be flat: QActivation/Activation -> Dense and
     a Softmax straight after a Flatten convert, and the emulator equals QKeras on them."""
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     tf = import_tf()
     from qkeras import QActivation, QConv2D, QDense, quantized_bits, quantized_relu
     import fpga_gen

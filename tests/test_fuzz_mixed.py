@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, Phase, given, reject, settings
 from hypothesis import strategies as st
 
 from fpga_gen import convert
-from fpga_gen.frontend.loader import FrontendError
+from fpga_gen.frontend import FrontendError
 from fpga_gen.hls.layers import HlsWriteError
 from fpga_gen.passes.base import PassError
 from fuzz_mixed import MixedSpec, mixed_specs
@@ -173,7 +173,7 @@ def test_tensorflow_onednn_convolution_bug():
     != QKeras).  A sweep found it with W=4, C=1, kernel width 3, strides (1, 2); the fuzzer compares with QKeras
     only convolutions with equal strides.  (Turning oneDNN off is no way out: TensorFlow's own depthwise kernel
     then refuses unequal strides, which tests/test_bnconv.py uses.)"""
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     tf = import_tf()
     x = np.full((4, 5, 4, 1), -8.0, np.float32)
     k = np.array([-1.25, 0.5, 1.25], np.float32).reshape(1, 3, 1, 1)

@@ -15,7 +15,7 @@ import pytest
 
 import fpga_gen
 from fpga_gen.cli import main
-from fpga_gen.emulate.fixed import NP, cast
+from fpga_gen.ir.fixed import NP, cast
 from fpga_gen.frontend import FrontendError
 from fpga_gen.frontend.hgq2 import is_hgq2_archive, load_hgq2_graph, supported_layers
 from fpga_gen.ir.graph import Graph, Node

@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
-from fpga_gen.frontend.hls4ml_prj import Hls4mlProjectError, read_hls4ml_project
+from fpga_gen.hls4ml_project import Hls4mlProjectError, read_hls4ml_project
 
 
 @pytest.fixture(scope="module")

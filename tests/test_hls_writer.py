@@ -12,9 +12,10 @@ import pytest
 
 from fpga_gen.config import ProjectConfig
 from fpga_gen.emulate import emulate
-from fpga_gen.hls import HlsWriteError, valid_reuse_factors, write_project
+from fpga_gen.hls import HlsWriteError, write_project
+from fpga_gen.ir.reuse import valid_reuse_factors
 from fpga_gen.ir import FixedType, Node
-from fpga_gen.resources import hls4ml_vivado_dir
+from fpga_gen.data_paths import hls4ml_vivado_dir
 from helpers_graphs import mlp_graph, random_inputs
 
 WEIRD_NAMES = ["in put/1", "dense-1", "dense_1", "Dense_1", "int", "3rd layer", 'q"uote*/\\', "relu\n2", "ap_x",
@@ -180,7 +181,11 @@ def test_weights_must_be_representable(tmp_path):
 
 def test_unsupported_graphs(tmp_path):
     g = mlp_graph((16, 8, 4))
-    g.add(Node("t", "tanh", [g.outputs[0]], (4,), types={"result": FixedType(8, 2)}))
+    with pytest.raises(ValueError, match=r"node 't': unknown op 'tanh'; known ops: "):     # ir/ops.py declares them
+        g.add(Node("t", "tanh", [g.outputs[0]], (4,), types={"result": FixedType(8, 2)}))
+    g.add(Node("t", "activation", [g.outputs[0]], (4,), attrs={"activation": "tanh"},
+               types={"result": FixedType(8, 2)}))
+    g["t"].op = "tanh"                                  # an op changed after the fact: the writer names it
     g.outputs = ["t"]
     with pytest.raises(HlsWriteError, match="op 'tanh' has no HLS template"):
         write(g, tmp_path, "a")

@@ -13,7 +13,7 @@ import pytest
 from fpga_gen import convert, csim
 from fpga_gen.emulate.float_ref import error_bound
 from fpga_gen.frontend import FrontendError, load_graph
-from fpga_gen.frontend.loader import import_keras3, keras_archive_version
+from fpga_gen.frontend.keras.loader import import_keras3, keras_archive_version
 
 needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
 
@@ -165,7 +165,7 @@ def test_unsupported_keras3_layer_names_layer_and_class(tmp_path, keras):
 
 
 def test_tf_keras_archive_still_loads_with_tf_keras(tmp_path):
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     tf = import_tf()
     m = tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=(4,), name="x"), tf.keras.layers.Dense(3, name="d")])
     m.save(tmp_path / "k2.keras")
@@ -195,7 +195,7 @@ def _as_keras_2_14_archive(src, dst):
 def test_keras_2_14_archive_loads_through_keras3(tmp_path):
     # tf-keras 2.21 finds no weights in a 2.14 archive ("expected 2 variables, but received 0"); Keras 3 reads
     # that layout, so the frontend falls back to it, with the file's own weights.
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     tf = import_tf()
     L = tf.keras.layers
     tf.keras.utils.set_random_seed(5)

@@ -29,7 +29,7 @@ needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not i
 
 
 def _tf():
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     return import_tf()
 
 
@@ -354,7 +354,7 @@ def test_graph_kernels_match_numpy_reference():
     x = _merge_inputs(0)
     with np.errstate(all="ignore"):
         tr = Emulator(g).predict(x, trace=True)
-    from fpga_gen.emulate.fixed import from_float, to_float
+    from fpga_gen.ir.fixed import from_float, to_float
     fns = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply, "average": lambda a, b: (a + b) / 2}
     for node in g:
         if node.op == "merge" and node.attrs["mode"] in fns:

@@ -13,7 +13,7 @@ from fpga_gen import csim
 from fpga_gen.api import Project
 from fpga_gen.config import ProjectConfig
 from fpga_gen.ir import FixedType, Graph, Node
-from fpga_gen.passes.reuse import valid_reuse_factors
+from fpga_gen.ir.reuse import valid_reuse_factors
 
 from test_backends import _cpp_safe, _dense, edge_inputs
 

@@ -3,8 +3,8 @@ import pytest
 
 from fpga_gen import convert
 from fpga_gen.config import ConfigError, load_config
-from fpga_gen.passes import PassError, valid_reuse_factors
-from fpga_gen.passes.reuse import is_valid_reuse
+from fpga_gen.ir.reuse import is_valid_reuse, valid_reuse_factors
+from fpga_gen.passes import PassError
 from qmodels import grid_inputs, qmlp
 
 
@@ -74,7 +74,7 @@ def test_missing_config_file(tmp_path):
 
 
 def test_float_dense_layers_take_the_default_precision():
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     tf = import_tf()
     m = tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=(784,), name="x"),
                              tf.keras.layers.Dense(128, activation="relu", name="d1"),
@@ -92,12 +92,12 @@ def test_float_dense_layers_take_the_default_precision():
 
 def test_safe_casts_sign_extends_exact_types_only():
     from fpga_gen.ir.types import FixedType
-    from fpga_gen.passes.safe_casts import cast_reads_past_msb
+    from fpga_gen.ir.exact import cast_reads_past_msb
     src = FixedType(12, 2)
     assert cast_reads_past_msb(src, FixedType(2, 5, False, "RND_CONV", "SAT")) == 1     # shift 13 > width 12
     assert cast_reads_past_msb(src, FixedType(2, 5, False, "TRN", "SAT")) == 0          # truncation reads no bit
     assert cast_reads_past_msb(src, FixedType(2, 4, False, "RND_CONV", "SAT")) == 0     # shift 12 == width
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     tf = import_tf()
     from qkeras import QActivation, QDense, quantized_bits, quantized_relu
     m = tf.keras.Sequential([tf.keras.layers.InputLayer(input_shape=(2,), name="x"),

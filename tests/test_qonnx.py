@@ -20,7 +20,7 @@ import onnx  # noqa: E402
 import fpga_gen  # noqa: E402
 from fpga_gen import csim  # noqa: E402
 from fpga_gen.cli import main  # noqa: E402
-from fpga_gen.frontend.loader import FrontendError  # noqa: E402
+from fpga_gen.frontend.keras.loader import FrontendError  # noqa: E402
 from qonnx_models import _Builder, _make, brevitas_cnn, brevitas_mlp, export_brevitas, random_qonnx  # noqa: E402
 
 

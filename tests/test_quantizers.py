@@ -21,7 +21,7 @@ IN_TYPE = "ap_fixed<10,4>"        # every one of its 1024 values is fed to each 
 
 
 def _tf():
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     return import_tf()
 
 

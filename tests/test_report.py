@@ -18,7 +18,8 @@ import pytest
 import fpga_gen
 from fpga_gen.boards import load_board
 from fpga_gen.estimate import estimate
-from fpga_gen.report import pareto_plot, render_report, rerender_report, write_report
+from fpga_gen.api import rerender_report
+from fpga_gen.report import pareto_plot, render_report, write_report
 from fpga_gen.verify import save_verification, verify
 from qmodels import grid_inputs, qmlp
 

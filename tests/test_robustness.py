@@ -29,7 +29,7 @@ needs_tclsh = pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh is
 
 
 def _tf():
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     return import_tf()
 
 

@@ -25,7 +25,7 @@ needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not i
 
 
 def _tf():
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     return import_tf()
 
 
@@ -164,7 +164,7 @@ def test_float_separable_conv1d_within_the_float_bound():
 
 def test_keras3_archive_with_depthwise_and_separable_layers_within_the_float_bound(tmp_path):
     """Keras 3 names the depthwise kernel ``kernel`` and has no ``output_shape``: the same handlers convert it."""
-    from fpga_gen.frontend.loader import import_keras3
+    from fpga_gen.frontend.keras.loader import import_keras3
     keras = import_keras3()
     keras.utils.set_random_seed(6)
     L = keras.layers

@@ -82,7 +82,7 @@ def test_float_activation_is_cpu_only():
 
 # ---------------------------------------------------------------------------- a model with a selu tail
 def selu_model(activation_arg: bool = False, fn: str = "selu"):
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     tf = import_tf()
     from qkeras import QActivation, QDense, quantized_bits, quantized_relu
     tf.keras.utils.set_random_seed(7)

@@ -21,7 +21,7 @@ IMG = (4, 4, 3)
 
 
 def _tf():
-    from fpga_gen.frontend.loader import import_tf
+    from fpga_gen.frontend.keras.loader import import_tf
     return import_tf()
 
 

@@ -31,8 +31,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ir.fixed import from_float, to_float
 from ..ir.graph import Graph, Node
 from ..ir.spatial import window_indices
+from ..ir.tables import table_function
+from ..ir.types import FixedType
+from .kernels import _FLOAT_FUNCTIONS
+from .kernels_reshaping import _index_map
+from .kernels_fixed_quant import round_raw
+from ..ir.fixed_quant import fixed_quant_params
+from ..ir.types import FixedType
 
 __all__ = ["float_forward", "error_bound", "FLOAT_OPS"]
 
@@ -130,7 +138,7 @@ def _round_to(v: np.ndarray, t, saturate: bool = True) -> np.ndarray:
 @_op("quant_act")
 def _quant_act(node: Node, x: np.ndarray) -> np.ndarray:
     """The QKeras activation quantizer on the float input (QKeras computes it in float): round / leaky / step
-    as the op defines them with the exact input; 'table' the QKeras function (passes/quant_table.py)."""
+    as the op defines them with the exact input; 'table' the QKeras function (passes/quant_table.py, ir/tables.py)."""
     a = node.attrs
     fn = a["function"]
     if fn == "step":
@@ -142,7 +150,6 @@ def _quant_act(node: Node, x: np.ndarray) -> np.ndarray:
         return np.where(up, float(a["hi"]), np.where(down, float(a["lo"]), float(a["mid"])))
     if fn == "table":
         # the QKeras function itself (the typed op tabulates it on the input grid: passes/quant_table.py)
-        from ..passes.quant_table import table_function
         with np.errstate(over="ignore", divide="ignore"):
             return table_function(a)(x)
     rt = node.types.get("result")
@@ -154,7 +161,6 @@ def _quant_act(node: Node, x: np.ndarray) -> np.ndarray:
             v = np.minimum(v, float(a["hi"]))
         return v
     if fn == "leaky":
-        from ..ir.types import FixedType
         bits, integer, k = int(a["bits"]), int(a["integer"]), int(a["shift"])
         pos = _round_to(x, FixedType(bits - 1, integer, False))
         neg = np.round(x * 2.0 ** -k * 2.0 ** (bits - 1 - integer)) * 2.0 ** -(bits - 1 - integer)
@@ -164,7 +170,6 @@ def _quant_act(node: Node, x: np.ndarray) -> np.ndarray:
 
 def _quantize(v: np.ndarray, t) -> np.ndarray:
     """v rounded onto type t's grid by its rounding mode, then brought into range by its overflow mode."""
-    from .kernels_fixed_quant import round_raw
     r = round_raw(np.asarray(v, dtype=np.float64) * 2.0 ** t.frac, t.rounding, np)
     if t.saturation == "WRAP":
         r = np.mod(r - t.raw_min, 2.0 ** t.width) + t.raw_min
@@ -177,9 +182,6 @@ def _quantize(v: np.ndarray, t) -> np.ndarray:
 @_op("fixed_quant")
 def _fixed_quant(node: Node, x: np.ndarray) -> np.ndarray:
     """HGQ2's quantizer in float: each element rounded onto its own grid 2**-f, then saturated or wrapped."""
-    from ..ir.fixed_quant import fixed_quant_params
-    from ..ir.types import FixedType
-    from .kernels_fixed_quant import round_raw
     a, w = node.attrs, node.weights
     unit = FixedType(1, 1)
     p = fixed_quant_params(w["k"], w["i"], w["f"], a["overflow"], unit, unit)
@@ -215,7 +217,6 @@ def _hgq_softmax(node: Node, x: np.ndarray) -> np.ndarray:
 
 
 def _gather(node: Node, x: np.ndarray) -> np.ndarray:
-    from .kernels_spatial import _index_map
     idx = _index_map(node)
     padded = np.concatenate([x, np.zeros((x.shape[0], 1))], axis=1)
     return padded[:, np.where(idx < 0, x.shape[1], idx)]
@@ -290,7 +291,6 @@ def _activation(node: Node, x: np.ndarray) -> np.ndarray:
     if node.meta.get("quantizer") and t is not None:
         # a QKeras quantizer the op computes as a cast (quantized_bits, quantized_relu, hard quantized_tanh):
         # QKeras rounds and clips the float value onto the quantizer's grid, which is the cast to its type
-        from .fixed import from_float, to_float
         y = to_float(from_float(y, t), t)
     return y
 
@@ -306,7 +306,6 @@ def _softmax(node: Node, x: np.ndarray) -> np.ndarray:
 
 @_op("float_activation")
 def _float_activation(node: Node, x: np.ndarray) -> np.ndarray:
-    from .kernels import _FLOAT_FUNCTIONS
     fn = node.attrs["function"]
     if fn not in _FLOAT_FUNCTIONS:
         raise ValueError(f"layer {node.name!r}: float function {fn!r} has no float reference")
@@ -376,7 +375,6 @@ def error_bound(typed: Graph, reference: Graph, x: np.ndarray) -> dict[str, np.n
       their error depends on the table's size and type) and float_activation; compare their inputs or the
       argmax instead.
     """
-    from .fixed import from_float, to_float
     values = dict(float_forward(reference, x))
     (name,) = typed.inputs
     bound = {}

@@ -11,11 +11,13 @@ import math
 
 import numpy as np
 
+from ..ir.fixed import (EXACT_LIMIT, EXACT_LIMIT_FLOAT32, NP, EmulationRangeError, _in_range, _overflow,
+                        _quantize_scaled, cast, ceillog2, float32_rounding_exact, from_float, is_narrow,
+                        is_noop_cast, product_type)
 from ..ir.graph import Node
+from ..ir.reuse import node_reuse
+from ..ir.tables import softmax_tables
 from ..ir.types import FixedType
-from .fixed import (EXACT_LIMIT, EXACT_LIMIT_FLOAT32, NP, EmulationRangeError, _in_range, _overflow,
-                    _quantize_scaled, c_expf, cast, ceillog2, float32_rounding_exact, from_float, is_narrow,
-                    is_noop_cast, raw_from_top_bits)
 
 __all__ = ["KERNELS", "kernel", "product_type", "weight_raw", "ACTIVATIONS", "activation", "SOFTMAX",
            "NARROW_INPUTS"]
@@ -43,12 +45,6 @@ def kernel(op: str):
         KERNELS[op] = fn
         return fn
     return deco
-
-
-def product_type(a: FixedType, b: FixedType) -> FixedType:
-    """The type of ``a * b`` for ap_fixed operands: full precision, never rounds."""
-    return FixedType(min(a.width + b.width, 64), a.integer + b.integer - max(0, a.width + b.width - 64),
-                     a.signed or b.signed)
 
 
 def check_products_exact(xt: FixedType, wt: FixedType, w) -> tuple[int, float]:
@@ -132,7 +128,7 @@ def dense_kernel(node: Node, inputs, in_types, xp):
         # saturation is order dependent: add the products one by one in the C++ order
         wide = FixedType(at.width + 1, at.integer + 1, at.signed)
         acc = b_acc + xp.zeros_like(x[:, :1] * w[:1, :])
-        n_in, rf = w.shape[0], int(node.attrs.get("reuse_factor", 1))
+        n_in, rf = w.shape[0], node_reuse(node)
         if node.attrs.get("strategy") == "resource" and 1 < rf <= n_in:
             # dense_resource_rf_leq_nin: outer loop over ir < rf, inner over the inputs ir + k*rf
             order = [ir + k * rf for ir in range(rf) for k in range(n_in // rf)]
@@ -249,24 +245,6 @@ def float_activation_kernel(node: Node, inputs, in_types, xp):
 
 
 # ---------------------------------------------------------------------------- softmax
-@functools.lru_cache(maxsize=64)
-def softmax_tables(inp_norm: FixedType, exp_t: FixedType, inv_inp: FixedType, inv_t: FixedType,
-                   exp_size: int, inv_size: int, exp_scale: float = 1.0, negative: bool = True):
-    """The exp and 1/x tables exactly as nnet::init_exp_table / init_invert_table fill them."""
-    n = ceillog2(exp_size)
-    xs = np.array([raw_from_top_bits(i, inp_norm, n) for i in range(exp_size)], dtype=np.float64)
-    xs = (xs * 2.0 ** -inp_norm.frac).astype(np.float32) * np.float32(exp_scale)
-    exp_vals = c_expf(-xs if negative else xs).astype(np.float64)   # negative=true: exp(-x)
-    exp_table = from_float(exp_vals, exp_t)
-    m = ceillog2(inv_size)
-    ys = np.array([raw_from_top_bits(i, inv_inp, m) for i in range(inv_size)], dtype=np.float64)
-    ys = (ys * 2.0 ** -inv_inp.frac).astype(np.float32)
-    with np.errstate(divide="ignore"):
-        inv_vals = (np.float32(1.0) / ys).astype(np.float64)        # float division, as in C++
-    inv_table = from_float(inv_vals, inv_t)
-    return exp_table, inv_table
-
-
 def _top_bits_index(raw, t: FixedType, n_bits: int, xp):
     """The table index of raw values of ``t``: their top ``n_bits`` bits (as floats; for indexing only)."""
     if t.signed:
@@ -373,8 +351,9 @@ SOFTMAX["latency"] = functools.partial(_softmax_tables, stable=False)
 
 from . import kernels_conv as _kernels_conv  # noqa: E402,F401  (registers conv2d and pooling)
 from . import kernels_merge as _kernels_merge  # noqa: E402,F401  (registers merge and concatenate)
-from . import kernels_spatial as _kernels_spatial  # noqa: E402,F401  (zeropad, cropping, upsampling, transpose)
+from . import kernels_reshaping as _kernels_reshaping  # noqa: E402,F401  (zeropad, cropping, upsampling, transpose)
 from . import kernels_activation as _kernels_activation  # noqa: E402,F401  (activation kinds, softmax variants)
-from . import kernels_depthwise as _kernels_depthwise  # noqa: E402,F401  (registers batchnorm and depthwise_conv2d)
+from . import kernels_depthwise as _kernels_depthwise  # noqa: E402,F401  (registers depthwise_conv2d)
+from . import kernels_norm as _kernels_norm  # noqa: E402,F401  (registers batchnorm)
 from . import kernels_quant as _kernels_quant  # noqa: E402,F401  (registers quant_act and apply_scale)
 from . import kernels_fixed_quant as _kernels_fixed_quant  # noqa: E402,F401  (registers fixed_quant, HGQ2)

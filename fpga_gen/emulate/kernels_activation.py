@@ -4,80 +4,27 @@ Each activation kind is one function ``(node, x, xt, xp) -> raw result`` registe
 :data:`fpga_gen.emulate.kernels.ACTIVATIONS`; softmax implementations are registered in
 :data:`fpga_gen.emulate.kernels.SOFTMAX`.
 
-Table functions rebuild nnet's lookup tables with the same C arithmetic: the table index ``ii``
-becomes ``float in_val = 2 * 8.0 * (ii - float(N) / 2.0) / float(N)`` (double maths rounded to
-float once), the function runs in C float/double exactly as the C++ writes it (the glibc
-``expf``/``tanhf``/``log`` the compiled C++ calls, through ctypes), and the float is cast to
-``table_t`` with its rounding and overflow.  The index of an input is ``int(x * N / 16)``: the
-exact product truncated towards zero (ap_fixed division and ``to_int``), wrapped to 32 bits.
+The tables themselves are built in :mod:`fpga_gen.ir.tables` (shared with the precision pass and the
+HLS writer).  The index of an input is ``int(x * N / 16)``: the exact product truncated towards zero
+(ap_fixed division and ``to_int``), wrapped to 32 bits.
 """
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
+from ..ir.fixed import cast, from_float
 from ..ir.graph import Node
+from ..ir.tables import TABLE_RANGE, activation_table, legacy_tables
 from ..ir.types import FixedType
-from .fixed import c_expf, c_libm, cast, from_float
 from .kernels import ACTIVATIONS, SOFTMAX, activation
 
-__all__ = ["activation_table", "param_raw", "TABLE_RANGE"]
-
-_F32 = np.float32
+__all__ = ["param_raw"]
 
 
 def _wide(frac: int) -> FixedType:
     """A source type for exact intermediate values on the grid 2**-frac (overflow is checked on the values)."""
     return FixedType(64, 64 - frac, True)
-
-
-def _in_val(n: int, span: float) -> np.ndarray:
-    """float in_val = 2 * (span / 2) * (ii - float(N) / 2.0) / float(N): double maths, one rounding to float."""
-    ii = np.arange(n, dtype=np.float64)
-    return (span * (ii - float(n) / 2.0) / float(n)).astype(_F32)
-
-
-def _sigmoid(n):
-    x = _in_val(n, 16.0)
-    e = c_expf(-x)                                                  # std::exp(float)
-    s = _F32(1) + e                                                 # 1 + float: float
-    return (1.0 / s.astype(np.float64)).astype(_F32)                # 1.0 / float: double, returned as float
-
-
-def _tanh(n):
-    return c_libm("tanhf", _in_val(n, 8.0))                         # tanh(float) picks tanhf
-
-
-def _softplus(n):
-    e = c_expf(_in_val(n, 16.0)).astype(np.float64)                 # std::exp(float) + 1.: double
-    return c_libm("log", e + 1.0).astype(_F32)                      # std::log(double), returned as float
-
-
-def _softsign(n):
-    x = _in_val(n, 16.0)
-    return (x.astype(np.float64) / (np.abs(x).astype(np.float64) + 1.0)).astype(_F32)
-
-
-def _elu(n):
-    x = (-8.0 * np.arange(n, dtype=np.float64) / float(n)).astype(_F32)   # range -8 to 0
-    return (c_expf(x).astype(np.float64) - 1.0).astype(_F32)
-
-
-# kind -> (table values as float32, input span of the table: index = int(x * N / span) + N/2)
-TABLE_FUNCTIONS = {"sigmoid": (_sigmoid, 16), "tanh": (_tanh, 8), "softplus": (_softplus, 16),
-                   "softsign": (_softsign, 16), "elu": (_elu, 8)}
-TABLE_RANGE = {k: span for k, (_, span) in TABLE_FUNCTIONS.items()}
-
-
-@functools.lru_cache(maxsize=128)
-def activation_table(kind: str, n: int, table_t: FixedType) -> np.ndarray:
-    """Raw integers of ``table_t``: nnet's init_<kind>_table for ``n`` entries."""
-    fn, _ = TABLE_FUNCTIONS[kind]
-    with np.errstate(over="ignore"):
-        vals = fn(n).astype(np.float64)
-    return from_float(vals, table_t)
 
 
 def _wrap32(v, xp):
@@ -189,17 +136,6 @@ def _hard_tanh(node: Node, x, xt: FixedType, xp):
 
 
 # ---------------------------------------------------------------------------- softmax implementations
-@functools.lru_cache(maxsize=32)
-def legacy_tables(n_exp: int, n_inv: int, table_t: FixedType):
-    """init_exp_table_legacy (exp over [-8, 8), float) and init_invert_table_legacy (1/x over [0, 64), double)."""
-    x = _in_val(n_exp, 16.0)
-    exp_t = from_float(c_expf(x).astype(np.float64), table_t)
-    iv = (64.0 * np.arange(n_inv, dtype=np.float64) / float(n_inv)).astype(_F32).astype(np.float64)
-    with np.errstate(divide="ignore"):
-        inv = np.where(iv > 0.0, 1.0 / np.where(iv > 0, iv, 1.0), 0.0)
-    return exp_t, from_float(inv, table_t)
-
-
 def _softmax_legacy(node: Node, x, xt: FixedType, xp):
     tt, rt = node.types["table"], node.types["result"]
     n_exp, n_inv = int(node.attrs["exp_table_size"]), int(node.attrs["inv_table_size"])

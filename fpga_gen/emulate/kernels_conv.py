@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ir.fixed import NumpyOps, cast, is_narrow, is_noop_cast, product_type
 from ..ir.graph import Node
 from ..ir.spatial import window_indices
 from ..ir.types import FixedType
-from .fixed import NumpyOps, cast, is_narrow, is_noop_cast
-from .kernels import check_products_exact, dense_kernel, kernel, product_type, weight_raw
+from .kernels import check_products_exact, dense_kernel, kernel, weight_raw
 
 __all__ = ["conv2d_kernel", "pooling_kernel"]
 

@@ -1,45 +1,16 @@
-"""Bit-exact kernels of batchnorm (nnet::normalize) and depthwise_conv2d (nnet::depthwise_conv_2d_latency_cl),
-registered into :data:`KERNELS`.  Arrays are flat channels_last (see :mod:`fpga_gen.ir.spatial`)."""
+"""Bit-exact kernel of depthwise_conv2d (nnet::depthwise_conv_2d_latency_cl), registered into :data:`KERNELS`.  Arrays are flat channels_last (see :mod:`fpga_gen.ir.spatial`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..ir.fixed import _overflow, cast, product_type
 from ..ir.graph import Node
 from ..ir.types import FixedType
-from .fixed import EXACT_LIMIT, EmulationRangeError, _overflow, cast
-from .kernels import check_products_exact, kernel, product_type, weight_raw
+from .kernels import check_products_exact, kernel, weight_raw
 from .kernels_conv import MAX_GATHERED, _windows
 
 __all__ = ["batchnorm_kernel", "depthwise_conv2d_kernel"]
-
-
-@kernel("batchnorm")
-def batchnorm_kernel(node: Node, inputs, in_types, xp):
-    """res = (res_T) (x * scale[c] + bias[c]): the product and the sum in full precision, one cast."""
-    (x,) = inputs
-    (xt,) = in_types
-    st, bt, rt = (node.types[k] for k in ("scale", "bias", "result"))
-    plan = node.meta.get("_emu_bn")
-    if plan is None or plan[0] is not xp:
-        n = x.shape[1]
-        reps = n // int(node.attrs["n_filt"])
-        s = np.tile(weight_raw(node.weights["scale"], st), reps)
-        b = np.tile(weight_raw(node.weights["bias"], bt), reps)
-        frac = max(xt.frac + st.frac, bt.frac)
-        s = s * 2.0 ** (frac - xt.frac - st.frac)
-        b = b * 2.0 ** (frac - bt.frac)
-        x_abs = max(abs(xt.raw_min), abs(xt.raw_max))
-        bound = x_abs * float(np.abs(s).max(initial=0.0)) + float(np.abs(b).max(initial=0.0))
-        if bound >= EXACT_LIMIT:
-            raise EmulationRangeError(f"x * scale + bias of {xt}, {st} and {bt} can reach 2**{int(np.log2(bound))}; "
-                                      f"the emulator is exact below 2**53: narrow the input or scale precision")
-        width = max(int(np.ceil(np.log2(bound + 1))) + 1, 2)
-        sum_t = FixedType(width, width - frac, True)          # the exact ap_fixed sum type, wide enough
-        plan = (xp, xp.asarray(s), xp.asarray(b), sum_t)
-        node.meta["_emu_bn"] = plan
-    _, s, b, sum_t = plan
-    return cast(x * s + b, sum_t, rt, xp)
 
 
 def _depthwise(node: Node, x, xt: FixedType, xp):

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir.fixed_quant import fixed_quant_params
+from ..ir.fixed import cast
+from ..ir.fixed_quant import fixed_quant_params, softmax_diff_type
 from ..ir.graph import Node
-from .kernels import kernel
+from .kernels import kernel, weight_raw
 
 __all__ = ["round_raw"]
 
@@ -54,9 +55,6 @@ def fixed_quant_kernel(node: Node, inputs, in_types, xp):
 def hgq_softmax_kernel(node: Node, inputs, in_types, xp):
     """HGQ2's stable QSoftmax: exp table on (exp_in)(max - x), the exact sum, 1/x table on (inv_in)(sum),
     the exact product (what fpga_gen::hgq_softmax computes)."""
-    from ..ir.fixed_quant import softmax_diff_type
-    from .fixed import cast
-    from .kernels import weight_raw
     (x,) = inputs
     (xt,) = in_types
     t = node.types
@@ -75,7 +73,6 @@ def hgq_softmax_kernel(node: Node, inputs, in_types, xp):
 @kernel("lut")
 def lut_kernel(node: Node, inputs, in_types, xp):
     """table[code - min code] (what fpga_gen::lut computes)."""
-    from .kernels import weight_raw
     (x,) = inputs
     (xt,) = in_types
     return xp.take(weight_raw(node.weights["table"], node.types["result"]), x - xt.raw_min) + 0.0

@@ -16,9 +16,9 @@ aligned raw value and result must stay below 2**53 so float64 holds it; the boun
 
 from __future__ import annotations
 
+from ..ir.fixed import EXACT_LIMIT, EmulationRangeError, cast
 from ..ir.graph import Node
 from ..ir.types import FixedType, exact_type_for_range
-from .fixed import EXACT_LIMIT, EmulationRangeError, cast
 from .kernels import kernel
 
 __all__ = ["merge_kernel", "concatenate_kernel"]

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ir.fixed import cast
 from ..ir.graph import Node
 from ..ir.quant import affine_type, leaky_types, multithreshold_type, scale_sum_type
 from ..ir.types import FixedType
-from .fixed import cast
 from .kernels import kernel, weight_raw
 
 __all__ = []

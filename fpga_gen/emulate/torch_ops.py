@@ -1,7 +1,7 @@
 """PyTorch array namespace for the emulator: the same kernels, run on a GPU (or on the CPU).
 
 ``Emulator(graph, xp=TorchOps())`` runs every kernel of :mod:`fpga_gen.emulate.kernels`
-unchanged: this class offers exactly the names :class:`~fpga_gen.emulate.fixed.NumpyOps`
+unchanged: this class offers exactly the names :class:`~fpga_gen.ir.fixed.NumpyOps`
 offers, each with numpy's semantics.  Raw fixed-point integers are carried in float64
 tensors, exact while every value and partial sum stays below 2**53 (the dense kernel checks
 that bound from the types), so the results are bit-identical to the numpy emulator on any

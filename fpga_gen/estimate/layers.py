@@ -20,14 +20,21 @@ How the Vitis HLS kernels of hls4ml turn into hardware (the reasoning behind eac
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
+
+from ..ir.reuse import is_valid_reuse
 from ..ir.types import FixedType
 from .constants import Constants
 from .parts import dsp_ports
 from .weights import MAXW as MAX_DIGITS, weight_stats
+from ..da.estimate import da_layer_cost, register_bits
+from ..da.solve import solve_node
+import numpy as np
 
 __all__ = ["Cost", "Context", "register", "ESTIMATORS", "UnsupportedOp"]
 
@@ -82,12 +89,10 @@ def _cdiv(a, b) -> int:
 @lru_cache(maxsize=1024)
 def closest_valid_reuse(n_in: int, n_out: int, rf: int) -> int:
     """The reuse factor hls4ml actually uses for a Resource-strategy layer: the closest valid one (ties go to the
-    smaller), with validity as in hls4ml's ``_validate_reuse_factor`` / fpga_gen.passes.reuse.is_valid_reuse."""
+    smaller), with validity as in hls4ml's ``_validate_reuse_factor`` / fpga_gen.ir.reuse.is_valid_reuse."""
     best = 1
     for r in range(1, n_in * n_out + 1):
-        mult_limit = -(-(n_in * n_out) // min(n_in, r))
-        ok = ((mult_limit % n_out == 0) or r >= n_in) and (r % n_in == 0 or r < n_in) and (n_in * n_out) % r == 0
-        if ok:
+        if is_valid_reuse(n_in, n_out, r):
             if abs(r - rf) < abs(best - rf):
                 best = r
             if r > rf:
@@ -299,8 +304,6 @@ def _dense(node, ctx: Context) -> Cost:
 def _dense_da(node, ctx: Context, acc: FixedType, res: FixedType, n_out: int) -> Cost:
     """Distributed arithmetic (da4ml's adder graph, fpga_gen/da/estimate.py): LUTs from the graph's adder bits,
     no DSP; the graph's adder levels at t_add per 16-bit level give the pipeline registers; II 1."""
-    from ..da.estimate import da_layer_cost, register_bits
-    from ..da.solve import solve_node
     if ctx.in_type is None:
         raise UnsupportedOp("a distributed_arithmetic layer needs its input type")
     c = ctx.c
@@ -411,7 +414,6 @@ def _batchnorm(node, ctx: Context) -> Cost:
     nnet::normalize limits the multipliers to ceil(n / RF) (RF: the model's reuse factor, fpga_gen.passes.reuse)
     and pipelines with II = n / that limit; io_stream over an image runs one pixel per iteration (its own
     per-pixel model here, not _per_word's share: the per-channel constants decide the DSPs)."""
-    import numpy as np
     c, fam = ctx.c, ctx.family
     t = node.types
     res = t["result"]
@@ -465,7 +467,7 @@ def _per_word(cost: Cost, node, ctx: Context, ii_word: int = 1) -> Cost:
 
 
 def _conv(node, ctx: Context, spatial: int) -> Cost:
-    """conv1d / conv2d (ops.py attrs: in_height, in_width, n_chan, n_filt, kernel_size, strides, ...).
+    """conv2d (ops.py attrs: in_height, in_width, n_chan, n_filt, kernel_size, strides, ...).
 
     io_parallel (nnet::conv_2d_latency_cl): the output pixels are computed in ``n_partitions`` = pixels /
     ``parallelization_factor`` pipelined iterations (II = RF each), each one a dense layer over the
@@ -485,7 +487,6 @@ def _conv(node, ctx: Context, spatial: int) -> Cost:
     n_pix_out = max(1, node.size // max(n_filt, 1))
     t = node.types
     res = t["result"]
-    import numpy as np
     k2 = np.asarray(node.weights["kernel"]).reshape(ksz * n_chan, n_filt)
     c = ctx.c
     if ctx.strategy == "distributed_arithmetic" and ctx.io_type == "parallel":
@@ -533,11 +534,6 @@ def _conv(node, ctx: Context, spatial: int) -> Cost:
     return core
 
 
-@register("conv1d")
-def _conv1d(node, ctx: Context) -> Cost:
-    return _conv(node, ctx, 1)
-
-
 @register("conv2d")
 def _conv2d(node, ctx: Context) -> Cost:
     return _conv(node, ctx, 2)
@@ -549,9 +545,7 @@ def _depthwise_conv2d(node, ctx: Context) -> Cost:
     computes the same sums, its zero weights free as in a conv with pruned weights [guess: the adder trees of
     nnet::depthwise_product are C trees of kh * kw terms, which the zero-skipping dense model approximates].
     io_parallel has the latency strategy only; the reuse factor limits the multipliers."""
-    import dataclasses
 
-    import numpy as np
     k = np.asarray(node.weights["kernel"], dtype=np.float64)
     kh, kw, n_chan = k.shape
     full = np.zeros((kh, kw, n_chan, n_chan))
@@ -627,11 +621,6 @@ def _moved(node, ctx: Context) -> Cost:
 def _float_activation(node, ctx: Context) -> Cost:
     # runs on the CPU/GPU fallback, after the FPGA part: nothing on the FPGA
     return Cost(notes=("CPU/GPU fallback",))
-
-
-@register("flatten")
-def _flatten(node, ctx: Context) -> Cost:
-    return Cost()
 
 
 def _input_types(node, ctx: Context) -> list:
@@ -727,7 +716,6 @@ def _fixed_quant(node, ctx: Context) -> Cost:
     """[guess] HGQ2's per-element quantizers: each element is a cast to its own k+i+f bits (constant shifts are
     wiring), costed as a linear cast of that width: its bits plus the rounding/saturation logic of a cast from
     the input type; elements of zero width are constants (free)."""
-    import numpy as np
     c = ctx.c
     res = node.types["result"]
     bits = np.asarray(node.weights["k"]) + np.asarray(node.weights["i"]) + np.asarray(node.weights["f"])

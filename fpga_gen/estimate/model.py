@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import math
 
+from ..boards import load_board
+from ..ir.reuse import DEFAULT_REUSE_FACTOR, DEFAULT_STRATEGY, layer_first
 from .constants import DEFAULT, Constants
-from .layers import ESTIMATORS, Context, UnsupportedOp
+from .layers import ESTIMATORS, Context, UnsupportedOp, rom_cost
 from .parts import device_resources, part_family
+from .accuracy import error_band
 
 __all__ = ["Estimate", "estimate", "EstimateError", "RESOURCES", "TOOLS", "tool_family"]
 
@@ -52,7 +55,6 @@ class Estimate:
     def error_band(self) -> dict | None:
         """The measured error of estimates like this one (:mod:`fpga_gen.estimate.accuracy`): median and 90th
         percentile |error| %, leave-one-source-out, with the group, records and sources it comes from."""
-        from .accuracy import error_band
         return error_band(getattr(self, "tool", "vitis"), self.family, self.io_type)
 
     def band_text(self) -> str:
@@ -124,8 +126,8 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
     enables utilisation percentages; for known devices it is filled in from the part.
     """
     io_type = getattr(config, "io_type", "parallel") if config is not None else "parallel"
-    default_strategy = getattr(config, "strategy", "latency") if config is not None else "latency"
-    default_rf = int(getattr(config, "reuse_factor", 1)) if config is not None else 1
+    default_strategy = getattr(config, "strategy", DEFAULT_STRATEGY) if config is not None else DEFAULT_STRATEGY
+    default_rf = int(getattr(config, "reuse_factor", DEFAULT_REUSE_FACTOR)) if config is not None else DEFAULT_REUSE_FACTOR
     default_mult_impl = getattr(config, "mult_impl", "auto") if config is not None else "auto"
     period = float(clock_period or (getattr(config, "clock_period", None) if config is not None else None) or 10.0)
     board = board or (getattr(config, "board", None) if config is not None else None)
@@ -176,11 +178,11 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
             raise EstimateError(f"node {node.name!r}: op {node.op!r} has no estimator "
                                 f"(known: {', '.join(sorted(ESTIMATORS))})")
         lc = layer_cfg.get(node.name) or {}
-        strategy = lc.get("strategy") or node.attrs.get("strategy") or default_strategy
-        rf = int(lc.get("reuse_factor") or node.attrs.get("reuse_factor") or default_rf)
+        strategy = layer_first(lc.get("strategy"), node.attrs.get("strategy"), default=default_strategy)
+        rf = int(layer_first(lc.get("reuse_factor"), node.attrs.get("reuse_factor"), default=default_rf))
         in_type = types_by_name.get(node.inputs[0]) if node.inputs else node.types.get("result")
         in_shape = shapes_by_name.get(node.inputs[0], ()) if node.inputs else node.shape
-        mult_impl = lc.get("mult_impl") or node.attrs.get("mult_impl") or default_mult_impl
+        mult_impl = layer_first(lc.get("mult_impl"), node.attrs.get("mult_impl"), default=default_mult_impl)
         ctx = Context(family, c, period, t_eff, io_type, strategy, rf, in_type, graph, in_shape, mult_impl)
         try:
             cost = fn(node, ctx)
@@ -198,7 +200,7 @@ def estimate(graph, config=None, part: str | None = None, board: str | None = No
                 else c.stream_kernel_lut_factor
             cost.LUT *= k
             cost.FF *= c.stream_kernel_ff_factor
-        if strategy == "resource" and node.op in ("dense", "conv1d", "conv2d") and rf > 1:
+        if strategy == "resource" and node.op in ("dense", "conv2d") and rf > 1:
             dataflow = True
         row = {"name": node.name, "op": node.op,
                "DSP": int(math.ceil(cost.DSP)), "LUT": int(math.ceil(cost.LUT)), "FF": int(math.ceil(cost.FF)),
@@ -292,7 +294,6 @@ _STREAM_KERNELS = ("dense", "conv1d", "conv2d", "depthwise_conv2d")
 def _fifo_cost(c: Constants, node) -> tuple[int, int, int]:
     """io_stream: hls4ml sizes each layer's output FIFO to the pixels it carries (depth) x n_chan words; deep
     ones become BRAM, shallow ones SRLs [fit: pominiq MNIST stream BRAM 14-16]."""
-    from .layers import rom_cost
     shape = tuple(node.shape)
     depth = math.prod(shape[:-1]) if len(shape) > 1 else 1
     width = (shape[-1] if shape else 1) * node.types["result"].width
@@ -308,7 +309,6 @@ def _board(board) -> tuple[str, dict | None]:
     if hasattr(board, "part"):
         return board.part, getattr(board, "resources", None)
     try:
-        from ..boards import load_board
         b = load_board(board)
     except Exception as e:
         raise EstimateError(f"board {board!r}: {e}") from None

@@ -12,38 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..ir.fixed import quantize_raw  # noqa: F401  (re-exported: the estimator's weight codes)
 from ..ir.types import FixedType
 
 __all__ = ["WeightStats", "weight_stats", "quantize_raw", "csd_digits", "clear_cache"]
 
 MAXW = 66
-
-
-def quantize_raw(w: np.ndarray, t: FixedType) -> np.ndarray:
-    """The integers the C++ compiler stores for ``w`` in type ``t`` (its rounding and overflow modes)."""
-    x = np.asarray(w, dtype=np.float64) * (2.0 ** t.frac)
-    if t.rounding == "TRN":
-        r = np.floor(x)
-    elif t.rounding == "TRN_ZERO":
-        r = np.trunc(x)
-    elif t.rounding == "RND_CONV":
-        r = np.round(x)
-    elif t.rounding == "RND_ZERO":
-        r = np.where(x >= 0, np.ceil(x - 0.5), np.floor(x + 0.5))
-    elif t.rounding == "RND_MIN_INF":
-        r = np.ceil(x - 0.5)
-    else:       # RND, RND_INF
-        r = np.where(x >= 0, np.floor(x + 0.5), np.ceil(x - 0.5))
-    r = r.astype(np.int64) if t.width < 63 else r
-    lo, hi = t.raw_min, t.raw_max
-    if t.saturation == "WRAP":
-        span = 1 << t.width
-        r = ((r - lo) % span) + lo
-    else:
-        if t.saturation == "SAT_SYM" and t.signed:
-            lo = -hi
-        r = np.clip(r, lo, hi)
-    return np.asarray(r, dtype=np.int64)
 
 
 def csd_digits(v: int) -> int:

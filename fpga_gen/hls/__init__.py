@@ -1,5 +1,5 @@
 """Graph -> Vitis HLS project: C++ and Tcl rendered from templates/hls/."""
-from .layers import HlsWriteError, valid_reuse_factors
+from .layers import HlsWriteError
 from .writer import write_project
 
-__all__ = ["write_project", "HlsWriteError", "valid_reuse_factors"]
+__all__ = ["write_project", "HlsWriteError"]

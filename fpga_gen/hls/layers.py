@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..ir.graph import Graph, Node
+from ..ir.reuse import node_reuse, valid_reuse_factors
 from ..ir.types import FixedType
-from ..passes.reuse import valid_reuse_factors
 from .names import Namer
 
-__all__ = ["HlsWriteError", "LayerCode", "TypeDef", "WeightArray", "HANDLERS", "valid_reuse_factors",
+__all__ = ["HlsWriteError", "LayerCode", "TypeDef", "WeightArray", "HANDLERS",
            "PRODUCT_HEADER", "PRODUCT_CLASSES", "product_params"]
 
 #: the product class a layer's config struct names (``using product = ...``) for each mult_impl; the bound ones
@@ -140,7 +140,7 @@ def dense(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode:
     strategy = str(node.attrs.get("strategy", "latency")).lower()
     if strategy == "distributed_arithmetic":      # da4ml's adder graph (layers_da.py)
         return _layers_da.dense_da(node, graph, namer, code)
-    rf = int(node.attrs.get("reuse_factor", 1))
+    rf = node_reuse(node)
     valid = valid_reuse_factors(n_in, n_out)
     if rf not in valid:
         _fail(node, f"reuse factor {rf} is not supported by the dense kernels for {n_in}x{n_out}; "
@@ -173,9 +173,10 @@ def dense(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode:
 
 from . import layers_conv as _layers_conv  # noqa: E402,F401  (registers conv2d and pooling)
 from . import layers_merge as _layers_merge  # noqa: E402,F401  (registers merge and concatenate)
-from . import layers_spatial as _layers_spatial  # noqa: E402,F401  (zeropad, cropping, upsampling, transpose)
+from . import layers_reshaping as _layers_reshaping  # noqa: E402,F401  (zeropad, cropping, upsampling, transpose)
 from . import layers_activation as _layers_activation  # noqa: E402,F401  (activation, softmax)
-from . import layers_depthwise as _layers_depthwise  # noqa: E402,F401  (registers batchnorm and depthwise_conv2d)
+from . import layers_depthwise as _layers_depthwise  # noqa: E402,F401  (registers depthwise_conv2d)
+from . import layers_norm as _layers_norm  # noqa: E402,F401  (registers batchnorm)
 from . import layers_quant as _layers_quant  # noqa: E402,F401  (registers quant_act and apply_scale)
 from . import layers_da as _layers_da  # noqa: E402  (distributed-arithmetic dense layers)
 from . import native as _native  # noqa: E402  (the native back end's integer kernels)

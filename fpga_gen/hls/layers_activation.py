@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..emulate.fixed import from_float
+from ..ir.fixed import from_float
 from ..ir.graph import Graph, Node
 from ..ir.ops import SOFTMAX_IMPLEMENTATIONS
+from ..ir.reuse import node_reuse
 from .layers import LayerCode, TypeDef, _fail, _type, handler, weight_array
 from .names import Namer
+from .native import cast_ok, include_header, softmax_plan
 
 __all__ = ["ACTIVATION_FORMS"]
 
@@ -50,7 +52,7 @@ def activation(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> Layer
     if code.n_in != code.n_out:
         _fail(node, f"an activation keeps its size, got {code.n_in} -> {code.n_out}")
     form, fn = ACTIVATION_FORMS[act]
-    p = dict(form=form, function=f"nnet::{fn}", reuse_factor=int(node.attrs.get("reuse_factor", 1)),
+    p = dict(form=form, function=f"nnet::{fn}", reuse_factor=node_reuse(node),
              table_size=int(node.attrs.get("table_size", 1024)), table_t=DEFAULT_TABLE_T)
     summary = act
     if form == "table" or act == "elu":
@@ -85,7 +87,6 @@ def activation(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> Layer
     p["native"] = None
     if act in ("linear", "relu") and len(node.inputs) == 1:
         # the native back end's integer form (fpga_gen_native.h): the same casts on the raw codes
-        from .native import cast_ok, include_header
         if cast_ok(graph[node.inputs[0]].types["result"], node.types["result"]):
             p["native"] = act
             include_header(code)
@@ -131,9 +132,8 @@ def softmax(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCod
     code.summary = (f"{impl}, exp table {sizes['exp_table_size']}, inverse table {sizes['inv_table_size']}"
                     if impl != "argmax" else "argmax")
     unused_width = max(18, *(_log2_exact(n) for n in sizes.values()))
-    code.params.update(sizes, implementation=impl, unused_width=unused_width, reuse_factor=int(node.attrs.get("reuse_factor", 1)),
+    code.params.update(sizes, implementation=impl, unused_width=unused_width, reuse_factor=node_reuse(node),
                        typedefs={f"{s}_t": td[s] for s in slots})
     # the native back end's integer form (fpga_gen_native.h): nnet::softmax_stable's steps on the raw codes
-    from .native import softmax_plan
     code.params["native"] = softmax_plan(node, graph, namer, code, sizes)
     return code

@@ -14,8 +14,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.graph import Graph, Node
+from ..ir.reuse import node_reuse, valid_reuse_factors
 from ..ir.spatial import window_indices
-from .layers import LayerCode, TypeDef, _fail, _type, handler, product_params, valid_reuse_factors, weight_array
+from .layers import LayerCode, TypeDef, _fail, _type, handler, product_params, weight_array
+from .layers_da import dense_da
 from .names import Namer
 from .native import plan as native_plan
 from .native import pooling_plan
@@ -61,9 +63,8 @@ def conv2d(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode
         _fail(node, f"bias has shape {bias.shape}, expected ({n_filt},)")
     strategy = str(node.attrs.get("strategy", "latency")).lower()
     if strategy == "distributed_arithmetic":      # da4ml's adder graph per output pixel (layers_da.py)
-        from .layers_da import dense_da
         return dense_da(node, graph, namer, code, g)
-    rf = int(node.attrs.get("reuse_factor", 1))
+    rf = node_reuse(node)
     mult_n_in = g["filt_height"] * g["filt_width"] * g["n_chan"]
     valid = valid_reuse_factors(mult_n_in, n_filt, "conv2d", strategy)
     if rf not in valid:
@@ -124,7 +125,7 @@ def pooling(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCod
                     f"accum {at.cpp()}")
     code.params.update(g, pool_op="Max" if mode == "max" else "Average", accum_t=td, is_global=is_global,
                        function="nnet::global_pooling2d_cl" if is_global else "nnet::pooling2d_cl",
-                       reuse_factor=int(node.attrs.get("reuse_factor", 1)))
+                       reuse_factor=node_reuse(node))
     # the native back end's integer form (fpga_gen_native.h): the same windows, the same casts on the raw codes
     idx = window_indices(g["in_height"], g["in_width"], 1, (g["filt_height"], g["filt_width"]),
                          (g["stride_height"], g["stride_width"]),

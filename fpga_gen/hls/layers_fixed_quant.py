@@ -12,6 +12,7 @@ from ..ir.types import exact_type_for_range
 from .layers import LayerCode, TypeDef, _fail, _type, handler, weight_array
 from .layers_quant import QUANT_HEADER
 from .names import Namer
+from ..ir.fixed_quant import softmax_diff_type
 
 __all__ = []
 
@@ -55,7 +56,6 @@ def fixed_quant(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> Laye
 
 @handler("hgq_softmax")
 def hgq_softmax(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode:
-    from ..ir.fixed_quant import softmax_diff_type
     if code.n_in != code.n_out or len(node.shape) != 1:
         _fail(node, f"softmax over a 1-D tensor keeps its size, got {code.n_in} -> {code.n_out}")
     xt = graph[node.inputs[0]].types["result"]

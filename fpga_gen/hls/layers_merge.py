@@ -9,6 +9,7 @@ import math
 
 from ..ir.graph import Graph, Node
 from ..ir.ops import MERGE_MODES
+from ..ir.reuse import node_reuse
 from .layers import LayerCode, _fail, handler
 from .names import Namer
 
@@ -26,7 +27,7 @@ def merge(node: Node, graph: Graph, namer: Namer, code: LayerCode) -> LayerCode:
     code.includes = ("nnet_utils/nnet_merge.h", "nnet_utils/nnet_merge_stream.h")
     code.summary = f"{mode} of {node.inputs[0]!r} and {node.inputs[1]!r}"
     code.params.update(function=f"nnet::{mode}", n_elem1=n1, n_elem2=n2, n_elem=max(n1, n2),
-                       reuse_factor=int(node.attrs.get("reuse_factor", 1)))
+                       reuse_factor=node_reuse(node))
     return code
 
 

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ir.exact import cast_reads_past_msb
+from ..ir.fixed import cast, ceillog2, product_type
 from ..ir.graph import Graph, Node
+from ..ir.tables import softmax_tables
 from ..ir.types import FixedType
 from .layers import LayerCode
 from .names import Namer
@@ -65,8 +68,7 @@ def plan(node: Node, graph: Graph, namer: Namer, code: LayerCode, taps_out: np.n
 def cast_ok(src: FixedType, dst: FixedType) -> bool:
     """Whether ``fpga_gen_native::cast_raw`` computes ``(dst) x`` for x of ``src``: every intermediate within its
     64-bit arithmetic (codes of <= 62 bits, a left shift that keeps them there), and no cast the AMD headers
-    themselves abort on (passes/safe_casts.py)."""
-    from ..passes.safe_casts import cast_reads_past_msb
+    themselves abort on (ir/exact.py)."""
     shift = dst.frac - src.frac
     return src.width <= 62 and dst.width <= 62 and src.width + max(shift, 0) <= 62 and -shift <= 62 and \
         not cast_reads_past_msb(src, dst)
@@ -79,13 +81,11 @@ def softmax_plan(node: Node, graph: Graph, namer: Namer, code: LayerCode, sizes:
     The kernel takes nnet's steps on the raw codes: the max, x_max - x cast to inp_norm_t, its top bits
     indexing the exp table (given here already cast to accum_t, as ``exp_res[i] = exp_table[x]`` casts it),
     nnet::reduce's adder tree in accum_t, the cast to inv_inp_t, its top bits indexing the 1/x table, and
-    each product cast to res_T.  The tables are the emulator's (emulate/kernels.py ``softmax_tables``,
+    each product cast to res_T.  The tables are the emulator's (ir/tables.py ``softmax_tables``,
     checked against nnet's init_exp_table / init_invert_table by the csim tests).  Instantiating
     nnet::softmax costs g++ ~1 s (every implementation, one ap_fixed operator at a time), most of the
     native library's compile time.
     """
-    from ..emulate.fixed import cast, ceillog2
-    from ..emulate.kernels import product_type, softmax_tables
     if len(node.inputs) != 1 or node.attrs.get("implementation", "stable") != "stable":
         return None
     xt = graph[node.inputs[0]].types["result"]

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from ..config import ProjectConfig
+from ..data_paths import hls4ml_vivado_dir
 from ..ir.graph import Graph
 from ..ir.ops import op_def
-from ..resources import hls4ml_vivado_dir
 from ..templating import render
 from .layers import HANDLERS, PRODUCT_HEADER, HlsWriteError, LayerCode, TypeDef
 from .names import Namer

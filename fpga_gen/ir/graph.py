@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
+from .ops import OPS
 from .types import FixedType
 
 __all__ = ["Node", "Graph", "GraphError", "GRAPH_FORMAT_VERSION"]
@@ -58,10 +60,24 @@ class Node:
         return f"Node({self.name!r}, op={self.op!r}, inputs={self.inputs}, shape={self.shape}, result={t})"
 
 
+def check_node(node: Node) -> None:
+    """A node's op is one of :data:`fpga_gen.ir.ops.OPS` and its attributes are ones that op declares."""
+    d = OPS.get(node.op)
+    if d is None:
+        raise GraphError(f"node {node.name!r}: unknown op {node.op!r}; known ops: {', '.join(sorted(OPS))}")
+    unknown = sorted(set(node.attrs) - set(d.attrs))
+    if unknown:
+        raise GraphError(f"node {node.name!r} ({node.op}): unknown attribute(s) {', '.join(map(repr, unknown))}; "
+                         f"{node.op} attributes: {', '.join(d.attrs) or 'none'} (fpga_gen/ir/ops.py)")
+
+
 class Graph:
     def __init__(self, name: str, nodes: list[Node] | None = None, inputs: list[str] | None = None,
                  outputs: list[str] | None = None):
         self.name = name
+        # graph-level settings (io_type, strategy, reuse_factor, mult_impl, clock_period, part), recorded from the
+        # config by the ApplyReuse pass; in memory only (a written project keeps them in its config)
+        self.settings: dict = {}
         self._nodes: dict[str, Node] = {}
         for n in nodes or []:
             self.add(n)
@@ -70,6 +86,7 @@ class Graph:
 
     # ------------------------------------------------------------------ access
     def add(self, node: Node) -> Node:
+        check_node(node)
         if node.name in self._nodes:
             raise GraphError(f"duplicate node name {node.name!r}")
         for i in node.inputs:
@@ -146,13 +163,15 @@ class Graph:
         tail_input = Node(at, "input", [], tuple(boundary.shape), types={"result": boundary.types["result"]})
         tail = Graph(f"{self.name}_tail", [tail_input] + [_copy_node(self._nodes[n])
                                                           for n in names[names.index(at) + 1:]], [at], self.outputs)
+        tail.settings = dict(self.settings)
         return head, tail
 
     def head(self, at: str) -> "Graph":
         """The head of :meth:`split` alone (a copy): every node up to and including ``at``; needs no types."""
         names = self.check_split(at)
-        return Graph(self.name, [_copy_node(self._nodes[n]) for n in names[:names.index(at) + 1]], self.inputs,
-                     [at])
+        head = Graph(self.name, [_copy_node(self._nodes[n]) for n in names[:names.index(at) + 1]], self.inputs, [at])
+        head.settings = dict(self.settings)
+        return head
 
     def check_split(self, at: str) -> list[str]:
         """GraphError unless :meth:`split` may cut after ``at``; the node names in order."""
@@ -273,8 +292,6 @@ def _from_json(v):
 
 def deterministic_npz(arrays: dict[str, np.ndarray]) -> bytes:
     """An .npz whose bytes depend only on the arrays (fixed zip timestamps, sorted names)."""
-    import zipfile
-
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name in sorted(arrays):

@@ -175,13 +175,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["OpDef", "OPS", "op_def", "FLOAT_FUNCTIONS", "MERGE_MODES", "TABLE_ACTIVATIONS", "SOFTMAX_IMPLEMENTATIONS"]
+__all__ = ["OpDef", "OPS", "op_def", "REQUIRED", "OPTIONAL", "FLOAT_FUNCTIONS", "MERGE_MODES", "TABLE_ACTIVATIONS", "SOFTMAX_IMPLEMENTATIONS",
+           "ACTIVATION_KINDS"]
 
 
 @dataclass(frozen=True)
 class OpDef:
     name: str
-    attrs: dict = field(default_factory=dict)          # attr -> (python type, default or REQUIRED)
+    attrs: dict = field(default_factory=dict)          # attr -> (python type, default, REQUIRED or OPTIONAL)
     weights: tuple[str, ...] = ()
     type_slots: tuple[str, ...] = ("result",)
     parallel_only: bool = False
@@ -190,6 +191,7 @@ class OpDef:
 
 
 REQUIRED = object()
+OPTIONAL = None                                         # set by some frontends or passes only; no default
 
 OPS: dict[str, OpDef] = {}
 
@@ -207,7 +209,9 @@ _register(OpDef(
     weights=("kernel", "bias"),
     type_slots=("result", "weight", "bias", "accum"),
 ))
-_register(OpDef("activation", attrs={"activation": (str, REQUIRED), "table_size": (int, 1024)},
+_register(OpDef("activation", attrs={"activation": (str, REQUIRED), "table_size": (int, 1024),
+                                     "param": (float, OPTIONAL), "max_int": (int, OPTIONAL),
+                                     "slope": (float, OPTIONAL), "shift": (float, OPTIONAL)},
                 weights=("alpha",), type_slots=("result", "table", "param", "slope", "shift")))
 _register(OpDef(
     "softmax",
@@ -247,9 +251,16 @@ _register(OpDef(
     weights=("scale", "bias"),
     type_slots=("result", "scale", "bias"),
 ))
-_register(OpDef("quant_act", attrs={"function": (str, REQUIRED)}))
+_register(OpDef("quant_act", attrs={
+    "function": (str, REQUIRED),                        # 'round' | 'leaky' | 'step' | 'table', and their parameters:
+    "shift": (int, OPTIONAL), "offset": (float, OPTIONAL), "lo": (float, OPTIONAL), "hi": (float, OPTIONAL),
+    "bits": (int, OPTIONAL), "integer": (int, OPTIONAL), "neg_min": (float, OPTIONAL),
+    "mid": (float, OPTIONAL), "threshold": (float, OPTIONAL), "inclusive": (bool, OPTIONAL),
+    "fn": (str, OPTIONAL), "symmetric": (bool, OPTIONAL), "min_exp": (int, OPTIONAL), "max_exp": (int, OPTIONAL),
+    "max_value": (float, OPTIONAL), "quadratic": (bool, OPTIONAL), "log2_rounding": (str, OPTIONAL),
+    "negative_slope": (float, OPTIONAL)}, weights=("thresholds", "levels")))
 _register(OpDef("fixed_quant", attrs={"rounding": (str, "TRN"), "overflow": (str, "WRAP")}, weights=("k", "i", "f")))
-_register(OpDef("hgq_softmax", weights=("exp_table", "inv_table"),
+_register(OpDef("hgq_softmax", weights=("exp_table", "inv_table"), parallel_only=True,
                 type_slots=("result", "exp_in", "exp_out", "sum", "inv_in", "inv_out")))
 _register(OpDef("lut", attrs={"in_type": (object, REQUIRED)}, weights=("table",)))
 _register(OpDef("apply_scale", weights=("scale", "bias"), type_slots=("result", "scale", "bias")))
@@ -260,6 +271,9 @@ FLOAT_FUNCTIONS = ("selu", "swish", "gelu", "exponential", "mish")
 # activation kinds computed from a lookup table (table_size entries of the 'table' type)
 TABLE_ACTIVATIONS = ("sigmoid", "tanh", "softplus", "softsign", "elu")
 SOFTMAX_IMPLEMENTATIONS = ("stable", "latency", "legacy", "argmax")
+# every kind an 'activation' node computes (attrs['activation']): one nnet_activation.h kernel each
+ACTIVATION_KINDS = ("linear", "relu", "relu_max", "leaky_relu", "thresholded_relu", "elu", "prelu", "sigmoid", "tanh",
+                    "softplus", "softsign", "hard_sigmoid", "hard_tanh")
 
 MERGE_MODES = ("add", "subtract", "multiply", "average", "maximum", "minimum")
 _register(OpDef("merge", attrs={"mode": (str, REQUIRED)}, n_inputs=2))

@@ -54,14 +54,19 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import ProjectConfig
-from ..emulate.fixed import ceillog2, from_float
-from ..ir.graph import Graph, Node
 from ..config import SOFTMAX_KEYS
-from ..ir.ops import SOFTMAX_IMPLEMENTATIONS, TABLE_ACTIVATIONS, op_def
+from ..ir.fixed import ceillog2, from_float
+from ..ir.graph import Graph, Node
+from ..ir.ops import SOFTMAX_IMPLEMENTATIONS, TABLE_ACTIVATIONS
+from ..ir.spatial import window_indices
+from ..ir.tables import activation_table
 from ..ir.types import FixedType, exact_type_for_range
 from .base import Pass, PassError
+from .calibrate import narrowed_accum
+from .quant_scale import apply_scale_types
+from .quant_table import table_types
 
-__all__ = ["InferPrecision", "ApplyLayerConfig", "RemoveIdentity", "softmax_types", "dense_accum_type",
+__all__ = ["InferPrecision", "softmax_types", "dense_accum_type",
            "pool_window_sizes", "AVG_GUARD_BITS", "merge_result_type", "MAX_EXACT_WIDTH", "BN_WEIGHT_WIDTH",
            "fitted_type"]
 
@@ -119,56 +124,6 @@ def merge_result_type(mode: str, a: FixedType, b: FixedType) -> FixedType:
     return exact_type_for_range(lo, hi, frac)
 
 
-class ApplyLayerConfig(Pass):
-    """Check that every layer named in the config exists and its precision slots are valid; fix them on nodes."""
-
-    name = "apply-layer-config"
-    max_iterations = 1
-
-    def apply(self, graph: Graph, config: ProjectConfig) -> bool:
-        names = [n.name for n in graph]
-        for lname, spec in config.layers.items():
-            if lname not in graph:
-                raise PassError(f"{config.source}: layers.{lname}: no layer named {lname!r} in the model; "
-                                f"layers: {', '.join(names)}")
-            node = graph[lname]
-            slots = op_def(node.op).type_slots
-            for slot, t in spec.get("precision", {}).items():
-                if slot not in slots:
-                    raise PassError(f"{config.source}: layers.{lname}.precision.{slot}: a {node.op} layer has no "
-                                    f"{slot!r} type; its types: {', '.join(slots)}")
-                node.meta.setdefault("override", {})[slot] = t
-            if ("strategy" in spec or "reuse_factor" in spec) and node.op not in ("dense", "conv2d"):
-                raise PassError(f"{config.source}: layers.{lname}: strategy/reuse_factor apply to dense and conv2d "
-                                f"layers, {lname!r} is a {node.op} layer")
-            if "mult_impl" in spec and node.op not in ("dense", "conv2d", "depthwise_conv2d"):
-                raise PassError(f"{config.source}: layers.{lname}: mult_impl applies to dense, conv2d and "
-                                f"depthwise_conv2d layers, {lname!r} is a {node.op} layer")
-            if "table_size" in spec and not (node.op == "activation"
-                                             and node.attrs.get("activation") in TABLE_ACTIVATIONS):
-                raise PassError(f"{config.source}: layers.{lname}: table_size applies to table-based activations "
-                                f"({', '.join(TABLE_ACTIVATIONS)}), {lname!r} is a "
-                                f"{node.attrs.get('activation', node.op)} layer")
-            if any(k in spec for k in SOFTMAX_KEYS) and node.op != "softmax":
-                raise PassError(f"{config.source}: layers.{lname}: {', '.join(k for k in SOFTMAX_KEYS if k in spec)} "
-                                f"apply to softmax layers, {lname!r} is a {node.op} layer")
-        return False
-
-
-class RemoveIdentity(Pass):
-    """Drop linear activations that have no type of their own (they would be plain copies)."""
-
-    name = "remove-identity"
-
-    def apply(self, graph: Graph, config: ProjectConfig) -> bool:
-        for node in graph:
-            if node.op == "activation" and node.attrs.get("activation") == "linear" and "result" not in node.types \
-                    and "result" not in node.meta.get("override", {}) and node.name not in graph.outputs:
-                graph.remove(node.name)
-                return True
-        return False
-
-
 def _quantize_weights(values: np.ndarray, t: FixedType) -> np.ndarray:
     rt = t.with_modes("RND_CONV", "SAT")
     return from_float(values, rt) * 2.0 ** -t.frac
@@ -199,7 +154,6 @@ def dense_accum_type(x: FixedType, w: FixedType, b: FixedType, kernel: np.ndarra
 
 def pool_window_sizes(attrs: dict) -> set[int]:
     """The numbers of cells inside the image over all pooling windows (what nnet divides by)."""
-    from ..ir.spatial import window_indices
     idx = window_indices(int(attrs["in_height"]), int(attrs["in_width"]), 1, tuple(attrs["pool_size"]),
                          tuple(attrs["strides"]), tuple(attrs["pads"]))
     return {int(n) for n in np.unique((idx >= 0).sum(axis=1))}
@@ -346,7 +300,6 @@ def _product_result(node, x, out):
 
 def _elu_result(node, x, out):
     """x for x >= 0, alpha * table (in [-1, 0]) otherwise, exactly."""
-    from ..emulate.kernels_activation import activation_table
     pt, table_t = out["param"], out["table"]
     table = activation_table("elu", node.attrs["table_size"], table_t)
     a_raw = int(np.rint(float(node.attrs["param"]) * 2.0 ** pt.frac))
@@ -418,7 +371,6 @@ class InferPrecision(Pass):
             node.types["accum"] = dense_accum_type(x, node.types["weight"], node.types["bias"],
                                                    kernel_2d(node.weights["kernel"]), node.weights["bias"])
             if "calibrated_accum_integer" in node.meta:       # calibration: the observed range (see calibrate.py)
-                from .calibrate import narrowed_accum
                 node.types["accum"] = narrowed_accum(node.types["accum"], node.meta["calibrated_accum_integer"])
         # quantized layer: its exact value, never silently rounded; float layer: the default precision
         exact = node.types["accum"] if quantized else config.default_precision
@@ -526,13 +478,11 @@ class InferPrecision(Pass):
     def _quant_act(self, graph, node: Node, config: ProjectConfig, ov):
         # the frontend sets the quantizer's exact type; a table's comes from the levels it reaches
         if node.attrs.get("function") == "table":
-            from .quant_table import table_types
             table_types(node, graph[node.inputs[0]].types["result"])
             return
         node.types["result"] = ov.get("result") or node.types["result"]
 
     def _apply_scale(self, graph, node: Node, config: ProjectConfig, ov):
-        from .quant_scale import apply_scale_types
         apply_scale_types(graph, node, ov, config.default_precision)
 
     def _float_activation(self, graph, node: Node, config: ProjectConfig, ov):

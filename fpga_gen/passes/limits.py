@@ -25,8 +25,8 @@ import math
 
 from ..config import ProjectConfig
 from ..ir.graph import Graph
+from ..ir.reuse import valid_reuse_factors
 from .base import Pass, PassError
-from .reuse import valid_reuse_factors
 
 __all__ = ["CheckHlsLimits", "check_hls_limits", "MAX_UNROLL", "MAX_PARTITION", "kernel_size"]
 

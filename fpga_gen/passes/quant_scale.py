@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ir.fixed import from_float
 from ..ir.graph import Graph, Node
 from ..ir.quant import exact_value_type, scale_sum_type
 from ..ir.types import FixedType
@@ -15,7 +16,6 @@ __all__ = ["apply_scale_types"]
 def apply_scale_types(graph: Graph, node: Node, ov: dict, default: FixedType) -> None:
     x = graph[node.inputs[0]].types["result"]
     if "bias" not in node.types:        # a float bias: rounded to the default precision, as dense does
-        from ..emulate.fixed import from_float
         rt = default.with_modes("RND_CONV", "SAT")
         node.weights["bias"] = from_float(np.asarray(node.weights["bias"], dtype=np.float64), rt) * 2.0 ** -rt.frac
     node.types["scale"] = node.types.get("scale") or exact_value_type(node.weights["scale"])

@@ -1,54 +1,31 @@
-"""Strategy and reuse factor per dense layer, validated the way the nnet_utils kernels require; the multiplier
-binding (``mult_impl``) of dense, conv2d and depthwise_conv2d layers, kept in ``node.attrs['mult_impl']`` only when
-it is not ``auto`` (so graphs without a binding stay as they were)."""
+"""The config's implementation settings onto the graph: the graph-level ones in ``graph.settings`` (io_type,
+strategy, reuse_factor, mult_impl, clock_period, part); per dense/conv2d layer its strategy and reuse factor
+(the layer's own over the model's, :func:`fpga_gen.ir.reuse.layer_first`), validated the way the nnet_utils
+kernels require; the multiplier binding (``mult_impl``) of dense, conv2d and depthwise_conv2d layers, kept in
+``node.attrs['mult_impl']`` only when it is not ``auto`` (so graphs without a binding stay as they were)."""
 
 from __future__ import annotations
 
 from ..config import ProjectConfig
 from ..ir.graph import Graph
+from ..ir.reuse import is_valid_reuse, nearest_valid_reuse
 from .base import Pass, PassError
 
-__all__ = ["ApplyReuse", "is_valid_reuse", "valid_reuse_factors", "nearest_valid_reuse"]
+__all__ = ["ApplyReuse", "graph_settings"]
+
+GRAPH_SETTINGS = ("io_type", "strategy", "reuse_factor", "mult_impl", "clock_period", "part")
 
 
-def is_valid_reuse(n_in: int, n_out: int, rf: int, op: str = "dense", strategy: str = "latency") -> bool:
-    """hls4ml's rule (and the static asserts of nnet_dense_resource.h).  A conv2d with the resource strategy
-    also needs rf <= n_in (kh * kw * n_chan): nnet_conv2d_resource.h asserts it."""
-    if rf < 1 or rf > n_in * n_out:
-        return False
-    if op == "conv2d" and strategy == "resource" and rf > n_in:
-        return False
-    mult_factor = min(n_in, rf)
-    multiplier_limit = -(-(n_in * n_out) // mult_factor)
-    ok = (multiplier_limit % n_out == 0) or rf >= n_in
-    ok = ok and (rf % n_in == 0 or rf < n_in)
-    ok = ok and (n_in * n_out) % rf == 0
-    return ok
-
-
-def valid_reuse_factors(n_in: int, n_out: int, op: str = "dense", strategy: str = "latency") -> list[int]:
-    """Every reuse factor the dense kernels accept, ascending (only divisors of n_in*n_out can be)."""
-    total = n_in * n_out
-    divisors = sorted({d for k in range(1, int(total ** 0.5) + 1) if total % k == 0 for d in (k, total // k)})
-    return [rf for rf in divisors if is_valid_reuse(n_in, n_out, rf, op, strategy)]
-
-
-def nearest_valid_reuse(n_in: int, n_out: int, rf: int, op: str = "dense", strategy: str = "latency") -> list[int]:
-    valid = valid_reuse_factors(n_in, n_out, op, strategy)
-    below = [v for v in valid if v <= rf]
-    above = [v for v in valid if v >= rf]
-    out = []
-    if below:
-        out.append(below[-1])
-    if above and above[0] not in out:
-        out.append(above[0])
-    return out
+def graph_settings(config: ProjectConfig) -> dict:
+    """The model-wide implementation settings of ``config``, as ``graph.settings`` records them."""
+    return {k: getattr(config, k) for k in GRAPH_SETTINGS}
 
 
 class ApplyReuse(Pass):
     name = "apply-reuse"
 
     def apply(self, graph: Graph, config: ProjectConfig) -> bool:
+        graph.settings = graph_settings(config)          # idempotent: not a change that needs another round
         changed = False
         for node in graph:
             if node.op in ("batchnorm", "depthwise_conv2d"):

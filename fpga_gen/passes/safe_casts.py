@@ -19,50 +19,14 @@ each input) to its result type: a result type set in the config that rounds past
 from __future__ import annotations
 
 from ..config import ProjectConfig
+from ..ir.exact import bits_lacking, cast_reads_past_msb, merge_cast_sources, widen
 from ..ir.graph import Graph, Node
-from ..ir.types import FixedType
 from .base import Pass, PassError
 from .infer_precision import merge_result_type
 
-__all__ = ["SafeCasts", "cast_reads_past_msb", "merge_cast_sources"]
+__all__ = ["SafeCasts"]
 
 _WEIGHTED = ("dense", "conv2d", "depthwise_conv2d")
-
-
-def cast_reads_past_msb(src: FixedType, dst: FixedType) -> int:
-    """How many bits ``src`` lacks for the cast to ``dst`` (0 when the cast is safe)."""
-    if dst.rounding == "TRN" or (dst.rounding == "TRN_ZERO" and not src.signed):
-        return 0
-    shift = src.frac - dst.frac
-    return max(0, shift - src.width)
-
-
-def _bits_lacking(width: int, frac: int, signed: bool, dst: FixedType) -> int:
-    """cast_reads_past_msb for a source given as (width, frac, signed): it may be wider than a FixedType."""
-    if dst.rounding == "TRN" or (dst.rounding == "TRN_ZERO" and not signed):
-        return 0
-    return max(0, frac - dst.frac - width)
-
-
-def merge_cast_sources(node: Node, graph: Graph) -> list[tuple[int, int, bool]]:
-    """(width, frac, signed) of what a merge/concatenate node casts to its result type, as the headers type it."""
-    a, b = graph.producer_types(node)
-    mode = node.attrs.get("mode", "concatenate") if node.op == "merge" else "concatenate"
-    if mode in ("maximum", "minimum", "concatenate"):
-        return [(a.width, a.frac, a.signed), (b.width, b.frac, b.signed)]
-    if mode == "multiply":
-        return [(a.width + b.width, a.frac + b.frac, a.signed or b.signed)]
-    # ap_fixed_base::RType plus/minus: max(I1 + (S2 && !S1), I2 + (S1 && !S2)) + 1 integer bits, max fraction bits
-    integer = max(a.integer + (b.signed and not a.signed), b.integer + (a.signed and not b.signed)) + 1
-    frac = max(a.frac, b.frac)
-    signed = a.signed or b.signed or mode == "subtract"
-    if mode == "average":                      # times ap_ufixed<1,0>(0.5): one more bit, one more fraction bit
-        return [(integer + frac + 1, frac + 1, signed)]
-    return [(integer + frac, frac, signed)]
-
-
-def _widen(t: FixedType, k: int) -> FixedType:
-    return FixedType(t.width + k, t.integer + k, t.signed, t.rounding, t.saturation)
 
 
 class SafeCasts(Pass):
@@ -74,14 +38,14 @@ class SafeCasts(Pass):
                 k = cast_reads_past_msb(node.types["accum"], node.types["result"])
                 if k:
                     exact = node.types["result"] == node.types["accum"]
-                    node.types["accum"] = _widen(node.types["accum"], k)
+                    node.types["accum"] = widen(node.types["accum"], k)
                     if exact:
                         node.types["result"] = node.types["accum"]
                     return True
             if node.op in ("merge", "concatenate"):
                 rt = node.types["result"]
                 for width, frac, signed in merge_cast_sources(node, graph):
-                    if _bits_lacking(width, frac, signed, rt):
+                    if bits_lacking(width, frac, signed, rt):
                         what = node.attrs.get("mode", node.op)
                         raise PassError(f"layer {node.name!r}: rounding the {what} ({width} bits, {frac} fraction "
                                         f"bits) to its result type {rt} drops more bits than it has, which the "
@@ -99,7 +63,7 @@ class SafeCasts(Pass):
     def _widen_producer(graph: Graph, producer: Node, node: Node, k: int) -> None:
         src = producer.types["result"]
         if producer.op in _WEIGHTED and src == producer.types.get("accum"):
-            producer.types["accum"] = _widen(src, k)
+            producer.types["accum"] = widen(src, k)
             producer.types["result"] = producer.types["accum"]
             return
         if producer.op in ("merge", "concatenate"):
@@ -110,11 +74,11 @@ class SafeCasts(Pass):
                 exact = None
             if exact is not None and src.frac == exact.frac and src.plain() == src and src.contains(exact):
                 # the exact type this tool chose (or one holding it on the same grid): sign-extending is free
-                producer.types["result"] = _widen(src, k)
+                producer.types["result"] = widen(src, k)
                 return
         if producer.op == "batchnorm" and producer.meta.get("quantized") \
                 and "result" not in producer.meta.get("override", {}):
-            producer.types["result"] = _widen(src, k)     # the exact x * scale + bias type this tool chose
+            producer.types["result"] = widen(src, k)     # the exact x * scale + bias type this tool chose
             return
         raise PassError(f"layer {node.name!r}: casting {src} to {node.types['result']} drops more bits than the "
                         f"input has, which the ap_fixed headers cannot round; give {producer.name!r} "

@@ -10,8 +10,12 @@ process pools and Dask workers get one copy each and evaluate chunks of points.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 
 from ..estimate import RESOURCES, estimate
+from ..ir.graph import deterministic_npz
+from ..ir.types import FixedType
 from ..passes import DEFAULT_PASSES, ApplyDistributedArithmetic, ApplyReuse, CheckHlsLimits, run_passes
 from .space import Point, weighted_layers
 
@@ -40,9 +44,6 @@ class Evaluator:
     @property
     def context(self) -> str:
         """What the results depend on besides the point: the model, the base config, the board."""
-        from ..ir.graph import deterministic_npz
-        import hashlib
-        import json
         if not hasattr(self, "_context"):
             h = hashlib.sha256()
             h.update(json.dumps(self.graph0.to_json_dict(), sort_keys=True, default=str).encode())
@@ -60,7 +61,6 @@ class Evaluator:
         k = (precision, weight_precision)
         g = self._typed.get(k)
         if g is None:
-            from ..ir.types import FixedType
             layers = {n: {kk: vv for kk, vv in v.items() if kk not in ("strategy", "reuse_factor")}
                       for n, v in self.base.layers.items()}
             if weight_precision:

@@ -10,6 +10,8 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
+from .space import SweepError
+
 __all__ = ["InlineExecutor", "LocalExecutor", "DaskExecutor", "make_executor"]
 
 _SHARED = None
@@ -73,9 +75,8 @@ class DaskExecutor:
 
     def __init__(self, address_or_client):
         try:
-            from dask.distributed import Client
+            from dask.distributed import Client  # lazy: optional (fpga-gen[dask])
         except ImportError:
-            from .space import SweepError
             raise SweepError("--dask-scheduler needs dask: pip install 'fpga-gen[dask]'") from None
         if isinstance(address_or_client, Client):
             self.client, self._own = address_or_client, False
@@ -83,7 +84,7 @@ class DaskExecutor:
             self.client, self._own = Client(address_or_client), True
 
     def map(self, fn, shared, items):
-        from dask.distributed import as_completed as das_completed
+        from dask.distributed import as_completed as das_completed  # lazy: optional (fpga-gen[dask])
         items = list(items)
         if not items:
             return

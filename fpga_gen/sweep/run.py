@@ -5,20 +5,36 @@ from __future__ import annotations
 import math
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
+
+from .. import csim
+from ..api import load
+from ..api import hls_unsupported
+from ..api import Project
+from ..boards import load_board
+from ..config import IO_TYPES
+from ..emulate import Emulator
+from ..ir.graph import GraphError
+from ..ir.reuse import valid_reuse_factors
+from ..ir.types import FixedType
+from ..progress import Progress
+from .bound import ii_lower_bound
 from .evaluate import Evaluator
 from .executors import InlineExecutor, LocalExecutor
 from .pareto import pareto_front
 from .space import (BINDINGS, Budget, Point, SweepError, binding_options, default_reuses, grid_points,
                     layer_entry, parse_budget, per_layer_points, weighted_layers)
+from .store import Store
 from ..config import IO_TYPES
 from ..da.solve import DA_STRATEGY as DA, normalize_strategy
-from ..passes import valid_reuse_factors
-from ..progress import Progress
+from ..ir.reuse import valid_reuse_factors
+import importlib.util
 
 __all__ = ["prepare", "run_sweep", "fit", "split_to_fit", "split_points", "verify", "SweepResult", "Progress",
            "parse_precisions"]
@@ -28,7 +44,6 @@ STORE_FILE = "sweep.sqlite"
 
 def parse_precisions(items) -> list[tuple[str, str | None]]:
     """'ap_fixed<16,6>' (default precision) or 'ap_fixed<16,6>/ap_fixed<8,3>' (default / weight precision)."""
-    from ..ir.types import FixedType
     out = []
     for it in items:
         d, _, w = str(it).partition("/")
@@ -56,8 +71,6 @@ def split_list(text: str | None) -> list[str]:
 
 def prepare(model_or_path, board, config=None, **overrides) -> tuple[Evaluator, object]:
     """Run the frontend once; (Evaluator over the untyped graph, keras model).  Like api.convert without passes."""
-    from ..api import load
-    from ..boards import load_board
 
     b = load_board(board)
     graph, cfg, model = load(model_or_path, config, board=b.name, **overrides)
@@ -193,7 +206,6 @@ def run_sweep(ev: Evaluator, precisions=None, strategies=("latency", "resource")
     """Evaluate the design space; ``out_dir`` keeps the SQLite store (resumable), ``max_new`` stops after that many
     new evaluations (the result is then marked incomplete); ``bindings``: the multiplier bindings the per-layer
     search tries (see :func:`enumerate_points`)."""
-    from .store import Store
     t0 = time.perf_counter()
     budget = budget if isinstance(budget, Budget) else parse_budget(budget)
     precisions = precisions or [(ev.base.default_precision.cpp(), None)]
@@ -242,7 +254,6 @@ def run_sweep(ev: Evaluator, precisions=None, strategies=("latency", "resource")
     if rows:
         best = res.best()           # the bound of the chosen design's precision (widths set the multiplier costs)
         g, _ = ev.configure(by_key[best["key"] if best else keys[0]])
-        from .bound import ii_lower_bound
         res.bound = ii_lower_bound(g, ev.part, res.limits)
         ok = [r for r in rows if not r["error"]]
         floor = {k: min(r[k] for r in ok) for k in ("DSP", "LUT")} if ok else {}
@@ -283,15 +294,12 @@ def fit(ev: Evaluator, budget=None, executor=None, reuses=None, strategies=None,
 
 def default_fit_strategies() -> tuple:
     """latency, resource, and distributed_arithmetic when da4ml is installed (fpga_gen/da)."""
-    import importlib.util
     return ("latency", "resource") + ((DA,) if importlib.util.find_spec("da4ml") is not None else ())
 
 
 def split_points(graph) -> list[str]:
     """Where ``graph`` may be cut into an FPGA head and a fallback tail (one tensor crossing the cut, the head
     free of HLS-unsupported layers), in graph order."""
-    from ..api import hls_unsupported
-    from ..ir.graph import GraphError
     names = [n.name for n in graph]
     bad = hls_unsupported(graph)
     last = names.index(bad[0].name) if bad else len(names)
@@ -341,8 +349,6 @@ def split_to_fit(ev: Evaluator, budget=None, executor=None, bindings=BINDINGS):
 
 def _verify_one(ev: Evaluator, job) -> dict:
     """Write the point's project and C-simulate it on x; runs in a worker process."""
-    from .. import csim
-    from ..api import Project
     point, x, directory = job
     g, cfg = ev.materialize(point)
     project = Project(g, cfg)
@@ -355,10 +361,7 @@ def _verify_one(ev: Evaluator, job) -> dict:
 def verify(ev: Evaluator, result: SweepResult, n: int, x, labels=None, out_dir=None, executor=None) -> list:
     """Build and C-simulate the best ``n`` fitting designs (fastest first) in parallel; each one's agreement with
     the emulator of the unmodified model (the base config) and, with labels, its accuracy."""
-    import tempfile
 
-    import numpy as np
-    from ..emulate import Emulator
     fit = sorted(result.fitting(), key=lambda r: (r["ii_cycles"], r["latency_cycles"], r["budget_use"], r["key"]))
     chosen = fit[:n]
     if not chosen:

@@ -1,7 +1,7 @@
 """The design space: one :class:`Point` per configuration, the budget, and the two searches that make points.
 
 * **Global grid** (:func:`grid_points`): every (precision, strategy, reuse factor) of the user's lists.  A reuse
-  factor that is not valid for a layer (``fpga_gen.passes.valid_reuse_factors``) is snapped, for that layer only, to
+  factor that is not valid for a layer (``fpga_gen.ir.reuse.valid_reuse_factors``) is snapped, for that layer only, to
   the largest valid one below it (the smallest valid one when none is below), so every point passes ApplyReuse.
 * **Per-layer search** (:func:`per_layer_points`), instead of the full cross product of per-layer (strategy, reuse)
   options (12^4 = 20,736 for a 4-layer MLP, 10^10 for 10 layers): the II of an io_parallel design is the largest
@@ -29,7 +29,9 @@ import json
 import math
 from dataclasses import dataclass
 
-from ..passes import valid_reuse_factors
+from ..ir.reuse import valid_reuse_factors
+from ..ir.types import FixedType
+from ..estimate.accuracy import error_band
 
 __all__ = ["Point", "Budget", "parse_budget", "DEFAULT_BUDGET", "grid_points", "per_layer_points",
            "weighted_layers", "snap_reuse", "SweepError", "default_reuses", "BINDINGS", "binding_options",
@@ -111,7 +113,6 @@ def parse_margin(text, tool: str = "vitis") -> tuple[tuple, str]:
     if spec in ("none", "0", "0.0", "off"):
         return (), "none"
     if spec in ("median", "p90"):
-        from ..estimate.accuracy import error_band
         band = error_band(tool) or {}
         out = tuple((r, round(band[r][spec] / 100.0, 3)) for r in ("DSP", "LUT", "FF", "BRAM_18K") if r in band)
         return out, f"{spec} (leave-one-source-out, {band.get('group', 'no table')})"
@@ -190,7 +191,6 @@ class Point:
 
     def config(self, base):
         """The ProjectConfig of this design: global strategy/reuse when uniform, per-layer entries otherwise."""
-        from ..ir.types import FixedType
         entries = [_unpack(x) for x in self.layers]
         strategies = [s for _, s, _, _ in entries] or [base.strategy]
         reuses = [rf for _, _, rf, _ in entries] or [1]

@@ -13,6 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .archive import is_hgq2_config, read_config
+from .layers import build_graph
+from .layers import HANDLERS
 
 __all__ = ["is_hgq2_archive", "load_hgq2_graph", "supported_layers"]
 
@@ -30,10 +32,8 @@ def is_hgq2_archive(path) -> bool:
 
 
 def load_hgq2_graph(path, name: str | None = None):
-    from .layers import build_graph
     return build_graph(Path(path), name=name)
 
 
 def supported_layers() -> list[str]:
-    from .layers import HANDLERS
     return sorted(HANDLERS)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..loader import FrontendError
+from ..registry import FrontendError
 
 __all__ = ["Archive", "is_hgq2_config", "read_config"]
 

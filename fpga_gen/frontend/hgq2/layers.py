@@ -11,7 +11,8 @@ from ...ir.graph import Graph, Node
 from ...ir.quant import exact_value_type
 from ...ir.spatial import out_size_and_pads
 from ...ir.types import FixedType
-from ..loader import FrontendError, REJECTED_CLASSES
+from ..keras.loader import REJECTED_CLASSES
+from ..registry import FrontendError
 from .archive import Archive
 from .quantizer import element_types, parse_quantizer, quantize_f32, union_type
 

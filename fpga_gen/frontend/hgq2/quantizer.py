@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...ir.types import FixedType
-from ..loader import FrontendError
+from ..registry import FrontendError
 
 __all__ = ["HQuantizer", "parse_quantizer", "quantize_f32", "ROUND_MODES", "OVERFLOW_MODES"]
 

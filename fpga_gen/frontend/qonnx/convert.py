@@ -25,7 +25,7 @@ import numpy as np
 from ...ir.graph import Graph, Node
 from ...ir.quant import exact_value_type
 from ...ir.types import FixedType
-from ..loader import FrontendError
+from ..registry import FrontendError
 
 __all__ = ["HANDLERS", "qonnx_to_graph", "supported_ops", "ROUNDING_MODES"]
 
@@ -107,7 +107,6 @@ class Context:
     def real(self, onnx_node, v: Value) -> Value:
         if v.scale is None:
             return v
-        from .requant_nodes import materialize
         return materialize(self, onnx_node, v)
 
     def set(self, onnx_node, v: Value, k: int = 0) -> Value:
@@ -260,14 +259,12 @@ def _quant(n, ctx: Context):
         ctx.consts[n.output[0]] = np.asarray(y, dtype=np.float32)
         ctx.quantized.add(n.output[0])
         if np.all(np.asarray(zeropt) == 0) and np.all(np.asarray(scale) > 0):
-            from .requant import quant_codes
             codes = quant_codes(f32(x) / f32(scale), int(np.asarray(bitwidth).ravel()[0]), signed, narrow, mode)
             ctx.codes[n.output[0]] = (codes, np.broadcast_to(f32(scale), codes.shape))
         return
     v = ctx.value(n, scaled=True)
     s = _scalar(n, scale, "scale")
     if s > 0 and math.isfinite(s) and math.frexp(s)[0] != 0.5:
-        from .requant_nodes import float_quant
         return float_quant(ctx, n, v, s, zeropt, bitwidth, signed, narrow, mode)
     _quant_node(ctx, n, ctx.real(n, v), quant_cast(n, scale, zeropt, bitwidth, signed, narrow, mode))
 
@@ -354,7 +351,6 @@ def _dense(ctx: Context, n, v: Value, kernel: np.ndarray, bias: np.ndarray, w_na
     if v.scale is not None:
         if len(v.shape) != 1 or v.shape[0] != n_in:
             _fail(n, f"input of shape {tuple(v.shape)} does not fit the {n_in}-row weight matrix")
-        from .requant_nodes import weighted_codes
         return weighted_codes(ctx, n, v, w_name, orient, b_name, bias,
                               lambda k, b: Node(ctx.unique(n.name), "dense", [v.node], (int(n_out),),
                                                 attrs={"n_in": int(n_in), "n_out": int(n_out)},
@@ -542,7 +538,6 @@ def _conv(n, ctx: Context):
     attrs = {"in_height": h, "in_width": w, "n_chan": c, "n_filt": f, "kernel_size": k, "strides": s,
              "padding": "same" if any(pads) else "valid", "pads": pads}
     if v.scale is not None:
-        from .requant_nodes import weighted_codes
         orient = (lambda q: q.transpose(2, 3, 1, 0)) if op == "conv2d" else (lambda q: q[:, 0].transpose(1, 2, 0))
         return weighted_codes(ctx, n, v, n.input[1], orient, b_name, bias,
                               lambda kk, bb: Node(ctx.unique(n.name), op, [v.node], (oh, ow, f), attrs=attrs,
@@ -688,7 +683,6 @@ def _flatten(n, ctx: Context):
     if axis != 1:
         _fail(n, f"axis={axis} is not supported; flatten everything but the batch (axis=1)")
     v = ctx.plain(ctx.value(n, scaled=True))
-    from .requant_nodes import flat_vectors
     ctx.set(n, replace(flat_vectors(v, (int(np.prod(v.shape)),)), node=v.node))
 
 
@@ -706,7 +700,6 @@ def _reshape(n, ctx: Context):
     v = ctx.plain(v)
     if v.scale is not None and len(shape) != 2:
         v = ctx.real(n, v)
-    from .requant_nodes import flat_vectors
     ctx.set(n, replace(flat_vectors(v, tuple(shape[1:])), node=v.node))
 
 
@@ -808,3 +801,7 @@ def qonnx_to_graph(model, name: str) -> Graph:
         graph.outputs = [v.node]
     return graph
 
+
+# the float-scale (requantizing) half of the frontend; it imports Context and Value from here, so it comes last
+from .requant import quant_codes  # noqa: E402
+from .requant_nodes import flat_vectors, float_quant, materialize, weighted_codes  # noqa: E402

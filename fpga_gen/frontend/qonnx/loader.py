@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..loader import FrontendError
+from ..registry import FrontendError
 
 __all__ = ["load_qonnx_model", "IR_VERSIONS", "OPSET_VERSIONS", "QONNX_DOMAINS", "import_onnx"]
 

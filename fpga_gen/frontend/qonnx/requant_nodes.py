@@ -10,7 +10,7 @@ import numpy as np
 from ...ir.graph import Node
 from ...ir.quant import exact_value_type
 from ...ir.types import exact_type_for_range
-from .convert import Context, Value, _fail, _scalar
+from .convert import ROUNDING_MODES, Context, Value, _fail, _scalar
 from .requant import float_thresholds, level_thresholds
 
 __all__ = ["float_quant", "materialize", "weighted_codes", "flat_vectors"]
@@ -29,7 +29,6 @@ def float_quant(ctx: Context, n, v: Value, s: float, zeropt, bitwidth, signed: b
     if b != int(b) or not 2 <= b <= 16 or (b == 1 and signed):
         _fail(n, f"bit width {b!r} with a float scale is not supported; use 2 to 16 bits")
     b = int(b)
-    from .convert import ROUNDING_MODES
     if str(mode).upper() not in ROUNDING_MODES and str(mode).upper() not in ("CEIL", "UP"):
         _fail(n, f"rounding_mode {mode!r} is unknown")
     shape = ctx.node_shape(v)

@@ -1,4 +1,4 @@
-"""Keras/QKeras model -> layer graph, one handler per Keras layer class.
+"""Keras/QKeras model -> layer graph: the walk over the model's layers and the handler registry.
 
 A handler gets the Keras layer and a :class:`Context`; it adds graph nodes (or aliases the
 layer to its input when it computes nothing in hardware, like Dropout).  Types that the
@@ -10,28 +10,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir.graph import Graph, Node
-from ..ir.ops import FLOAT_FUNCTIONS
-from .loader import FrontendError
-from .keras_quant import add_quant_activation, add_weighted, is_qkeras_quantizer, quantized_weights
+from ...ir.graph import Graph, Node
+from ...ir.ops import FLOAT_FUNCTIONS
+from ..registry import FrontendError, Registry
+from .quant import add_quant_activation, is_qkeras_quantizer
 from .quantizers import resolve_quantizer
 
-__all__ = ["HANDLERS", "handler", "keras_to_graph", "supported_layers", "is_keras3", "output_shape", "KERAS_ACTIVATIONS",
+__all__ = ["LAYERS", "HANDLERS", "handler", "keras_to_graph", "supported_layers", "is_keras3", "output_shape", "KERAS_ACTIVATIONS",
            "add_activation_node"]
 
-HANDLERS: dict = {}
-
-
-def handler(*class_names: str):
-    def deco(fn):
-        for c in class_names:
-            HANDLERS[c] = fn
-        return fn
-    return deco
+LAYERS = Registry("layer")          # Keras layer class name -> handler(layer, ctx)
+HANDLERS = LAYERS.handlers
+handler = LAYERS.register
 
 
 def supported_layers() -> list[str]:
-    return sorted(HANDLERS)
+    return LAYERS.names()
 
 
 class Context:
@@ -54,14 +48,14 @@ class Context:
         if is_keras3(layer):
             # Keras 3: a node holds its input tensors; each tensor's history names the layer that made it
             return [t._keras_history.operation.name for t in self.keras_node(layer).input_tensors]
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: seconds to import; only Keras models need it
         return [x.name for x in tf.nest.flatten(self.keras_node(layer).inbound_layers)]
 
     def inbound_shapes(self, layer) -> list[tuple[int, ...]]:
         """The Keras shapes (without the batch) of the layer's inputs, in call order."""
         if is_keras3(layer):
             return [tuple(int(d) for d in t.shape[1:]) for t in self.keras_node(layer).input_tensors]
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: seconds to import; only Keras models need it
         return [tuple(int(d) for d in t.shape[1:]) for t in tf.nest.flatten(self.keras_node(layer).keras_inputs)]
 
     def inputs_of(self, layer) -> list[str]:
@@ -201,85 +195,11 @@ def _add_activation_nodes(ctx: Context, layer, src: str, act, name: str, layer_n
                         f"and on the CPU/GPU only {', '.join(FLOAT_FUNCTIONS)}")
 
 
-@handler("InputLayer")
-def _input(layer, ctx: Context):
-    shape = _shape(layer)
-    if len(shape) == 0 or any(d <= 0 for d in shape):
-        raise FrontendError(f"layer {layer.name!r}: input shape {shape} must have positive dimensions")
-    ctx.add(Node(layer.name, "input", [], shape))
-    ctx.graph.inputs.append(layer.name)
-
-
-@handler("Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "AlphaDropout")
-def _identity(layer, ctx: Context):
-    (src,) = ctx.inputs_of(layer)
-    ctx.alias[layer.name] = src
-    if ctx.inbound_layer_names(layer)[0] in ctx.flattened:     # Flatten -> Dropout -> Dense stays flat
-        ctx.flattened.add(layer.name)
-
-
-@handler("Flatten")
-def _flatten(layer, ctx: Context):
-    # io_parallel arrays are flat already: flattening is free
-    (src,) = ctx.inputs_of(layer)
-    ctx.alias[layer.name] = src
-    ctx.flattened.add(layer.name)
-
-
-@handler("Dense", "QDense")
-def _dense(layer, ctx: Context):
-    (src,) = ctx.inputs_of(layer)
-    in_shape = ctx.input_shape(layer)
-    if len(in_shape) != 1 and ctx.inbound_layer_names(layer)[0] in ctx.flattened:
-        in_shape = (int(np.prod(in_shape)),)
-    if len(in_shape) != 1:
-        raise FrontendError(f"layer {layer.name!r} ({type(layer).__name__}): input of shape {in_shape} is not flat; "
-                            f"add a Flatten layer before it (Dense over a multi-dimensional input is not supported yet)")
-    kernel = np.asarray(layer.get_weights()[0], dtype=np.float64)
-    bias = np.asarray(layer.get_weights()[1], dtype=np.float64) if layer.use_bias else np.zeros(kernel.shape[1])
-    n_in, n_out = kernel.shape
-    if n_in != in_shape[0]:
-        raise FrontendError(f"layer {layer.name!r}: kernel has {n_in} inputs but its input has {in_shape[0]}")
-    types, meta = {}, {}
-    scale = None
-    if type(layer).__name__ == "QDense":
-        kernel, bias, scale = quantized_weights(layer, kernel, bias, types, meta)
-    if not np.all(np.isfinite(kernel)) or not np.all(np.isfinite(bias)):
-        raise FrontendError(f"layer {layer.name!r}: weights contain NaN or Inf; retrain or clean the model")
-    act = getattr(layer, "activation", None)
-    act_name = "quant" if is_qkeras_quantizer(act) else _activation_name(act)
-    out = add_weighted(ctx, Node(layer.name, "dense", [src], (n_out,),
-                                 attrs={"n_in": int(n_in), "n_out": int(n_out)},
-                                 weights={"kernel": kernel, "bias": bias}, types=types, meta=meta), scale)
-    if act_name != "linear":
-        # like hls4ml: the dense node keeps the layer's name, its activation becomes <layer>_<activation>
-        act_node = ctx.unique(f"{layer.name}_{act_name}")
-        _add_activation(ctx, layer, out, act, act_node, layer.name)
-
-
-@handler("Activation", "QActivation")
-def _activation(layer, ctx: Context):
-    (src,) = ctx.inputs_of(layer)
-    act = layer.quantizer if type(layer).__name__ == "QActivation" else layer.activation
-    if type(layer).__name__ == "QActivation":
-        act = resolve_quantizer(act) if isinstance(act, str) and act.startswith("quantized") else act
-    _add_activation(ctx, layer, src, act, layer.name, layer.name)
-
-
-@handler("Softmax")
-def _softmax(layer, ctx: Context):
-    (src,) = ctx.inputs_of(layer)
-    axis = layer.get_config().get("axis", -1)
-    if axis not in (-1, len(ctx.graph[src].shape)):
-        raise FrontendError(f"layer {layer.name!r} (Softmax): axis={axis} is not supported; use axis=-1")
-    _add_activation(ctx, layer, src, "softmax", layer.name, layer.name)
-
-
 def _layers_in_order(model) -> tuple[list, dict]:
     """The model's layers in a topological order (inputs first; among the layers ready at one point, the
     one model.layers lists first, so a Sequential model keeps its order) and the Keras Node of each
     layer's call in this model.  A layer called more than once in the model is refused."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: seconds to import; only Keras models need it
     layers = list(model.layers)
     for il in (_history_layer(t) for t in model.inputs):
         if il not in layers:
@@ -360,11 +280,3 @@ def _output_node(ctx: Context, tensor) -> str:
         return src
     ctx.alias.pop(layer_name, None)
     return ctx.add(Node(layer_name, "activation", [src], shape, attrs={"activation": "linear"})).name
-
-
-from . import keras_conv as _keras_conv  # noqa: E402,F401  (registers the 2-D layer handlers)
-from . import keras_merge as _keras_merge  # noqa: E402,F401  (registers the merge layer handlers)
-from . import keras_spatial as _keras_spatial  # noqa: E402,F401  (1-D, global pooling, padding, reshaping)
-from . import keras_activation as _keras_activation  # noqa: E402,F401  (ReLU, LeakyReLU, ELU, PReLU, ...)
-from . import keras_depthwise as _keras_depthwise  # noqa: E402,F401  (depthwise and separable 2-D layers)
-from . import keras_norm as _keras_norm  # noqa: E402,F401  (batch normalization, QKeras folded layers)

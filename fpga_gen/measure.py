@@ -13,15 +13,15 @@ import json
 import statistics
 from pathlib import Path
 
-from .solve import DA_STRATEGY, DaError, solve_node
-from .synth import synth_layer
+from .api import load_project
+from .da.solve import DA_STRATEGY, DaError, solve_node
+from .da.synth import synth_layer
+from .estimate import estimate
 
 __all__ = ["measure_project", "to_markdown"]
 
 
 def measure_project(directory, latency_cutoff: float | None = None) -> dict:
-    from ..api import load_project
-    from ..estimate import estimate
     d = Path(directory)
     project = load_project(d)
     graph, config = project.head, project.config

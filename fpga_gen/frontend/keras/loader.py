@@ -9,8 +9,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
+import warnings
 import zipfile
 from pathlib import Path
+
+from ..registry import FrontendError
 
 __all__ = ["FrontendError", "load_keras_model", "import_tf", "import_keras3", "model_config_from_file",
            "keras_archive_version", "REJECTED_CLASSES"]
@@ -26,27 +30,21 @@ REJECTED_CLASSES = {
 }
 
 
-class FrontendError(ValueError):
-    """A model that cannot be converted; the message names the file/layer and the fix."""
-
-
 def import_tf():
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if os.environ["TF_USE_LEGACY_KERAS"] != "1":
         raise FrontendError("TF_USE_LEGACY_KERAS is set to something other than 1; QKeras needs tf-keras: "
                             "unset it or set it to 1")
-    import sys
-    import warnings
     warnings.filterwarnings("ignore", module="tf_keras")
     if "tensorflow" not in sys.modules:
         # TensorFlow's C++ start-up notes (oneDNN, CUDA probing) go straight to fd 2 before its log
         # level applies; keep them off the user's terminal so errors stay one line.
         with _quiet_stderr():
-            import tensorflow as tf  # noqa: F401
-    import tensorflow as tf  # noqa: F811
+            import tensorflow as tf  # noqa: F401  (lazy: seconds to import; only Keras models need it)
+    import tensorflow as tf  # noqa: F811  (lazy: seconds to import; only Keras models need it)
     try:
-        import absl.logging
+        import absl.logging  # lazy: comes with TensorFlow
         absl.logging.set_verbosity(absl.logging.ERROR)
     except ImportError:
         pass
@@ -56,7 +54,6 @@ def import_tf():
 
 class _quiet_stderr:
     def __enter__(self):
-        import sys
         try:
             sys.stderr.flush()
             self.saved = os.dup(2)
@@ -77,11 +74,10 @@ class _quiet_stderr:
 def import_keras3():
     """The Keras 3 package (``keras``), for reading Keras 3 ``.keras`` archives; tf.keras stays tf-keras."""
     import_tf()
-    import sys
     if "keras" not in sys.modules:
         with _quiet_stderr():
-            import keras  # noqa: F401
-    import keras  # noqa: F811
+            import keras  # noqa: F401  (lazy: seconds to import; only Keras 3 models need it)
+    import keras  # noqa: F811  (lazy: seconds to import; only Keras 3 models need it)
     if not keras.__version__.startswith("3."):
         raise FrontendError(f"the installed keras package is {keras.__version__}, not Keras 3; "
                             f"install keras>=3 to read Keras 3 .keras files")
@@ -104,7 +100,7 @@ def _is_keras3_archive(path: Path) -> bool:
 
 
 def _qkeras_objects() -> dict:
-    from qkeras.utils import _add_supported_quantized_objects
+    from qkeras.utils import _add_supported_quantized_objects  # lazy: QKeras imports TensorFlow
     objs: dict = {}
     _add_supported_quantized_objects(objs)
     return objs
@@ -129,7 +125,7 @@ def model_config_from_file(path: Path) -> dict:
         if head != HDF5_MAGIC:
             raise FrontendError(f"{path}: not an HDF5 file (wrong signature): the file is corrupt or not a Keras "
                                 f".h5 model; re-save it with model.save('model.h5')")
-        import h5py
+        import h5py  # lazy: only to read a .h5 model's metadata
         try:
             with h5py.File(path, "r") as f:
                 raw = f.attrs.get("model_config")
@@ -163,7 +159,7 @@ def _configs_from_saved_model_metadata(meta: Path) -> dict:
     what the checks walk, as for an .h5 file; every layer node is added too."""
     import_tf()
     try:
-        from tf_keras.protobuf import saved_metadata_pb2
+        from tf_keras.protobuf import saved_metadata_pb2  # lazy: comes with TensorFlow
         sm = saved_metadata_pb2.SavedMetadata()
         sm.ParseFromString(meta.read_bytes())
     except Exception as e:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 
-from ..ir.graph import Node
-from .keras import Context, _shape, handler
-from .loader import FrontendError
+from ...ir.graph import Node
+from ..registry import FrontendError
+from .convert import Context, _shape, handler
 
 __all__ = []
 

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir.graph import Node
-from ..ir.spatial import out_size_and_pads
-from .keras import Context, handler, output_shape
-from .keras_conv import _check_common, _geometry, _pair, _quantized, _spatial_input, add_layer_activation
-from .keras_spatial import _check_shape as _check_1d_shape
-from .keras_spatial import _fail, _input, _ints
-from .loader import FrontendError
+from ...ir.graph import Node
+from ...ir.spatial import out_size_and_pads
+from ..registry import FrontendError
+from .conv import _check_common, _geometry, _pair, _quantized, _spatial_input, add_layer_activation
+from .convert import Context, handler, output_shape
+from .inputs import _check_shape as _check_1d_shape
+from .inputs import _fail, _input, _ints
 
 __all__ = ["add_depthwise_node", "check_depthwise_options"]
 

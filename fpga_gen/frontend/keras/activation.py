@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .keras import Context, add_activation_node, handler
-from .loader import FrontendError
+from ..registry import FrontendError
+from .convert import Context, add_activation_node, handler
 
 
 def _f32(v) -> float:

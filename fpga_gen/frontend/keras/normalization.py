@@ -18,18 +18,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir.graph import Node
-from .keras import Context, handler
-from .keras_conv import _check_common, _check_conv_options, _geometry, _pair, _spatial_input, add_layer_activation
-from .keras_depthwise import add_depthwise_node, check_depthwise_options
-from .loader import FrontendError
+from ...ir.graph import Node
+from ..registry import FrontendError
+from .conv import _check_common, _check_conv_options, _geometry, _pair, _spatial_input, add_layer_activation
+from .convert import Context, handler
+from .depthwise import add_depthwise_node, check_depthwise_options
 from .quantizers import quantizer_spec
 
 __all__ = []
 
 
 def _tf_values(layer, q, values) -> np.ndarray:
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: seconds to import; only Keras models need it
     return np.asarray(q(tf.constant(values, dtype=tf.float32)).numpy(), dtype=np.float64)
 
 
@@ -83,7 +83,7 @@ def _batchnorm(layer, ctx: Context):
 
 def _folded(layer, kernel_q_attr: str) -> tuple[np.ndarray, np.ndarray, dict, dict]:
     """The folded kernel and bias as QKeras' inference computes them, quantized by the layer's quantizers."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: seconds to import; only Keras models need it
     cls = type(layer).__name__
     folded_kernel, folded_bias = layer.get_folded_weights()
     kernel = folded_kernel.numpy() if hasattr(folded_kernel, "numpy") else np.asarray(folded_kernel)

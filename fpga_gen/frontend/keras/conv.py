@@ -1,17 +1,18 @@
-"""Keras/QKeras 2-D layers -> graph: Conv2D/QConv2D, MaxPooling2D, AveragePooling2D (io_parallel,
-channels_last).  Registered into :data:`fpga_gen.frontend.keras.HANDLERS`; Flatten needs no node
-because the io_parallel arrays are already the channels_last flat order."""
+"""Keras/QKeras convolutions -> conv2d nodes (io_parallel, channels_last): Conv2D/QConv2D, and Conv1D/QConv1D as a
+conv2d with in_height 1 (nnet's 1-D kernels are the 2-D loops with one row).  The helpers here (geometry, option
+checks, weight quantization, the layer's activation) serve the depthwise, pooling and normalization handlers too."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..ir.graph import Node
-from ..ir.spatial import out_size_and_pads
-from .keras import Context, _activation_name, _add_activation, handler, output_shape
-from .loader import FrontendError
-from ..ir.quant import exact_value_type
-from .keras_quant import add_weighted, is_qkeras_quantizer, quantized_weights
+from ...ir.graph import Node
+from ...ir.quant import exact_value_type
+from ...ir.spatial import out_size_and_pads
+from ..registry import FrontendError
+from .convert import Context, _activation_name, _add_activation, handler, output_shape
+from .inputs import _check_shape, _fail, _input, _ints
+from .quant import add_weighted, is_qkeras_quantizer, quantized_weights
 from .quantizers import quantize_weights
 
 __all__ = []
@@ -118,20 +119,34 @@ def _conv2d(layer, ctx: Context):
     add_layer_activation(ctx, layer, out)
 
 
-@handler("MaxPooling2D", "AveragePooling2D")
-def _pooling2d(layer, ctx: Context):
+@handler("Conv1D", "QConv1D")
+def _conv1d(layer, ctx: Context):
     cls = type(layer).__name__
     cfg = layer.get_config()
     _check_common(layer, cfg)
-    src, in_shape = _spatial_input(layer, ctx)
-    pool = _pair(cfg["pool_size"])
-    strides = _pair(cfg.get("strides") or pool)
-    out_hw, pads = _geometry(layer, in_shape, pool, strides, cfg["padding"])
-    shape = (*out_hw, in_shape[2])
-    if shape != tuple(output_shape(layer)[1:]):
-        raise FrontendError(f"layer {layer.name!r} ({cls}): computed output shape {shape} differs from Keras' "
-                            f"{tuple(output_shape(layer)[1:])}")
-    ctx.add(Node(layer.name, "pooling", [src], shape,
-                 attrs={"mode": "max" if cls.startswith("Max") else "average", "in_height": in_shape[0],
-                        "in_width": in_shape[1], "n_chan": in_shape[2], "pool_size": pool, "strides": strides,
-                        "padding": cfg["padding"], "pads": pads}))
+    if _ints(cfg.get("dilation_rate", 1), 1) != (1,):
+        _fail(layer, f"dilation_rate={_ints(cfg['dilation_rate'], 1)} is not supported yet; use dilation_rate=1")
+    if int(cfg.get("groups", 1) or 1) != 1:
+        _fail(layer, f"groups={cfg['groups']} is not supported yet; use groups=1")
+    src, (_, in_w, n_chan) = _input(layer, ctx, 1)
+    (kw,), (sw,) = _ints(cfg["kernel_size"], 1), _ints(cfg["strides"], 1)
+    ow, pl, pr = out_size_and_pads(in_w, kw, sw, cfg["padding"])
+    kernel = np.asarray(layer.get_weights()[0], dtype=np.float64)
+    n_filt = int(kernel.shape[-1])
+    bias = np.asarray(layer.get_weights()[1], dtype=np.float64) if layer.use_bias else np.zeros(n_filt)
+    if kernel.shape != (kw, n_chan, n_filt):
+        _fail(layer, f"kernel has shape {kernel.shape}, expected {(kw, n_chan, n_filt)}")
+    types, meta = {}, {}
+    scale = None
+    if cls == "QConv1D":
+        kernel, bias, scale = quantized_weights(layer, kernel, bias, types, meta)
+    if not np.all(np.isfinite(kernel)) or not np.all(np.isfinite(bias)):
+        raise FrontendError(f"layer {layer.name!r}: weights contain NaN or Inf; retrain or clean the model")
+    shape = _check_shape(layer, (ow, n_filt))
+    out = add_weighted(ctx, Node(layer.name, "conv2d", [src], shape,
+                                 attrs={"in_height": 1, "in_width": in_w, "n_chan": n_chan, "n_filt": n_filt,
+                                        "kernel_size": (1, kw), "strides": (1, sw), "padding": cfg["padding"],
+                                        "pads": (0, 0, pl, pr)},
+                                 weights={"kernel": kernel.reshape(1, kw, n_chan, n_filt), "bias": bias},
+                                 types=types, meta=meta), scale)
+    add_layer_activation(ctx, layer, out)

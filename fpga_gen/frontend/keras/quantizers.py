@@ -50,9 +50,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..ir.quant import exact_value_type
-from ..ir.types import FixedType, exact_type_for_range
-from .loader import FrontendError
+from ...ir.quant import exact_value_type
+from ...ir.types import FixedType, exact_type_for_range
+from ..registry import FrontendError
 
 __all__ = ["QuantSpec", "quantizer_spec", "resolve_quantizer", "activation_spec", "quantize_weights",
            "WeightQuant", "QKERAS_FUNCTIONS"]
@@ -74,7 +74,7 @@ def resolve_quantizer(q):
     if q is None:
         return None
     if isinstance(q, (str, dict)):
-        from qkeras.quantizers import get_quantizer
+        from qkeras.quantizers import get_quantizer  # lazy: QKeras imports TensorFlow
         return get_quantizer(q)
     return q
 
@@ -108,7 +108,7 @@ def _bits_and_integer(q, layer, role, text, lo_bits=1):
 
 
 def _hard_sigmoid_in_use() -> bool:
-    import qkeras.quantizers as qq
+    import qkeras.quantizers as qq  # lazy: QKeras imports TensorFlow
     return qq._sigmoid is qq.hard_sigmoid
 
 
@@ -312,7 +312,7 @@ def quantize_weights(q, values: np.ndarray, layer: str, role: str) -> WeightQuan
             raise FrontendError(f"layer {layer!r}: {role} quantizer {text}: alpha={alpha!r} is not supported")
         if alpha is not None and not isinstance(alpha, str):
             _float32_alpha(alpha, layer, role, text)
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: seconds to import; only Keras models need it
     w = np.asarray(q(tf.constant(values, dtype=tf.float32)).numpy(), dtype=np.float64)
     scale = None
     if isinstance(alpha, str):          # 'auto'/'auto_po2': QKeras multiplies a per-channel scale in
@@ -345,5 +345,5 @@ def quantize_weights(q, values: np.ndarray, layer: str, role: str) -> WeightQuan
 
 def _plain_bits(q):
     """quantized_bits without its data-dependent alpha (the type of the unscaled values)."""
-    from qkeras.quantizers import quantized_bits
+    from qkeras.quantizers import quantized_bits  # lazy: QKeras imports TensorFlow
     return quantized_bits(q.bits, q.integer, symmetric=q.symmetric, keep_negative=q.keep_negative, alpha=1)

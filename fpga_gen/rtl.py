@@ -22,9 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..ir.graph import Graph
-from ..ir.types import FixedType
-from .solve import DaError, check_options, input_kif, solver_options
+from .da.solve import DaError, check_options, input_kif, solver_options
+from .da.synth import _STATIC
+from .ir.fixed import from_float
+from .ir.graph import Graph
+from .ir.types import FixedType
+from .templating import render
+import shutil
+import subprocess
+import tempfile
 
 __all__ = ["trace_graph", "write_rtl_project", "rtl_predict", "RTL_OPS"]
 
@@ -65,7 +71,6 @@ def _cast_one(v, t: FixedType):
     if getattr(v, "opr", None) == "const":        # a constant output (a zero column): the emulator's cast of it
         from da4ml.trace import FixedVariable
 
-        from ..emulate.fixed import from_float
         val = float(from_float(np.array([float(v.low)]), t)[0]) * t.step
         return FixedVariable.from_const(val, hwconf=v.hwconf)
     ov = "SAT" if t.saturation == "SAT" else "WRAP"
@@ -146,14 +151,9 @@ def rtl_predict(out_dir, name: str, x: np.ndarray, graph: Graph, latency_cutoff:
                 opts: dict | None = None, timeout: float = 600) -> np.ndarray:
     """Icarus Verilog simulation of the RTL written in ``out_dir`` (its ``<name>_wrapper``: every input and output
     padded to one width, outputs at the widest fraction) on real inputs (batch, n_in) -> (batch, n_out)."""
-    import shutil
-    import subprocess
-    import tempfile
 
     from da4ml.codegen.rtl.rtl_model import get_io_kifs
 
-    from ..templating import render
-    from .synth import _STATIC
     if shutil.which("iverilog") is None or shutil.which("vvp") is None:
         raise DaError("iverilog is not installed: apt-get install iverilog (Debian/Ubuntu)")
     comb = trace_graph(graph, opts)

@@ -22,9 +22,9 @@ import math
 
 import numpy as np
 
-from ..ir.types import FixedType
+from .types import FixedType
 
-__all__ = ["NumpyOps", "cast", "from_float", "to_float", "quantize_values", "fits_float64_matmul",
+__all__ = ["NumpyOps", "cast", "from_float", "to_float", "quantize_values", "quantize_raw", "fits_float64_matmul",
            "EXACT_LIMIT", "EXACT_LIMIT_FLOAT32", "EmulationRangeError", "is_narrow", "is_noop_cast",
            "float32_rounding_exact"]
 
@@ -321,3 +321,36 @@ def raw_from_top_bits(i: int, t: FixedType, n_bits: int) -> int:
 
 def ceillog2(n: int) -> int:
     return 0 if n <= 1 else math.ceil(math.log2(n))
+
+
+def product_type(a: FixedType, b: FixedType) -> FixedType:
+    """The type of ``a * b`` for ap_fixed operands: full precision, never rounds."""
+    return FixedType(min(a.width + b.width, 64), a.integer + b.integer - max(0, a.width + b.width - 64),
+                     a.signed or b.signed)
+
+
+def quantize_raw(w: np.ndarray, t: FixedType) -> np.ndarray:
+    """The integers the C++ compiler stores for ``w`` in type ``t`` (its rounding and overflow modes)."""
+    x = np.asarray(w, dtype=np.float64) * (2.0 ** t.frac)
+    if t.rounding == "TRN":
+        r = np.floor(x)
+    elif t.rounding == "TRN_ZERO":
+        r = np.trunc(x)
+    elif t.rounding == "RND_CONV":
+        r = np.round(x)
+    elif t.rounding == "RND_ZERO":
+        r = np.where(x >= 0, np.ceil(x - 0.5), np.floor(x + 0.5))
+    elif t.rounding == "RND_MIN_INF":
+        r = np.ceil(x - 0.5)
+    else:       # RND, RND_INF
+        r = np.where(x >= 0, np.floor(x + 0.5), np.ceil(x - 0.5))
+    r = r.astype(np.int64) if t.width < 63 else r
+    lo, hi = t.raw_min, t.raw_max
+    if t.saturation == "WRAP":
+        span = 1 << t.width
+        r = ((r - lo) % span) + lo
+    else:
+        if t.saturation == "SAT_SYM" and t.signed:
+            lo = -hi
+        r = np.clip(r, lo, hi)
+    return np.asarray(r, dtype=np.int64)

@@ -24,9 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ...config import ConfigError, ProjectConfig
-from ...ir.graph import Graph, Node
-from ...ir.types import FixedType, TypeParseError
+from .config import ConfigError, ProjectConfig
+from .hls4ml_config import read_hls4ml_config
+from .ir.graph import Graph, Node
+from .ir.types import FixedType, TypeParseError
 
 __all__ = ["Hls4mlProjectError", "read_hls4ml_project", "is_hls4ml_project", "firmware_layer_names"]
 
@@ -181,7 +182,6 @@ def read_hls4ml_project(path, base: ProjectConfig | None = None):
     configs = _configs(params_h)
     h = None
     if (root / "hls4ml_config.yml").is_file():
-        from ...hls4ml_config import read_hls4ml_config
         h = read_hls4ml_config(root / "hls4ml_config.yml")
     name = h.project_name if h else None
     top = None

@@ -1,6 +1,6 @@
 """QKeras quantizers in the graph: weight quantizers of QDense/QConv2D (with QKeras' per-channel
 power-of-two alpha split off into an apply_scale node) and activation quantizers (the existing
-activation op where a cast does it, quant_act otherwise).  See :mod:`fpga_gen.frontend.quantizers`."""
+activation op where a cast does it, quant_act otherwise).  See :mod:`fpga_gen.frontend.keras.quantizers`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import types as _types
 
 import numpy as np
 
-from ..ir.graph import Node
-from ..ir.types import FixedType
+from ...ir.graph import Node
+from ...ir.types import FixedType
 from .quantizers import activation_spec, quantize_weights
 
 __all__ = ["is_qkeras_quantizer", "add_quant_activation", "quantized_weights", "add_weighted"]

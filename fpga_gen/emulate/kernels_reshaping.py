@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ir.fixed import cast
 from ..ir.graph import Node
 from ..ir.spatial import crop_indices, pad_indices, resize_nearest_indices, transpose_indices
-from .fixed import cast
 from .kernels import kernel
 
 __all__ = ["gather_kernel"]

@@ -39,16 +39,29 @@ from .passes.calibrate import DEFAULT_HEADROOM_BITS, Calibrate
 from .passes.limits import check_hls_limits
 from .report import write_report
 from .templating import cpp_ident
-from .frontend import load_graph
 from .hls4ml_config import Hls4mlConfig, apply_plan, plan, read_hls4ml_config, snapshot_float_weights
-from .emulate import Emulator
-from .boards import load_board
+from .data_paths import templates_dir
 
 __all__ = ["Project", "convert", "load_project", "rerender_report", "ProjectError", "BACKENDS", "N_TB_VECTORS"]
 
 BACKENDS = ("emu", "cpu", "gpu", "csim", "native", "split", "split-csim", "split-gpu")
 N_TB_VECTORS = 200
 PROJECT_FILE = "fpga_gen_project.json"
+
+
+_WRITER_DIGEST: list[str] = []
+
+
+def writer_digest() -> str:
+    """A digest of what writes a project (fpga_gen's sources and templates/): a cached project written by another
+    version of the writer is never taken for this one's (the project cache is keyed by design and writer)."""
+    if not _WRITER_DIGEST:
+        h = hashlib.sha256()
+        for root in (Path(__file__).resolve().parent, templates_dir()):
+            for p in sorted(q for q in root.rglob("*") if q.is_file() and q.suffix in (".py", ".j2", ".h", ".yaml")):
+                h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+        _WRITER_DIGEST.append(h.hexdigest()[:12])
+    return _WRITER_DIGEST[0]
 
 
 class ProjectError(ValueError):
@@ -200,7 +213,7 @@ class Project:
         if self.directory is not None:
             return self.directory
         # an unwritten project is written to a content-addressed cache folder
-        cache = cache_root() / "projects" / self.fingerprint()
+        cache = cache_root() / "projects" / f"{self.fingerprint()}-{writer_digest()}"
         if not (cache / PROJECT_FILE).is_file():
             self.write(cache, force=True, _record=False)
         touch(cache)

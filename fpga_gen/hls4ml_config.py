@@ -257,13 +257,9 @@ def read_hls4ml_config(path: str | Path) -> Hls4mlConfig:
 
 # ---------------------------------------------------------------------------------------------- applying
 
-def to_project_config(h: Hls4mlConfig, base: ProjectConfig | None = None, graph=None) -> ProjectConfig:
-    """A :class:`ProjectConfig` with the model-level settings and per-layer reuse/strategy/precision overrides.
-
-    Per-layer precision overrides carry only what the hls4ml config states for that layer; slots it leaves open
-    are resolved by :func:`apply_to_graph` (which needs the node's op to know hls4ml's defaults).  With the
-    frontend's ``graph``, ``LayerType`` settings become per-layer settings of the nodes they reach
-    (:func:`layer_type_settings`) wherever the layer's own entry leaves the slot open."""
+def _model_settings(h: Hls4mlConfig, base: ProjectConfig | None) -> ProjectConfig:
+    """A ProjectConfig with the hls4ml config's model-level settings (io type, strategy, reuse factor, clock,
+    part, board, default precision) over ``base``."""
     cfg = ProjectConfig() if base is None else base.copy()
     cfg.source = h.path
     cfg.io_type = h.io_type
@@ -277,6 +273,17 @@ def to_project_config(h: Hls4mlConfig, base: ProjectConfig | None = None, graph=
         cfg.default_precision = h.model_precision["default"]
     elif "result" in h.model_precision:
         cfg.default_precision = h.model_precision["result"]
+    return cfg
+
+
+def to_project_config(h: Hls4mlConfig, base: ProjectConfig | None = None, graph=None) -> ProjectConfig:
+    """A :class:`ProjectConfig` with the model-level settings and per-layer reuse/strategy/precision overrides.
+
+    Per-layer precision overrides carry only what the hls4ml config states for that layer; slots it leaves open
+    are resolved by :func:`apply_to_graph` (which needs the node's op to know hls4ml's defaults).  With the
+    frontend's ``graph``, ``LayerType`` settings become per-layer settings of the nodes they reach
+    (:func:`layer_type_settings`) wherever the layer's own entry leaves the slot open."""
+    cfg = _model_settings(h, base)
     layers = {}
     names = set(h.layer_precision) | set(h.layer_reuse) | set(h.layer_strategy)
     for ln in sorted(names):
@@ -554,19 +561,7 @@ def plan(h: Hls4mlConfig, graph, base: ProjectConfig | None = None) -> tuple[Pro
     (Vivado synthesised RF 64 on a 32x5 Latency layer).  Names hls4ml inserts (``<layer>_linear`` & c.) attach to
     their layer; layers fpga-gen removes are ignored, as hls4ml ignores names it does not know.  Every change is
     one line in ``Plan.notes``."""
-    cfg = ProjectConfig() if base is None else base.copy()
-    cfg.source = h.path
-    cfg.io_type = h.io_type
-    cfg.strategy = h.model_strategy
-    cfg.reuse_factor = h.model_reuse
-    cfg.clock_period = h.clock_period
-    if h.part:
-        cfg.part = h.part
-    cfg.board = h.board
-    if "default" in h.model_precision:
-        cfg.default_precision = h.model_precision["default"]
-    elif "result" in h.model_precision:
-        cfg.default_precision = h.model_precision["result"]
+    cfg = _model_settings(h, base)
     p = Plan()
     names = {n.name.lower(): n.name for n in graph}
     for ln in sorted(set(h.layer_precision) | set(h.layer_reuse) | set(h.layer_strategy) | set(h.layer_extra)):

@@ -27,7 +27,7 @@ import numpy as np
 from .config import ConfigError, ProjectConfig
 from .hls4ml_config import read_hls4ml_config
 from .ir.graph import Graph, Node
-from .ir.types import FixedType, TypeParseError
+from .ir.types import FixedType, TypeParseError, split_top_level
 
 __all__ = ["Hls4mlProjectError", "read_hls4ml_project", "is_hls4ml_project", "firmware_layer_names"]
 
@@ -62,20 +62,7 @@ def _strip_comments(text: str) -> str:
 
 def _split_top(s: str) -> list[str]:
     """Split at commas outside <> and ()."""
-    out, depth, cur = [], 0, ""
-    for ch in s:
-        if ch in "<(":
-            depth += 1
-        elif ch in ">)":
-            depth -= 1
-        if ch == "," and depth == 0:
-            out.append(cur.strip())
-            cur = ""
-        else:
-            cur += ch
-    if cur.strip():
-        out.append(cur.strip())
-    return out
+    return split_top_level(s, "<>()")
 
 
 def _typedefs(text: str) -> dict:

@@ -83,3 +83,18 @@ def test_cli_cache_shows_and_clears(tmp_path, monkeypatch, capsys):
     assert main(["cache", "--clear"]) == 0
     assert capsys.readouterr().out == f"{tmp_path}: removed 1 entries, 1.0 MB\n"
     assert cache.entries(tmp_path) == []
+
+
+def test_a_project_cached_by_another_writer_is_not_reused(tmp_path, monkeypatch):
+    # the project cache is keyed by the design and by the writer (fpga_gen's sources and templates): a project
+    # written by an older writer for the same graph must not be taken for this one's
+    from fpga_gen import api
+    from fpga_gen.config import ProjectConfig
+    monkeypatch.setenv("FPGA_GEN_CACHE_DIR", str(tmp_path / "cache"))
+    graph = mlp_graph(sizes=(4, 3), seed=1)
+    first = api.Project(graph, ProjectConfig())._built_directory()
+    monkeypatch.setattr(api, "_WRITER_DIGEST", ["0123456789ab"])
+    second = api.Project(graph, ProjectConfig())._built_directory()
+    assert first != second and first.parent == second.parent
+    assert second.name.endswith("-0123456789ab") and (second / api.PROJECT_FILE).is_file()
+    assert api.Project(graph, ProjectConfig())._built_directory() == second

@@ -12,7 +12,7 @@ import math
 import re
 from dataclasses import dataclass
 
-__all__ = ["FixedType", "ROUNDING_MODES", "SATURATION_MODES", "TypeParseError", "exact_type_for_range"]
+__all__ = ["FixedType", "ROUNDING_MODES", "SATURATION_MODES", "TypeParseError", "exact_type_for_range", "split_top_level"]
 
 ROUNDING_MODES = ("TRN", "TRN_ZERO", "RND", "RND_ZERO", "RND_INF", "RND_MIN_INF", "RND_CONV")
 SATURATION_MODES = ("WRAP", "SAT", "SAT_ZERO", "SAT_SYM")
@@ -142,3 +142,23 @@ def exact_type_for_range(raw_lo: int, raw_hi: int, frac: int, force_signed: bool
     else:
         width = max(1, raw_hi.bit_length())
     return FixedType(width, width - frac, signed)
+
+
+def split_top_level(text: str, brackets: str = "<>") -> list[str]:
+    """Split ``text`` at the commas outside brackets (``brackets``: opening and closing characters, e.g. "<>()"):
+    'ap_fixed<16,6>,ap_fixed<8,3>' -> ['ap_fixed<16,6>', 'ap_fixed<8,3>']; each piece stripped, no empty last piece."""
+    opening, closing = brackets[0::2], brackets[1::2]
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        if ch in opening:
+            depth += 1
+        elif ch in closing:
+            depth -= 1
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        out.append(cur.strip())
+    return out

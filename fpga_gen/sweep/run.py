@@ -22,7 +22,7 @@ from ..config import IO_TYPES
 from ..emulate import Emulator
 from ..ir.graph import GraphError
 from ..ir.reuse import valid_reuse_factors
-from ..ir.types import FixedType
+from ..ir.types import FixedType, split_top_level
 from ..progress import Progress
 from .bound import ii_lower_bound
 from .evaluate import Evaluator
@@ -55,18 +55,7 @@ def split_list(text: str | None) -> list[str]:
     """'a,b' -> ['a', 'b'], keeping commas inside <...> (ap_fixed<16,6>,ap_fixed<8,3>)."""
     if not text:
         return []
-    out, depth, cur = [], 0, ""
-    for ch in text:
-        depth += ch == "<"
-        depth -= ch == ">"
-        if ch == "," and depth == 0:
-            out.append(cur.strip())
-            cur = ""
-        else:
-            cur += ch
-    if cur.strip():
-        out.append(cur.strip())
-    return out
+    return split_top_level(text, "<>")
 
 
 def prepare(model_or_path, board, config=None, **overrides) -> tuple[Evaluator, object]:

@@ -12,21 +12,16 @@ from ...ir.quant import exact_value_type
 from ...ir.spatial import out_size_and_pads
 from ...ir.types import FixedType
 from ..keras.loader import REJECTED_CLASSES
-from ..registry import FrontendError
+from ..registry import FrontendError, Registry
 from .archive import Archive
 from .quantizer import element_types, parse_quantizer, quantize_f32, union_type
 
 __all__ = ["HANDLERS", "build_graph"]
 
-HANDLERS: dict = {}
-
-
-def handler(*class_names: str):
-    def deco(fn):
-        for c in class_names:
-            HANDLERS[c] = fn
-        return fn
-    return deco
+# the frontend's handlers (fpga_gen/frontend/registry.py): source layer -> function
+LAYERS = Registry("layer")
+HANDLERS = LAYERS.handlers
+handler = LAYERS.register
 
 
 class Ctx:

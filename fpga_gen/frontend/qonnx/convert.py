@@ -25,11 +25,10 @@ import numpy as np
 from ...ir.graph import Graph, Node
 from ...ir.quant import exact_value_type
 from ...ir.types import FixedType
-from ..registry import FrontendError
+from ..registry import FrontendError, Registry
 
 __all__ = ["HANDLERS", "qonnx_to_graph", "supported_ops", "ROUNDING_MODES"]
 
-HANDLERS: dict = {}
 
 ROUNDING_MODES = {"ROUND": "RND_CONV", "HALF_EVEN": "RND_CONV", "FLOOR": "TRN", "DOWN": "TRN_ZERO",
                   "HALF_UP": "RND_INF", "HALF_DOWN": "RND_ZERO"}
@@ -38,12 +37,10 @@ ROUNDING_MODES = {"ROUND": "RND_CONV", "HALF_EVEN": "RND_CONV", "FLOOR": "TRN", 
 MAX_EXACT_BIAS_WIDTH = 32
 
 
-def handler(*op_types: str):
-    def deco(fn):
-        for op in op_types:
-            HANDLERS[op] = fn
-        return fn
-    return deco
+# the frontend's handlers (fpga_gen/frontend/registry.py): source op -> function
+OPS = Registry("op")
+HANDLERS = OPS.handlers
+handler = OPS.register
 
 
 def supported_ops() -> list[str]:

@@ -110,9 +110,15 @@ def test_file_errors(tmp_path):
     trunc.write_bytes(data[: len(data) // 3])
     with pytest.raises(FrontendError, match="truncated or corrupt"):
         load_graph(str(trunc))
-    with pytest.raises(FrontendError, match="unknown model format '.onnx'"):
-        (tmp_path / "m.onnx").write_bytes(b"\x08\x01")
+    # .onnx is read by the QONNX frontend: a malformed one is one line naming the file
+    (tmp_path / "m.onnx").write_bytes(b"\x08\x01")
+    with pytest.raises(FrontendError) as e:
         load_graph(str(tmp_path / "m.onnx"))
+    assert str(e.value) == (f"{tmp_path / 'm.onnx'}: the ONNX file holds no graph nodes: the file is truncated or "
+                            "not an ONNX model")
+    (tmp_path / "m.pt").write_bytes(b"\x08\x01")
+    with pytest.raises(FrontendError, match=r"unknown model format '\.pt'; pass a \.h5, \.keras or \.onnx file or a SavedModel directory$"):
+        load_graph(str(tmp_path / "m.pt"))
 
 
 def test_lambda_layer_is_rejected_without_running_it(tmp_path):

@@ -149,7 +149,7 @@ def model_config_from_file(path: Path) -> dict:
                 return json.loads(z.read("config.json"))
         except (KeyError, json.JSONDecodeError, zipfile.BadZipFile):
             raise FrontendError(f"{path}: the .keras archive has no valid config.json; re-save the model") from None
-    raise FrontendError(f"{path}: unknown model format {suffix or '(no suffix)'!r}; pass a .h5 or .keras file or a "
+    raise FrontendError(f"{path}: unknown model format {suffix or '(no suffix)'!r}; pass a .h5, .keras or .onnx file or a "
                         f"SavedModel directory")
 
 

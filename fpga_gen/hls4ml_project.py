@@ -98,13 +98,19 @@ def _int(v, defines: dict, what: str):
         raise Hls4mlProjectError(f"{what}: cannot read the integer {v!r}") from None
 
 
-def _precision(name: str, typedefs: dict, where: str) -> FixedType:
+def _resolve_typedef(name: str, typedefs: dict) -> str:
+    """``name`` through defines.h's typedef chain (at most 8 steps) to the type it names."""
     s = name
     for _ in range(8):
         if s in typedefs:
             s = typedefs[s]
         else:
             break
+    return s
+
+
+def _precision(name: str, typedefs: dict, where: str) -> FixedType:
+    s = _resolve_typedef(name, typedefs)
     m = re.match(r"nnet::array<\s*(.+?)\s*,\s*[\w*+ ]+\s*>$", s)    # io_stream: nnet::array<ap_fixed<16,6>, 4>
     if m:
         return _precision(m.group(1), typedefs, where)
@@ -116,12 +122,7 @@ def _precision(name: str, typedefs: dict, where: str) -> FixedType:
 
 def _words(name: str, typedefs: dict, defines: dict) -> int | None:
     """io_stream: the elements per stream word of ``nnet::array<T, N>`` (a pixel's channels), else None."""
-    s = name
-    for _ in range(8):
-        if s in typedefs:
-            s = typedefs[s]
-        else:
-            break
+    s = _resolve_typedef(name, typedefs)
     m = re.match(r"nnet::array<\s*.+\s*,\s*([\w*+ ]+?)\s*>$", s)
     if not m:
         return None

@@ -229,6 +229,17 @@ def _set(ctx: Ctx, node_name: str, shape: tuple):
     ctx.kshape[ctx.name] = tuple(int(d) for d in shape)
 
 
+def _dense_node(ctx, x: str, kernel, bias, n_in: int, n_out: int) -> str:
+    """The dense node of a QDense-like layer: kernel and bias quantized by the layer's own quantizers (kq, bq)."""
+    k, kt = ctx.constant("kq", "kq_conf", kernel, "kernel")
+    if bias is not None:
+        b, bt = ctx.constant("bq", "bq_conf", bias, "bias")
+    else:
+        b, bt = np.zeros(n_out), FixedType(1, 1, True)
+    return ctx.add(Node(ctx.name, "dense", [x], (n_out,), attrs={"n_in": n_in, "n_out": n_out},
+                        weights={"kernel": k, "bias": b}, types={"weight": kt, "bias": bt}))
+
+
 @handler("InputLayer")
 def _input(ctx: Ctx, layer):
     bs = ctx.cfg.get("batch_shape") or ctx.cfg.get("batch_input_shape")
@@ -275,13 +286,7 @@ def _qdense(ctx: Ctx, layer):
     bias = np.asarray(v[1], dtype=np.float32) if use_bias else None
     if ctx.cls == "QBatchNormDense":
         kernel, bias = _fused_bn_dense(ctx, v, kernel, bias, n_in)
-    k, kt = ctx.constant("kq", "kq_conf", kernel, "kernel")
-    if bias is not None:
-        b, bt = ctx.constant("bq", "bq_conf", bias, "bias")
-    else:
-        b, bt = np.zeros(n_out), FixedType(1, 1, True)
-    out = ctx.add(Node(ctx.name, "dense", [x], (n_out,), attrs={"n_in": n_in, "n_out": n_out},
-                       weights={"kernel": k, "bias": b}, types={"weight": kt, "bias": bt}))
+    out = _dense_node(ctx, x, kernel, bias, n_in, n_out)
     out = _activation(ctx, out, ctx.cfg.get("activation"), (n_out,))
     _set(ctx, ctx.output_quant(out, (n_out,)), (n_out,))
 
@@ -562,13 +567,7 @@ def _qeinsum_dense(ctx: Ctx, layer):
         scaler = (gamma / np.sqrt(var + np.float32(1e-7))).astype(np.float32)
         kernel = (kernel * scaler[None, :]).astype(np.float32)
         bias = (bias + (-mean * scaler).astype(np.float32)).astype(np.float32)
-    k, kt = ctx.constant("kq", "kq_conf", kernel, "kernel")
-    if bias is not None:
-        b, bt = ctx.constant("bq", "bq_conf", bias, "bias")
-    else:
-        b, bt = np.zeros(n_out), FixedType(1, 1, True)
-    out = ctx.add(Node(ctx.name, "dense", [x], (n_out,), attrs={"n_in": n_in, "n_out": n_out},
-                       weights={"kernel": k, "bias": b}, types={"weight": kt, "bias": bt}))
+    out = _dense_node(ctx, x, kernel, bias, n_in, n_out)
     out = _activation(ctx, out, cfg.get("activation"), (n_out,))
     _set(ctx, ctx.output_quant(out, (n_out,)), (n_out,))
 

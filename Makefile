@@ -10,7 +10,8 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,dask,onnx]'
+	# PYTHONWARNINGS: setuptools' generic 'Editable installation' notice from the build backend stays off the screen
+	PYTHONWARNINGS=ignore $(BIN)/pip install -q -e '.[test,dask,onnx]'
 	# PyTorch (CPU wheel on this machine) for the gpu backend and its tests; optional
 	$(BIN)/pip install -q 'torch==2.13.0' || echo "note: torch not installed; gpu-backend tests will be skipped"
 	# Brevitas (quantization-aware PyTorch; needs torch) for the QONNX tests and examples/brevitas_digits.py

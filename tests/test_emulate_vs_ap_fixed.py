@@ -36,6 +36,9 @@ def _program(dsts):
 
 def test_casts_equal_ap_fixed(tmp_path):
     dsts = [FixedType(6, 2, s, r, o) for s, r, o in itertools.product([True, False], ROUNDING_MODES, SATURATION_MODES)]
+    # one- to three-bit signed types: ap_fixed<1,...,AP_SAT_SYM> keeps its negative code (no symmetric range)
+    dsts += [FixedType(w, i, True, r, o) for w, i in ((1, 1), (1, 3), (2, 0), (3, 2))
+             for r, o in itertools.product(("TRN", "RND", "RND_CONV"), SATURATION_MODES)]
     (tmp_path / "t.cpp").write_text(_program(dsts))
     inc = hls4ml_vivado_dir() / "ap_types"
     subprocess.run(["g++", "-O0", "-w", f"-I{inc}", "t.cpp", "-o", "t"], cwd=tmp_path, check=True)

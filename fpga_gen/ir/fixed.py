@@ -159,15 +159,13 @@ def _within(r, lo: float, hi: float) -> bool:
 
 def _overflow(r, t: FixedType, xp, inplace: bool = False):
     """Overflow handling of ``t`` on raw integers ``r`` (``inplace``: ``r`` is an array this code owns)."""
-    lo, hi = float(t.raw_min), float(t.raw_max)
-    if t.saturation == "SAT_SYM" and t.signed:
-        lo = -hi
+    lo, hi = float(t.sat_min), float(t.raw_max)
     if _within(r, lo, hi):
         return r
     if t.saturation == "WRAP":
         span = float(1 << t.width)
         return xp.mod(xp.mod(r, span) - lo, span) + lo   # inner mod first: exact even for |r| >= 2**53
-    if t.saturation in ("SAT", "SAT_SYM"):    # SAT_SYM, signed: the most negative code is never produced
+    if t.saturation in ("SAT", "SAT_SYM"):    # SAT_SYM, signed, >= 2 bits: the most negative code is never produced (sat_min)
         return xp.clip(r, lo, hi, out=r) if inplace and _is_array(r) else xp.clip(r, lo, hi)
     if t.saturation == "SAT_ZERO":
         return xp.where((r < lo) | (r > hi), xp.zeros_like(r), r)
@@ -203,7 +201,7 @@ def _in_range(src: FixedType, dst: FixedType, shift: int) -> bool:
     else:
         # rounding can push the value up by one LSB at most
         lo, hi = (src.raw_min >> -shift) - 1, (src.raw_max >> -shift) + 1
-    dst_min = -dst.raw_max if (dst.saturation == "SAT_SYM" and dst.signed) else dst.raw_min
+    dst_min = dst.sat_min
     return dst_min <= lo and hi <= dst.raw_max
 
 
@@ -250,7 +248,7 @@ def from_float(x, dst: FixedType, xp=NP):
         except (ValueError, RuntimeError):  # empty
             return r
         if math.isfinite(lo) and math.isfinite(hi):
-            t_lo = -float(dst.raw_max) if dst.saturation == "SAT_SYM" and dst.signed else float(dst.raw_min)
+            t_lo = float(dst.sat_min)
             if lo >= t_lo and hi <= float(dst.raw_max):
                 return r                    # what _overflow returns when every value is in range
             return _overflow(r, dst, xp, inplace=True)
@@ -350,7 +348,5 @@ def quantize_raw(w: np.ndarray, t: FixedType) -> np.ndarray:
         span = 1 << t.width
         r = ((r - lo) % span) + lo
     else:
-        if t.saturation == "SAT_SYM" and t.signed:
-            lo = -hi
-        r = np.clip(r, lo, hi)
+        r = np.clip(r, t.sat_min, hi)
     return np.asarray(r, dtype=np.int64)

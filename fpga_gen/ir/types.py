@@ -57,6 +57,12 @@ class FixedType:
         return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
 
     @property
+    def sat_min(self) -> int:
+        """The smallest code an overflow of this type gives: raw_min, except a signed SAT_SYM type of two or more
+        bits, whose range is symmetric (-raw_max; the AMD header keeps a one-bit type's negative code)."""
+        return -self.raw_max if (self.saturation == "SAT_SYM" and self.signed and self.width > 1) else self.raw_min
+
+    @property
     def min(self) -> float:
         return math.ldexp(self.raw_min, -self.frac)
 

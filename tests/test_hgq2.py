@@ -81,7 +81,7 @@ def test_references_are_heterogeneous(projects):
 
 def test_no_one_bit_symmetric_casts(projects):
     """Regression (random201's testbench): HGQ2's one-bit SAT_SYM quantizer (k=1, k+i+f=1) has the single value 0,
-    but the AMD header's ap_fixed<1, I, Q, AP_SAT_SYM> keeps its negative code (and the emulator's cast gives 0):
+    but the AMD header's ap_fixed<1, I, Q, AP_SAT_SYM> keeps its negative code (as the emulator's cast does):
     the frontend makes it a fixed_quant (an integer clamp to [0, 0]), never an ap_fixed SAT_SYM cast of width 1."""
     g = projects("random201").graph
     assert g["d1_iq"].op == "fixed_quant"
@@ -172,7 +172,8 @@ def _fq_graph(rounding, overflow, k, i, f, xt):
 @pytest.mark.parametrize("rounding", ROUNDINGS)
 def test_fixed_quant_is_an_ap_fixed_cast_per_element(rounding, overflow):
     """Every element equals the (AMD-header-verified) emulator cast to ap_fixed<k+i+f, k+i, Q, O> of its own
-    (k, i, f), on every code of the input type; elements of width <= 0 give 0."""
+    (k, i, f), on every code of the input type; elements of width <= 0 give 0, and a one-bit signed SAT_SYM
+    element HGQ2's 0."""
     from fpga_gen.emulate.kernels import KERNELS
     xt = FixedType(9, 4, True)
     kif = [(1, 2, 1), (0, 2, 1), (1, 0, 3), (1, -1, 2), (0, 3, -1), (1, 3, -2), (1, 1, -1), (0, 1, -1), (1, -2, 2),
@@ -189,6 +190,12 @@ def test_fixed_quant_is_an_ap_fixed_cast_per_element(rounding, overflow):
             assert np.all(got[:, j] == 0)
             continue
         ii = max(ii, -ff)
+        if overflow == "SAT_SYM" and kk == 1 and kk + ii + ff == 1:
+            # HGQ2's one-bit symmetric range is [-0, 0]: every value is 0, where ap_fixed<1, ., ., AP_SAT_SYM>
+            # keeps its negative code (the AMD header, and the emulator's cast since FixedType.sat_min)
+            assert np.all(got[:, j] == 0), (rounding, overflow, (kk, ii, ff))
+            assert np.any(cast(codes, xt, FixedType(1, 1 + ii, True, rounding, "SAT_SYM")) < 0)
+            continue
         sat = "SAT" if (overflow == "SAT_SYM" and kk == 0) else overflow
         t = FixedType(kk + ii + ff, kk + ii, bool(kk), rounding, sat)
         want = cast(codes, xt, t) * 2.0 ** (rt.frac - t.frac)

@@ -11,12 +11,20 @@ from .registry import FrontendError, Registry
 
 __all__ = ["FrontendError", "Registry", "load_keras_model", "load_graph", "detect_format", "FORMATS"]
 
-# format -> (model file -> source model, source model -> Graph) for the Keras frontend; 'hgq2' (a .keras archive
-# holding HGQ2 layers, read as data) and 'qonnx' (.onnx files) have their own loaders (load_graph)
+def _read_keras(source, name=None):
+    model = load_keras_model(source)
+    return keras.keras_to_graph(model, name=name), model
+
+
+def _read_hgq2(source, name=None):
+    return hgq2.load_hgq2_graph(source, name=name), None          # read as data: no Keras model to check on
+
+
+# format -> reader: (model file or in-memory model, name) -> (Graph, the source model the graph is checked on)
 FORMATS = {
-    "keras": (load_keras_model, keras.keras_to_graph),
-    "hgq2": None,
-    "qonnx": None,
+    "keras": _read_keras,
+    "hgq2": _read_hgq2,
+    "qonnx": qonnx.load_qonnx_graph,                               # the reference: qonnx's model wrapper
 }
 
 
@@ -35,11 +43,4 @@ def detect_format(source) -> str:
 def load_graph(source, name: str | None = None):
     """A model file path or in-memory model -> (Graph, the source model: the reference the graph is checked on;
     None for an HGQ2 archive, which is read as data; qonnx's model wrapper for an .onnx file)."""
-    fmt = detect_format(source)
-    if fmt == "hgq2":
-        return hgq2.load_hgq2_graph(source, name=name), None
-    if fmt == "qonnx":
-        return qonnx.load_qonnx_graph(source, name=name)
-    load, to_graph = FORMATS[fmt]
-    model = load(source)
-    return to_graph(model, name=name), model
+    return FORMATS[detect_format(source)](source, name=name)
